@@ -1,0 +1,136 @@
+//! Generic element-wise kernels: map one, two or three strided operands into a row-major
+//! output.
+//!
+//! Contiguous runs are processed in blocks of [`LANES`] elements loaded into local arrays,
+//! which the compiler turns into SIMD code, and which stays correct when the output is the
+//! donated buffer of an input (reads of a block finish before its writes).
+
+use super::strided::{for_each_row, SendConstPtr, SendPtr};
+use crate::element::Element;
+use crate::storage::Storage;
+
+/// Elements per block of the contiguous inner loops.
+pub const LANES: usize = 16;
+
+#[inline(always)]
+unsafe fn map1_contig<I: Element, O: Element>(pi: *const I, po: *mut O, n: usize, f: &impl Fn(I) -> O) {
+    let mut i = 0;
+    // SAFETY (whole body): the caller guarantees `n` readable inputs and writable outputs.
+    unsafe {
+        while i + LANES <= n {
+            let x: [I; LANES] = std::ptr::read_unaligned(pi.add(i) as *const [I; LANES]);
+            let y: [O; LANES] = std::array::from_fn(|j| f(x[j]));
+            std::ptr::write_unaligned(po.add(i) as *mut [O; LANES], y);
+            i += LANES;
+        }
+        while i < n {
+            *po.add(i) = f(*pi.add(i));
+            i += 1;
+        }
+    }
+}
+
+/// `out[i] = f(x[i])` over a strided input viewed with `strides` over `shape`.
+pub fn map1<I: Element, O: Element>(x: &Storage, strides: &[isize], shape: &[usize], out: *mut O, f: impl Fn(I) -> O + Sync) {
+    let pi = SendConstPtr(x.ptr::<I>());
+    let po = SendPtr(out);
+    for_each_row(shape, [strides], |start, [off], len, [s]| {
+        let (pi, po) = (pi, po);
+        // SAFETY: offsets come from valid strides over the input; the output has `numel` slots.
+        unsafe {
+            let pin = pi.0.offset(off);
+            let pout = po.0.add(start);
+            match s {
+                1 => map1_contig(pin, pout, len, &f),
+                0 => {
+                    let y = f(*pin);
+                    for j in 0..len {
+                        *pout.add(j) = y;
+                    }
+                }
+                _ => {
+                    for j in 0..len {
+                        *pout.add(j) = f(*pin.offset(j as isize * s));
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[inline(always)]
+unsafe fn map2_contig<A: Element, B: Element, O: Element>(pa: *const A, sa: isize, pb: *const B, sb: isize, po: *mut O, n: usize, f: &impl Fn(A, B) -> O) {
+    let mut i = 0;
+    // SAFETY (whole body): the caller guarantees the ranges; strides are 0 or 1 here.
+    unsafe {
+        while i + LANES <= n {
+            let a: [A; LANES] = if sa == 0 { [*pa; LANES] } else { std::ptr::read_unaligned(pa.add(i) as *const [A; LANES]) };
+            let b: [B; LANES] = if sb == 0 { [*pb; LANES] } else { std::ptr::read_unaligned(pb.add(i) as *const [B; LANES]) };
+            let y: [O; LANES] = std::array::from_fn(|j| f(a[j], b[j]));
+            std::ptr::write_unaligned(po.add(i) as *mut [O; LANES], y);
+            i += LANES;
+        }
+        while i < n {
+            *po.add(i) = f(*pa.offset(i as isize * sa), *pb.offset(i as isize * sb));
+            i += 1;
+        }
+    }
+}
+
+/// `out[i] = f(a[i], b[i])` with both inputs viewed through (broadcast) strides over `shape`.
+pub fn map2<A: Element, B: Element, O: Element>(
+    a: &Storage,
+    a_strides: &[isize],
+    b: &Storage,
+    b_strides: &[isize],
+    shape: &[usize],
+    out: *mut O,
+    f: impl Fn(A, B) -> O + Sync,
+) {
+    let pa = SendConstPtr(a.ptr::<A>());
+    let pb = SendConstPtr(b.ptr::<B>());
+    let po = SendPtr(out);
+    for_each_row(shape, [a_strides, b_strides], |start, [oa, ob], len, [sa, sb]| {
+        let (pa, pb, po) = (pa, pb, po);
+        // SAFETY: offsets come from valid strides; the output has `numel` slots.
+        unsafe {
+            let (xa, xb, xo) = (pa.0.offset(oa), pb.0.offset(ob), po.0.add(start));
+            match (sa, sb) {
+                (0 | 1, 0 | 1) => {
+                    // Both strides 0 is a scalar op broadcast along the row; map2_contig handles it.
+                    map2_contig(xa, sa, xb, sb, xo, len, &f)
+                }
+                _ => {
+                    for j in 0..len {
+                        let j = j as isize;
+                        *xo.offset(j) = f(*xa.offset(j * sa), *xb.offset(j * sb));
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// `out[i] = f(a[i], b[i], c[i])` for three strided operands.
+pub fn map3<A: Element, B: Element, C: Element, O: Element>(
+    operands: (&Storage, &Storage, &Storage),
+    strides: [&[isize]; 3],
+    shape: &[usize],
+    out: *mut O,
+    f: impl Fn(A, B, C) -> O + Sync,
+) {
+    let pa = SendConstPtr(operands.0.ptr::<A>());
+    let pb = SendConstPtr(operands.1.ptr::<B>());
+    let pc = SendConstPtr(operands.2.ptr::<C>());
+    let po = SendPtr(out);
+    for_each_row(shape, strides, |start, [oa, ob, oc], len, [sa, sb, sc]| {
+        let (pa, pb, pc, po) = (pa, pb, pc, po);
+        // SAFETY: offsets come from valid strides; the output has `numel` slots.
+        unsafe {
+            let (xa, xb, xc, xo) = (pa.0.offset(oa), pb.0.offset(ob), pc.0.offset(oc), po.0.add(start));
+            for j in 0..len as isize {
+                *xo.offset(j) = f(*xa.offset(j * sa), *xb.offset(j * sb), *xc.offset(j * sc));
+            }
+        }
+    });
+}

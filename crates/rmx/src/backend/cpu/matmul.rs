@@ -1,0 +1,88 @@
+//! Matrix products through the `gemm` crate (AVX-512 when the CPU has it), with strides
+//! passed through so transposed and sliced operands are never copied first.
+
+use super::strided::SendPtr;
+use crate::dtype::Dtype;
+use crate::element::C64;
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+use gemm::{c32, Parallelism};
+use half::f16;
+
+/// One matrix operand: its storage and the strides of its rows and columns, plus the offset
+/// (in elements, relative to the view start) of each batch entry.
+pub struct MatOperand<'a> {
+    pub storage: &'a Storage,
+    pub row_stride: isize,
+    pub col_stride: isize,
+}
+
+fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
+    if m * n * k >= 64 * 64 * 64 {
+        Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        Parallelism::None
+    }
+}
+
+/// `out[b] = alpha * out[b] + beta * a[b] @ b[b]` over batches; `out` is row-major
+/// `[batch, m, n]`, and `read_out` says whether `out` holds a value to scale (addmm).
+pub fn matmul(
+    dtype: Dtype,
+    (m, n, k): (usize, usize, usize),
+    a: &MatOperand,
+    b: &MatOperand,
+    batch_offsets: &[(isize, isize)],
+    out: &Storage,
+    (alpha, beta, read_out): (f64, f64, bool),
+) -> Result<()> {
+    macro_rules! run {
+        ($t:ty, $alpha:expr, $beta:expr) => {{
+            let po = SendPtr(out.ptr::<$t>() as *mut $t);
+            for (batch, &(oa, ob)) in batch_offsets.iter().enumerate() {
+                // SAFETY: operand views and the fresh output cover every index gemm touches.
+                unsafe {
+                    gemm::gemm::<$t>(
+                        m,
+                        n,
+                        k,
+                        po.0.add(batch * m * n),
+                        1,
+                        n as isize,
+                        read_out,
+                        a.storage.ptr::<$t>().offset(oa),
+                        a.col_stride,
+                        a.row_stride,
+                        b.storage.ptr::<$t>().offset(ob),
+                        b.col_stride,
+                        b.row_stride,
+                        $alpha,
+                        $beta,
+                        false,
+                        false,
+                        false,
+                        parallelism(m, n, k),
+                    );
+                }
+            }
+        }};
+    }
+    match dtype {
+        Dtype::F32 => run!(f32, alpha as f32, beta as f32),
+        Dtype::F64 => run!(f64, alpha, beta),
+        Dtype::F16 => run!(f16, f16::from_f64(alpha), f16::from_f64(beta)),
+        Dtype::C64 => run!(c32, c32::new(alpha as f32, 0.0), c32::new(beta as f32, 0.0)),
+        _ => return Err(Error::dtype_detail("matmul", dtype, "matmul needs float or complex inputs")),
+    }
+    Ok(())
+}
+
+/// Whether [`matmul`] handles `dtype` natively; bf16 goes through f32.
+pub fn native(dtype: Dtype) -> bool {
+    matches!(dtype, Dtype::F32 | Dtype::F64 | Dtype::F16 | Dtype::C64)
+}
+
+const _: () = {
+    // gemm's complex type must be layout-compatible with ours.
+    assert!(std::mem::size_of::<c32>() == std::mem::size_of::<C64>());
+};

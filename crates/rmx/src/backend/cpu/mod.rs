@@ -1,0 +1,9 @@
+//! The CPU backend: strided kernels over every dtype, multi-threaded with rayon above a
+//! size threshold (set `RAYON_NUM_THREADS` to bound the threads).
+
+pub mod copy;
+pub mod elementwise;
+pub mod math;
+pub mod matmul;
+pub mod reduce;
+pub mod strided;

@@ -1,0 +1,190 @@
+//! Reductions over any set of axes of a strided array.
+//!
+//! The input's axes are split into kept and reduced groups and each group is collapsed.
+//! Three loop shapes cover the cases that matter:
+//! - the reduced elements of each output are one contiguous run: a pairwise sum over SIMD
+//!   lanes (NumPy's accuracy), parallel over outputs or, for few outputs, over chunks;
+//! - the innermost kept axis is contiguous: whole rows are accumulated into a row of
+//!   accumulators (reductions over leading axes), parallel over column blocks;
+//! - anything else: a strided loop per output element.
+
+use super::elementwise::LANES;
+use super::strided::{collapse, SendConstPtr, SendPtr, PARALLEL_THRESHOLD};
+use crate::element::Element;
+use crate::storage::Storage;
+use rayon::prelude::*;
+
+/// A reduction: how to start, add an element, merge partial results and finish.
+pub trait Reducer: Sync {
+    type In: Element;
+    type Acc: Copy + Send + Sync;
+    type Out: Element;
+    fn init(&self) -> Self::Acc;
+    fn step(&self, acc: Self::Acc, x: Self::In) -> Self::Acc;
+    fn merge(&self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
+    fn finish(&self, acc: Self::Acc) -> Self::Out;
+    /// True when elements must be seen in order (arg reductions): no SIMD lanes.
+    fn ordered(&self) -> bool {
+        false
+    }
+}
+
+const PAIRWISE_BLOCK: usize = 2048;
+
+/// Pairwise reduction of a contiguous run.
+fn reduce_contig<R: Reducer>(r: &R, x: &[R::In]) -> R::Acc {
+    if x.len() > PAIRWISE_BLOCK {
+        let mid = (x.len() / 2).div_ceil(LANES) * LANES;
+        let (a, b) = x.split_at(mid);
+        return r.merge(reduce_contig(r, a), reduce_contig(r, b));
+    }
+    if r.ordered() {
+        return x.iter().fold(r.init(), |acc, &v| r.step(acc, v));
+    }
+    let mut lanes = [r.init(); LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for j in 0..LANES {
+            lanes[j] = r.step(lanes[j], chunk[j]);
+        }
+    }
+    let mut acc = r.init();
+    for &v in rest {
+        acc = r.step(acc, v);
+    }
+    // Merge lanes as a tree to keep the pairwise error bound.
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for j in 0..width {
+            lanes[j] = r.merge(lanes[j], lanes[j + width]);
+        }
+    }
+    r.merge(lanes[0], acc)
+}
+
+/// Reduces `x` (viewed as `shape` with `strides`) over `axes` into the row-major `out`,
+/// whose shape is `shape` without the reduced axes.
+pub fn reduce<R: Reducer>(r: &R, x: &Storage, shape: &[usize], strides: &[isize], axes: &[usize], out: *mut R::Out) {
+    let kept: Vec<usize> = (0..shape.len()).filter(|d| !axes.contains(d)).collect();
+    let kshape: Vec<usize> = kept.iter().map(|&d| shape[d]).collect();
+    let kstr: Vec<isize> = kept.iter().map(|&d| strides[d]).collect();
+    let rshape: Vec<usize> = axes.iter().map(|&d| shape[d]).collect();
+    let rstr: Vec<isize> = axes.iter().map(|&d| strides[d]).collect();
+    let out_strides = crate::shape::row_major_strides(&kshape);
+    let (kshape, [kstr, ostr]) = collapse(&kshape, [&kstr, &out_strides]);
+    let (rshape, [rstr]) = collapse(&rshape, [&rstr]);
+    let n_out: usize = kshape.iter().product();
+    let n_red: usize = rshape.iter().product();
+    let px = SendConstPtr(x.ptr::<R::In>());
+    let po = SendPtr(out);
+    if n_out == 0 {
+        return;
+    }
+    if n_red == 0 {
+        for i in 0..n_out {
+            // SAFETY: the output has n_out slots.
+            unsafe { *po.0.add(i) = r.finish(r.init()) };
+        }
+        return;
+    }
+    let kept_offset = |i: usize| -> (isize, isize) {
+        let (mut rem, mut xo, mut oo) = (i, 0isize, 0isize);
+        for d in (0..kshape.len()).rev() {
+            let c = rem % kshape[d];
+            rem /= kshape[d];
+            xo += c as isize * kstr[d];
+            oo += c as isize * ostr[d];
+        }
+        (xo, oo)
+    };
+    if rshape.len() == 1 && rstr[0] == 1 {
+        // Contiguous runs.
+        let len = rshape[0];
+        let run = |i: usize| {
+            let (xo, oo) = kept_offset(i);
+            let (px, po) = (px, po);
+            // SAFETY: the run lies inside the input view; the output slot exists.
+            unsafe {
+                let s = std::slice::from_raw_parts(px.0.offset(xo), len);
+                *po.0.offset(oo) = r.finish(reduce_contig(r, s));
+            }
+        };
+        if n_out * len >= PARALLEL_THRESHOLD && n_out >= rayon::current_num_threads() {
+            (0..n_out).into_par_iter().with_min_len((PARALLEL_THRESHOLD / len).max(1)).for_each(run);
+        } else if n_out * len >= PARALLEL_THRESHOLD {
+            for i in 0..n_out {
+                let (xo, oo) = kept_offset(i);
+                // SAFETY: as above.
+                let s = unsafe { std::slice::from_raw_parts(px.0.offset(xo), len) };
+                let acc = s.par_chunks(PARALLEL_THRESHOLD).map(|c| reduce_contig(r, c)).reduce(|| r.init(), |a, b| r.merge(a, b));
+                unsafe { *po.0.offset(oo) = r.finish(acc) };
+            }
+        } else {
+            (0..n_out).for_each(run);
+        }
+        return;
+    }
+    let nk = kshape.len();
+    if nk > 0 && kstr[nk - 1] == 1 && ostr[nk - 1] == 1 {
+        // Accumulate rows: the innermost kept axis is contiguous in input and output.
+        let width = kshape[nk - 1];
+        let rows = n_out / width;
+        let block = if n_out * n_red >= PARALLEL_THRESHOLD { (width / rayon::current_num_threads()).max(256).min(width) } else { width };
+        let blocks_per_row = width.div_ceil(block);
+        let work = |job: usize| {
+            let (row, b) = (job / blocks_per_row, job % blocks_per_row);
+            let start = b * block;
+            let w = block.min(width - start);
+            let (xo, oo) = kept_offset(row * width);
+            let mut acc = vec![r.init(); w];
+            let (px, po) = (px, po);
+            for j in 0..n_red {
+                let (mut rem, mut ro) = (j, 0isize);
+                for d in (0..rshape.len()).rev() {
+                    ro += (rem % rshape[d]) as isize * rstr[d];
+                    rem /= rshape[d];
+                }
+                // SAFETY: the row segment lies inside the input view.
+                let src = unsafe { std::slice::from_raw_parts(px.0.offset(xo + ro + start as isize), w) };
+                for (a, &v) in acc.iter_mut().zip(src) {
+                    *a = r.step(*a, v);
+                }
+            }
+            for (k, a) in acc.into_iter().enumerate() {
+                // SAFETY: output slots of this block belong to this job only.
+                unsafe { *po.0.offset(oo + (start + k) as isize) = r.finish(a) };
+            }
+        };
+        let jobs = rows * blocks_per_row;
+        if n_out * n_red >= PARALLEL_THRESHOLD {
+            (0..jobs).into_par_iter().for_each(work);
+        } else {
+            (0..jobs).for_each(work);
+        }
+        return;
+    }
+    // General strided loop per output element.
+    let run = |i: usize| {
+        let (xo, oo) = kept_offset(i);
+        let mut acc = r.init();
+        let (px, po) = (px, po);
+        for j in 0..n_red {
+            let (mut rem, mut ro) = (j, 0isize);
+            for d in (0..rshape.len()).rev() {
+                ro += (rem % rshape[d]) as isize * rstr[d];
+                rem /= rshape[d];
+            }
+            // SAFETY: inside the input view.
+            acc = r.step(acc, unsafe { *px.0.offset(xo + ro) });
+        }
+        // SAFETY: the output slot exists.
+        unsafe { *po.0.offset(oo) = r.finish(acc) };
+    };
+    if n_out * n_red >= PARALLEL_THRESHOLD {
+        (0..n_out).into_par_iter().for_each(run);
+    } else {
+        (0..n_out).for_each(run);
+    }
+}

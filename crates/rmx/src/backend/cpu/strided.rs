@@ -1,0 +1,102 @@
+//! Strided iteration: the loop structure shared by element-wise kernels and copies.
+//!
+//! Operands are described by strides over a common output shape. [`collapse`] merges
+//! dimensions that are contiguous in every operand, so most calls reduce to one flat loop;
+//! the rest become a loop over rows whose innermost dimension is a tight loop with a
+//! constant stride. Rows are spread over threads when the work is large enough to pay.
+
+use rayon::prelude::*;
+
+/// Element count from which kernels split their work over threads.
+pub const PARALLEL_THRESHOLD: usize = 1 << 16;
+
+/// Merges adjacent dimensions that are contiguous in every operand and drops size-1 ones.
+/// Returns the collapsed shape and each operand's strides over it.
+pub fn collapse<const N: usize>(shape: &[usize], strides: [&[isize]; N]) -> (Vec<usize>, [Vec<isize>; N]) {
+    let mut out_shape: Vec<usize> = Vec::with_capacity(shape.len());
+    let mut out_strides: [Vec<isize>; N] = std::array::from_fn(|_| Vec::with_capacity(shape.len()));
+    for (d, &size) in shape.iter().enumerate() {
+        if size == 1 {
+            continue;
+        }
+        if let Some(&last) = out_shape.last() {
+            let mergeable = (0..N).all(|k| out_strides[k].last().copied() == Some(strides[k][d] * size as isize));
+            let _ = last;
+            if mergeable {
+                *out_shape.last_mut().expect("nonempty") *= size;
+                for k in 0..N {
+                    *out_strides[k].last_mut().expect("nonempty") = strides[k][d];
+                }
+                continue;
+            }
+        }
+        out_shape.push(size);
+        for k in 0..N {
+            out_strides[k].push(strides[k][d]);
+        }
+    }
+    (out_shape, out_strides)
+}
+
+/// Offsets of the start of row `row` (the innermost dimension is the row) for each operand.
+#[inline]
+fn row_offsets<const N: usize>(outer_shape: &[usize], strides: &[Vec<isize>; N], mut row: usize) -> [isize; N] {
+    let mut offsets = [0isize; N];
+    for d in (0..outer_shape.len()).rev() {
+        let i = row % outer_shape[d];
+        row /= outer_shape[d];
+        for k in 0..N {
+            offsets[k] += i as isize * strides[k][d];
+        }
+    }
+    offsets
+}
+
+/// Calls `body(out_start, offsets, len, inner_strides)` for every row of a row-major output of
+/// `shape`, where `offsets` are the operands' element offsets of the row start. Rows are
+/// processed in parallel when the output is large.
+pub fn for_each_row<const N: usize>(shape: &[usize], strides: [&[isize]; N], body: impl Fn(usize, [isize; N], usize, [isize; N]) + Sync) {
+    let (shape, strides) = collapse(shape, strides);
+    let total: usize = shape.iter().product();
+    if total == 0 {
+        return;
+    }
+    if shape.is_empty() {
+        body(0, [0; N], 1, [0; N]);
+        return;
+    }
+    let nd = shape.len();
+    let inner = shape[nd - 1];
+    let inner_strides: [isize; N] = std::array::from_fn(|k| strides[k][nd - 1]);
+    let outer_shape = &shape[..nd - 1];
+    let rows = total / inner;
+    let run_row = |row: usize| body(row * inner, row_offsets(outer_shape, &strides, row), inner, inner_strides);
+    if total >= PARALLEL_THRESHOLD && rows > 1 {
+        (0..rows).into_par_iter().with_min_len((PARALLEL_THRESHOLD / inner).max(1)).for_each(run_row);
+    } else if total >= PARALLEL_THRESHOLD {
+        // One long row: split it into chunks.
+        let chunk = PARALLEL_THRESHOLD;
+        (0..inner.div_ceil(chunk)).into_par_iter().for_each(|c| {
+            let start = c * chunk;
+            let len = chunk.min(inner - start);
+            let offsets: [isize; N] = std::array::from_fn(|k| start as isize * inner_strides[k]);
+            body(start, offsets, len, inner_strides);
+        });
+    } else {
+        (0..rows).for_each(run_row);
+    }
+}
+
+/// A raw pointer that may cross threads; kernels write disjoint ranges through it.
+#[derive(Clone, Copy)]
+pub struct SendPtr<T>(pub *mut T);
+// SAFETY: users write disjoint index ranges from each thread.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// A raw const pointer that may cross threads.
+#[derive(Clone, Copy)]
+pub struct SendConstPtr<T>(pub *const T);
+// SAFETY: read-only access to data that outlives the kernel.
+unsafe impl<T> Send for SendConstPtr<T> {}
+unsafe impl<T> Sync for SendConstPtr<T> {}

@@ -1,0 +1,95 @@
+//! `Matmul` and `AddMM`: batched matrix products. Inputs arrive with equal batch shapes
+//! (broadcast views) in a dtype the kernel supports natively.
+
+use super::Primitive;
+use crate::array::Array;
+use crate::backend::cpu::copy::copy_strided;
+use crate::backend::cpu::matmul::{matmul, MatOperand};
+use crate::error::Result;
+use crate::shape::{broadcast_strides, row_major_strides};
+use crate::storage::{alloc_output, Storage};
+
+/// `a @ b` with `a: [..., m, k]`, `b: [..., k, n]`.
+#[derive(Debug)]
+pub struct Matmul;
+
+/// `alpha * (a @ b) + beta * c` with `c` broadcastable to the output.
+#[derive(Debug)]
+pub struct AddMM {
+    pub alpha: f64,
+    pub beta: f64,
+}
+
+fn batch_offsets(a: &Array, sa: &Storage, b: &Array, sb: &Storage, batch: &[usize]) -> Vec<(isize, isize)> {
+    let nb = batch.len();
+    let count: usize = batch.iter().product();
+    let (ast, bst) = (&sa.strides[..nb], &sb.strides[..nb]);
+    let _ = (a, b);
+    (0..count)
+        .map(|mut i| {
+            let (mut oa, mut ob) = (0isize, 0isize);
+            for d in (0..nb).rev() {
+                let c = (i % batch[d]) as isize;
+                i /= batch[d];
+                oa += c * ast[d];
+                ob += c * bst[d];
+            }
+            (oa, ob)
+        })
+        .collect()
+}
+
+fn run(inputs: &[Array], out: &Array, scale: Option<(f64, f64)>) -> Result<()> {
+    let (a, b) = (&inputs[0], &inputs[1]);
+    let (sa, sb) = (a.storage()?, b.storage()?);
+    let nd = out.ndim();
+    let (m, n, k) = (out.shape()[nd - 2], out.shape()[nd - 1], a.shape()[nd - 1]);
+    let batch = &out.shape()[..nd - 2];
+    let storage = alloc_output(out.shape(), out.dtype())?;
+    let (alpha, beta, read_out) = match scale {
+        Some((alpha, beta)) => {
+            let c = &inputs[2];
+            let sc = c.storage()?;
+            let strides = broadcast_strides(c.shape(), &sc.strides, out.shape());
+            crate::dispatch_dtype!(out.dtype(), T => unsafe {
+                // SAFETY: the fresh output has the full output shape.
+                copy_strided::<T>(&sc, &strides, storage.ptr::<T>() as *mut T, &row_major_strides(out.shape()), out.shape());
+            });
+            // gemm computes dst = alpha * dst + beta * a @ b.
+            (beta, alpha, true)
+        }
+        None => (0.0, 1.0, false),
+    };
+    if k == 0 && !read_out {
+        crate::dispatch_dtype!(out.dtype(), T => unsafe {
+            // SAFETY: zero-fill of the fresh output.
+            std::ptr::write_bytes(storage.ptr::<T>() as *mut T, 0, out.size());
+        });
+    } else if out.size() > 0 {
+        let oa = MatOperand { storage: &sa, row_stride: sa.strides[nd - 2], col_stride: sa.strides[nd - 1] };
+        let ob = MatOperand { storage: &sb, row_stride: sb.strides[nd - 2], col_stride: sb.strides[nd - 1] };
+        matmul(out.dtype(), (m, n, k), &oa, &ob, &batch_offsets(a, &sa, b, &sb, batch), &storage, (alpha, beta, read_out))?;
+    }
+    out.set_storage(storage);
+    Ok(())
+}
+
+impl Primitive for Matmul {
+    fn name(&self) -> &'static str {
+        "matmul"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        run(inputs, &outputs[0], None)
+    }
+}
+
+impl Primitive for AddMM {
+    fn name(&self) -> &'static str {
+        "addmm"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        run(inputs, &outputs[0], Some((self.alpha, self.beta)))
+    }
+}

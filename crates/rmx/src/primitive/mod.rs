@@ -1,0 +1,28 @@
+//! Primitives: the real op set. Each primitive says how to compute its outputs from its
+//! inputs on each backend; public ops in [`crate::ops`] validate arguments, infer shapes and
+//! dtypes, and build nodes that carry a primitive.
+//!
+//! One file per family: the primitive's parameters and its dispatch to the kernels of
+//! [`crate::backend`]. Derivative and batching rules join each primitive in its own file.
+
+use crate::array::Array;
+use crate::error::Result;
+use std::fmt;
+
+pub mod binary;
+pub mod creation;
+pub mod matmul;
+pub mod reduce;
+pub mod unary;
+pub mod views;
+
+/// A node's computation.
+pub trait Primitive: Send + Sync + fmt::Debug {
+    /// The name used in errors and graph dumps.
+    fn name(&self) -> &'static str;
+
+    /// Computes `outputs` from evaluated `inputs` on the CPU, setting each output's storage.
+    /// `inputs` is owned by the evaluator, so an input whose node has no other reference
+    /// may donate its buffer.
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()>;
+}

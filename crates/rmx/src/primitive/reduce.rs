@@ -1,0 +1,349 @@
+//! Reductions: `Reduce` (sum, prod, max, min, all, any over axes), `ArgReduce` (argmax,
+//! argmin along one axis), and the fused row-wise `Softmax` and `LogSumExp`.
+
+use super::Primitive;
+use crate::array::Array;
+use crate::backend::cpu::reduce::{reduce, Reducer};
+use crate::dtype::Dtype;
+use crate::element::{Element, C64};
+use crate::error::{Error, Result};
+use crate::storage::alloc_output;
+use half::{bf16, f16};
+use std::marker::PhantomData;
+
+/// Which reduction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    Sum,
+    Prod,
+    Max,
+    Min,
+    All,
+    Any,
+}
+
+impl ReduceOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "sum",
+            ReduceOp::Prod => "prod",
+            ReduceOp::Max => "max",
+            ReduceOp::Min => "min",
+            ReduceOp::All => "all",
+            ReduceOp::Any => "any",
+        }
+    }
+}
+
+/// Arithmetic on accumulators.
+pub trait Acc: Copy + Send + Sync + PartialOrd {
+    fn zero() -> Self;
+    fn one() -> Self;
+    fn lowest() -> Self;
+    fn highest() -> Self;
+    fn add(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn is_nan(self) -> bool;
+}
+
+macro_rules! int_acc {
+    ($($t:ty),*) => {$(
+        impl Acc for $t {
+            fn zero() -> Self { 0 }
+            fn one() -> Self { 1 }
+            fn lowest() -> Self { <$t>::MIN }
+            fn highest() -> Self { <$t>::MAX }
+            #[inline(always)] fn add(self, o: Self) -> Self { self.wrapping_add(o) }
+            #[inline(always)] fn mul(self, o: Self) -> Self { self.wrapping_mul(o) }
+            #[inline(always)] fn is_nan(self) -> bool { false }
+        }
+    )*};
+}
+int_acc!(u8, u16, u32, u64, i8, i16, i32, i64);
+
+macro_rules! float_acc {
+    ($($t:ty),*) => {$(
+        impl Acc for $t {
+            fn zero() -> Self { 0.0 }
+            fn one() -> Self { 1.0 }
+            fn lowest() -> Self { <$t>::NEG_INFINITY }
+            fn highest() -> Self { <$t>::INFINITY }
+            #[inline(always)] fn add(self, o: Self) -> Self { self + o }
+            #[inline(always)] fn mul(self, o: Self) -> Self { self * o }
+            #[inline(always)] fn is_nan(self) -> bool { self != self }
+        }
+    )*};
+}
+float_acc!(f32, f64);
+
+impl Acc for bool {
+    fn zero() -> Self {
+        false
+    }
+    fn one() -> Self {
+        true
+    }
+    fn lowest() -> Self {
+        false
+    }
+    fn highest() -> Self {
+        true
+    }
+    fn add(self, o: Self) -> Self {
+        self | o
+    }
+    fn mul(self, o: Self) -> Self {
+        self & o
+    }
+    fn is_nan(self) -> bool {
+        false
+    }
+}
+
+/// Complex accumulator ordered lexicographically for max/min.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CAcc(C64);
+
+impl PartialOrd for CAcc {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        (self.0.re, self.0.im).partial_cmp(&(o.0.re, o.0.im))
+    }
+}
+
+impl Acc for CAcc {
+    fn zero() -> Self {
+        CAcc(C64::new(0.0, 0.0))
+    }
+    fn one() -> Self {
+        CAcc(C64::new(1.0, 0.0))
+    }
+    fn lowest() -> Self {
+        CAcc(C64::new(f32::NEG_INFINITY, f32::NEG_INFINITY))
+    }
+    fn highest() -> Self {
+        CAcc(C64::new(f32::INFINITY, f32::INFINITY))
+    }
+    fn add(self, o: Self) -> Self {
+        CAcc(self.0 + o.0)
+    }
+    fn mul(self, o: Self) -> Self {
+        CAcc(self.0 * o.0)
+    }
+    fn is_nan(self) -> bool {
+        self.0.re.is_nan() || self.0.im.is_nan()
+    }
+}
+
+/// The accumulator type of an element type (f32 for the half types).
+pub trait HasAcc: Element {
+    type A: Acc;
+    fn to_acc(self) -> Self::A;
+    fn from_acc(a: Self::A) -> Self;
+}
+
+macro_rules! same_acc {
+    ($($t:ty),*) => {$(
+        impl HasAcc for $t {
+            type A = $t;
+            #[inline(always)] fn to_acc(self) -> $t { self }
+            #[inline(always)] fn from_acc(a: $t) -> $t { a }
+        }
+    )*};
+}
+same_acc!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, bool);
+
+impl HasAcc for f16 {
+    type A = f32;
+    #[inline(always)]
+    fn to_acc(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline(always)]
+    fn from_acc(a: f32) -> Self {
+        f16::from_f32(a)
+    }
+}
+
+impl HasAcc for bf16 {
+    type A = f32;
+    #[inline(always)]
+    fn to_acc(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline(always)]
+    fn from_acc(a: f32) -> Self {
+        bf16::from_f32(a)
+    }
+}
+
+impl HasAcc for C64 {
+    type A = CAcc;
+    fn to_acc(self) -> CAcc {
+        CAcc(self)
+    }
+    fn from_acc(a: CAcc) -> Self {
+        a.0
+    }
+}
+
+/// A reducer for one of [`ReduceOp`] over element type `T`.
+pub struct OpReducer<T> {
+    op: ReduceOp,
+    _t: PhantomData<T>,
+}
+
+impl<T: HasAcc> Reducer for OpReducer<T> {
+    type In = T;
+    type Acc = T::A;
+    type Out = T;
+    #[inline(always)]
+    fn init(&self) -> T::A {
+        match self.op {
+            ReduceOp::Sum | ReduceOp::Any => T::A::zero(),
+            ReduceOp::Prod | ReduceOp::All => T::A::one(),
+            ReduceOp::Max => T::A::lowest(),
+            ReduceOp::Min => T::A::highest(),
+        }
+    }
+    #[inline(always)]
+    fn step(&self, acc: T::A, x: T) -> T::A {
+        self.merge(acc, x.to_acc())
+    }
+    #[inline(always)]
+    fn merge(&self, a: T::A, x: T::A) -> T::A {
+        match self.op {
+            ReduceOp::Sum | ReduceOp::Any => a.add(x),
+            ReduceOp::Prod | ReduceOp::All => a.mul(x),
+            ReduceOp::Max => {
+                if x.is_nan() || x > a {
+                    x
+                } else {
+                    a
+                }
+            }
+            ReduceOp::Min => {
+                if x.is_nan() || x < a {
+                    x
+                } else {
+                    a
+                }
+            }
+        }
+    }
+    #[inline(always)]
+    fn finish(&self, acc: T::A) -> T {
+        T::from_acc(acc)
+    }
+}
+
+/// The `Reduce` primitive. Its input already has the output dtype; `axes` are sorted and the
+/// output keeps them as size-1 dimensions.
+#[derive(Debug)]
+pub struct Reduce {
+    pub op: ReduceOp,
+    pub axes: Vec<usize>,
+}
+
+impl Primitive for Reduce {
+    fn name(&self) -> &'static str {
+        self.op.name()
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let (x, out) = (&inputs[0], &outputs[0]);
+        let s = x.storage()?;
+        let storage = alloc_output(out.shape(), out.dtype())?;
+        crate::dispatch_dtype!(x.dtype(), T => {
+            let r = OpReducer::<T> { op: self.op, _t: PhantomData };
+            reduce(&r, &s, x.shape(), &s.strides, &self.axes, storage.ptr::<T>() as *mut T);
+        });
+        out.set_storage(storage);
+        Ok(())
+    }
+}
+
+/// argmax / argmin along one axis; uint32 indices of the first extreme (NaN counts as the
+/// extreme, as in NumPy).
+#[derive(Debug)]
+pub struct ArgReduce {
+    pub max: bool,
+    pub axis: usize,
+}
+
+struct ArgReducer<T> {
+    max: bool,
+    len: usize,
+    _t: PhantomData<T>,
+}
+
+/// (best value, its index, elements seen so far)
+type ArgAcc<A> = (A, u32, u32, bool);
+
+impl<T: HasAcc> Reducer for ArgReducer<T> {
+    type In = T;
+    type Acc = ArgAcc<T::A>;
+    type Out = u32;
+    fn init(&self) -> Self::Acc {
+        (if self.max { T::A::lowest() } else { T::A::highest() }, 0, 0, false)
+    }
+    fn step(&self, acc: Self::Acc, x: T) -> Self::Acc {
+        let v = x.to_acc();
+        let (best, idx, seen, found) = acc;
+        let better = !found || (!best.is_nan() && (v.is_nan() || if self.max { v > best } else { v < best }));
+        if better {
+            (v, seen, seen + 1, true)
+        } else {
+            (best, idx, seen + 1, found)
+        }
+    }
+    fn merge(&self, a: Self::Acc, b: Self::Acc) -> Self::Acc {
+        let _ = self.len;
+        // Runs are only reduced sequentially (see ArgReduce::eval_cpu), so `b` continues `a`.
+        let (bv, bi, bs, bf) = b;
+        if !bf {
+            return a;
+        }
+        let shifted = (bv, bi + a.2, a.2 + bs, true);
+        if !a.3 {
+            return shifted;
+        }
+        let better = !a.0.is_nan() && (bv.is_nan() || if self.max { bv > a.0 } else { bv < a.0 });
+        if better {
+            shifted
+        } else {
+            (a.0, a.1, a.2 + bs, true)
+        }
+    }
+    fn finish(&self, acc: Self::Acc) -> u32 {
+        acc.1
+    }
+    fn ordered(&self) -> bool {
+        true
+    }
+}
+
+impl Primitive for ArgReduce {
+    fn name(&self) -> &'static str {
+        if self.max {
+            "argmax"
+        } else {
+            "argmin"
+        }
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let (x, out) = (&inputs[0], &outputs[0]);
+        let s = x.storage()?;
+        let storage = alloc_output(out.shape(), Dtype::U32)?;
+        let len = x.shape()[self.axis];
+        if len == 0 {
+            return Err(Error::arg(self.name(), "attempt to get the index of an extreme of an empty sequence"));
+        }
+        crate::dispatch_dtype!(x.dtype(), T => {
+            let r = ArgReducer::<T> { max: self.max, len, _t: PhantomData };
+            reduce(&r, &s, x.shape(), &s.strides, &[self.axis], storage.ptr::<u32>() as *mut u32);
+        });
+        out.set_storage(storage);
+        Ok(())
+    }
+}

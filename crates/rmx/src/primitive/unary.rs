@@ -1,0 +1,394 @@
+//! Element-wise functions of one array: the `Unary` primitive and its CPU dispatch.
+
+use super::Primitive;
+use crate::array::Array;
+use crate::backend::cpu::elementwise::map1;
+use crate::backend::cpu::math;
+use crate::dtype::Dtype;
+use crate::element::{Element, C64};
+use crate::error::{Error, Result};
+use crate::storage::{alloc_output, Storage};
+use half::{bf16, f16};
+
+/// Every one-input element-wise function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    Abs,
+    Negative,
+    Sign,
+    Sqrt,
+    Rsqrt,
+    Square,
+    Reciprocal,
+    Exp,
+    Expm1,
+    Log,
+    Log2,
+    Log10,
+    Log1p,
+    Sin,
+    Cos,
+    Tan,
+    ArcSin,
+    ArcCos,
+    ArcTan,
+    Sinh,
+    Cosh,
+    Tanh,
+    ArcSinh,
+    ArcCosh,
+    ArcTanh,
+    Sigmoid,
+    Erf,
+    ErfInv,
+    Floor,
+    Ceil,
+    Round,
+    Conj,
+    Real,
+    Imag,
+    LogicalNot,
+    BitwiseInvert,
+    IsNan,
+    IsInf,
+    IsPosInf,
+    IsNegInf,
+    IsFinite,
+}
+
+impl UnaryOp {
+    /// Lower-case name as in mlx.core.
+    pub fn name(self) -> &'static str {
+        use UnaryOp::*;
+        match self {
+            Abs => "abs",
+            Negative => "negative",
+            Sign => "sign",
+            Sqrt => "sqrt",
+            Rsqrt => "rsqrt",
+            Square => "square",
+            Reciprocal => "reciprocal",
+            Exp => "exp",
+            Expm1 => "expm1",
+            Log => "log",
+            Log2 => "log2",
+            Log10 => "log10",
+            Log1p => "log1p",
+            Sin => "sin",
+            Cos => "cos",
+            Tan => "tan",
+            ArcSin => "arcsin",
+            ArcCos => "arccos",
+            ArcTan => "arctan",
+            Sinh => "sinh",
+            Cosh => "cosh",
+            Tanh => "tanh",
+            ArcSinh => "arcsinh",
+            ArcCosh => "arccosh",
+            ArcTanh => "arctanh",
+            Sigmoid => "sigmoid",
+            Erf => "erf",
+            ErfInv => "erfinv",
+            Floor => "floor",
+            Ceil => "ceil",
+            Round => "round",
+            Conj => "conj",
+            Real => "real",
+            Imag => "imag",
+            LogicalNot => "logical_not",
+            BitwiseInvert => "bitwise_invert",
+            IsNan => "isnan",
+            IsInf => "isinf",
+            IsPosInf => "isposinf",
+            IsNegInf => "isneginf",
+            IsFinite => "isfinite",
+        }
+    }
+
+    /// True for functions whose integer inputs are first converted to float32.
+    fn needs_float(self) -> bool {
+        use UnaryOp::*;
+        matches!(
+            self,
+            Sqrt | Rsqrt | Reciprocal | Exp | Expm1 | Log | Log2 | Log10 | Log1p | Sin | Cos | Tan | ArcSin | ArcCos | ArcTan | Sinh | Cosh | Tanh | ArcSinh | ArcCosh | ArcTanh | Sigmoid | Erf | ErfInv
+        )
+    }
+
+    /// The dtype the input is converted to before the kernel runs, and the output dtype;
+    /// or an error when the function is undefined for `dtype`.
+    pub(crate) fn dtypes(self, dtype: Dtype) -> Result<(Dtype, Dtype)> {
+        use UnaryOp::*;
+        let op = self.name();
+        let reject = |why: &str| Err(Error::dtype_detail(op, dtype, why.to_string()));
+        match self {
+            IsNan | IsInf | IsPosInf | IsNegInf | IsFinite => Ok((dtype, Dtype::Bool)),
+            LogicalNot => Ok((Dtype::Bool, Dtype::Bool)),
+            BitwiseInvert if dtype.is_inexact() => reject("bitwise ops need integer or bool inputs"),
+            BitwiseInvert => Ok((dtype, dtype)),
+            Real | Imag if dtype.is_complex() => Ok((dtype, Dtype::F32)),
+            Real | Imag => Ok((dtype, dtype)),
+            Abs if dtype.is_complex() => Ok((dtype, Dtype::F32)),
+            Negative if dtype == Dtype::Bool => reject("use logical_not to negate a bool array"),
+            Floor | Ceil | Round if dtype.is_complex() => reject("not defined for complex numbers"),
+            Erf | ErfInv | Sigmoid | Expm1 | Log1p | ArcCosh if dtype.is_complex() => reject("not implemented for complex numbers"),
+            _ if self.needs_float() && !dtype.is_inexact() => Ok((Dtype::F32, Dtype::F32)),
+            _ => Ok((dtype, dtype)),
+        }
+    }
+}
+
+/// The `Unary` primitive.
+#[derive(Debug)]
+pub struct Unary(pub UnaryOp);
+
+impl Primitive for Unary {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let x = &inputs[0];
+        let out = &outputs[0];
+        let shape = x.shape();
+        let storage = x.storage()?;
+        let donor = (x.dtype() == out.dtype() && storage.is_row_contiguous(shape)).then(|| x.take_storage_if_unique()).flatten();
+        let out_storage = match donor {
+            Some(s) if s.buffer_len() >= out.nbytes() => s,
+            _ => alloc_output(shape, out.dtype())?,
+        };
+        run(self.0, x.dtype(), out.dtype(), &storage, shape, &out_storage)?;
+        out.set_storage(out_storage);
+        Ok(())
+    }
+}
+
+macro_rules! on_floats {
+    ($dtype:expr, $x:expr, $shape:expr, $out:expr, |$v:ident| $body:expr) => {{
+        fn apply<F: math::Real>($v: F) -> F {
+            $body
+        }
+        let (x, shape, out): (&Storage, &[usize], &Storage) = ($x, $shape, $out);
+        match $dtype {
+            Dtype::F32 => map1::<f32, f32>(x, &x.strides, shape, out.ptr::<f32>() as *mut f32, apply::<f32>),
+            Dtype::F64 => map1::<f64, f64>(x, &x.strides, shape, out.ptr::<f64>() as *mut f64, apply::<f64>),
+            Dtype::F16 => map1::<f16, f16>(x, &x.strides, shape, out.ptr::<f16>() as *mut f16, |v| f16::from_f32(apply(v.to_f32()))),
+            Dtype::BF16 => map1::<bf16, bf16>(x, &x.strides, shape, out.ptr::<bf16>() as *mut bf16, |v| bf16::from_f32(apply(v.to_f32()))),
+            _ => unreachable!("on_floats called with a non-float dtype"),
+        }
+    }};
+}
+
+macro_rules! on_ints {
+    ($dtype:expr, $x:expr, $shape:expr, $out:expr, |$v:ident| $body:expr) => {{
+        let (x, shape, out): (&Storage, &[usize], &Storage) = ($x, $shape, $out);
+        macro_rules! go {
+            ($t:ty) => {
+                map1::<$t, $t>(x, &x.strides, shape, out.ptr::<$t>() as *mut $t, |$v: $t| $body)
+            };
+        }
+        match $dtype {
+            Dtype::U8 => go!(u8),
+            Dtype::U16 => go!(u16),
+            Dtype::U32 => go!(u32),
+            Dtype::U64 => go!(u64),
+            Dtype::I8 => go!(i8),
+            Dtype::I16 => go!(i16),
+            Dtype::I32 => go!(i32),
+            Dtype::I64 => go!(i64),
+            _ => unreachable!("on_ints called with a non-integer dtype"),
+        }
+    }};
+}
+
+fn to_bool<T: Element>(x: &Storage, shape: &[usize], out: &Storage, f: impl Fn(T) -> bool + Sync) {
+    map1::<T, bool>(x, &x.strides, shape, out.ptr::<bool>() as *mut bool, f)
+}
+
+fn float_predicate(op: UnaryOp, dtype: Dtype, x: &Storage, shape: &[usize], out: &Storage) {
+    fn test(op: UnaryOp, v: f64) -> bool {
+        match op {
+            UnaryOp::IsNan => v.is_nan(),
+            UnaryOp::IsInf => v.is_infinite(),
+            UnaryOp::IsPosInf => v == f64::INFINITY,
+            UnaryOp::IsNegInf => v == f64::NEG_INFINITY,
+            _ => v.is_finite(),
+        }
+    }
+    match dtype {
+        Dtype::C64 => to_bool::<C64>(x, shape, out, |v| match op {
+            UnaryOp::IsNan => v.re.is_nan() || v.im.is_nan(),
+            UnaryOp::IsInf => v.re.is_infinite() || v.im.is_infinite(),
+            UnaryOp::IsFinite => v.re.is_finite() && v.im.is_finite(),
+            _ => test(op, v.re as f64),
+        }),
+        d if d.is_float() => crate::dispatch_dtype!(d, T => to_bool::<T>(x, shape, out, |v| test(op, v.to_f64()))),
+        // Integers and bool are always finite and never NaN.
+        d => crate::dispatch_dtype!(d, T => to_bool::<T>(x, shape, out, |_v| op == UnaryOp::IsFinite)),
+    }
+}
+
+fn run(op: UnaryOp, dtype: Dtype, out_dtype: Dtype, x: &Storage, shape: &[usize], out: &Storage) -> Result<()> {
+    use UnaryOp::*;
+    match op {
+        IsNan | IsInf | IsPosInf | IsNegInf | IsFinite => {
+            float_predicate(op, dtype, x, shape, out);
+            return Ok(());
+        }
+        LogicalNot => {
+            map1::<bool, bool>(x, &x.strides, shape, out.ptr::<bool>() as *mut bool, |v| !v);
+            return Ok(());
+        }
+        _ => {}
+    }
+    if dtype.is_complex() {
+        return run_complex(op, out_dtype, x, shape, out);
+    }
+    if dtype == Dtype::Bool {
+        return match op {
+            Abs | Square | Floor | Ceil | Round | Conj | Real | Sign => {
+                map1::<bool, bool>(x, &x.strides, shape, out.ptr::<bool>() as *mut bool, |v| v);
+                Ok(())
+            }
+            BitwiseInvert => {
+                map1::<bool, bool>(x, &x.strides, shape, out.ptr::<bool>() as *mut bool, |v| !v);
+                Ok(())
+            }
+            Imag => {
+                map1::<bool, bool>(x, &x.strides, shape, out.ptr::<bool>() as *mut bool, |_| false);
+                Ok(())
+            }
+            _ => Err(Error::dtype(op.name(), dtype)),
+        };
+    }
+    if dtype.is_integer() {
+        let signed = dtype.is_signed_integer();
+        match op {
+            Abs if signed => on_ints!(dtype, x, shape, out, |v| if v.to_i64() < 0 { Element::from_i64(v.to_i64().wrapping_neg()) } else { v }),
+            Negative => on_ints!(dtype, x, shape, out, |v| Element::from_u64(v.to_u64().wrapping_neg())),
+            Sign if signed => on_ints!(dtype, x, shape, out, |v| Element::from_i64(v.to_i64().signum())),
+            Sign => on_ints!(dtype, x, shape, out, |v| Element::from_u64((v.to_u64() != 0) as u64)),
+            Square => on_ints!(dtype, x, shape, out, |v| Element::from_u64(v.to_u64().wrapping_mul(v.to_u64()))),
+            BitwiseInvert => on_ints!(dtype, x, shape, out, |v| Element::from_u64(!v.to_u64())),
+            Imag => on_ints!(dtype, x, shape, out, |_v| Element::from_u64(0)),
+            Abs | Floor | Ceil | Round | Conj | Real => on_ints!(dtype, x, shape, out, |v| v),
+            _ => return Err(Error::dtype(op.name(), dtype)),
+        }
+        return Ok(());
+    }
+    match op {
+        Abs => on_floats!(dtype, x, shape, out, |v| v.abs()),
+        Negative => on_floats!(dtype, x, shape, out, |v| -v),
+        Sign => on_floats!(dtype, x, shape, out, |v| math::sign(v)),
+        Sqrt => on_floats!(dtype, x, shape, out, |v| v.sqrt()),
+        Rsqrt => on_floats!(dtype, x, shape, out, |v| F::one() / v.sqrt()),
+        Square => on_floats!(dtype, x, shape, out, |v| v * v),
+        Reciprocal => on_floats!(dtype, x, shape, out, |v| F::one() / v),
+        Exp => on_floats!(dtype, x, shape, out, |v| v.fast_exp()),
+        Expm1 => on_floats!(dtype, x, shape, out, |v| v.exp_m1()),
+        Log => on_floats!(dtype, x, shape, out, |v| v.ln()),
+        Log2 => on_floats!(dtype, x, shape, out, |v| v.log2()),
+        Log10 => on_floats!(dtype, x, shape, out, |v| v.log10()),
+        Log1p => on_floats!(dtype, x, shape, out, |v| v.ln_1p()),
+        Sin => on_floats!(dtype, x, shape, out, |v| v.sin()),
+        Cos => on_floats!(dtype, x, shape, out, |v| v.cos()),
+        Tan => on_floats!(dtype, x, shape, out, |v| v.tan()),
+        ArcSin => on_floats!(dtype, x, shape, out, |v| v.asin()),
+        ArcCos => on_floats!(dtype, x, shape, out, |v| v.acos()),
+        ArcTan => on_floats!(dtype, x, shape, out, |v| v.atan()),
+        Sinh => on_floats!(dtype, x, shape, out, |v| v.sinh()),
+        Cosh => on_floats!(dtype, x, shape, out, |v| v.cosh()),
+        Tanh => on_floats!(dtype, x, shape, out, |v| tanh(v)),
+        ArcSinh => on_floats!(dtype, x, shape, out, |v| v.asinh()),
+        ArcCosh => on_floats!(dtype, x, shape, out, |v| v.acosh()),
+        ArcTanh => on_floats!(dtype, x, shape, out, |v| v.atanh()),
+        Sigmoid => on_floats!(dtype, x, shape, out, |v| math::sigmoid(v)),
+        Erf => on_floats!(dtype, x, shape, out, |v| v.erf()),
+        ErfInv => on_floats!(dtype, x, shape, out, |v| v.erfinv()),
+        Floor => on_floats!(dtype, x, shape, out, |v| v.floor()),
+        Ceil => on_floats!(dtype, x, shape, out, |v| v.ceil()),
+        Round => on_floats!(dtype, x, shape, out, |v| round_half_even(v)),
+        Conj | Real => on_floats!(dtype, x, shape, out, |v| v),
+        Imag => on_floats!(dtype, x, shape, out, |_v| F::zero()),
+        _ => return Err(Error::dtype(op.name(), dtype)),
+    }
+    Ok(())
+}
+
+/// tanh through exp: `1 - 2 / (exp(2x) + 1)` for moderate |x|, exact limits beyond; small
+/// |x| uses the odd series so the result keeps relative precision near zero.
+#[inline(always)]
+fn tanh<F: math::Real>(v: F) -> F {
+    let a = v.abs();
+    if a < F::of(0.0625) {
+        let v2 = v * v;
+        // Taylor to x^9: error below 1e-13 relative for |x| < 1/16.
+        let p = F::of(62.0 / 2835.0);
+        let p = p * v2 - F::of(17.0 / 315.0);
+        let p = p * v2 + F::of(2.0 / 15.0);
+        let p = p * v2 - F::of(1.0 / 3.0);
+        return v + v * v2 * p;
+    }
+    if a > F::of(20.0) && F::DTYPE == Dtype::F32 || a > F::of(40.0) {
+        return v.signum();
+    }
+    let e = (a + a).fast_exp();
+    let t = F::one() - F::of(2.0) / (e + F::one());
+    if v < F::zero() {
+        -t
+    } else {
+        t
+    }
+}
+
+#[inline(always)]
+fn round_half_even<F: math::Real>(v: F) -> F {
+    let r = v.round();
+    if (v - v.trunc()).abs() == F::of(0.5) {
+        F::of(2.0) * (v / F::of(2.0)).round()
+    } else {
+        r
+    }
+}
+
+fn run_complex(op: UnaryOp, out_dtype: Dtype, x: &Storage, shape: &[usize], out: &Storage) -> Result<()> {
+    use UnaryOp::*;
+    let s = &x.strides;
+    if out_dtype == Dtype::F32 {
+        let po = out.ptr::<f32>() as *mut f32;
+        match op {
+            Abs => map1::<C64, f32>(x, s, shape, po, |v| v.norm()),
+            Real => map1::<C64, f32>(x, s, shape, po, |v| v.re),
+            Imag => map1::<C64, f32>(x, s, shape, po, |v| v.im),
+            _ => return Err(Error::dtype(op.name(), Dtype::C64)),
+        }
+        return Ok(());
+    }
+    let po = out.ptr::<C64>() as *mut C64;
+    let f: fn(C64) -> C64 = match op {
+        Negative => |v| -v,
+        Sign => |v| if v.norm() == 0.0 { C64::new(0.0, 0.0) } else { v / v.norm() },
+        Sqrt => |v| v.sqrt(),
+        Rsqrt => |v| C64::new(1.0, 0.0) / v.sqrt(),
+        Square => |v| v * v,
+        Reciprocal => |v| C64::new(1.0, 0.0) / v,
+        Exp => |v| v.exp(),
+        Log => |v| v.ln(),
+        Log2 => |v| v.ln() / std::f32::consts::LN_2,
+        Log10 => |v| v.ln() / std::f32::consts::LN_10,
+        Sin => |v| v.sin(),
+        Cos => |v| v.cos(),
+        Tan => |v| v.tan(),
+        ArcSin => |v| v.asin(),
+        ArcCos => |v| v.acos(),
+        ArcTan => |v| v.atan(),
+        Sinh => |v| v.sinh(),
+        Cosh => |v| v.cosh(),
+        Tanh => |v| v.tanh(),
+        ArcSinh => |v| v.asinh(),
+        ArcTanh => |v| v.atanh(),
+        Conj => |v| v.conj(),
+        _ => return Err(Error::dtype(op.name(), Dtype::C64)),
+    };
+    map1::<C64, C64>(x, s, shape, po, f);
+    Ok(())
+}

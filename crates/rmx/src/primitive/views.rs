@@ -1,0 +1,298 @@
+//! Layout primitives: views that share their input's buffer (reshape, transpose, broadcast,
+//! slice, as_strided) and the copies that change layout or dtype (astype, contiguous,
+//! concatenate).
+
+use super::Primitive;
+use crate::array::Array;
+use crate::backend::cpu::copy::{astype, copy_strided, to_row_major};
+use crate::error::{Error, Result};
+use crate::shape::{broadcast_strides, row_major_strides};
+use crate::storage::{alloc_output, Storage};
+
+/// Same elements, new shape: a view when the strides allow it, else a copy.
+#[derive(Debug)]
+pub struct Reshape;
+
+impl Primitive for Reshape {
+    fn name(&self) -> &'static str {
+        "reshape"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let (x, out) = (&inputs[0], &outputs[0]);
+        let s = x.storage()?;
+        let storage = match reshape_strides(x.shape(), &s.strides, out.shape()) {
+            Some(strides) => s.view(strides, s.offset),
+            None => {
+                let copy = to_row_major(&s, x.shape(), x.dtype())?;
+                copy.view(row_major_strides(out.shape()), copy.offset)
+            }
+        };
+        out.set_storage(storage);
+        Ok(())
+    }
+}
+
+/// Strides that view `strides` over `shape` as `new_shape` without a copy, if any exist.
+pub(crate) fn reshape_strides(shape: &[usize], strides: &[isize], new_shape: &[usize]) -> Option<Vec<isize>> {
+    if crate::shape::numel(shape) == 0 {
+        return Some(row_major_strides(new_shape));
+    }
+    // Drop size-1 dims of the input; match groups of old dims to groups of new dims with equal
+    // products, each old group being contiguous within itself.
+    let old: Vec<(usize, isize)> = shape.iter().zip(strides).filter(|(&d, _)| d != 1).map(|(&d, &s)| (d, s)).collect();
+    let mut out = vec![0isize; new_shape.len()];
+    let (mut oi, mut ni) = (0usize, 0usize);
+    while ni < new_shape.len() {
+        if new_shape[ni] == 1 {
+            out[ni] = 1;
+            ni += 1;
+            continue;
+        }
+        let (mut op, mut np) = (old.get(oi)?.0, new_shape[ni]);
+        let (o_start, n_start) = (oi, ni);
+        while op != np {
+            if op < np {
+                oi += 1;
+                op *= old.get(oi)?.0;
+            } else {
+                ni += 1;
+                np *= new_shape.get(ni)?;
+            }
+        }
+        for k in o_start..oi {
+            if old[k].1 != old[k + 1].1 * old[k + 1].0 as isize {
+                return None;
+            }
+        }
+        let mut stride = old[oi].1;
+        for k in (n_start..=ni).rev() {
+            out[k] = stride;
+            stride *= new_shape[k] as isize;
+        }
+        oi += 1;
+        ni += 1;
+    }
+    Some(out)
+}
+
+/// Permutes the axes.
+#[derive(Debug)]
+pub struct Transpose(pub Vec<usize>);
+
+impl Primitive for Transpose {
+    fn name(&self) -> &'static str {
+        "transpose"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let s = inputs[0].storage()?;
+        let strides = self.0.iter().map(|&p| s.strides[p]).collect();
+        outputs[0].set_storage(s.view(strides, s.offset));
+        Ok(())
+    }
+}
+
+/// Broadcasts to the output shape with zero strides.
+#[derive(Debug)]
+pub struct Broadcast;
+
+impl Primitive for Broadcast {
+    fn name(&self) -> &'static str {
+        "broadcast_to"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let s = inputs[0].storage()?;
+        let strides = broadcast_strides(inputs[0].shape(), &s.strides, outputs[0].shape());
+        outputs[0].set_storage(s.view(strides, s.offset));
+        Ok(())
+    }
+}
+
+/// Strided slice: per axis a start index and a (possibly negative) step; the output shape
+/// gives the count.
+#[derive(Debug)]
+pub struct Slice {
+    pub starts: Vec<usize>,
+    pub steps: Vec<isize>,
+}
+
+impl Primitive for Slice {
+    fn name(&self) -> &'static str {
+        "slice"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let s = inputs[0].storage()?;
+        let out = &outputs[0];
+        if out.size() == 0 {
+            out.set_storage(s.view(row_major_strides(out.shape()), s.offset));
+            return Ok(());
+        }
+        let mut offset = s.offset as isize;
+        for (d, (&start, &stride)) in self.starts.iter().zip(&s.strides).enumerate() {
+            let _ = d;
+            offset += start as isize * stride;
+        }
+        let strides = s.strides.iter().zip(&self.steps).map(|(&st, &step)| st * step).collect();
+        out.set_storage(s.view(strides, offset as usize));
+        Ok(())
+    }
+}
+
+/// A view with explicit strides and offset over the row-major elements of the input.
+#[derive(Debug)]
+pub struct AsStrided {
+    pub strides: Vec<isize>,
+    pub offset: usize,
+}
+
+impl Primitive for AsStrided {
+    fn name(&self) -> &'static str {
+        "as_strided"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let x = &inputs[0];
+        let s = to_row_major(&x.storage()?, x.shape(), x.dtype())?;
+        let out = &outputs[0];
+        // Bounds: every reachable element must lie inside the input's elements.
+        let (mut lo, mut hi) = (self.offset as isize, self.offset as isize);
+        for (&d, &st) in out.shape().iter().zip(&self.strides) {
+            if d == 0 {
+                lo = 0;
+                hi = 0;
+                break;
+            }
+            let span = (d as isize - 1) * st;
+            if span < 0 {
+                lo += span;
+            } else {
+                hi += span;
+            }
+        }
+        if out.size() > 0 && (lo < 0 || hi >= x.size() as isize) {
+            return Err(Error::arg("as_strided", format!("shape {:?} with strides {:?} and offset {} reaches outside the {} elements of the input", out.shape(), self.strides, self.offset, x.size())));
+        }
+        out.set_storage(s.view(self.strides.clone(), s.offset + self.offset));
+        Ok(())
+    }
+}
+
+/// Converts elements to the output dtype.
+#[derive(Debug)]
+pub struct AsType;
+
+impl Primitive for AsType {
+    fn name(&self) -> &'static str {
+        "astype"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let (x, out) = (&inputs[0], &outputs[0]);
+        let s = x.storage()?;
+        if x.dtype() == out.dtype() {
+            out.set_storage(s);
+            return Ok(());
+        }
+        let storage = alloc_output(out.shape(), out.dtype())?;
+        astype(&s, x.shape(), x.dtype(), out.dtype(), &storage);
+        out.set_storage(storage);
+        Ok(())
+    }
+}
+
+/// A row-major copy (a no-op for data that already is).
+#[derive(Debug)]
+pub struct Contiguous;
+
+impl Primitive for Contiguous {
+    fn name(&self) -> &'static str {
+        "contiguous"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let x = &inputs[0];
+        outputs[0].set_storage(to_row_major(&x.storage()?, x.shape(), x.dtype())?);
+        Ok(())
+    }
+}
+
+/// Joins inputs (of the output dtype) along an axis.
+#[derive(Debug)]
+pub struct Concatenate(pub usize);
+
+impl Primitive for Concatenate {
+    fn name(&self) -> &'static str {
+        "concatenate"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let out = &outputs[0];
+        let storage = alloc_output(out.shape(), out.dtype())?;
+        let out_strides = row_major_strides(out.shape());
+        let mut offset = 0usize;
+        for x in inputs {
+            let s = x.storage()?;
+            crate::dispatch_dtype!(out.dtype(), T => {
+                // SAFETY: the slot of `x` along the axis lies inside the fresh output.
+                unsafe {
+                    let dst = (storage.ptr::<T>() as *mut T).offset(offset as isize * out_strides[self.0]);
+                    copy_strided::<T>(&s, &s.strides, dst, &out_strides, x.shape());
+                }
+            });
+            offset += x.shape()[self.0];
+        }
+        out.set_storage(storage);
+        Ok(())
+    }
+}
+
+/// Writes `update` into a strided window of a copy of `x` (static `slice_update`).
+#[derive(Debug)]
+pub struct SliceUpdate {
+    pub starts: Vec<usize>,
+    pub steps: Vec<isize>,
+}
+
+impl Primitive for SliceUpdate {
+    fn name(&self) -> &'static str {
+        "slice_update"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let (x, update, out) = (&inputs[0], &inputs[1], &outputs[0]);
+        let sx = x.storage()?;
+        let base: Storage = match x.take_storage_if_unique() {
+            Some(s) if s.is_row_contiguous(x.shape()) && s.offset == 0 => s,
+            _ => to_row_major_copy(&sx, x.shape(), x.dtype())?,
+        };
+        drop(sx);
+        let su = update.storage()?;
+        let strides = row_major_strides(out.shape());
+        let window: Vec<isize> = strides.iter().zip(&self.steps).map(|(&s, &step)| s * step).collect();
+        let offset: isize = self.starts.iter().zip(&strides).map(|(&i, &s)| i as isize * s).sum();
+        let ustrides = broadcast_strides(update.shape(), &su.strides, &window_shape(out.shape(), &self.starts, &self.steps, update.shape()));
+        crate::dispatch_dtype!(out.dtype(), T => unsafe {
+            // SAFETY: the window lies inside the output (checked when the op was built).
+            copy_strided::<T>(&su, &ustrides, (base.ptr::<T>() as *mut T).offset(offset), &window, &window_shape(out.shape(), &self.starts, &self.steps, update.shape()));
+        });
+        out.set_storage(base);
+        Ok(())
+    }
+}
+
+fn window_shape(_out: &[usize], _starts: &[usize], _steps: &[isize], update: &[usize]) -> Vec<usize> {
+    update.to_vec()
+}
+
+/// Always a fresh row-major copy (for outputs that will be written).
+pub(crate) fn to_row_major_copy(s: &Storage, shape: &[usize], dtype: crate::dtype::Dtype) -> Result<Storage> {
+    let out = alloc_output(shape, dtype)?;
+    crate::dispatch_dtype!(dtype, T => unsafe {
+        // SAFETY: fresh output of the same shape.
+        copy_strided::<T>(s, &s.strides, out.ptr::<T>() as *mut T, &row_major_strides(shape), shape);
+    });
+    Ok(out)
+}
