@@ -3,7 +3,8 @@
 //! [`Element`] ties a Rust type to its [`Dtype`] and supplies the value conversions `astype`
 //! uses: C-style casts (integers wrap, floats truncate toward zero, `!= 0` for bool, the real
 //! part for complex to real), each routed through the widest type of the source's kind so that
-//! no conversion rounds twice.
+//! no conversion rounds twice. Out-of-range float to integer conversions, undefined in C,
+//! reproduce what MLX computes on x86-64 (see [`cvt_i32`]).
 
 use crate::dtype::Dtype;
 use half::{bf16, f16};
@@ -50,6 +51,54 @@ pub trait Element: Copy + Send + Sync + Default + PartialEq + std::fmt::Debug + 
     }
 }
 
+/// Float to integer as x86's truncating conversion does it (what MLX computes on x86-64):
+/// out of range and NaN give the "integer indefinite" value `i32::MIN`.
+#[inline(always)]
+fn cvt_i32(v: f64) -> i32 {
+    if v > -2147483649.0 && v < 2147483648.0 {
+        v as i32
+    } else {
+        i32::MIN
+    }
+}
+
+/// As [`cvt_i32`] for 64-bit results.
+#[inline(always)]
+fn cvt_i64(v: f64) -> i64 {
+    if v >= -9.223_372_036_854_776e18 && v < 9.223_372_036_854_776e18 {
+        v as i64
+    } else {
+        i64::MIN
+    }
+}
+
+/// Float to unsigned 64-bit as C compilers emit it on x86-64.
+#[inline(always)]
+fn cvt_u64(v: f64) -> u64 {
+    const TWO63: f64 = 9.223_372_036_854_776e18;
+    if v >= TWO63 {
+        (cvt_i64(v - TWO63) as u64).wrapping_add(1 << 63)
+    } else {
+        cvt_i64(v) as u64
+    }
+}
+
+trait FromFloat {
+    fn from_float(v: f64) -> Self;
+}
+
+macro_rules! from_float {
+    ($($t:ty => $via:ident),*) => {$(
+        impl FromFloat for $t {
+            #[inline(always)]
+            fn from_float(v: f64) -> Self {
+                $via(v) as $t
+            }
+        }
+    )*};
+}
+from_float!(i8 => cvt_i32, i16 => cvt_i32, i32 => cvt_i32, u8 => cvt_i32, u16 => cvt_i32, i64 => cvt_i64, u32 => cvt_i64, u64 => cvt_u64);
+
 macro_rules! int_element {
     ($t:ty, $dtype:ident, $kind:ident) => {
         impl Element for $t {
@@ -77,7 +126,7 @@ macro_rules! int_element {
             }
             #[inline(always)]
             fn from_f64(v: f64) -> Self {
-                v as $t
+                <$t>::from_float(v)
             }
             #[inline(always)]
             fn from_i64(v: i64) -> Self {
@@ -93,7 +142,7 @@ macro_rules! int_element {
             }
             #[inline(always)]
             fn from_c64(v: C64) -> Self {
-                v.re as $t
+                <$t>::from_float(v.re as f64)
             }
         }
     };

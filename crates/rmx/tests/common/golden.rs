@@ -1,0 +1,306 @@
+//! Golden-file runner: loads `tests/golden/<family>.safetensors` (written by
+//! `scripts/gen_goldens.py`), rebuilds each case's inputs with their layouts (so kernels see
+//! transposed, strided and broadcast views), runs the op, and compares dtype, shape and values.
+
+use rmx::{Array, Axes, Dtype};
+use safetensors::SafeTensors;
+use serde_json::Value;
+
+pub fn golden_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+}
+
+fn dtype_of(d: safetensors::Dtype) -> Dtype {
+    use safetensors::Dtype as S;
+    match d {
+        S::BOOL => Dtype::Bool,
+        S::U8 => Dtype::U8,
+        S::U16 => Dtype::U16,
+        S::U32 => Dtype::U32,
+        S::U64 => Dtype::U64,
+        S::I8 => Dtype::I8,
+        S::I16 => Dtype::I16,
+        S::I32 => Dtype::I32,
+        S::I64 => Dtype::I64,
+        S::F16 => Dtype::F16,
+        S::BF16 => Dtype::BF16,
+        S::F32 => Dtype::F32,
+        S::F64 => Dtype::F64,
+        S::C64 => Dtype::C64,
+        other => panic!("unexpected dtype {other:?} in golden file"),
+    }
+}
+
+fn load(st: &SafeTensors, key: &str) -> Array {
+    let t = st.tensor(key).unwrap_or_else(|e| panic!("{key}: {e}"));
+    Array::from_bytes(t.data(), t.shape(), dtype_of(t.dtype())).expect("golden tensor")
+}
+
+/// Applies a stored layout, giving a view of the logical input.
+fn with_layout(stored: Array, layout: Option<&str>, logical: &[usize]) -> Array {
+    match layout {
+        None => stored,
+        Some("T") => rmx::transpose(&stored, None).unwrap(),
+        Some("step2") => {
+            let nd = stored.ndim();
+            let starts = vec![0isize; nd];
+            let stops: Vec<isize> = stored.shape().iter().map(|&d| d as isize).collect();
+            let mut steps = vec![1isize; nd];
+            steps[nd - 1] = 2;
+            rmx::slice(&stored, &starts, &stops, &steps).unwrap()
+        }
+        Some("bcast") => rmx::broadcast_to(&stored, logical).unwrap(),
+        Some(other) => panic!("unknown layout {other}"),
+    }
+}
+
+fn as_f64(a: &Array) -> Vec<(f64, f64)> {
+    let a = if a.dtype() == Dtype::C64 { a.clone() } else { rmx::astype(a, Dtype::F64).unwrap() };
+    if a.dtype() == Dtype::C64 {
+        a.to_vec::<num_complex_shim::C64>().unwrap().into_iter().map(|c| (c.re as f64, c.im as f64)).collect()
+    } else {
+        a.to_vec::<f64>().unwrap().into_iter().map(|v| (v, 0.0)).collect()
+    }
+}
+
+mod num_complex_shim {
+    pub type C64 = rmx::element::C64;
+}
+
+fn close(got: f64, want: f64, rtol: f64, atol: f64) -> bool {
+    if want.is_nan() {
+        return got.is_nan();
+    }
+    if want.is_infinite() {
+        return got == want;
+    }
+    (got - want).abs() <= atol + rtol * want.abs()
+}
+
+/// Compares one output; returns a description of the first mismatch.
+pub fn compare(got: &Array, want: &Array, rtol: f64, atol: f64) -> Result<(), String> {
+    if got.dtype() != want.dtype() {
+        return Err(format!("dtype {} != expected {}", got.dtype(), want.dtype()));
+    }
+    if got.shape() != want.shape() {
+        return Err(format!("shape {:?} != expected {:?}", got.shape(), want.shape()));
+    }
+    let exact = !want.dtype().is_inexact();
+    if exact && want.dtype() != Dtype::U64 && want.dtype() != Dtype::I64 {
+        let (g, w) = (as_f64(got), as_f64(want));
+        if let Some(i) = (0..g.len()).find(|&i| g[i] != w[i]) {
+            return Err(format!("element {i}: {:?} != expected {:?}", g[i].0, w[i].0));
+        }
+        return Ok(());
+    }
+    if exact {
+        let (g, w) = (got.to_bytes().unwrap(), want.to_bytes().unwrap());
+        if g != w {
+            return Err("64-bit integer bytes differ".into());
+        }
+        return Ok(());
+    }
+    let (g, w) = (as_f64(got), as_f64(want));
+    for i in 0..g.len() {
+        if !close(g[i].0, w[i].0, rtol, atol) || !close(g[i].1, w[i].1, rtol, atol) {
+            return Err(format!("element {i}: {:?} != expected {:?} (rtol {rtol}, atol {atol})", g[i], w[i]));
+        }
+    }
+    Ok(())
+}
+
+fn axes(args: &Value) -> Axes {
+    match args.get("axes") {
+        None | Some(Value::Null) => Axes::All,
+        Some(v) => Axes::List(v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as isize).collect()),
+    }
+}
+
+fn ints(args: &Value, key: &str) -> Vec<isize> {
+    args[key].as_array().unwrap_or_else(|| panic!("missing {key}")).iter().map(|x| x.as_i64().unwrap() as isize).collect()
+}
+
+fn usizes(args: &Value, key: &str) -> Vec<usize> {
+    ints(args, key).into_iter().map(|x| x as usize).collect()
+}
+
+fn f(args: &Value, key: &str) -> f64 {
+    args[key].as_f64().unwrap_or_else(|| panic!("missing {key}"))
+}
+
+fn dtype_arg(args: &Value) -> Dtype {
+    Dtype::from_name(args["dtype"].as_str().unwrap()).unwrap()
+}
+
+/// Runs one op by its mlx.core name.
+pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
+    let keepdims = args.get("keepdims").and_then(Value::as_bool).unwrap_or(false);
+    let one = |r: rmx::Result<Array>| r.map(|a| vec![a]);
+    let unary: Option<fn(&Array) -> rmx::Result<Array>> = match op {
+        "abs" => Some(rmx::abs),
+        "negative" => Some(rmx::negative),
+        "sign" => Some(rmx::sign),
+        "sqrt" => Some(rmx::sqrt),
+        "rsqrt" => Some(rmx::rsqrt),
+        "square" => Some(rmx::square),
+        "reciprocal" => Some(rmx::reciprocal),
+        "exp" => Some(rmx::exp),
+        "expm1" => Some(rmx::expm1),
+        "log" => Some(rmx::log),
+        "log2" => Some(rmx::log2),
+        "log10" => Some(rmx::log10),
+        "log1p" => Some(rmx::log1p),
+        "sin" => Some(rmx::sin),
+        "cos" => Some(rmx::cos),
+        "tan" => Some(rmx::tan),
+        "arcsin" => Some(rmx::arcsin),
+        "arccos" => Some(rmx::arccos),
+        "arctan" => Some(rmx::arctan),
+        "sinh" => Some(rmx::sinh),
+        "cosh" => Some(rmx::cosh),
+        "tanh" => Some(rmx::tanh),
+        "arcsinh" => Some(rmx::arcsinh),
+        "arccosh" => Some(rmx::arccosh),
+        "arctanh" => Some(rmx::arctanh),
+        "sigmoid" => Some(rmx::sigmoid),
+        "erf" => Some(rmx::erf),
+        "erfinv" => Some(rmx::erfinv),
+        "floor" => Some(rmx::floor),
+        "ceil" => Some(rmx::ceil),
+        "conj" => Some(rmx::conj),
+        "real" => Some(rmx::real),
+        "imag" => Some(rmx::imag),
+        "logical_not" => Some(rmx::logical_not),
+        "bitwise_invert" => Some(rmx::bitwise_invert),
+        "isnan" => Some(rmx::isnan),
+        "isinf" => Some(rmx::isinf),
+        "isfinite" => Some(rmx::isfinite),
+        "isposinf" => Some(rmx::isposinf),
+        "isneginf" => Some(rmx::isneginf),
+        "degrees" => Some(rmx::degrees),
+        "radians" => Some(rmx::radians),
+        _ => None,
+    };
+    if let Some(fun) = unary {
+        return one(fun(&x[0]));
+    }
+    type Bin = fn(&Array, &Array) -> rmx::Result<Array>;
+    let binary: Option<Bin> = match op {
+        "add" => Some(|a, b| rmx::add(a, b)),
+        "subtract" => Some(|a, b| rmx::subtract(a, b)),
+        "multiply" => Some(|a, b| rmx::multiply(a, b)),
+        "divide" => Some(|a, b| rmx::divide(a, b)),
+        "floor_divide" => Some(|a, b| rmx::floor_divide(a, b)),
+        "remainder" => Some(|a, b| rmx::remainder(a, b)),
+        "power" => Some(|a, b| rmx::power(a, b)),
+        "maximum" => Some(|a, b| rmx::maximum(a, b)),
+        "minimum" => Some(|a, b| rmx::minimum(a, b)),
+        "logaddexp" => Some(|a, b| rmx::logaddexp(a, b)),
+        "arctan2" => Some(|a, b| rmx::arctan2(a, b)),
+        "equal" => Some(|a, b| rmx::equal(a, b)),
+        "not_equal" => Some(|a, b| rmx::not_equal(a, b)),
+        "less" => Some(|a, b| rmx::less(a, b)),
+        "less_equal" => Some(|a, b| rmx::less_equal(a, b)),
+        "greater" => Some(|a, b| rmx::greater(a, b)),
+        "greater_equal" => Some(|a, b| rmx::greater_equal(a, b)),
+        "logical_and" => Some(|a, b| rmx::logical_and(a, b)),
+        "logical_or" => Some(|a, b| rmx::logical_or(a, b)),
+        "bitwise_and" => Some(|a, b| rmx::bitwise_and(a, b)),
+        "bitwise_or" => Some(|a, b| rmx::bitwise_or(a, b)),
+        "bitwise_xor" => Some(|a, b| rmx::bitwise_xor(a, b)),
+        "left_shift" => Some(|a, b| rmx::left_shift(a, b)),
+        "right_shift" => Some(|a, b| rmx::right_shift(a, b)),
+        "matmul" => Some(rmx::matmul),
+        _ => None,
+    };
+    if let Some(fun) = binary {
+        return one(fun(&x[0], &x[1]));
+    }
+    match op {
+        "round" => one(rmx::round(&x[0], args.get("decimals").and_then(Value::as_i64).unwrap_or(0) as i32)),
+        "where" => one(rmx::where_(&x[0], &x[1], &x[2])),
+        "sum" => one(rmx::sum(&x[0], axes(args), keepdims)),
+        "prod" => one(rmx::prod(&x[0], axes(args), keepdims)),
+        "max" => one(rmx::max(&x[0], axes(args), keepdims)),
+        "min" => one(rmx::min(&x[0], axes(args), keepdims)),
+        "mean" => one(rmx::mean(&x[0], axes(args), keepdims)),
+        "all" => one(rmx::all(&x[0], axes(args), keepdims)),
+        "any" => one(rmx::any(&x[0], axes(args), keepdims)),
+        "var" => one(rmx::var(&x[0], axes(args), keepdims, args["ddof"].as_u64().unwrap() as usize)),
+        "std" => one(rmx::std(&x[0], axes(args), keepdims, args["ddof"].as_u64().unwrap() as usize)),
+        "logsumexp" => one(rmx::logsumexp(&x[0], axes(args), keepdims)),
+        "softmax" => one(rmx::softmax(&x[0], axes(args))),
+        "count_nonzero" => one(rmx::count_nonzero(&x[0], axes(args), keepdims)),
+        "argmax" | "argmin" => {
+            let axis = args.get("axis").and_then(Value::as_i64).map(|a| a as isize);
+            one(if op == "argmax" { rmx::argmax(&x[0], axis, keepdims) } else { rmx::argmin(&x[0], axis, keepdims) })
+        }
+        "addmm" => one(rmx::addmm(&x[0], &x[1], &x[2], f(args, "alpha"), f(args, "beta"))),
+        "reshape" => one(rmx::reshape(&x[0], &ints(args, "shape"))),
+        "transpose" => one(match args.get("axes") {
+            Some(_) => rmx::transpose(&x[0], Some(&ints(args, "axes"))),
+            None => rmx::transpose(&x[0], None),
+        }),
+        "swapaxes" => one(rmx::swapaxes(&x[0], f(args, "axis1") as isize, f(args, "axis2") as isize)),
+        "moveaxis" => one(rmx::moveaxis(&x[0], f(args, "source") as isize, f(args, "destination") as isize)),
+        "squeeze" => one(rmx::squeeze(&x[0], None)),
+        "expand_dims" => one(rmx::expand_dims(&x[0], &ints(args, "axes"))),
+        "flatten" => one(rmx::flatten(&x[0], f(args, "start") as isize, f(args, "end") as isize)),
+        "broadcast_to" => one(rmx::broadcast_to(&x[0], &usizes(args, "shape"))),
+        "slice" => one(rmx::slice(&x[0], &ints(args, "starts"), &ints(args, "stops"), &ints(args, "steps"))),
+        "slice_update" => one(rmx::slice_update(&x[0], &x[1], &ints(args, "starts"), &ints(args, "stops"), &ints(args, "steps"))),
+        "concatenate" => one(rmx::concatenate(x, f(args, "axis") as isize)),
+        "stack" => one(rmx::stack(x, f(args, "axis") as isize)),
+        "split" => rmx::split(&x[0], f(args, "sections") as usize, f(args, "axis") as isize),
+        "as_strided" => one(rmx::as_strided(&x[0], &usizes(args, "shape"), &ints(args, "strides"), f(args, "offset") as usize)),
+        "astype" => one(rmx::astype(&x[0], dtype_arg(args))),
+        "arange" => one(rmx::arange(f(args, "start"), f(args, "stop"), f(args, "step"), dtype_arg(args))),
+        "linspace" => one(rmx::linspace(f(args, "start"), f(args, "stop"), f(args, "num") as usize, dtype_arg(args))),
+        "eye" => one(rmx::eye(f(args, "n") as usize, Some(f(args, "m") as usize), f(args, "k") as isize, dtype_arg(args))),
+        "tri" => one(rmx::tri(f(args, "n") as usize, Some(f(args, "m") as usize), f(args, "k") as isize, dtype_arg(args))),
+        "full" => one(rmx::full(&usizes(args, "shape"), f(args, "value"), dtype_arg(args))),
+        "zeros" => one(rmx::zeros(&usizes(args, "shape"), dtype_arg(args))),
+        "ones" => one(rmx::ones(&usizes(args, "shape"), dtype_arg(args))),
+        "identity" => one(rmx::identity(f(args, "n") as usize, dtype_arg(args))),
+        "tril" => one(rmx::tril(&x[0], f(args, "k") as isize)),
+        "triu" => one(rmx::triu(&x[0], f(args, "k") as isize)),
+        other => panic!("golden runner does not know op {other}"),
+    }
+}
+
+/// Runs every case of a family; panics listing all failures.
+pub fn check_family(family: &str) {
+    let bytes = std::fs::read(golden_path(&format!("{family}.safetensors"))).expect("golden file (run scripts/gen_goldens.py)");
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let cases: Vec<Value> = serde_json::from_str(&meta.metadata().as_ref().unwrap()["cases"]).unwrap();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let n_in = case["inputs"].as_u64().unwrap() as usize;
+        let n_out = case["outputs"].as_u64().unwrap() as usize;
+        let inputs: Vec<Array> = (0..n_in)
+            .map(|i| {
+                let stored = load(&st, &format!("{name}/in{i}"));
+                let layout = case["layouts"].get(i.to_string()).and_then(Value::as_str);
+                let logical: Vec<usize> = case["shapes"][i].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+                with_layout(stored, layout, &logical)
+            })
+            .collect();
+        let (rtol, atol) = (case["rtol"].as_f64().unwrap(), case["atol"].as_f64().unwrap());
+        match run_op(case["op"].as_str().unwrap(), &inputs, &case["args"]) {
+            Err(e) => failures.push(format!("{name}: error: {e}")),
+            Ok(outs) if outs.len() != n_out => failures.push(format!("{name}: {} outputs, expected {n_out}", outs.len())),
+            Ok(outs) => {
+                for (i, got) in outs.iter().enumerate() {
+                    let want = load(&st, &format!("{name}/out{i}"));
+                    if let Err(msg) = compare(got, &want, rtol, atol) {
+                        failures.push(format!("{name} (out{i}): {msg}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} {family} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    eprintln!("{family}: {} golden cases passed", cases.len());
+}

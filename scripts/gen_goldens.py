@@ -1,0 +1,479 @@
+#!/usr/bin/env python3
+"""Writes the golden files the rmx op tests compare against.
+
+NumPy computes the values; MLX (pip install "mlx[cpu]") decides result dtypes and the
+semantics where it differs from NumPy (integer sum widths, argmax's uint32, ...). Each
+family goes to crates/rmx/tests/golden/<family>.safetensors: tensors `<case>/in<i>` and
+`<case>/out<i>`, and a `cases` metadata entry (JSON) saying which op each case runs, with
+which arguments, input layouts and tolerances.
+
+Input layouts make the kernels see non-contiguous data: "T" stores the transpose of the
+logical input (the test transposes it back, giving a strided view), "step2" stores twice the
+last axis (the test takes every second element), "bcast" stores one row that the test
+broadcasts to the logical shape.
+
+Run: python3 scripts/gen_goldens.py   (deterministic; needs numpy and mlx)
+"""
+import json
+import os
+import struct
+import sys
+
+import mlx.core as mx
+import numpy as np
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "rmx", "tests", "golden")
+RNG = np.random.default_rng(20261125)
+
+ST_DTYPE = {
+    "bool": "BOOL", "uint8": "U8", "uint16": "U16", "uint32": "U32", "uint64": "U64",
+    "int8": "I8", "int16": "I16", "int32": "I32", "int64": "I64", "float16": "F16",
+    "bfloat16": "BF16", "float32": "F32", "float64": "F64", "complex64": "C64",
+}
+FLOATS = ["float32", "float64", "float16", "bfloat16"]
+INTS = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+TOL = {"float32": (1e-5, 1e-6), "float64": (1e-12, 1e-14), "float16": (2e-3, 1e-3),
+       "bfloat16": (1.6e-2, 1e-2), "complex64": (1e-5, 1e-6)}
+
+
+def mx_dtype(name):
+    return getattr(mx, "bool_" if name == "bool" else name)
+
+
+def dtype_name(d):
+    return str(d).split(".")[-1]
+
+
+class Tensor:
+    """A NumPy array tagged with an rmx dtype name (bf16 stored as float32 values)."""
+
+    def __init__(self, values, dtype):
+        self.dtype = dtype
+        if dtype == "bfloat16":
+            self.values = to_bf16(np.asarray(values, dtype=np.float32))
+        else:
+            self.values = np.asarray(values).astype(dtype)
+
+    def raw(self):
+        if self.dtype == "bfloat16":
+            bits = np.ascontiguousarray(self.values, dtype=np.float32).view(np.uint32) >> 16
+            return bits.astype("<u2").tobytes()
+        return np.ascontiguousarray(self.values).astype(self.values.dtype.newbyteorder("<")).tobytes()
+
+    def mlx(self):
+        return mx.array(self.values.astype(np.float32) if self.dtype == "bfloat16" else self.values).astype(mx_dtype(self.dtype))
+
+
+def to_bf16(x):
+    """Rounds float32 values to bfloat16 (nearest even), kept as float32."""
+    bits = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16
+    out = rounded.astype(np.uint32).view(np.float32)
+    return np.where(np.isnan(x), np.float32("nan"), out)
+
+
+def from_mlx(a):
+    name = dtype_name(a.dtype)
+    if name == "bfloat16":
+        return Tensor(np.array(a.astype(mx.float32)), name)
+    return Tensor(np.array(a), name)
+
+
+class Family:
+    def __init__(self, name):
+        self.name, self.cases, self.tensors = name, [], {}
+
+    def add(self, case, op, inputs, outputs, args=None, layouts=None, tol=None):
+        assert case not in {c["name"] for c in self.cases}, case
+        stored_inputs = []
+        for i, t in enumerate(inputs):
+            layout = (layouts or {}).get(i)
+            v = t.values
+            if layout == "T":
+                v = np.ascontiguousarray(v.T)
+            elif layout == "step2":
+                w = np.zeros(v.shape[:-1] + (2 * v.shape[-1],), v.dtype)
+                w[..., ::2] = v
+                v = w
+            elif layout == "bcast":
+                v = np.ascontiguousarray(v[:1])
+            stored = Tensor.__new__(Tensor)
+            stored.values, stored.dtype = v, t.dtype
+            stored_inputs.append(stored)
+            self.tensors[f"{case}/in{i}"] = stored
+        for i, t in enumerate(outputs):
+            self.tensors[f"{case}/out{i}"] = t
+        dt = outputs[0].dtype if outputs else "float32"
+        rtol, atol = tol or TOL.get(dt, (0.0, 0.0))
+        self.cases.append({
+            "name": case, "op": op, "args": args or {}, "inputs": len(inputs), "outputs": len(outputs),
+            "layouts": {str(k): v for k, v in (layouts or {}).items()},
+            "shapes": [list(t.values.shape) for t in inputs], "rtol": rtol, "atol": atol,
+        })
+
+    def write(self):
+        header, blobs, offset = {}, [], 0
+        for key, t in self.tensors.items():
+            raw = t.raw()
+            header[key] = {"dtype": ST_DTYPE[t.dtype], "shape": list(t.values.shape), "data_offsets": [offset, offset + len(raw)]}
+            blobs.append(raw)
+            offset += len(raw)
+        header["__metadata__"] = {"cases": json.dumps(self.cases)}
+        h = json.dumps(header, separators=(",", ":")).encode()
+        h += b" " * ((8 - len(h) % 8) % 8)
+        path = os.path.join(OUT, f"{self.name}.safetensors")
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(h)))
+            f.write(h)
+            for b in blobs:
+                f.write(b)
+        print(f"{path}: {len(self.cases)} cases, {os.path.getsize(path)} bytes")
+
+
+def rand(shape, dtype, lo=-3.0, hi=3.0):
+    if dtype == "bool":
+        return Tensor(RNG.random(shape) > 0.5, dtype)
+    if dtype in INTS:
+        info = np.iinfo(dtype)
+        lo_i, hi_i = max(int(lo), int(info.min)), min(int(hi), int(info.max))
+        return Tensor(RNG.integers(lo_i, hi_i + 1, size=shape), dtype)
+    if dtype == "complex64":
+        return Tensor(RNG.uniform(lo, hi, shape) + 1j * RNG.uniform(lo, hi, shape), dtype)
+    return Tensor(RNG.uniform(lo, hi, shape), dtype)
+
+
+def expect(values, dtype):
+    """NumPy values cast to the dtype MLX produces."""
+    return Tensor(np.asarray(values), dtype)
+
+
+def np_of(t):
+    """Input values for the NumPy reference: float64 for floats so the reference is exact."""
+    if t.dtype in FLOATS:
+        return t.values.astype(np.float64)
+    return t.values
+
+
+# ---------------------------------------------------------------------------------------
+# unary
+
+UNARY = {
+    # name: (numpy fn, domain (lo, hi), mlx fn)
+    "abs": (np.abs, (-3, 3)), "negative": (np.negative, (-3, 3)), "sign": (np.sign, (-3, 3)),
+    "sqrt": (np.sqrt, (0, 9)), "rsqrt": (lambda x: 1 / np.sqrt(x), (0.1, 9)), "square": (np.square, (-3, 3)),
+    "reciprocal": (np.reciprocal, (0.5, 3)), "exp": (np.exp, (-10, 10)), "expm1": (np.expm1, (-2, 2)),
+    "log": (np.log, (0.01, 10)), "log2": (np.log2, (0.01, 10)), "log10": (np.log10, (0.01, 10)),
+    "log1p": (np.log1p, (-0.9, 3)), "sin": (np.sin, (-6, 6)), "cos": (np.cos, (-6, 6)), "tan": (np.tan, (-1.4, 1.4)),
+    "arcsin": (np.arcsin, (-0.99, 0.99)), "arccos": (np.arccos, (-0.99, 0.99)), "arctan": (np.arctan, (-5, 5)),
+    "sinh": (np.sinh, (-4, 4)), "cosh": (np.cosh, (-4, 4)), "tanh": (np.tanh, (-5, 5)),
+    "arcsinh": (np.arcsinh, (-5, 5)), "arccosh": (np.arccosh, (1.01, 6)), "arctanh": (np.arctanh, (-0.95, 0.95)),
+    "sigmoid": (lambda x: 1 / (1 + np.exp(-x)), (-12, 12)), "erf": (None, (-3, 3)), "erfinv": (None, (-0.99, 0.99)),
+    "floor": (np.floor, (-5, 5)), "ceil": (np.ceil, (-5, 5)), "round": (np.round, (-5, 5)),
+    "isnan": (np.isnan, (-3, 3)), "isinf": (np.isinf, (-3, 3)), "isfinite": (np.isfinite, (-3, 3)),
+    "isposinf": (np.isposinf, (-3, 3)), "isneginf": (np.isneginf, (-3, 3)),
+    "logical_not": (np.logical_not, (-1, 1)), "degrees": (np.degrees, (-3, 3)), "radians": (np.radians, (-180, 180)),
+}
+
+
+def special(name, x):
+    import math
+    if name == "erf":
+        return np.vectorize(math.erf)(x)
+    # erfinv by bisection-free Newton from MLX's float32 result, refined in float64.
+    y = np.array(mx.erfinv(mx.array(x.astype(np.float32))), dtype=np.float64)
+    for _ in range(3):
+        y = y - (np.vectorize(math.erf)(y) - x) / (2 / np.sqrt(np.pi) * np.exp(-y * y))
+    return y
+
+
+def gen_unary():
+    fam = Family("unary")
+    for name, (fn, (lo, hi)) in UNARY.items():
+        for dt in FLOATS:
+            x = rand((5, 7), dt, lo, hi)
+            xv = np_of(x)
+            if name in ("isnan", "isinf", "isfinite", "isposinf", "isneginf", "sign", "abs", "floor", "ceil", "round", "logical_not"):
+                xv = xv.copy()
+                flat = xv.reshape(-1)
+                flat[:4] = [np.nan, np.inf, -np.inf, 0.0] if name != "round" else [0.5, 1.5, 2.5, -0.5]
+                x = Tensor(xv, dt)
+                xv = np_of(x)
+            ref = special(name, xv) if fn is None else fn(xv)
+            out_dt = dtype_name(getattr(mx, name)(x.mlx()).dtype)
+            layouts = {0: "T"} if dt == "float32" else ({0: "step2"} if dt == "float64" else None)
+            fam.add(f"{name}_{dt}", name, [x], [expect(ref, out_dt)], layouts=layouts)
+        # Integer inputs: exact ops keep the dtype, transcendental ones go to float32.
+        for dt in ["int32", "uint8", "int8"]:
+            if name in ("sqrt", "rsqrt", "log", "log2", "log10", "arccosh"):
+                x = rand((4, 3), dt, 1, 9)
+            elif name in ("arcsin", "arccos", "arctanh", "erfinv", "log1p"):
+                x = rand((4, 3), dt, 0, 0)
+            elif name == "reciprocal":
+                x = rand((4, 3), dt, 1, 5)
+            else:
+                x = rand((4, 3), dt, 0 if dt.startswith("u") else -5, 5)
+            if name == "negative" and dt.startswith("u"):
+                continue
+            xv = x.values.astype(np.float64)
+            ref = special(name, xv) if fn is None else fn(x.values if name in ("abs", "negative", "sign", "square", "floor", "ceil", "round") else xv)
+            try:
+                out_dt = dtype_name(getattr(mx, name)(x.mlx()).dtype)
+            except Exception:
+                continue
+            fam.add(f"{name}_{dt}", name, [x], [expect(ref, out_dt)])
+    # complex
+    for name, fn in [("abs", np.abs), ("negative", np.negative), ("sqrt", np.sqrt), ("exp", np.exp), ("log", np.log),
+                     ("sin", np.sin), ("cos", np.cos), ("tanh", np.tanh), ("square", np.square), ("conj", np.conj),
+                     ("real", np.real), ("imag", np.imag)]:
+        x = rand((3, 4), "complex64", -2, 2)
+        out_dt = dtype_name(getattr(mx, name)(x.mlx()).dtype)
+        fam.add(f"{name}_complex64", name, [x], [expect(fn(x.values.astype(np.complex128)), out_dt)])
+    # bitwise_invert on ints and bool
+    for dt in ["int8", "uint16", "int32", "uint64", "bool"]:
+        x = rand((6,), dt, 0, 100)
+        fam.add(f"bitwise_invert_{dt}", "bitwise_invert", [x], [expect(np.invert(x.values), dt)])
+    # rounding with decimals
+    x = rand((8,), "float32", -100, 100)
+    fam.add("round_decimals2_float32", "round", [x], [expect(np.round(x.values.astype(np.float64), 2), "float32")], args={"decimals": 2}, tol=(1e-5, 1e-4))
+    # empty and 0-d
+    fam.add("exp_empty", "exp", [rand((0, 3), "float32")], [expect(np.zeros((0, 3)), "float32")])
+    x = rand((), "float32")
+    fam.add("exp_scalar", "exp", [x], [expect(np.exp(np_of(x)), "float32")])
+    fam.write()
+
+
+# ---------------------------------------------------------------------------------------
+# binary
+
+BINARY = {
+    "add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide,
+    "floor_divide": np.floor_divide, "remainder": np.remainder, "power": np.power, "maximum": np.maximum,
+    "minimum": np.minimum, "logaddexp": np.logaddexp, "arctan2": np.arctan2, "equal": np.equal,
+    "not_equal": np.not_equal, "less": np.less, "less_equal": np.less_equal, "greater": np.greater,
+    "greater_equal": np.greater_equal, "logical_and": np.logical_and, "logical_or": np.logical_or,
+}
+BITWISE = {"bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or, "bitwise_xor": np.bitwise_xor,
+           "left_shift": np.left_shift, "right_shift": np.right_shift}
+
+
+def gen_binary():
+    fam = Family("binary")
+    shapes = [((4, 5), (4, 5)), ((3, 1, 5), (4, 1)), ((6,), ())]
+    for name, fn in BINARY.items():
+        for dt in FLOATS + ["int32", "int8", "uint8", "int64"]:
+            for si, (sa, sb) in enumerate(shapes):
+                lo, hi = (-4, 4)
+                a, b = rand(sa, dt, lo, hi), rand(sb, dt, lo, hi)
+                if name in ("divide", "floor_divide", "remainder") and dt in INTS:
+                    b = Tensor(np.where(b.values == 0, 3, b.values), dt)
+                if name == "power":
+                    a = rand(sa, dt, 0 if dt in INTS else 0.1, 4)
+                    b = rand(sb, dt, 0, 3)
+                if name in ("divide", "floor_divide", "remainder") and dt in FLOATS:
+                    b = Tensor(np.where(np.abs(b.values) < 0.25, 1.5, b.values), dt)
+                try:
+                    out_dt = dtype_name(getattr(mx, name)(a.mlx(), b.mlx()).dtype)
+                except Exception:
+                    continue
+                av, bv = np_of(a), np_of(b)
+                if dt in INTS and name not in ("divide", "logaddexp", "arctan2"):
+                    av, bv = a.values, b.values
+                elif dt in INTS:
+                    av, bv = a.values.astype(np.float64), b.values.astype(np.float64)
+                with np.errstate(all="ignore"):
+                    ref = fn(av, bv)
+                tol = None
+                if dt in FLOATS and name in ("floor_divide", "remainder"):
+                    # a floor at a rounding boundary may differ by one step in low precision
+                    if dt in ("float16", "bfloat16"):
+                        continue
+                layouts = {0: "T"} if (si == 0 and dt == "float32") else ({1: "step2"} if si == 0 and dt == "float64" else None)
+                fam.add(f"{name}_{dt}_{si}", name, [a, b], [expect(ref, out_dt)], layouts=layouts, tol=tol)
+    for name, fn in BITWISE.items():
+        for dt in ["int8", "uint8", "int32", "uint32", "int64", "bool"]:
+            if dt == "bool" and "shift" in name:
+                continue
+            a, b = rand((4, 5), dt, 0, 60), rand((5,), dt, 0, 7 if "shift" in name else 60)
+            out_dt = dtype_name(getattr(mx, name)(a.mlx(), b.mlx()).dtype)
+            fam.add(f"{name}_{dt}", name, [a, b], [expect(fn(a.values, b.values), out_dt)])
+    # NaN handling of maximum/minimum
+    a = Tensor([np.nan, 1.0, 2.0, -np.inf], "float32")
+    b = Tensor([1.0, np.nan, 3.0, 0.0], "float32")
+    for name in ("maximum", "minimum"):
+        fam.add(f"{name}_nan", name, [a, b], [expect(BINARY[name](a.values, b.values), "float32")])
+    # integer division semantics: signs and Python-style remainder
+    a = Tensor([7, -7, 7, -7, 0], "int32")
+    b = Tensor([2, 2, -2, -2, 3], "int32")
+    fam.add("floor_divide_signs", "floor_divide", [a, b], [expect(np.floor_divide(a.values, b.values), "int32")])
+    fam.add("remainder_signs", "remainder", [a, b], [expect(np.remainder(a.values, b.values), "int32")])
+    # mixed dtypes follow the promotion table
+    for da, db in [("int8", "uint8"), ("float16", "bfloat16"), ("int32", "float16"), ("uint32", "int8"), ("bool", "int16"), ("uint64", "int32")]:
+        a, b = rand((3,), da, 0, 5), rand((3,), db, 0, 5)
+        out_dt = dtype_name(mx.add(a.mlx(), b.mlx()).dtype)
+        fam.add(f"add_{da}_{db}", "add", [a, b], [expect(np_of(a).astype(np.float64) + np_of(b).astype(np.float64), out_dt)])
+    # where
+    for dt in ["float32", "int32", "bfloat16"]:
+        c, x, y = rand((3, 4), "bool"), rand((3, 4), dt), rand((4,), dt)
+        fam.add(f"where_{dt}", "where", [c, x, y], [expect(np.where(c.values, np_of(x), np_of(y)), dt)])
+    fam.write()
+
+
+# ---------------------------------------------------------------------------------------
+# reductions
+
+def gen_reduce():
+    fam = Family("reduce")
+    reds = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min, "mean": np.mean,
+            "all": np.all, "any": np.any}
+    for name, fn in reds.items():
+        for dt in FLOATS + ["int32", "int8", "uint8", "bool"]:
+            for axes in [None, (0,), (1,), (-1,), (0, 2)]:
+                x = rand((4, 5, 6), dt, -2, 2) if name != "prod" else rand((4, 5, 6), dt, 0.5, 1.5)
+                if name == "prod" and dt in INTS:
+                    x = rand((4, 5, 6), dt, 1, 1)
+                if dt == "bool" and name in ("prod", "max", "min"):
+                    continue
+                m = getattr(mx, name)(x.mlx(), axis=list(axes) if axes else None)
+                out_dt = dtype_name(m.dtype)
+                ref = fn(np_of(x), axis=axes)
+                tag = "all" if axes is None else "_".join(str(a) for a in axes)
+                tol = (2e-2, 2e-2) if dt == "bfloat16" else None
+                layouts = {0: "T"} if dt == "float32" and axes == (1,) else None
+                fam.add(f"{name}_{dt}_{tag}", name, [x], [expect(ref, out_dt)], args={"axes": list(axes) if axes else None}, layouts=layouts, tol=tol)
+        x = rand((3, 4), "float32")
+        fam.add(f"{name}_keepdims", name, [x], [expect(fn(np_of(x), axis=1, keepdims=True), dtype_name(getattr(mx, name)(x.mlx(), axis=1).dtype))], args={"axes": [1], "keepdims": True})
+    for name in ("argmax", "argmin"):
+        for dt in ["float32", "int32", "float16", "uint8"]:
+            for axis in [None, 0, 1]:
+                x = rand((5, 6), dt, -10, 10)
+                ref = getattr(np, name)(x.values, axis=axis)
+                fam.add(f"{name}_{dt}_{axis}", name, [x], [expect(ref, "uint32")], args={"axis": axis})
+        x = Tensor([1.0, np.nan, 3.0, np.nan], "float32")
+        fam.add(f"{name}_nan", name, [x], [expect(getattr(np, name)(x.values), "uint32")], args={"axis": 0})
+    for name in ("var", "std"):
+        for dt in ["float32", "float64"]:
+            for ddof in [0, 1]:
+                x = rand((6, 7), dt)
+                ref = getattr(np, name)(np_of(x), axis=1, ddof=ddof)
+                fam.add(f"{name}_{dt}_ddof{ddof}", name, [x], [expect(ref, dt)], args={"axes": [1], "ddof": ddof})
+    for dt in ["float32", "float16"]:
+        x = rand((4, 9), dt, -5, 5)
+        xv = np_of(x)
+        ref = np.log(np.sum(np.exp(xv - xv.max(1, keepdims=True)), 1)) + xv.max(1)
+        fam.add(f"logsumexp_{dt}", "logsumexp", [x], [expect(ref, dt)], args={"axes": [1]})
+        e = np.exp(xv - xv.max(-1, keepdims=True))
+        fam.add(f"softmax_{dt}", "softmax", [x], [expect(e / e.sum(-1, keepdims=True), dt)], args={"axes": [-1]})
+    x = Tensor([-np.inf, -np.inf], "float32")
+    fam.add("logsumexp_all_neg_inf", "logsumexp", [x], [expect(np.float32(-np.inf), "float32")], args={"axes": None})
+    x = rand((4, 5), "int32", -1, 1)
+    fam.add("count_nonzero", "count_nonzero", [x], [expect(np.count_nonzero(x.values, axis=0), dtype_name(mx.count_nonzero(x.mlx(), axis=0).dtype))], args={"axes": [0]})
+    x = rand((0, 4), "float32")
+    fam.add("sum_empty", "sum", [x], [expect(np.zeros(4), "float32")], args={"axes": [0]})
+    fam.add("prod_empty", "prod", [x], [expect(np.ones(4), "float32")], args={"axes": [0]})
+    # a long contiguous sum: pairwise accuracy
+    x = rand((100000,), "float32", 0, 1)
+    fam.add("sum_long_float32", "sum", [x], [expect(np.sum(np_of(x)), "float32")], args={"axes": None}, tol=(1e-6, 0))
+    fam.write()
+
+
+# ---------------------------------------------------------------------------------------
+# matmul
+
+def gen_matmul():
+    fam = Family("matmul")
+    for dt in ["float32", "float64", "float16", "bfloat16", "complex64"]:
+        for (sa, sb) in [((5, 7), (7, 3)), ((2, 4, 6), (6, 5)), ((3, 1, 2, 5), (4, 5, 2)), ((7,), (7, 4)), ((3, 7), (7,)), ((7,), (7,))]:
+            a, b = rand(sa, dt, -1, 1), rand(sb, dt, -1, 1)
+            ref = np.matmul(np_of(a), np_of(b))
+            tol = {"float16": (5e-3, 5e-3), "bfloat16": (3e-2, 3e-2)}.get(dt)
+            tag = "x".join(map(str, sa)) + "_" + "x".join(map(str, sb))
+            fam.add(f"matmul_{dt}_{tag}", "matmul", [a, b], [expect(ref, dt)], tol=tol)
+    # transposed storage: logical (5, 6) stored as (6, 5)
+    a, b = rand((5, 6), "float32"), rand((6, 4), "float32")
+    fam.add("matmul_T_layout_float32", "matmul", [a, b], [expect(np_of(a) @ np_of(b), "float32")], layouts={0: "T"})
+    c, a, b = rand((4,), "float32"), rand((3, 5), "float32"), rand((5, 4), "float32")
+    fam.add("addmm_float32", "addmm", [c, a, b], [expect(0.5 * (np_of(a) @ np_of(b)) + 2.0 * np_of(c), "float32")], args={"alpha": 0.5, "beta": 2.0})
+    a, b = rand((64, 100), "float32"), rand((100, 80), "float32")
+    fam.add("matmul_float32_64x100x80", "matmul", [a, b], [expect(np_of(a) @ np_of(b), "float32")], tol=(1e-4, 1e-5))
+    fam.write()
+
+
+# ---------------------------------------------------------------------------------------
+# shape ops and creation
+
+def gen_shape():
+    fam = Family("shape")
+    x = rand((2, 3, 4), "float32")
+    v = x.values
+    fam.add("reshape", "reshape", [x], [Tensor(v.reshape(4, -1), "float32")], args={"shape": [4, -1]})
+    fam.add("reshape_T", "reshape", [x], [Tensor(v.reshape(4, 6), "float32")], args={"shape": [4, 6]}, layouts={0: "T"})
+    fam.add("transpose", "transpose", [x], [Tensor(v.transpose(1, 0, 2), "float32")], args={"axes": [1, 0, 2]})
+    fam.add("transpose_default", "transpose", [x], [Tensor(v.T, "float32")])
+    fam.add("swapaxes", "swapaxes", [x], [Tensor(np.swapaxes(v, 0, 2), "float32")], args={"axis1": 0, "axis2": 2})
+    fam.add("moveaxis", "moveaxis", [x], [Tensor(np.moveaxis(v, 0, -1), "float32")], args={"source": 0, "destination": -1})
+    fam.add("squeeze", "squeeze", [Tensor(v[:, :1], "float32")], [Tensor(np.squeeze(v[:, :1]), "float32")])
+    fam.add("expand_dims", "expand_dims", [x], [Tensor(np.expand_dims(v, (0, 3)), "float32")], args={"axes": [0, 3]})
+    fam.add("flatten", "flatten", [x], [Tensor(v.reshape(2, 12), "float32")], args={"start": 1, "end": -1})
+    fam.add("broadcast_to", "broadcast_to", [Tensor(v[:, :1], "float32")], [Tensor(np.broadcast_to(v[:, :1], (5, 2, 3, 4)), "float32")], args={"shape": [5, 2, 3, 4]})
+    fam.add("slice", "slice", [x], [Tensor(v[1:, ::2, -1:0:-2], "float32")], args={"starts": [1, 0, -1], "stops": [2, 3, 0], "steps": [1, 2, -2]})
+    fam.add("slice_T", "slice", [x], [Tensor(v[:, 1:3], "float32")], args={"starts": [0, 1], "stops": [2, 3], "steps": [1, 1]}, layouts={0: "T"})
+    u = rand((2, 2, 2), "float32")
+    w = v.copy()
+    w[:, 1:3, ::2] = u.values
+    fam.add("slice_update", "slice_update", [x, u], [Tensor(w, "float32")], args={"starts": [0, 1, 0], "stops": [2, 3, 4], "steps": [1, 1, 2]})
+    y = rand((2, 5, 4), "int32")
+    fam.add("concatenate", "concatenate", [x, y], [Tensor(np.concatenate([v, y.values.astype(np.float32)], 1), "float32")], args={"axis": 1})
+    z = rand((2, 3, 4), "float32")
+    fam.add("stack", "stack", [x, z], [Tensor(np.stack([v, z.values], 1), "float32")], args={"axis": 1})
+    fam.add("split", "split", [x], [Tensor(p, "float32") for p in np.split(v, 2, axis=2)], args={"sections": 2, "axis": 2})
+    fam.add("as_strided", "as_strided", [x], [Tensor(np.lib.stride_tricks.as_strided(v.reshape(-1), (3, 4), (16, 8)), "float32")], args={"shape": [3, 4], "strides": [4, 2], "offset": 0})
+    # astype across dtypes
+    src = Tensor([-3.7, -1.5, -0.5, 0.0, 0.5, 1.5, 2.5, 100.25, 255.0, 1e4], "float32")
+    for dt in ["int8", "int32", "uint8", "uint32", "int64", "float16", "bfloat16", "float64", "bool", "complex64"]:
+        m = src.mlx().astype(mx_dtype(dt))
+        fam.add(f"astype_float32_{dt}", "astype", [src], [from_mlx(m)], args={"dtype": dt}, tol=(0, 0))
+    for sd in ["int32", "uint8", "int64", "bool", "float16"]:
+        s = rand((7,), sd, 0, 100)
+        for dt in ["float32", "int8", "uint16", "bool"]:
+            m = s.mlx().astype(mx_dtype(dt))
+            fam.add(f"astype_{sd}_{dt}", "astype", [s], [from_mlx(m)], args={"dtype": dt}, tol=(0, 0))
+    fam.write()
+
+
+def gen_creation():
+    fam = Family("creation")
+    cases = [
+        ("arange_f32", {"start": 0.0, "stop": 1.0, "step": 0.1, "dtype": "float32"}, mx.arange(0.0, 1.0, 0.1, dtype=mx.float32)),
+        ("arange_i32", {"start": -5.0, "stop": 17.0, "step": 3.0, "dtype": "int32"}, mx.arange(-5, 17, 3, dtype=mx.int32)),
+        ("arange_neg_step", {"start": 5.0, "stop": -5.0, "step": -1.5, "dtype": "float32"}, mx.arange(5.0, -5.0, -1.5)),
+        ("linspace", {"start": -1.0, "stop": 2.0, "num": 7, "dtype": "float32"}, mx.linspace(-1.0, 2.0, 7)),
+        ("eye", {"n": 4, "m": 5, "k": 1, "dtype": "float32"}, mx.eye(4, 5, 1)),
+        ("tri", {"n": 4, "m": 3, "k": -1, "dtype": "int32"}, mx.tri(4, 3, -1, dtype=mx.int32)),
+        ("full", {"shape": [2, 3], "value": 2.5, "dtype": "float16"}, mx.full((2, 3), 2.5, dtype=mx.float16)),
+        ("zeros", {"shape": [3], "dtype": "int8"}, mx.zeros((3,), dtype=mx.int8)),
+        ("ones", {"shape": [2, 2], "dtype": "bfloat16"}, mx.ones((2, 2), dtype=mx.bfloat16)),
+        ("identity", {"n": 3, "dtype": "float64"}, mx.identity(3, dtype=mx.float64)),
+    ]
+    for name, args, m in cases:
+        fam.add(name, name.split("_")[0] if name.startswith("arange") else name, [], [from_mlx(m)], args=args, tol=(1e-6, 1e-6))
+    x = rand((4, 5), "float32")
+    fam.add("tril", "tril", [x], [Tensor(np.tril(x.values, 1), "float32")], args={"k": 1})
+    fam.add("triu", "triu", [x], [Tensor(np.triu(x.values, -1), "float32")], args={"k": -1})
+    fam.write()
+
+
+def gen_promotion():
+    """MLX's 14x14 promotion table, as JSON next to the goldens."""
+    names = ["bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "bfloat16", "complex64"]
+    table = {a: {b: dtype_name((mx.zeros((1,), dtype=mx_dtype(a)) + mx.zeros((1,), dtype=mx_dtype(b))).dtype) for b in names} for a in names}
+    path = os.path.join(OUT, "promotion.json")
+    with open(path, "w") as f:
+        json.dump(table, f, indent=1)
+    print(f"{path}: {len(names)}x{len(names)}")
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "promotion"]
+    for w in which:
+        globals()[f"gen_{w}"]()
