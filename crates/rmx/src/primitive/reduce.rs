@@ -186,23 +186,28 @@ impl HasAcc for C64 {
     }
 }
 
-/// A reducer for one of [`ReduceOp`] over element type `T`.
-pub struct OpReducer<T> {
-    op: ReduceOp,
+const SUM: u8 = 0;
+const PROD: u8 = 1;
+const MAX: u8 = 2;
+const MIN: u8 = 3;
+
+/// A reducer for one [`ReduceOp`] (a const parameter, so the inner loops see a fixed
+/// operation and vectorize) over element type `T`.
+pub struct OpReducer<T, const OP: u8> {
     _t: PhantomData<T>,
 }
 
-impl<T: HasAcc> Reducer for OpReducer<T> {
+impl<T: HasAcc, const OP: u8> Reducer for OpReducer<T, OP> {
     type In = T;
     type Acc = T::A;
     type Out = T;
     #[inline(always)]
     fn init(&self) -> T::A {
-        match self.op {
-            ReduceOp::Sum | ReduceOp::Any => T::A::zero(),
-            ReduceOp::Prod | ReduceOp::All => T::A::one(),
-            ReduceOp::Max => T::A::lowest(),
-            ReduceOp::Min => T::A::highest(),
+        match OP {
+            SUM => T::A::zero(),
+            PROD => T::A::one(),
+            MAX => T::A::lowest(),
+            _ => T::A::highest(),
         }
     }
     #[inline(always)]
@@ -211,18 +216,19 @@ impl<T: HasAcc> Reducer for OpReducer<T> {
     }
     #[inline(always)]
     fn merge(&self, a: T::A, x: T::A) -> T::A {
-        match self.op {
-            ReduceOp::Sum | ReduceOp::Any => a.add(x),
-            ReduceOp::Prod | ReduceOp::All => a.mul(x),
-            ReduceOp::Max => {
-                if x.is_nan() || x > a {
+        match OP {
+            SUM => a.add(x),
+            PROD => a.mul(x),
+            // Non-short-circuit `|` keeps these branch-free so they vectorize.
+            MAX => {
+                if (x > a) | x.is_nan() {
                     x
                 } else {
                     a
                 }
             }
-            ReduceOp::Min => {
-                if x.is_nan() || x < a {
+            _ => {
+                if (x < a) | x.is_nan() {
                     x
                 } else {
                     a
@@ -253,9 +259,16 @@ impl Primitive for Reduce {
         let (x, out) = (&inputs[0], &outputs[0]);
         let s = x.storage()?;
         let storage = alloc_output(out.shape(), out.dtype())?;
+        let out_ptr = storage.ptr::<u8>() as *mut u8;
         crate::dispatch_dtype!(x.dtype(), T => {
-            let r = OpReducer::<T> { op: self.op, _t: PhantomData };
-            reduce(&r, &s, x.shape(), &s.strides, &self.axes, storage.ptr::<T>() as *mut T);
+            let out_ptr = out_ptr as *mut T;
+            // All and Any run on bool, where add is `or` and mul is `and`.
+            match self.op {
+                ReduceOp::Sum | ReduceOp::Any => reduce(&OpReducer::<T, SUM> { _t: PhantomData }, &s, x.shape(), &s.strides, &self.axes, out_ptr),
+                ReduceOp::Prod | ReduceOp::All => reduce(&OpReducer::<T, PROD> { _t: PhantomData }, &s, x.shape(), &s.strides, &self.axes, out_ptr),
+                ReduceOp::Max => reduce(&OpReducer::<T, MAX> { _t: PhantomData }, &s, x.shape(), &s.strides, &self.axes, out_ptr),
+                ReduceOp::Min => reduce(&OpReducer::<T, MIN> { _t: PhantomData }, &s, x.shape(), &s.strides, &self.axes, out_ptr),
+            }
         });
         out.set_storage(storage);
         Ok(())

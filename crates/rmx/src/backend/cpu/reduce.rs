@@ -64,6 +64,23 @@ fn reduce_contig<R: Reducer>(r: &R, x: &[R::In]) -> R::Acc {
     r.merge(lanes[0], acc)
 }
 
+/// `acc[i] = step(acc[i], src[i])`, in fixed-size blocks the compiler vectorizes.
+#[inline(always)]
+fn accumulate_row<R: Reducer>(r: &R, acc: &mut [R::Acc], src: &[R::In]) {
+    let mut acc_blocks = acc.chunks_exact_mut(LANES);
+    let mut src_blocks = src.chunks_exact(LANES);
+    for (a, s) in (&mut acc_blocks).zip(&mut src_blocks) {
+        let a: &mut [R::Acc; LANES] = a.try_into().expect("block");
+        let s: &[R::In; LANES] = s.try_into().expect("block");
+        for j in 0..LANES {
+            a[j] = r.step(a[j], s[j]);
+        }
+    }
+    for (a, &v) in acc_blocks.into_remainder().iter_mut().zip(src_blocks.remainder()) {
+        *a = r.step(*a, v);
+    }
+}
+
 /// Reduces `x` (viewed as `shape` with `strides`) over `axes` into the row-major `out`,
 /// whose shape is `shape` without the reduced axes.
 pub fn reduce<R: Reducer>(r: &R, x: &Storage, shape: &[usize], strides: &[isize], axes: &[usize], out: *mut R::Out) {
@@ -128,40 +145,58 @@ pub fn reduce<R: Reducer>(r: &R, x: &Storage, shape: &[usize], strides: &[isize]
     }
     let nk = kshape.len();
     if nk > 0 && kstr[nk - 1] == 1 && ostr[nk - 1] == 1 {
-        // Accumulate rows: the innermost kept axis is contiguous in input and output.
+        // Accumulate rows: the innermost kept axis is contiguous in input and output. Work is
+        // split over output rows when there are many, else over bands of reduced rows (each
+        // band a sequential scan) whose partial accumulators are merged in order.
         let width = kshape[nk - 1];
         let rows = n_out / width;
-        let block = if n_out * n_red >= PARALLEL_THRESHOLD { (width / rayon::current_num_threads()).max(256).min(width) } else { width };
-        let blocks_per_row = width.div_ceil(block);
-        let work = |job: usize| {
-            let (row, b) = (job / blocks_per_row, job % blocks_per_row);
-            let start = b * block;
-            let w = block.min(width - start);
-            let (xo, oo) = kept_offset(row * width);
-            let mut acc = vec![r.init(); w];
-            let (px, po) = (px, po);
-            for j in 0..n_red {
-                let (mut rem, mut ro) = (j, 0isize);
-                for d in (0..rshape.len()).rev() {
-                    ro += (rem % rshape[d]) as isize * rstr[d];
-                    rem /= rshape[d];
-                }
-                // SAFETY: the row segment lies inside the input view.
-                let src = unsafe { std::slice::from_raw_parts(px.0.offset(xo + ro + start as isize), w) };
-                for (a, &v) in acc.iter_mut().zip(src) {
-                    *a = r.step(*a, v);
-                }
+        let big = n_out * n_red >= PARALLEL_THRESHOLD;
+        let threads = rayon::current_num_threads();
+        let bands = if big && rows < threads { threads.min(n_red) } else { 1 };
+        let reduced_offset = |j: usize| -> isize {
+            let (mut rem, mut ro) = (j, 0isize);
+            for d in (0..rshape.len()).rev() {
+                ro += (rem % rshape[d]) as isize * rstr[d];
+                rem /= rshape[d];
             }
+            ro
+        };
+        let band = |row: usize, b: usize| -> Vec<R::Acc> {
+            let (xo, _) = kept_offset(row * width);
+            let px = px;
+            let mut acc = vec![r.init(); width];
+            let (lo, hi) = (b * n_red / bands, (b + 1) * n_red / bands);
+            for j in lo..hi {
+                // SAFETY: the row lies inside the input view.
+                let src = unsafe { std::slice::from_raw_parts(px.0.offset(xo + reduced_offset(j)), width) };
+                accumulate_row(r, &mut acc, src);
+            }
+            acc
+        };
+        let finish_row = |row: usize, acc: Vec<R::Acc>| {
+            let (_, oo) = kept_offset(row * width);
+            let po = po;
             for (k, a) in acc.into_iter().enumerate() {
-                // SAFETY: output slots of this block belong to this job only.
-                unsafe { *po.0.offset(oo + (start + k) as isize) = r.finish(a) };
+                // SAFETY: output slots of this row belong to this call only.
+                unsafe { *po.0.offset(oo + k as isize) = r.finish(a) };
             }
         };
-        let jobs = rows * blocks_per_row;
-        if n_out * n_red >= PARALLEL_THRESHOLD {
-            (0..jobs).into_par_iter().for_each(work);
+        if bands > 1 {
+            for row in 0..rows {
+                let partials: Vec<Vec<R::Acc>> = (0..bands).into_par_iter().map(|b| band(row, b)).collect();
+                let mut iter = partials.into_iter();
+                let mut total = iter.next().expect("at least one band");
+                for p in iter {
+                    for (t, v) in total.iter_mut().zip(p) {
+                        *t = r.merge(*t, v);
+                    }
+                }
+                finish_row(row, total);
+            }
+        } else if big {
+            (0..rows).into_par_iter().for_each(|row| finish_row(row, band(row, 0)));
         } else {
-            (0..jobs).for_each(work);
+            (0..rows).for_each(|row| finish_row(row, band(row, 0)));
         }
         return;
     }

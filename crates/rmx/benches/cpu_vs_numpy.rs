@@ -1,0 +1,174 @@
+//! rmx against NumPy on this CPU, in the same run.
+//!
+//! A Python peer process (`scripts/numpy_peer.py`) runs the NumPy version of each case. For
+//! every case the two alternate (rmx, NumPy, rmx, NumPy, ...) so that both see the same
+//! machine state; the reported speedup is the median of the pairwise ratios
+//! `numpy_ms / rmx_ms`. After each NumPy turn the harness pauses 150 ms so OpenBLAS's
+//! spinning worker threads are idle before rmx runs. Each rmx run builds the graph and evaluates it, so graph overhead is
+//! included. Results go to `target/bench/cpu_vs_numpy.json` and a printed table.
+//!
+//! Run: `scripts/bench.sh cpu [filter]`.
+
+use rmx::{Array, Dtype};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+struct Case {
+    name: &'static str,
+    iters: usize,
+    run: Box<dyn Fn() -> Array>,
+}
+
+fn randn(shape: &[usize]) -> Array {
+    // A cheap deterministic pseudo-normal fill, evaluated once up front.
+    let n: usize = shape.iter().product();
+    let mut state = 0x2545F4914F6CDD1Du64;
+    let data: Vec<f32> = (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.4
+        })
+        .collect();
+    Array::from_slice(&data, shape).unwrap()
+}
+
+fn cases() -> Vec<Case> {
+    let mut v: Vec<Case> = Vec::new();
+    for n in [256usize, 1024, 2048, 4096] {
+        let (a, b) = (randn(&[n, n]), randn(&[n, n]));
+        let iters = if n <= 256 { 50 } else if n <= 1024 { 5 } else { 1 };
+        v.push(Case { name: leak(format!("matmul_f32_{n}")), iters, run: Box::new(move || rmx::matmul(&a, &b).unwrap()) });
+    }
+    for n in [1024usize, 2048] {
+        let a = rmx::astype(&randn(&[n, n]), Dtype::BF16).unwrap();
+        let b = rmx::astype(&randn(&[n, n]), Dtype::BF16).unwrap();
+        rmx::eval(&[a.clone(), b.clone()]).unwrap();
+        v.push(Case { name: leak(format!("matmul_bf16_{n}")), iters: if n <= 1024 { 5 } else { 1 }, run: Box::new(move || rmx::matmul(&a, &b).unwrap()) });
+    }
+    {
+        let (a, b) = (randn(&[64, 128, 128]), randn(&[64, 128, 128]));
+        v.push(Case { name: "matmul_batched_64x128", iters: 10, run: Box::new(move || rmx::matmul(&a, &b).unwrap()) });
+    }
+    for (label, n, iters) in [("1M", 1usize << 20, 50), ("16M", 1 << 24, 3)] {
+        let (a, b) = (randn(&[n]), randn(&[n]));
+        let (a2, b2) = (a.clone(), b.clone());
+        v.push(Case { name: leak(format!("add_{label}")), iters, run: Box::new(move || rmx::add(&a, &b).unwrap()) });
+        v.push(Case { name: leak(format!("mul_{label}")), iters, run: Box::new(move || rmx::multiply(&a2, &b2).unwrap()) });
+    }
+    {
+        let (a, b) = (randn(&[4096, 4096]), randn(&[4096]));
+        v.push(Case { name: "add_broadcast_4096x4096", iters: 3, run: Box::new(move || rmx::add(&a, &b).unwrap()) });
+    }
+    {
+        let x = randn(&[1 << 24]);
+        let (x1, x2) = (x.clone(), x.clone());
+        v.push(Case { name: "exp_16M", iters: 3, run: Box::new(move || rmx::exp(&x).unwrap()) });
+        v.push(Case { name: "tanh_16M", iters: 3, run: Box::new(move || rmx::tanh(&x1).unwrap()) });
+        v.push(Case { name: "sigmoid_16M", iters: 3, run: Box::new(move || rmx::sigmoid(&x2).unwrap()) });
+    }
+    {
+        let x = randn(&[4096, 4096]);
+        for axis in [0isize, 1] {
+            let (xs, xm) = (x.clone(), x.clone());
+            v.push(Case { name: leak(format!("sum_axis{axis}_4096")), iters: 3, run: Box::new(move || rmx::sum(&xs, axis, false).unwrap()) });
+            v.push(Case { name: leak(format!("max_axis{axis}_4096")), iters: 3, run: Box::new(move || rmx::max(&xm, axis, false).unwrap()) });
+        }
+        let xt = x.clone();
+        v.push(Case { name: "transpose_copy_4096", iters: 3, run: Box::new(move || rmx::contiguous(&rmx::transpose(&xt, None).unwrap()).unwrap()) });
+    }
+    {
+        let x = randn(&[1024, 4096]);
+        v.push(Case { name: "softmax_1024x4096", iters: 3, run: Box::new(move || rmx::softmax(&x, -1).unwrap()) });
+    }
+    {
+        let one = Array::scalar(1.0f32);
+        let a = Array::from_slice(&[1.0f32], &[1]).unwrap();
+        v.push(Case {
+            name: "overhead_10000_ops",
+            iters: 3,
+            run: Box::new(move || {
+                let mut y = a.clone();
+                for _ in 0..10_000 {
+                    y = rmx::add(&y, &one).unwrap();
+                }
+                y
+            }),
+        });
+    }
+    v
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let reps: usize = std::env::var("RMX_BENCH_REPS").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut child = Command::new("python3")
+        .arg(root.join("scripts/numpy_peer.py"))
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 with numpy (pip install numpy threadpoolctl)");
+    let mut to_peer = child.stdin.take().unwrap();
+    let mut from_peer = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    from_peer.read_line(&mut line).unwrap();
+    let peer_info = line.trim().to_string();
+    println!("peer: {peer_info}");
+    println!("rmx threads: {}", rayon::current_num_threads());
+
+    let mut rows = Vec::new();
+    println!("{:<28} {:>10} {:>10} {:>8}", "case", "rmx_ms", "numpy_ms", "speedup");
+    for case in cases() {
+        if filter.as_ref().is_some_and(|f| !case.name.contains(f.as_str())) {
+            continue;
+        }
+        (case.run)().eval().unwrap();
+        let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..reps {
+            let t0 = Instant::now();
+            for _ in 0..case.iters {
+                (case.run)().eval().unwrap();
+            }
+            let rmx_ms = t0.elapsed().as_secs_f64() * 1e3 / case.iters as f64;
+            writeln!(to_peer, "{} {}", case.name, case.iters).unwrap();
+            line.clear();
+            from_peer.read_line(&mut line).unwrap();
+            let numpy_ms: f64 = line.trim().parse().unwrap_or_else(|_| panic!("peer said {line:?}"));
+            // OpenBLAS worker threads busy-wait for about 2^28 cycles after a call; let them
+            // go idle so they do not steal the cores from the next rmx turn.
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            ours.push(rmx_ms);
+            theirs.push(numpy_ms);
+            ratios.push(numpy_ms / rmx_ms);
+        }
+        let (r, n, s) = (median(&mut ours), median(&mut theirs), median(&mut ratios));
+        println!("{:<28} {:>10.3} {:>10.3} {:>7.2}x", case.name, r, n, s);
+        let mut row = format!("{{\"case\": \"{}\", \"rmx_ms\": {r:.4}, \"numpy_ms\": {n:.4}, \"speedup\": {s:.3}", case.name);
+        if case.name.starts_with("overhead") {
+            row += &format!(", \"us_per_op\": {:.3}", r * 1e3 / 10_000.0);
+        }
+        row.push('}');
+        rows.push(row);
+    }
+    drop(to_peer);
+    let _ = child.wait();
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let path = out_dir.join("cpu_vs_numpy.json");
+    std::fs::write(&path, format!("[\n  {}\n]\n", rows.join(",\n  "))).unwrap();
+    println!("wrote {}", path.display());
+}

@@ -1,0 +1,64 @@
+//! Bad input gives typed errors that name the op, shapes and dtypes; nothing panics.
+
+use rmx::{Array, Dtype, Error};
+
+fn f32s(shape: &[usize]) -> Array {
+    rmx::zeros(shape, Dtype::F32).unwrap()
+}
+
+#[test]
+fn incompatible_shapes_name_op_and_shapes() {
+    let err = rmx::add(&f32s(&[3]), &f32s(&[4])).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::IncompatibleShapes { op: "add", .. }), "{msg}");
+    assert!(msg.contains("[3]") && msg.contains("[4]"), "{msg}");
+    assert!(rmx::matmul(&f32s(&[2, 3]), &f32s(&[4, 5])).unwrap_err().to_string().contains("inner dimensions 3 and 4"));
+    assert!(rmx::reshape(&f32s(&[6]), &[4, -1]).is_err());
+    assert!(rmx::concatenate(&[f32s(&[2, 3]), f32s(&[2, 4])], 0).is_err());
+    assert!(rmx::broadcast_to(&f32s(&[3]), &[2, 4]).is_err());
+}
+
+#[test]
+fn bad_axes_are_errors() {
+    let a = f32s(&[2, 3]);
+    assert!(matches!(rmx::sum(&a, 2, false), Err(Error::AxisOutOfRange { op: "sum", axis: 2, ndim: 2 })));
+    assert!(rmx::sum(&a, [0, 0], false).is_err());
+    assert!(rmx::transpose(&a, Some(&[0, 0])).is_err());
+    assert!(rmx::squeeze(&a, Some(&[0])).is_err());
+    assert!(rmx::argmax(&a, Some(-3), false).is_err());
+}
+
+#[test]
+fn wrong_dtypes_are_errors() {
+    let f = f32s(&[3]);
+    let err = rmx::bitwise_and(&f, &f).unwrap_err();
+    assert!(matches!(err, Error::UnsupportedDtype { op: "bitwise_and", dtype: Dtype::F32, .. }), "{err}");
+    assert!(rmx::negative(&rmx::zeros(&[2], Dtype::Bool).unwrap()).is_err());
+    assert!(rmx::matmul(&rmx::zeros(&[2, 2], Dtype::I32).unwrap(), &rmx::zeros(&[2, 2], Dtype::I32).unwrap()).is_err());
+    assert!(rmx::finfo(Dtype::I32).is_err());
+    assert!(rmx::iinfo(Dtype::F32).is_err());
+}
+
+#[test]
+fn invalid_arguments_are_errors() {
+    assert!(rmx::arange(0.0, 10.0, 0.0, Dtype::F32).is_err());
+    assert!(rmx::arange(0.0, f64::INFINITY, 1.0, Dtype::F32).is_err());
+    assert!(rmx::arange(0.0, 3.0, 1.0, Dtype::Bool).is_err());
+    assert!(rmx::reshape(&f32s(&[4]), &[-2, 2]).is_err());
+    assert!(rmx::full(&[usize::MAX, 4], 1.0, Dtype::F32).is_err());
+    assert!(Array::from_slice(&[1.0f32, 2.0], &[3]).is_err());
+    assert!(rmx::add(&rmx::zeros(&[2], Dtype::U8).unwrap(), -1).is_err());
+    assert!(rmx::slice(&f32s(&[4]), &[0], &[4], &[0]).is_err());
+    assert!(rmx::split(&f32s(&[5]), 2, 0).is_err());
+    assert!(rmx::max(&f32s(&[0]), 0, false).is_err());
+    assert!(rmx::argmax(&f32s(&[0]), None, false).is_err());
+    assert!(rmx::as_strided(&f32s(&[4]), &[3], &[2], 0).unwrap().eval().is_err());
+    assert!(rmx::zeros(&[2], Dtype::F32).unwrap().item::<f32>().is_err());
+    assert!(rmx::zeros(&[2], Dtype::F32).unwrap().to_vec::<i32>().is_err());
+}
+
+#[test]
+fn gpu_is_an_error_not_a_panic() {
+    assert!(rmx::set_default_device(rmx::Device::Gpu(0)).is_err());
+    assert!(rmx::new_stream(rmx::Device::Gpu(0)).is_err());
+}

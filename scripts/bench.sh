@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs a benchmark program that measures rmx against its peer in the same run.
+#   scripts/bench.sh cpu     rmx vs NumPy on this CPU -> target/bench/cpu_vs_numpy.json
+set -euo pipefail
+cd "$(dirname "$0")/.."
+case "${1:-cpu}" in
+  cpu)
+    python3 -c "import numpy" 2>/dev/null || pip install --quiet numpy threadpoolctl
+    cargo bench -p rmx --bench cpu_vs_numpy -- "${@:2}"
+    ;;
+  *)
+    echo "usage: scripts/bench.sh cpu [case-filter]" >&2
+    exit 2
+    ;;
+esac

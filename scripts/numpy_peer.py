@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""The NumPy side of `cargo bench --bench cpu_vs_numpy`.
+
+Reads one case name per line on stdin, runs that case `iters` times, and prints the mean
+milliseconds per run. The Rust benchmark alternates between its own run and this peer (A B A
+B ...) so both see the same machine state. The first line printed describes the BLAS in use.
+"""
+import json
+import sys
+import time
+
+import numpy as np
+
+RNG = np.random.default_rng(0)
+CACHE = {}
+
+
+def f32(*shape):
+    return RNG.standard_normal(shape, dtype=np.float32)
+
+
+def setup(case):
+    name, _, size = case.rpartition("_")
+    if case.startswith("matmul_f32_") or case.startswith("matmul_bf16_"):
+        n = int(size)
+        a, b = f32(n, n), f32(n, n)
+        return lambda: a @ b
+    if case == "matmul_batched_64x128":
+        a, b = f32(64, 128, 128), f32(64, 128, 128)
+        return lambda: a @ b
+    if case == "add_broadcast_4096x4096":
+        a, b = f32(4096, 4096), f32(4096)
+        return lambda: a + b
+    if case.startswith(("add_", "mul_")):
+        n = {"1M": 1 << 20, "16M": 1 << 24}[size]
+        a, b = f32(n), f32(n)
+        return (lambda: a + b) if case.startswith("add") else (lambda: a * b)
+    if case in ("exp_16M", "tanh_16M", "sigmoid_16M"):
+        x = f32(1 << 24)
+        return {"exp_16M": lambda: np.exp(x), "tanh_16M": lambda: np.tanh(x),
+                "sigmoid_16M": lambda: 1.0 / (1.0 + np.exp(-x))}[case]
+    if case.startswith(("sum_axis", "max_axis")):
+        x = f32(4096, 4096)
+        axis = int(case[len("sum_axis")])
+        return (lambda: x.sum(axis)) if case.startswith("sum") else (lambda: x.max(axis))
+    if case == "softmax_1024x4096":
+        x = f32(1024, 4096)
+
+        def softmax():
+            e = np.exp(x - x.max(-1, keepdims=True))
+            return e / e.sum(-1, keepdims=True)
+        return softmax
+    if case == "transpose_copy_4096":
+        x = f32(4096, 4096)
+        return lambda: np.ascontiguousarray(x.T)
+    if case == "sort_1M":
+        x = f32(1 << 20)
+        return lambda: np.sort(x)
+    if case == "argsort_1M":
+        x = f32(1 << 20)
+        return lambda: np.argsort(x)
+    if case == "cumsum_4096x4096_axis1":
+        x = f32(4096, 4096)
+        return lambda: np.cumsum(x, axis=1)
+    if case == "take_1M_of_16M":
+        x = f32(1 << 24)
+        idx = RNG.integers(0, 1 << 24, 1 << 20).astype(np.int32)
+        return lambda: np.take(x, idx)
+    if case == "conv2d_8x64x56x56_k3":
+        x, w = f32(8, 56, 56, 64), f32(64, 3, 3, 64)
+
+        def conv():
+            # NHWC im2col convolution, the common NumPy formulation.
+            p = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+            cols = np.lib.stride_tricks.sliding_window_view(p, (3, 3), axis=(1, 2))  # n,h,w,c,kh,kw
+            return np.einsum("nhwckl,oklc->nhwo", cols, w, optimize=True)
+        return conv
+    if case == "overhead_10000_ops":
+        x = np.float32(1.0)
+        a = np.array([1.0], dtype=np.float32)
+
+        def chain():
+            y = a
+            for _ in range(10000):
+                y = y + x
+            return y
+        return chain
+    raise SystemExit(f"unknown case {case}")
+
+
+def main():
+    try:
+        from threadpoolctl import threadpool_info
+        info = [{k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads")} for d in threadpool_info()]
+    except Exception as e:  # threadpoolctl is optional
+        info = [f"threadpoolctl unavailable: {e}"]
+    print(json.dumps({"numpy": np.__version__, "blas": info}), flush=True)
+    for line in sys.stdin:
+        case, iters = line.split()
+        if case not in CACHE:
+            CACHE[case] = setup(case)
+            CACHE[case]()
+        fn = CACHE[case]
+        t0 = time.perf_counter()
+        for _ in range(int(iters)):
+            fn()
+        print((time.perf_counter() - t0) * 1e3 / int(iters), flush=True)
+
+
+if __name__ == "__main__":
+    main()
