@@ -49,7 +49,6 @@ pub(crate) struct NodeState {
     pub(crate) inputs: Vec<Array>,
     /// All outputs of the primitive, this node included (empty for single-output nodes).
     pub(crate) siblings: Arc<[Sibling]>,
-    pub(crate) position: usize,
     pub(crate) stream: Stream,
     pub(crate) storage: Option<Storage>,
 }
@@ -78,24 +77,21 @@ impl Array {
         Array::from_node(
             shape,
             dtype,
-            NodeState { primitive: Some(primitive), inputs, siblings: Arc::new([]), position: 0, stream, storage: None },
+            NodeState { primitive: Some(primitive), inputs, siblings: Arc::new([]), stream, storage: None },
         )
     }
 
     /// The outputs of a multi-output primitive, one node each.
     pub(crate) fn multi_from_primitive(outputs: Vec<(Vec<usize>, Dtype)>, primitive: Arc<dyn Primitive>, inputs: Vec<Array>) -> Vec<Array> {
         let stream = crate::device::current_stream();
-        let count = outputs.len();
-        let mut arrays: Vec<Array> = Vec::with_capacity(count);
+        let mut arrays: Vec<Array> = Vec::with_capacity(outputs.len());
         let nodes: Vec<Arc<Node>> = outputs
             .into_iter()
-            .enumerate()
-            .map(|(position, (shape, dtype))| {
+            .map(|(shape, dtype)| {
                 let state = NodeState {
                     primitive: Some(Arc::clone(&primitive)),
                     inputs: inputs.clone(),
                     siblings: Arc::new([]),
-                    position,
                     stream,
                     storage: None,
                 };
@@ -116,7 +112,7 @@ impl Array {
     /// An evaluated array over existing storage.
     pub(crate) fn from_storage(shape: Vec<usize>, dtype: Dtype, storage: Storage) -> Array {
         let stream = crate::device::current_stream();
-        Array::from_node(shape, dtype, NodeState { primitive: None, inputs: Vec::new(), siblings: Arc::new([]), position: 0, stream, storage: Some(storage) })
+        Array::from_node(shape, dtype, NodeState { primitive: None, inputs: Vec::new(), siblings: Arc::new([]), stream, storage: Some(storage) })
     }
 
     /// An array holding a copy of `data` with the given shape.
@@ -311,5 +307,5 @@ impl fmt::Debug for Array {
 /// A detached, unevaluated node standing in for a dropped sibling output.
 pub(crate) fn placeholder(shape: Vec<usize>, dtype: Dtype) -> Array {
     let stream = crate::device::current_stream();
-    Array::from_node(shape, dtype, NodeState { primitive: None, inputs: Vec::new(), siblings: Arc::new([]), position: 0, stream, storage: None })
+    Array::from_node(shape, dtype, NodeState { primitive: None, inputs: Vec::new(), siblings: Arc::new([]), stream, storage: None })
 }

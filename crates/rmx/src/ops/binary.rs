@@ -5,7 +5,7 @@ use super::scalar::{resolve_one, resolve_pair, IntoOperand};
 use crate::array::Array;
 use crate::dtype::{promote_types, Dtype};
 use crate::error::{Error, Result};
-use crate::primitive::binary::{Binary, BinaryOp, Select};
+use crate::primitive::binary::{Binary, BinaryOp, DivMod, Select};
 use crate::shape::broadcast_shapes_for;
 use std::sync::Arc;
 
@@ -95,7 +95,15 @@ pub fn logical_xor(a: impl IntoOperand, b: impl IntoOperand) -> Result<Array> {
 /// `(floor_divide(a, b), remainder(a, b))`.
 pub fn divmod(a: impl IntoOperand, b: impl IntoOperand) -> Result<(Array, Array)> {
     let (a, b) = resolve_pair("divmod", a.into_operand(), b.into_operand())?;
-    Ok((floor_divide(&a, &b)?, remainder(&a, &b)?))
+    let promoted = promote_types(a.dtype(), b.dtype());
+    let (dtype, _) = BinaryOp::FloorDivide.dtypes(promoted)?;
+    BinaryOp::Remainder.dtypes(promoted)?;
+    let shape = broadcast_shapes_for("divmod", a.shape(), b.shape())?;
+    let (a, b) = (crate::astype(&a, dtype)?, crate::astype(&b, dtype)?);
+    let mut outs = Array::multi_from_primitive(vec![(shape.clone(), dtype), (shape, dtype)], Arc::new(DivMod), vec![a, b]);
+    let r = outs.pop().expect("two outputs");
+    let q = outs.pop().expect("two outputs");
+    Ok((q, r))
 }
 
 /// Picks `x` where `condition` is true and `y` elsewhere, broadcasting all three.

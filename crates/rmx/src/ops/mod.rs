@@ -2,9 +2,15 @@
 //! output shape and dtype, and returns a lazy array; nothing is computed until eval.
 
 pub mod binary;
+pub mod conv;
 pub mod creation;
+pub mod fast;
+pub mod indexing;
+pub mod layout;
 pub mod matmul;
+pub mod random;
 pub mod reduce;
 pub mod scalar;
 pub mod shape;
+pub mod sort;
 pub mod unary;

@@ -148,12 +148,3 @@ pub(crate) fn resolve_one(op: &'static str, a: Operand) -> Result<Array> {
         Operand::Scalar(s) => s.to_array(op, s.default_dtype()),
     }
 }
-
-/// `Element` values as scalars.
-pub(crate) fn scalar_of<T: Element>(v: T) -> Scalar {
-    match T::DTYPE {
-        Dtype::Bool => Scalar::Bool(v.to_bool()),
-        d if d.is_integer() => Scalar::Int(v.to_i64()),
-        _ => Scalar::Float(v.to_f64()),
-    }
-}

@@ -394,6 +394,30 @@ fn compare_real(op: BinaryOp, dtype: Dtype, a: Operand, b: Operand, shape: &[usi
     }
 }
 
+/// `divmod`: floor division and remainder from one pass, as two outputs.
+#[derive(Debug)]
+pub struct DivMod;
+
+impl Primitive for DivMod {
+    fn name(&self) -> &'static str {
+        "divmod"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let (a, b) = (&inputs[0], &inputs[1]);
+        let shape = outputs[0].shape();
+        let (sa, sb) = (a.storage()?, b.storage()?);
+        let a_strides = broadcast_strides(a.shape(), &sa.strides, shape);
+        let b_strides = broadcast_strides(b.shape(), &sb.strides, shape);
+        for (out, op) in outputs.iter().zip([BinaryOp::FloorDivide, BinaryOp::Remainder]) {
+            let storage = alloc_output(shape, out.dtype())?;
+            run(op, a.dtype(), (&sa, &a_strides), (&sb, &b_strides), shape, &storage)?;
+            out.set_storage(storage);
+        }
+        Ok(())
+    }
+}
+
 /// The `Select` primitive: `where(cond, x, y)`.
 #[derive(Debug)]
 pub struct Select;

@@ -11,8 +11,12 @@ use std::fmt;
 
 pub mod binary;
 pub mod creation;
+pub mod indexing;
 pub mod matmul;
+pub mod random;
 pub mod reduce;
+pub mod scan;
+pub mod sort;
 pub mod unary;
 pub mod views;
 

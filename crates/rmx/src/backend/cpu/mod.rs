@@ -3,7 +3,9 @@
 
 pub mod copy;
 pub mod elementwise;
+pub mod lines;
 pub mod math;
 pub mod matmul;
 pub mod reduce;
+pub mod sort;
 pub mod strided;

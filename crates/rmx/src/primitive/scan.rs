@@ -1,0 +1,181 @@
+//! Cumulative reductions along one axis (cumsum, cumprod, cummax, cummin, logcumsumexp),
+//! forward or reversed, inclusive or exclusive.
+
+use super::reduce::{Acc, HasAcc};
+use super::Primitive;
+use crate::array::Array;
+use crate::backend::cpu::lines::for_each_line;
+use crate::backend::cpu::strided::{SendConstPtr, SendPtr};
+use crate::dtype::Dtype;
+use crate::element::Element;
+use crate::error::{Error, Result};
+use crate::shape::row_major_strides;
+use crate::storage::alloc_output;
+
+/// Which scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScanOp {
+    Sum,
+    Prod,
+    Max,
+    Min,
+    LogAddExp,
+}
+
+impl ScanOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScanOp::Sum => "cumsum",
+            ScanOp::Prod => "cumprod",
+            ScanOp::Max => "cummax",
+            ScanOp::Min => "cummin",
+            ScanOp::LogAddExp => "logcumsumexp",
+        }
+    }
+}
+
+/// The `Scan` primitive; input already has the output dtype.
+#[derive(Debug)]
+pub struct Scan {
+    pub op: ScanOp,
+    pub axis: usize,
+    pub reverse: bool,
+    pub inclusive: bool,
+}
+
+fn combine<A: Acc>(op: ScanOp, a: A, x: A) -> A {
+    match op {
+        ScanOp::Sum => a.add(x),
+        ScanOp::Prod => a.mul(x),
+        ScanOp::Max => {
+            if (x > a) | x.is_nan() {
+                x
+            } else {
+                a
+            }
+        }
+        ScanOp::Min => {
+            if (x < a) | x.is_nan() {
+                x
+            } else {
+                a
+            }
+        }
+        ScanOp::LogAddExp => unreachable!("logaddexp scans run in f64"),
+    }
+}
+
+fn init<A: Acc>(op: ScanOp) -> A {
+    match op {
+        ScanOp::Sum => A::zero(),
+        ScanOp::Prod => A::one(),
+        ScanOp::Max => A::lowest(),
+        ScanOp::Min | ScanOp::LogAddExp => A::highest(),
+    }
+}
+
+fn scan_typed<T: HasAcc>(p: &Scan, x: &crate::storage::Storage, shape: &[usize], out: &crate::storage::Storage) {
+    let n = shape[p.axis];
+    let stride = x.strides[p.axis];
+    let ostrides = row_major_strides(shape);
+    let ostride = ostrides[p.axis];
+    let (px, po) = (SendConstPtr(x.ptr::<T>()), SendPtr(out.ptr::<T>() as *mut T));
+    let ostr = ostrides.clone();
+    let xstr = x.strides.clone();
+    // Output offsets follow the same line order with the output's own strides.
+    for_each_line(shape, &xstr, p.axis, |line, xo| {
+        let (px, po) = (px, po);
+        let oo = line_offset(shape, &ostr, p.axis, line);
+        let mut acc: T::A = init(p.op);
+        for step in 0..n {
+            let i = if p.reverse { n - 1 - step } else { step } as isize;
+            // SAFETY: indices stay inside the line of the input view and the fresh output.
+            unsafe {
+                let v = (*px.0.offset(xo + i * stride)).to_acc();
+                if p.inclusive {
+                    acc = combine(p.op, acc, v);
+                    *po.0.offset(oo + i * ostride) = T::from_acc(acc);
+                } else {
+                    *po.0.offset(oo + i * ostride) = T::from_acc(acc);
+                    acc = combine(p.op, acc, v);
+                }
+            }
+        }
+    });
+}
+
+fn logcumsumexp<T: Element>(p: &Scan, x: &crate::storage::Storage, shape: &[usize], out: &crate::storage::Storage) {
+    let n = shape[p.axis];
+    let stride = x.strides[p.axis];
+    let ostrides = row_major_strides(shape);
+    let ostride = ostrides[p.axis];
+    let (px, po) = (SendConstPtr(x.ptr::<T>()), SendPtr(out.ptr::<T>() as *mut T));
+    for_each_line(shape, &x.strides, p.axis, |line, xo| {
+        let (px, po) = (px, po);
+        let oo = line_offset(shape, &ostrides, p.axis, line);
+        let mut acc = f64::NEG_INFINITY;
+        for step in 0..n {
+            let i = if p.reverse { n - 1 - step } else { step } as isize;
+            // SAFETY: as in scan_typed.
+            unsafe {
+                let v = (*px.0.offset(xo + i * stride)).to_f64();
+                let next = logaddexp(acc, v);
+                if p.inclusive {
+                    acc = next;
+                    *po.0.offset(oo + i * ostride) = T::from_f64(acc);
+                } else {
+                    *po.0.offset(oo + i * ostride) = T::from_f64(acc);
+                    acc = next;
+                }
+            }
+        }
+    });
+}
+
+fn logaddexp(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        return a + b;
+    }
+    let (hi, lo) = if a > b { (a, b) } else { (b, a) };
+    if lo == f64::NEG_INFINITY || hi == f64::INFINITY {
+        return hi;
+    }
+    hi + (lo - hi).exp().ln_1p()
+}
+
+/// Offset of the start of line `line` in a row-major array.
+fn line_offset(shape: &[usize], strides: &[isize], axis: usize, mut line: usize) -> isize {
+    let mut off = 0isize;
+    for d in (0..shape.len()).rev() {
+        if d == axis {
+            continue;
+        }
+        off += (line % shape[d]) as isize * strides[d];
+        line /= shape[d];
+    }
+    off
+}
+
+impl Primitive for Scan {
+    fn name(&self) -> &'static str {
+        self.op.name()
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let (x, out) = (&inputs[0], &outputs[0]);
+        let s = x.storage()?;
+        let storage = alloc_output(out.shape(), out.dtype())?;
+        if self.op == ScanOp::LogAddExp {
+            match out.dtype() {
+                d if d.is_float() => crate::dispatch_dtype!(d, T => logcumsumexp::<T>(self, &s, x.shape(), &storage)),
+                d => return Err(Error::dtype(self.name(), d)),
+            }
+        } else if out.dtype() == Dtype::C64 && matches!(self.op, ScanOp::Max | ScanOp::Min) {
+            return Err(Error::dtype(self.name(), Dtype::C64));
+        } else {
+            crate::dispatch_dtype!(out.dtype(), T => scan_typed::<T>(self, &s, x.shape(), &storage));
+        }
+        out.set_storage(storage);
+        Ok(())
+    }
+}

@@ -1,0 +1,108 @@
+//! Sorting along an axis: `Sort` (values) and `ArgSort` (uint32 indices, stable), and
+//! `SearchSorted`.
+
+use super::Primitive;
+use crate::array::Array;
+use crate::backend::cpu::lines::for_each_line;
+use crate::backend::cpu::sort::{argsort_line, key, sort_line};
+use crate::backend::cpu::strided::{SendConstPtr, SendPtr};
+use crate::dtype::Dtype;
+use crate::element::Element;
+use crate::error::Result;
+use crate::shape::row_major_strides;
+use crate::storage::{alloc_output, Storage};
+
+/// Sorts along an axis; `indices` selects argsort.
+#[derive(Debug)]
+pub struct Sort {
+    pub axis: usize,
+    pub indices: bool,
+}
+
+fn line_out_offset(shape: &[usize], strides: &[isize], axis: usize, mut line: usize) -> isize {
+    let mut off = 0isize;
+    for d in (0..shape.len()).rev() {
+        if d != axis {
+            off += (line % shape[d]) as isize * strides[d];
+            line /= shape[d];
+        }
+    }
+    off
+}
+
+fn run<T: Element>(p: &Sort, x: &Storage, shape: &[usize], out: &Storage) {
+    let n = shape[p.axis];
+    let stride = x.strides[p.axis];
+    let ostrides = row_major_strides(shape);
+    let ostride = ostrides[p.axis];
+    let px = SendConstPtr(x.ptr::<T>());
+    let po_vals = SendPtr(out.ptr::<T>() as *mut T);
+    let po_idx = SendPtr(out.ptr::<u32>() as *mut u32);
+    for_each_line(shape, &x.strides, p.axis, |line, xo| {
+        let (px, po_vals, po_idx) = (px, po_vals, po_idx);
+        let oo = line_out_offset(shape, &ostrides, p.axis, line);
+        // SAFETY: the line lies inside the input view.
+        let mut values: Vec<T> = (0..n as isize).map(|i| unsafe { *px.0.offset(xo + i * stride) }).collect();
+        if p.indices {
+            for (i, idx) in argsort_line(&values).into_iter().enumerate() {
+                // SAFETY: inside this line of the fresh output.
+                unsafe { *po_idx.0.offset(oo + i as isize * ostride) = idx };
+            }
+        } else {
+            sort_line(&mut values);
+            for (i, v) in values.into_iter().enumerate() {
+                // SAFETY: inside this line of the fresh output.
+                unsafe { *po_vals.0.offset(oo + i as isize * ostride) = v };
+            }
+        }
+    });
+}
+
+impl Primitive for Sort {
+    fn name(&self) -> &'static str {
+        if self.indices {
+            "argsort"
+        } else {
+            "sort"
+        }
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let (x, out) = (&inputs[0], &outputs[0]);
+        let s = x.storage()?;
+        let storage = alloc_output(out.shape(), out.dtype())?;
+        crate::dispatch_dtype!(x.dtype(), T => run::<T>(self, &s, x.shape(), &storage));
+        out.set_storage(storage);
+        Ok(())
+    }
+}
+
+/// For each value, the insertion index into a sorted 1-d sequence (uint32).
+#[derive(Debug)]
+pub struct SearchSorted {
+    pub right: bool,
+}
+
+impl Primitive for SearchSorted {
+    fn name(&self) -> &'static str {
+        "searchsorted"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let (seq, values, out) = (&inputs[0], &inputs[1], &outputs[0]);
+        let storage = alloc_output(out.shape(), Dtype::U32)?;
+        crate::dispatch_dtype!(seq.dtype(), T => {
+            let keys: Vec<u64> = seq.to_vec::<T>()?.into_iter().map(key).collect();
+            let vals: Vec<T> = values.to_vec::<T>()?;
+            let dst = storage.ptr::<u32>() as *mut u32;
+            for (i, v) in vals.into_iter().enumerate() {
+                let k = key(v);
+                let pos = if self.right { keys.partition_point(|&s| s <= k) } else { keys.partition_point(|&s| s < k) };
+                // SAFETY: one output per value.
+                unsafe { *dst.add(i) = pos as u32 };
+            }
+        });
+        out.set_storage(storage);
+        Ok(())
+    }
+}
