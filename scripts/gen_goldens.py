@@ -61,7 +61,10 @@ class Tensor:
         return np.ascontiguousarray(self.values).astype(self.values.dtype.newbyteorder("<")).tobytes()
 
     def mlx(self):
-        return mx.array(self.values.astype(np.float32) if self.dtype == "bfloat16" else self.values).astype(mx_dtype(self.dtype))
+        if self.dtype == "bfloat16":
+            return mx.array(self.values.astype(np.float32)).astype(mx.bfloat16)
+        # Pass the dtype: MLX would otherwise turn float64 data into float32.
+        return mx.array(self.values, dtype=mx_dtype(self.dtype))
 
 
 def to_bf16(x):
@@ -462,6 +465,250 @@ def gen_creation():
     fam.write()
 
 
+# ---------------------------------------------------------------------------------------
+# scans and sorting
+
+def gen_scan_sort():
+    fam = Family("scan_sort")
+    scans = {"cumsum": np.cumsum, "cumprod": np.cumprod, "cummax": np.maximum.accumulate, "cummin": np.minimum.accumulate}
+    for name, fn in scans.items():
+        for dt in ["float32", "float64", "int32", "float16", "bool"]:
+            if dt == "bool" and name in ("cummax", "cummin"):
+                continue
+            for axis in [0, 1]:
+                for reverse in [False, True]:
+                    for inclusive in [True, False]:
+                        x = rand((4, 6), dt, 0.5 if name == "cumprod" else -3, 1.5 if name == "cumprod" else 3)
+                        m = getattr(mx, name)(x.mlx(), axis=axis, reverse=reverse, inclusive=inclusive)
+                        tol = (2e-3, 2e-3) if dt == "float16" else None
+                        fam.add(f"{name}_{dt}_{axis}_{int(reverse)}_{int(inclusive)}", name, [x], [from_mlx(m)],
+                                args={"axis": axis, "reverse": reverse, "inclusive": inclusive}, tol=tol,
+                                layouts={0: "T"} if dt == "float32" and axis == 0 else None)
+    x = rand((3, 5), "float32")
+    fam.add("logcumsumexp", "logcumsumexp", [x], [from_mlx(mx.logcumsumexp(x.mlx(), axis=1))], args={"axis": 1, "reverse": False, "inclusive": True})
+    x = rand((12,), "int32", -9, 9)
+    fam.add("cumsum_flat", "cumsum", [Tensor(x.values.reshape(3, 4), "int32")], [Tensor(np.cumsum(x.values), "int32")], args={"axis": None, "reverse": False, "inclusive": True})
+    for dt in ["float32", "int32", "uint8", "float16", "float64", "int64", "bfloat16"]:
+        for shape, axis in [((5, 7), -1), ((5, 7), 0), ((3000,), 0)]:
+            x = rand(shape, dt, -50, 50)
+            if dt == "float32":
+                v = x.values.copy().reshape(-1)
+                v[:3] = [np.nan, -np.inf, np.inf]
+                x = Tensor(v.reshape(shape), dt)
+            tag = f"{dt}_{len(shape)}d_{axis}"
+            fam.add(f"sort_{tag}", "sort", [x], [from_mlx(mx.sort(x.mlx(), axis=axis))], args={"axis": axis}, tol=(0, 0))
+            fam.add(f"argsort_{tag}", "argsort", [x], [from_mlx(mx.argsort(x.mlx(), axis=axis))], args={"axis": axis})
+    x = rand((6, 8), "float32")
+    fam.add("sort_T", "sort", [x], [Tensor(np.sort(x.values, axis=0), "float32")], args={"axis": 0}, layouts={0: "T"}, tol=(0, 0))
+    x = rand((4, 9), "int32", 0, 100)
+    fam.add("topk", "topk", [x], [from_mlx(mx.topk(x.mlx(), 3, axis=-1))], args={"k": 3, "axis": -1})
+    seq = Tensor(np.sort(RNG.integers(0, 20, 10)).astype(np.float32), "float32")
+    vals = rand((3, 4), "float32", -2, 22)
+    vals = Tensor(np.round(vals.values), "float32")
+    for side in ["left", "right"]:
+        fam.add(f"searchsorted_{side}", "searchsorted", [seq, vals], [from_mlx(mx.searchsorted(seq.mlx(), vals.mlx(), side=side))], args={"right": side == "right"})
+    x = rand((4, 5, 3), "float32")
+    fam.add("diff", "diff", [x], [Tensor(np.diff(x.values, n=2, axis=1), "float32")], args={"n": 2, "axis": 1})
+    fam.write()
+
+
+# ---------------------------------------------------------------------------------------
+# indexing
+
+def gen_indexing():
+    fam = Family("indexing")
+    for dt in ["float32", "int32", "bfloat16", "bool"]:
+        a = rand((5, 6), dt, -9, 9)
+        idx = Tensor(RNG.integers(-5, 5, (3, 2)), "int32")
+        for axis in [0, 1, None]:
+            ref = np.take(a.values, idx.values, axis=axis)
+            fam.add(f"take_{dt}_{axis}", "take", [a, idx], [Tensor(ref, dt)], args={"axis": axis}, tol=(0, 0))
+        ia = Tensor(RNG.integers(0, 5, (2, 6)), "uint32")
+        fam.add(f"take_along_axis_{dt}", "take_along_axis", [a, ia], [Tensor(np.take_along_axis(a.values, ia.values.astype(np.int64), 0), dt)], args={"axis": 0}, tol=(0, 0))
+    a = rand((4, 5), "float32")
+    idx = Tensor(RNG.integers(0, 5, (4, 2)), "int32")
+    vals = rand((4, 2), "float32")
+    ref = a.values.copy()
+    np.put_along_axis(ref, idx.values.astype(np.int64), vals.values, 1)
+    # NumPy writes duplicates in order (last wins), as rmx does.
+    fam.add("put_along_axis", "put_along_axis", [a, idx, vals], [Tensor(ref, "float32")], args={"axis": 1}, tol=(0, 0))
+    modes = {"add": np.add.at, "multiply": np.multiply.at, "maximum": np.maximum.at, "minimum": np.minimum.at}
+    for mode, fn in modes.items():
+        for dt in ["float32", "int32"]:
+            a = rand((6, 3), dt, 1, 5)
+            idx = Tensor(np.array([0, 2, 2, 5, 0]), "int32")
+            upd = rand((5, 3), dt, 1, 5)
+            ref = a.values.copy()
+            fn(ref, idx.values, upd.values)
+            fam.add(f"at_{mode}_{dt}", f"at_{mode}", [a, idx, upd], [Tensor(ref, dt)])
+    a = rand((6, 3), "float32", 1, 5)
+    idx = Tensor(np.array([1, 4]), "int32")
+    upd = rand((2, 3), "float32")
+    ref = a.values.copy()
+    ref[idx.values] -= upd.values
+    fam.add("at_subtract", "at_subtract", [a, idx, upd], [Tensor(ref, "float32")])
+    ref = a.values.copy()
+    ref[idx.values] = upd.values
+    fam.add("at_set", "at_set", [a, idx, upd], [Tensor(ref, "float32")])
+    # two index arrays (advanced indexing on leading axes)
+    a = rand((4, 5, 3), "float32")
+    i0, i1 = Tensor(np.array([[0, 3], [1, 1]]), "int32"), Tensor(np.array([4, 0]), "int32")
+    fam.add("gather_2d", "gather", [a, i0, i1], [Tensor(a.values[i0.values, i1.values], "float32")], args={"axes": [0, 1]}, tol=(0, 0))
+    a = rand((3, 4), "float32")
+    mask = rand((3, 4), "bool")
+    vals = rand((12,), "float32")
+    ref = a.values.copy()
+    ref[mask.values] = vals.values[: mask.values.sum()]
+    fam.add("masked_scatter", "masked_scatter", [a, mask, vals], [Tensor(ref, "float32")], tol=(0, 0))
+    a = rand((5, 6), "float32")
+    start = Tensor(np.array([2, 1]), "int32")
+    fam.add("slice_dynamic", "slice_dynamic", [a, start], [Tensor(a.values[2:4, 1:4], "float32")], args={"axes": [0, 1], "sizes": [2, 3]}, tol=(0, 0))
+    upd = rand((2, 3), "float32")
+    ref = a.values.copy()
+    ref[2:4, 1:4] = upd.values
+    fam.add("slice_update_dynamic", "slice_update_dynamic", [a, upd, start], [Tensor(ref, "float32")], args={"axes": [0, 1]}, tol=(0, 0))
+    # NumPy-style index expressions
+    a = rand((4, 5, 6), "float32")
+    v = a.values
+    ia = Tensor(np.array([3, 0, 1]), "int32")
+    fam.add("index_basic", "index", [a], [Tensor(v[1, ::-2, 2:5], "float32")], args={"expr": [["at", 1], ["slice", None, None, -2], ["slice", 2, 5, 1]]}, tol=(0, 0))
+    fam.add("index_newaxis_ellipsis", "index", [a], [Tensor(v[None, ..., -1], "float32")], args={"expr": [["new"], ["ellipsis"], ["at", -1]]}, tol=(0, 0))
+    fam.add("index_array_middle", "index", [a, ia], [Tensor(v[:, ia.values, 1:3], "float32")], args={"expr": [["slice", None, None, 1], ["array", 1], ["slice", 1, 3, 1]]}, tol=(0, 0))
+    ib = Tensor(np.array([[1, 2]]), "int32")
+    ia2 = Tensor(np.array([3, 0]), "int32")
+    fam.add("index_two_arrays_apart", "index", [a, ia2, ib], [Tensor(v[ia2.values, :, ib.values], "float32")],
+            args={"expr": [["array", 1], ["slice", None, None, 1], ["array", 2]]}, tol=(0, 0))
+    fam.write()
+
+
+# ---------------------------------------------------------------------------------------
+# layout ops
+
+def gen_layout():
+    fam = Family("layout")
+    a = rand((3, 4), "int32", -9, 9)
+    v = a.values
+    fam.add("flip_0", "flip", [a], [Tensor(np.flip(v, 0), "int32")], args={"axes": [0]})
+    fam.add("flip_all", "flip", [a], [Tensor(np.flip(v), "int32")], args={"axes": None})
+    fam.add("roll_1", "roll", [a], [Tensor(np.roll(v, -3, 1), "int32")], args={"shift": -3, "axis": 1})
+    fam.add("roll_flat", "roll", [a], [Tensor(np.roll(v, 5), "int32")], args={"shift": 5, "axis": None})
+    fam.add("tile", "tile", [a], [Tensor(np.tile(v, (2, 1, 3)), "int32")], args={"reps": [2, 1, 3]})
+    fam.add("repeat_1", "repeat", [a], [Tensor(np.repeat(v, 3, 1), "int32")], args={"repeats": 3, "axis": 1})
+    fam.add("repeat_flat", "repeat", [a], [Tensor(np.repeat(v, 2), "int32")], args={"repeats": 2, "axis": None})
+    f = rand((3, 4), "float32")
+    for mode in ["constant", "edge", "reflect", "symmetric"]:
+        widths = [(2, 1), (3, 3)]
+        ref = np.pad(f.values, widths, mode=mode, **({"constant_values": 1.5} if mode == "constant" else {}))
+        fam.add(f"pad_{mode}", "pad", [f], [Tensor(ref, "float32")], args={"widths": widths, "mode": mode, "value": 1.5}, tol=(0, 0))
+    fam.add("pad_reflect_T", "pad", [f], [Tensor(np.pad(f.values, [(1, 2), (2, 0)], mode="reflect"), "float32")], args={"widths": [(1, 2), (2, 0)], "mode": "reflect", "value": 0}, layouts={0: "T"}, tol=(0, 0))
+    m = rand((4, 5), "float32")
+    for k in [0, 1, -2]:
+        fam.add(f"diagonal_{k}", "diagonal", [m], [Tensor(np.diagonal(m.values, k), "float32")], args={"offset": k, "axis1": 0, "axis2": 1}, tol=(0, 0))
+        fam.add(f"diag_1d_{k}", "diag", [Tensor(m.values[0], "float32")], [Tensor(np.diag(m.values[0], k), "float32")], args={"k": k}, tol=(0, 0))
+    t = rand((2, 4, 4), "float32")
+    fam.add("trace", "trace", [t], [Tensor(np.trace(t.values, 1, 1, 2), "float32")], args={"offset": 1, "axis1": 1, "axis2": 2})
+    x, y = rand((3,), "float32"), rand((4,), "float32")
+    for xy in [True, False]:
+        outs = np.meshgrid(x.values, y.values, indexing="xy" if xy else "ij")
+        fam.add(f"meshgrid_{'xy' if xy else 'ij'}", "meshgrid", [x, y], [Tensor(o, "float32") for o in outs], args={"xy": xy}, tol=(0, 0))
+    fam.write()
+
+
+# ---------------------------------------------------------------------------------------
+# random (MLX is the reference: same keys, same numbers)
+
+def gen_random():
+    fam = Family("random")
+    for seed in [0, 42, 2**40 + 7]:
+        k = mx.random.key(seed)
+        kt = from_mlx(k)
+        fam.add(f"key_{seed}", "key", [], [kt], args={"seed": seed})
+        fam.add(f"split_{seed}", "random_split", [kt], [from_mlx(mx.random.split(k, 3))], args={"num": 3})
+        for shape in [(5,), (3, 7), (1,), (2, 2)]:
+            tag = f"{seed}_{'x'.join(map(str, shape))}"
+            fam.add(f"uniform_{tag}", "uniform", [kt], [from_mlx(mx.random.uniform(-2.0, 3.0, shape, key=k))], args={"low": -2.0, "high": 3.0, "shape": list(shape), "dtype": "float32"}, tol=(1e-6, 1e-6))
+            fam.add(f"normal_{tag}", "normal", [kt], [from_mlx(mx.random.normal(shape, key=k))], args={"shape": list(shape), "dtype": "float32"}, tol=(1e-5, 1e-5))
+            fam.add(f"randint_{tag}", "randint", [kt], [from_mlx(mx.random.randint(-5, 100, shape, key=k))], args={"low": -5, "high": 100, "shape": list(shape), "dtype": "int32"})
+        for dt in ["float16", "bfloat16"]:
+            fam.add(f"uniform_{dt}_{seed}", "uniform", [kt], [from_mlx(mx.random.uniform(0.0, 1.0, (6,), dtype=mx_dtype(dt), key=k))], args={"low": 0.0, "high": 1.0, "shape": [6], "dtype": dt})
+        fam.add(f"bernoulli_{seed}", "bernoulli", [kt], [from_mlx(mx.random.bernoulli(0.3, (10,), key=k))], args={"p": 0.3, "shape": [10]})
+        fam.add(f"gumbel_{seed}", "gumbel", [kt], [from_mlx(mx.random.gumbel((6,), key=k))], args={"shape": [6], "dtype": "float32"}, tol=(1e-5, 1e-5))
+        fam.add(f"permutation_{seed}", "permutation", [kt], [from_mlx(mx.random.permutation(9, key=k))], args={"n": 9})
+        fam.add(f"truncated_normal_{seed}", "truncated_normal", [kt], [from_mlx(mx.random.truncated_normal(-1.0, 2.0, (6,), key=k))], args={"lower": -1.0, "upper": 2.0, "shape": [6], "dtype": "float32"}, tol=(1e-5, 1e-5))
+        fam.add(f"laplace_{seed}", "laplace", [kt], [from_mlx(mx.random.laplace((6,), key=k))], args={"shape": [6], "dtype": "float32"}, tol=(1e-5, 1e-5))
+        logits = rand((3, 5), "float32")
+        fam.add(f"categorical_{seed}", "categorical", [logits, kt], [from_mlx(mx.random.categorical(logits.mlx(), key=k))], args={"axis": -1})
+    fam.write()
+
+
+# ---------------------------------------------------------------------------------------
+# fast ops (MLX's mx.fast is the reference)
+
+def gen_fast():
+    fam = Family("fast")
+    for dt in ["float32", "float16", "bfloat16"]:
+        tol = TOL[dt]
+        x, w, b = rand((2, 3, 16), dt), rand((16,), dt), rand((16,), dt)
+        fam.add(f"rms_norm_{dt}", "rms_norm", [x, w], [from_mlx(mx.fast.rms_norm(x.mlx(), w.mlx(), 1e-5))], args={"eps": 1e-5}, tol=tol)
+        fam.add(f"layer_norm_{dt}", "layer_norm", [x, w, b], [from_mlx(mx.fast.layer_norm(x.mlx(), w.mlx(), b.mlx(), 1e-5))], args={"eps": 1e-5}, tol=tol)
+        for trad in [False, True]:
+            for dims in [16, 8]:
+                x = rand((2, 2, 5, 16), dt)
+                m = mx.fast.rope(x.mlx(), dims, traditional=trad, base=10000.0, scale=0.5, offset=3)
+                fam.add(f"rope_{dt}_{int(trad)}_{dims}", "rope", [x], [from_mlx(m)], args={"dims": dims, "traditional": trad, "base": 10000.0, "scale": 0.5, "offset": 3}, tol=(tol[0] * 4, tol[1] * 4))
+    x = rand((1, 2, 4, 8), "float32")
+    freqs = Tensor(np.exp(RNG.uniform(0, 5, 4)), "float32")
+    fam.add("rope_freqs", "rope", [x, freqs], [from_mlx(mx.fast.rope(x.mlx(), 8, traditional=False, base=None, scale=1.0, offset=0, freqs=freqs.mlx()))], args={"dims": 8, "traditional": False, "base": None, "scale": 1.0, "offset": 0})
+    for dt in ["float32", "float16"]:
+        for (nq, nkv, tq, tk) in [(4, 4, 5, 5), (8, 2, 3, 7), (4, 1, 1, 9)]:
+            q, k, v = rand((2, nq, tq, 16), dt, -1, 1), rand((2, nkv, tk, 16), dt, -1, 1), rand((2, nkv, tk, 16), dt, -1, 1)
+            tag = f"{dt}_{nq}_{nkv}_{tq}_{tk}"
+            tol = (1e-4, 1e-5) if dt == "float32" else (5e-3, 5e-3)
+            fam.add(f"sdpa_{tag}", "sdpa", [q, k, v], [from_mlx(mx.fast.scaled_dot_product_attention(q.mlx(), k.mlx(), v.mlx(), scale=0.25))], args={"scale": 0.25}, tol=tol)
+            fam.add(f"sdpa_causal_{tag}", "sdpa", [q, k, v], [from_mlx(mx.fast.scaled_dot_product_attention(q.mlx(), k.mlx(), v.mlx(), scale=0.25, mask="causal"))], args={"scale": 0.25, "mask": "causal"}, tol=tol)
+            bm = rand((tq, tk), "bool")
+            bm = Tensor(np.logical_or(bm.values, np.eye(tq, tk, dtype=bool)), "bool")
+            fam.add(f"sdpa_bool_{tag}", "sdpa", [q, k, v, bm], [from_mlx(mx.fast.scaled_dot_product_attention(q.mlx(), k.mlx(), v.mlx(), scale=0.25, mask=bm.mlx()))], args={"scale": 0.25, "mask": "array"}, tol=tol)
+            am = rand((1, nq, tq, tk), dt, -2, 0)
+            fam.add(f"sdpa_additive_{tag}", "sdpa", [q, k, v, am], [from_mlx(mx.fast.scaled_dot_product_attention(q.mlx(), k.mlx(), v.mlx(), scale=0.25, mask=am.mlx()))], args={"scale": 0.25, "mask": "array"}, tol=tol)
+            sinks = rand((nq,), "float32", -1, 1)
+            fam.add(f"sdpa_sinks_{tag}", "sdpa", [q, k, v, sinks], [from_mlx(mx.fast.scaled_dot_product_attention(q.mlx(), k.mlx(), v.mlx(), scale=0.25, sinks=sinks.mlx().astype(mx_dtype(dt))))], args={"scale": 0.25, "sinks": True}, tol=tol)
+    fam.write()
+
+
+# ---------------------------------------------------------------------------------------
+# convolutions (MLX layout: channels last)
+
+def gen_conv():
+    fam = Family("conv")
+    cases = [
+        ("conv1d", (2, 9, 4), (6, 3, 4), dict(stride=2, padding=1, dilation=1, groups=1)),
+        ("conv1d", (1, 10, 4), (4, 3, 2), dict(stride=1, padding=2, dilation=2, groups=2)),
+        ("conv2d", (2, 7, 6, 3), (5, 3, 3, 3), dict(stride=1, padding=1, dilation=1, groups=1)),
+        ("conv2d", (1, 9, 8, 4), (6, 3, 2, 2), dict(stride=2, padding=0, dilation=1, groups=2)),
+        ("conv2d", (1, 9, 9, 2), (3, 3, 3, 2), dict(stride=1, padding=2, dilation=2, groups=1)),
+        ("conv3d", (1, 5, 6, 4, 2), (3, 2, 3, 2, 2), dict(stride=1, padding=1, dilation=1, groups=1)),
+    ]
+    for i, (name, xs, ws, kw) in enumerate(cases):
+        x, w = rand(xs, "float32", -1, 1), rand(ws, "float32", -1, 1)
+        m = getattr(mx, name)(x.mlx(), w.mlx(), **kw)
+        fam.add(f"{name}_{i}", name, [x, w], [from_mlx(m)], args=kw, tol=(1e-4, 1e-5))
+    tcases = [
+        ("conv_transpose1d", (2, 5, 3), (4, 3, 3), dict(stride=2, padding=1, dilation=1, output_padding=1, groups=1)),
+        ("conv_transpose2d", (1, 4, 5, 2), (3, 3, 3, 2), dict(stride=2, padding=0, dilation=1, output_padding=0, groups=1)),
+        ("conv_transpose2d", (1, 4, 4, 4), (4, 2, 2, 2), dict(stride=1, padding=1, dilation=2, output_padding=0, groups=2)),
+        ("conv_transpose3d", (1, 3, 3, 3, 2), (2, 2, 2, 2, 2), dict(stride=2, padding=0, dilation=1, output_padding=0, groups=1)),
+    ]
+    for i, (name, xs, ws, kw) in enumerate(tcases):
+        x, w = rand(xs, "float32", -1, 1), rand(ws, "float32", -1, 1)
+        m = getattr(mx, name)(x.mlx(), w.mlx(), **kw)
+        fam.add(f"{name}_{i}", name, [x, w], [from_mlx(m)], args=kw, tol=(1e-4, 1e-5))
+    a, v = rand((9,), "float32"), rand((4,), "float32")
+    for mode in ["full", "same", "valid"]:
+        fam.add(f"convolve_{mode}", "convolve", [a, v], [Tensor(np.convolve(a.values, v.values, mode), "float32")], args={"mode": mode}, tol=(1e-5, 1e-5))
+    fam.write()
+
+
 def gen_promotion():
     """MLX's 14x14 promotion table, as JSON next to the goldens."""
     names = ["bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "bfloat16", "complex64"]
@@ -474,6 +721,6 @@ def gen_promotion():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "promotion"]
+    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "promotion"]
     for w in which:
         globals()[f"gen_{w}"]()

@@ -33,3 +33,33 @@ fn shape_ops_match_numpy() {
 fn creation_matches_mlx() {
     check_family("creation");
 }
+
+#[test]
+fn scans_and_sorting_match_mlx() {
+    check_family("scan_sort");
+}
+
+#[test]
+fn indexing_matches_numpy() {
+    check_family("indexing");
+}
+
+#[test]
+fn layout_ops_match_numpy() {
+    check_family("layout");
+}
+
+#[test]
+fn random_matches_mlx_bit_for_bit() {
+    check_family("random");
+}
+
+#[test]
+fn fast_ops_match_mlx() {
+    check_family("fast");
+}
+
+#[test]
+fn convolutions_match_mlx() {
+    check_family("conv");
+}

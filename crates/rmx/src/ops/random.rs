@@ -78,13 +78,12 @@ pub fn uniform(low: f64, high: f64, shape: &[usize], dtype: Dtype, key: Option<&
     if !dtype.is_float() {
         return Err(Error::dtype_detail("uniform", dtype, "uniform needs a floating dtype"));
     }
-    let (width, upper) = if dtype.size() <= 2 { (2, u16::MAX as f64) } else { (4, u32::MAX as f64) };
-    let raw = bits(shape, width, key)?;
-    let unit = crate::divide(&crate::astype(&raw, Dtype::F32)?, upper)?;
+    // 32 random bits per sample whatever the dtype (as MLX), scaled in float32 then cast.
+    let raw = bits(shape, 4, key)?;
+    let unit = crate::divide(&crate::astype(&raw, Dtype::F32)?, u32::MAX as f64)?;
     let below_one = f32::from_bits(1.0f32.to_bits() - 1) as f64;
     let unit = crate::minimum(&unit, below_one)?;
-    let unit = crate::astype(&unit, dtype)?;
-    crate::add(&crate::multiply(&unit, high - low)?, low)
+    crate::astype(&crate::add(&crate::multiply(&unit, high - low)?, low)?, dtype)
 }
 
 /// Standard normal samples scaled by `scale` and shifted by `loc`.
@@ -134,7 +133,7 @@ pub fn gumbel(shape: &[usize], dtype: Dtype, key: Option<&Array>) -> Result<Arra
 pub fn laplace(shape: &[usize], dtype: Dtype, loc: f64, scale: f64, key: Option<&Array>) -> Result<Array> {
     let low = f32::from_bits((-1.0f32).to_bits() - 1) as f64;
     let u = uniform(low, 1.0, shape, dtype, key)?;
-    let s = crate::multiply(&crate::negative(&crate::sign(&u)?)?, &crate::log1p(&crate::negative(&crate::abs(&u)?)?)?)?;
+    let s = crate::multiply(&crate::sign(&u)?, &crate::log1p(&crate::negative(&crate::abs(&u)?)?)?)?;
     crate::add(&crate::multiply(&s, scale)?, loc)
 }
 
@@ -160,10 +159,9 @@ pub fn categorical(logits: &Array, axis: isize, num_samples: Option<usize>, key:
     }
 }
 
-/// A random permutation of `0..n` (int32).
+/// A random permutation of `0..n` (uint32, as MLX).
 pub fn permutation(n: usize, key: Option<&Array>) -> Result<Array> {
-    let b = bits(&[n], 4, key)?;
-    crate::astype(&crate::argsort(&b, Some(0))?, Dtype::I32)
+    crate::argsort(&bits(&[n], 4, key)?, Some(0))
 }
 
 /// Samples from a multivariate normal; needs a matrix factorization this build lacks.

@@ -92,7 +92,7 @@ fn scan(op: ScanOp, a: &Array, axis: Option<isize>, reverse: bool, inclusive: bo
     let (x, ax) = along(op.name(), a, axis)?;
     let dtype = match (op, x.dtype()) {
         (ScanOp::LogAddExp, d) if !d.is_float() => Dtype::F32,
-        (ScanOp::Sum | ScanOp::Prod, Dtype::Bool) => Dtype::I32,
+        (ScanOp::Sum, Dtype::Bool) => Dtype::I32,
         (_, d) => d,
     };
     let x = crate::astype(&x, dtype)?;

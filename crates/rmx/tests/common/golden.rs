@@ -132,6 +132,25 @@ fn dtype_arg(args: &Value) -> Dtype {
     Dtype::from_name(args["dtype"].as_str().unwrap()).unwrap()
 }
 
+/// Builds an index expression: `["at", i]`, `["slice", start, stop, step]`, `["new"]`,
+/// `["ellipsis"]`, `["array", input_position]`.
+fn index_expr(expr: &Value, x: &[Array]) -> Vec<rmx::Index> {
+    expr.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let e = e.as_array().unwrap();
+            match e[0].as_str().unwrap() {
+                "at" => rmx::Index::At(e[1].as_i64().unwrap() as isize),
+                "slice" => rmx::Index::Slice(e[1].as_i64().map(|v| v as isize), e[2].as_i64().map(|v| v as isize), e[3].as_i64().unwrap() as isize),
+                "new" => rmx::Index::NewAxis,
+                "ellipsis" => rmx::Index::Ellipsis,
+                _ => rmx::Index::Array(x[e[1].as_u64().unwrap() as usize].clone()),
+            }
+        })
+        .collect()
+}
+
 /// Runs one op by its mlx.core name.
 pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
     let keepdims = args.get("keepdims").and_then(Value::as_bool).unwrap_or(false);
@@ -264,6 +283,97 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
         "identity" => one(rmx::identity(f(args, "n") as usize, dtype_arg(args))),
         "tril" => one(rmx::tril(&x[0], f(args, "k") as isize)),
         "triu" => one(rmx::triu(&x[0], f(args, "k") as isize)),
+        "cumsum" | "cumprod" | "cummax" | "cummin" | "logcumsumexp" => {
+            let axis = args.get("axis").and_then(Value::as_i64).map(|a| a as isize);
+            let (rev, inc) = (args["reverse"].as_bool().unwrap(), args["inclusive"].as_bool().unwrap());
+            one(match op {
+                "cumsum" => rmx::cumsum(&x[0], axis, rev, inc),
+                "cumprod" => rmx::cumprod(&x[0], axis, rev, inc),
+                "cummax" => rmx::cummax(&x[0], axis, rev, inc),
+                "cummin" => rmx::cummin(&x[0], axis, rev, inc),
+                _ => rmx::logcumsumexp(&x[0], axis, rev, inc),
+            })
+        }
+        "sort" => one(rmx::sort(&x[0], Some(f(args, "axis") as isize))),
+        "argsort" => one(rmx::argsort(&x[0], Some(f(args, "axis") as isize))),
+        "topk" => one(rmx::topk(&x[0], f(args, "k") as usize, Some(f(args, "axis") as isize))),
+        "searchsorted" => one(rmx::searchsorted(&x[0], &x[1], args["right"].as_bool().unwrap())),
+        "diff" => one(rmx::diff(&x[0], f(args, "n") as usize, f(args, "axis") as isize)),
+        "take" => one(rmx::take(&x[0], &x[1], args.get("axis").and_then(Value::as_i64).map(|a| a as isize))),
+        "take_along_axis" => one(rmx::take_along_axis(&x[0], &x[1], Some(f(args, "axis") as isize))),
+        "put_along_axis" => one(rmx::put_along_axis(&x[0], &x[1], &x[2], f(args, "axis") as isize)),
+        "at_add" => one(rmx::at(&x[0], &x[1..2]).add(&x[2])),
+        "at_subtract" => one(rmx::at(&x[0], &x[1..2]).subtract(&x[2])),
+        "at_multiply" => one(rmx::at(&x[0], &x[1..2]).multiply(&x[2])),
+        "at_maximum" => one(rmx::at(&x[0], &x[1..2]).maximum(&x[2])),
+        "at_minimum" => one(rmx::at(&x[0], &x[1..2]).minimum(&x[2])),
+        "at_set" => one(rmx::at(&x[0], &x[1..2]).set(&x[2])),
+        "gather" => one(rmx::gather(&x[0], &x[1..], &ints(args, "axes"))),
+        "masked_scatter" => one(rmx::masked_scatter(&x[0], &x[1], &x[2])),
+        "slice_dynamic" => one(rmx::slice_dynamic(&x[0], &x[1], &ints(args, "axes"), &usizes(args, "sizes"))),
+        "slice_update_dynamic" => one(rmx::slice_update_dynamic(&x[0], &x[1], &x[2], &ints(args, "axes"))),
+        "index" => one(rmx::index(&x[0], &index_expr(&args["expr"], x))),
+        "flip" => one(match args.get("axes") {
+            Some(Value::Array(_)) => rmx::flip(&x[0], Some(&ints(args, "axes"))),
+            _ => rmx::flip(&x[0], None),
+        }),
+        "roll" => one(rmx::roll(&x[0], f(args, "shift") as isize, args.get("axis").and_then(Value::as_i64).map(|a| a as isize))),
+        "tile" => one(rmx::tile(&x[0], &usizes(args, "reps"))),
+        "repeat" => one(rmx::repeat(&x[0], f(args, "repeats") as usize, args.get("axis").and_then(Value::as_i64).map(|a| a as isize))),
+        "pad" => {
+            let widths: Vec<(usize, usize)> = args["widths"].as_array().unwrap().iter().map(|w| (w[0].as_u64().unwrap() as usize, w[1].as_u64().unwrap() as usize)).collect();
+            let mode = match args["mode"].as_str().unwrap() {
+                "constant" => rmx::PadMode::Constant(f(args, "value")),
+                "edge" => rmx::PadMode::Edge,
+                "reflect" => rmx::PadMode::Reflect,
+                _ => rmx::PadMode::Symmetric,
+            };
+            one(rmx::pad(&x[0], &widths, mode))
+        }
+        "diagonal" => one(rmx::diagonal(&x[0], f(args, "offset") as isize, f(args, "axis1") as isize, f(args, "axis2") as isize)),
+        "diag" => one(rmx::diag(&x[0], f(args, "k") as isize)),
+        "trace" => one(rmx::trace(&x[0], f(args, "offset") as isize, f(args, "axis1") as isize, f(args, "axis2") as isize)),
+        "meshgrid" => rmx::meshgrid(x, args["xy"].as_bool().unwrap()),
+        "key" => one(Ok(rmx::random::key(args["seed"].as_u64().unwrap()))),
+        "random_split" => one(rmx::random::split(&x[0], f(args, "num") as usize)),
+        "uniform" => one(rmx::random::uniform(f(args, "low"), f(args, "high"), &usizes(args, "shape"), dtype_arg(args), Some(&x[0]))),
+        "normal" => one(rmx::random::normal(&usizes(args, "shape"), dtype_arg(args), 0.0, 1.0, Some(&x[0]))),
+        "randint" => one(rmx::random::randint(f(args, "low") as i64, f(args, "high") as i64, &usizes(args, "shape"), dtype_arg(args), Some(&x[0]))),
+        "bernoulli" => one(rmx::random::bernoulli(f(args, "p"), &usizes(args, "shape"), Some(&x[0]))),
+        "gumbel" => one(rmx::random::gumbel(&usizes(args, "shape"), dtype_arg(args), Some(&x[0]))),
+        "permutation" => one(rmx::random::permutation(f(args, "n") as usize, Some(&x[0]))),
+        "truncated_normal" => one(rmx::random::truncated_normal(f(args, "lower"), f(args, "upper"), &usizes(args, "shape"), dtype_arg(args), Some(&x[0]))),
+        "laplace" => one(rmx::random::laplace(&usizes(args, "shape"), dtype_arg(args), 0.0, 1.0, Some(&x[0]))),
+        "categorical" => one(rmx::random::categorical(&x[0], f(args, "axis") as isize, None, Some(&x[1]))),
+        "rms_norm" => one(rmx::rms_norm(&x[0], Some(&x[1]), f(args, "eps"))),
+        "layer_norm" => one(rmx::layer_norm(&x[0], Some(&x[1]), Some(&x[2]), f(args, "eps"))),
+        "rope" => one(rmx::rope(&x[0], f(args, "dims") as usize, args["traditional"].as_bool().unwrap(), args["base"].as_f64(), f(args, "scale"), f(args, "offset") as usize, x.get(1))),
+        "sdpa" => {
+            let mask = match args.get("mask").and_then(Value::as_str) {
+                Some("causal") => Some(rmx::AttentionMask::Causal),
+                Some(_) => Some(rmx::AttentionMask::Array(x[3].clone())),
+                None => None,
+            };
+            let sinks = if args.get("sinks").is_some() { x.get(3) } else { None };
+            one(rmx::scaled_dot_product_attention(&x[0], &x[1], &x[2], f(args, "scale"), mask.as_ref(), sinks))
+        }
+        "conv1d" | "conv2d" | "conv3d" => {
+            let (s, p, d, g) = (f(args, "stride") as usize, f(args, "padding") as usize, f(args, "dilation") as usize, f(args, "groups") as usize);
+            one(match op {
+                "conv1d" => rmx::conv1d(&x[0], &x[1], s, p, d, g),
+                "conv2d" => rmx::conv2d(&x[0], &x[1], s, p, d, g),
+                _ => rmx::conv3d(&x[0], &x[1], s, p, d, g),
+            })
+        }
+        "conv_transpose1d" | "conv_transpose2d" | "conv_transpose3d" => {
+            let (s, p, d, o, g) = (f(args, "stride") as usize, f(args, "padding") as usize, f(args, "dilation") as usize, f(args, "output_padding") as usize, f(args, "groups") as usize);
+            one(match op {
+                "conv_transpose1d" => rmx::conv_transpose1d(&x[0], &x[1], s, p, d, o, g),
+                "conv_transpose2d" => rmx::conv_transpose2d(&x[0], &x[1], s, p, d, o, g),
+                _ => rmx::conv_transpose3d(&x[0], &x[1], s, p, d, o, g),
+            })
+        }
+        "convolve" => one(rmx::convolve(&x[0], &x[1], args["mode"].as_str().unwrap())),
         other => panic!("golden runner does not know op {other}"),
     }
 }
