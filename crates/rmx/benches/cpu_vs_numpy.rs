@@ -39,14 +39,24 @@ fn cases() -> Vec<Case> {
     let mut v: Vec<Case> = Vec::new();
     for n in [256usize, 1024, 2048, 4096] {
         let (a, b) = (randn(&[n, n]), randn(&[n, n]));
-        let iters = if n <= 256 { 50 } else if n <= 1024 { 5 } else { 1 };
+        let iters = if n <= 256 {
+            50
+        } else if n <= 1024 {
+            5
+        } else {
+            1
+        };
         v.push(Case { name: leak(format!("matmul_f32_{n}")), iters, run: Box::new(move || rmx::matmul(&a, &b).unwrap()) });
     }
     for n in [1024usize, 2048] {
         let a = rmx::astype(&randn(&[n, n]), Dtype::BF16).unwrap();
         let b = rmx::astype(&randn(&[n, n]), Dtype::BF16).unwrap();
         rmx::eval(&[a.clone(), b.clone()]).unwrap();
-        v.push(Case { name: leak(format!("matmul_bf16_{n}")), iters: if n <= 1024 { 5 } else { 1 }, run: Box::new(move || rmx::matmul(&a, &b).unwrap()) });
+        v.push(Case {
+            name: leak(format!("matmul_bf16_{n}")),
+            iters: if n <= 1024 { 5 } else { 1 },
+            run: Box::new(move || rmx::matmul(&a, &b).unwrap()),
+        });
     }
     {
         let (a, b) = (randn(&[64, 128, 128]), randn(&[64, 128, 128]));
@@ -73,15 +83,47 @@ fn cases() -> Vec<Case> {
         let x = randn(&[4096, 4096]);
         for axis in [0isize, 1] {
             let (xs, xm) = (x.clone(), x.clone());
-            v.push(Case { name: leak(format!("sum_axis{axis}_4096")), iters: 3, run: Box::new(move || rmx::sum(&xs, axis, false).unwrap()) });
-            v.push(Case { name: leak(format!("max_axis{axis}_4096")), iters: 3, run: Box::new(move || rmx::max(&xm, axis, false).unwrap()) });
+            v.push(Case {
+                name: leak(format!("sum_axis{axis}_4096")),
+                iters: 3,
+                run: Box::new(move || rmx::sum(&xs, axis, false).unwrap()),
+            });
+            v.push(Case {
+                name: leak(format!("max_axis{axis}_4096")),
+                iters: 3,
+                run: Box::new(move || rmx::max(&xm, axis, false).unwrap()),
+            });
         }
         let xt = x.clone();
-        v.push(Case { name: "transpose_copy_4096", iters: 3, run: Box::new(move || rmx::contiguous(&rmx::transpose(&xt, None).unwrap()).unwrap()) });
+        v.push(Case {
+            name: "transpose_copy_4096",
+            iters: 3,
+            run: Box::new(move || rmx::contiguous(&rmx::transpose(&xt, None).unwrap()).unwrap()),
+        });
     }
     {
         let x = randn(&[1024, 4096]);
         v.push(Case { name: "softmax_1024x4096", iters: 3, run: Box::new(move || rmx::softmax(&x, -1).unwrap()) });
+    }
+    {
+        let x = randn(&[1 << 20]);
+        let x2 = x.clone();
+        v.push(Case { name: "sort_1M", iters: 3, run: Box::new(move || rmx::sort(&x, Some(0)).unwrap()) });
+        v.push(Case { name: "argsort_1M", iters: 3, run: Box::new(move || rmx::argsort(&x2, Some(0)).unwrap()) });
+    }
+    {
+        let x = randn(&[4096, 4096]);
+        v.push(Case { name: "cumsum_4096x4096_axis1", iters: 3, run: Box::new(move || rmx::cumsum(&x, Some(1), false, true).unwrap()) });
+    }
+    {
+        let x = randn(&[1 << 24]);
+        let idx: Vec<i32> = (0..1u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 8) as i32).collect();
+        let idx = Array::from_slice(&idx, &[1 << 20]).unwrap();
+        v.push(Case { name: "take_1M_of_16M", iters: 5, run: Box::new(move || rmx::take(&x, &idx, Some(0)).unwrap()) });
+    }
+    {
+        let (x, w) = (randn(&[8, 56, 56, 64]), randn(&[64, 3, 3, 64]));
+        v.push(Case { name: "conv2d_8x64x56x56_k3", iters: 2, run: Box::new(move || rmx::conv2d(&x, &w, 1, 1, 1, 1).unwrap()) });
     }
     {
         let one = Array::scalar(1.0f32);

@@ -74,11 +74,7 @@ impl Array {
     /// A node computed by `primitive` from `inputs` (nothing runs until eval).
     pub(crate) fn from_primitive(shape: Vec<usize>, dtype: Dtype, primitive: Arc<dyn Primitive>, inputs: Vec<Array>) -> Array {
         let stream = crate::device::current_stream();
-        Array::from_node(
-            shape,
-            dtype,
-            NodeState { primitive: Some(primitive), inputs, siblings: Arc::new([]), stream, storage: None },
-        )
+        Array::from_node(shape, dtype, NodeState { primitive: Some(primitive), inputs, siblings: Arc::new([]), stream, storage: None })
     }
 
     /// The outputs of a multi-output primitive, one node each.
@@ -98,10 +94,8 @@ impl Array {
                 Arc::new(Node { shape, dtype, state: Mutex::new(state) })
             })
             .collect();
-        let siblings: Arc<[Sibling]> = nodes
-            .iter()
-            .map(|n| Sibling { node: Arc::downgrade(n), shape: n.shape.clone(), dtype: n.dtype })
-            .collect();
+        let siblings: Arc<[Sibling]> =
+            nodes.iter().map(|n| Sibling { node: Arc::downgrade(n), shape: n.shape.clone(), dtype: n.dtype }).collect();
         for node in nodes {
             node.lock().siblings = Arc::clone(&siblings);
             arrays.push(Array { node });
@@ -112,7 +106,11 @@ impl Array {
     /// An evaluated array over existing storage.
     pub(crate) fn from_storage(shape: Vec<usize>, dtype: Dtype, storage: Storage) -> Array {
         let stream = crate::device::current_stream();
-        Array::from_node(shape, dtype, NodeState { primitive: None, inputs: Vec::new(), siblings: Arc::new([]), stream, storage: Some(storage) })
+        Array::from_node(
+            shape,
+            dtype,
+            NodeState { primitive: None, inputs: Vec::new(), siblings: Arc::new([]), stream, storage: Some(storage) },
+        )
     }
 
     /// An array holding a copy of `data` with the given shape.

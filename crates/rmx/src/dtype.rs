@@ -321,10 +321,6 @@ pub fn iinfo(dtype: Dtype) -> crate::Result<Iinfo> {
         return Err(crate::Error::dtype_detail("iinfo", dtype, "iinfo needs an integer dtype"));
     }
     let bits = dtype.size() * 8;
-    let (min, max) = if dtype.is_signed_integer() {
-        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
-    } else {
-        (0, (1i128 << bits) - 1)
-    };
+    let (min, max) = if dtype.is_signed_integer() { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) };
     Ok(Iinfo { dtype, bits, min, max })
 }

@@ -43,19 +43,11 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn shapes(op: &'static str, shapes: &[&[usize]]) -> Self {
-        Error::IncompatibleShapes {
-            op,
-            shapes: shapes.iter().map(|s| s.to_vec()).collect(),
-            detail: String::new(),
-        }
+        Error::IncompatibleShapes { op, shapes: shapes.iter().map(|s| s.to_vec()).collect(), detail: String::new() }
     }
 
     pub(crate) fn shapes_detail(op: &'static str, shapes: &[&[usize]], detail: impl Into<String>) -> Self {
-        Error::IncompatibleShapes {
-            op,
-            shapes: shapes.iter().map(|s| s.to_vec()).collect(),
-            detail: format!(": {}", detail.into()),
-        }
+        Error::IncompatibleShapes { op, shapes: shapes.iter().map(|s| s.to_vec()).collect(), detail: format!(": {}", detail.into()) }
     }
 
     pub(crate) fn dtype(op: &'static str, dtype: Dtype) -> Self {

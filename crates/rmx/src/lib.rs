@@ -29,7 +29,10 @@ pub mod shape;
 pub mod storage;
 
 pub use array::Array;
-pub use device::{default_device, default_stream, device_count, new_stream, set_default_device, set_default_stream, synchronize, with_device, with_stream, Device, DeviceType, Stream};
+pub use device::{
+    default_device, default_stream, device_count, new_stream, set_default_device, set_default_stream, synchronize, with_device,
+    with_stream, Device, DeviceType, Stream,
+};
 pub use dtype::{can_cast, finfo, iinfo, issubdtype, promote_types, result_type, Category, Dtype, Finfo, Iinfo};
 pub use element::Element;
 pub use error::{Error, Result};
@@ -40,12 +43,12 @@ pub use ops::creation::*;
 pub use ops::fast::*;
 pub use ops::indexing::*;
 pub use ops::layout::*;
-pub use ops::random;
 pub use ops::matmul::*;
+pub use ops::random;
 pub use ops::reduce::*;
 pub use ops::scalar::{IntoOperand, Operand, Scalar};
 pub use ops::shape::*;
 pub use ops::sort::*;
 pub use ops::unary::*;
-pub use shape::broadcast_shapes;
 pub use primitive::indexing::ScatterMode;
+pub use shape::broadcast_shapes;

@@ -77,15 +77,7 @@ pub fn normalize_axes(op: &'static str, axes: &[isize], ndim: usize) -> Result<V
 /// Strides of `shape` viewed as broadcast to `target` (0 for broadcast dimensions).
 pub fn broadcast_strides(shape: &[usize], strides: &[isize], target: &[usize]) -> Vec<isize> {
     let pad = target.len() - shape.len();
-    (0..target.len())
-        .map(|i| {
-            if i < pad || (shape[i - pad] == 1 && target[i] != 1) {
-                0
-            } else {
-                strides[i - pad]
-            }
-        })
-        .collect()
+    (0..target.len()).map(|i| if i < pad || (shape[i - pad] == 1 && target[i] != 1) { 0 } else { strides[i - pad] }).collect()
 }
 
 /// Checks that a requested dimension list holds no overflow of the address space.

@@ -22,7 +22,14 @@ pub struct ConvParams {
 impl ConvParams {
     /// Stride 1, no padding, no dilation, one group.
     pub fn new(spatial: usize) -> ConvParams {
-        ConvParams { stride: vec![1; spatial], padding: vec![(0, 0); spatial], kernel_dilation: vec![1; spatial], input_dilation: vec![1; spatial], groups: 1, flip: false }
+        ConvParams {
+            stride: vec![1; spatial],
+            padding: vec![(0, 0); spatial],
+            kernel_dilation: vec![1; spatial],
+            input_dilation: vec![1; spatial],
+            groups: 1,
+            flip: false,
+        }
     }
 }
 
@@ -31,7 +38,11 @@ pub fn conv_general(input: &Array, weight: &Array, p: &ConvParams) -> Result<Arr
     let op = "conv";
     let nd = input.ndim();
     if nd < 3 || weight.ndim() != nd {
-        return Err(Error::shapes_detail(op, &[input.shape(), weight.shape()], "input [N, *spatial, C] and weight [O, *kernel, C/groups] must have the same rank, at least 3"));
+        return Err(Error::shapes_detail(
+            op,
+            &[input.shape(), weight.shape()],
+            "input [N, *spatial, C] and weight [O, *kernel, C/groups] must have the same rank, at least 3",
+        ));
     }
     let s = nd - 2;
     if [p.stride.len(), p.padding.len(), p.kernel_dilation.len(), p.input_dilation.len()].iter().any(|&l| l != s) {
@@ -109,7 +120,8 @@ pub fn conv_general(input: &Array, weight: &Array, p: &ConvParams) -> Result<Arr
     let w = crate::reshape_to(&w, &[c_out, k_elems, cg])?;
     let mut outs = Vec::with_capacity(p.groups);
     for gi in 0..p.groups {
-        let pg = crate::slice(&patches, &[0, 0, (gi * cg) as isize], &[rows as isize, k_elems as isize, ((gi + 1) * cg) as isize], &[1, 1, 1])?;
+        let pg =
+            crate::slice(&patches, &[0, 0, (gi * cg) as isize], &[rows as isize, k_elems as isize, ((gi + 1) * cg) as isize], &[1, 1, 1])?;
         let wg = crate::slice(&w, &[(gi * og) as isize, 0, 0], &[((gi + 1) * og) as isize, k_elems as isize, cg as isize], &[1, 1, 1])?;
         let pg = crate::reshape_to(&pg, &[rows, k_elems * cg])?;
         let wg = crate::reshape_to(&wg, &[og, k_elems * cg])?;
@@ -156,7 +168,15 @@ pub fn conv3d(input: &Array, weight: &Array, stride: usize, padding: usize, dila
 
 /// Transposed convolution (the gradient of a convolution with respect to its input), with
 /// MLX's weight layout `[O, *kernel, C/groups]`.
-pub fn conv_transpose(input: &Array, weight: &Array, stride: &[usize], padding: &[usize], dilation: &[usize], output_padding: &[usize], groups: usize) -> Result<Array> {
+pub fn conv_transpose(
+    input: &Array,
+    weight: &Array,
+    stride: &[usize],
+    padding: &[usize],
+    dilation: &[usize],
+    output_padding: &[usize],
+    groups: usize,
+) -> Result<Array> {
     let s = input.ndim().saturating_sub(2);
     if [stride.len(), padding.len(), dilation.len(), output_padding.len()].iter().any(|&l| l != s) {
         return Err(Error::arg("conv_transpose", format!("stride, padding, dilation and output_padding need {s} entries each")));
@@ -178,17 +198,41 @@ pub fn conv_transpose(input: &Array, weight: &Array, stride: &[usize], padding: 
 }
 
 /// 1-d transposed convolution.
-pub fn conv_transpose1d(input: &Array, weight: &Array, stride: usize, padding: usize, dilation: usize, output_padding: usize, groups: usize) -> Result<Array> {
+pub fn conv_transpose1d(
+    input: &Array,
+    weight: &Array,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+    output_padding: usize,
+    groups: usize,
+) -> Result<Array> {
     conv_transpose(input, weight, &[stride], &[padding], &[dilation], &[output_padding], groups)
 }
 
 /// 2-d transposed convolution.
-pub fn conv_transpose2d(input: &Array, weight: &Array, stride: usize, padding: usize, dilation: usize, output_padding: usize, groups: usize) -> Result<Array> {
+pub fn conv_transpose2d(
+    input: &Array,
+    weight: &Array,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+    output_padding: usize,
+    groups: usize,
+) -> Result<Array> {
     conv_transpose(input, weight, &[stride; 2], &[padding; 2], &[dilation; 2], &[output_padding; 2], groups)
 }
 
 /// 3-d transposed convolution.
-pub fn conv_transpose3d(input: &Array, weight: &Array, stride: usize, padding: usize, dilation: usize, output_padding: usize, groups: usize) -> Result<Array> {
+pub fn conv_transpose3d(
+    input: &Array,
+    weight: &Array,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+    output_padding: usize,
+    groups: usize,
+) -> Result<Array> {
     conv_transpose(input, weight, &[stride; 3], &[padding; 3], &[dilation; 3], &[output_padding; 3], groups)
 }
 

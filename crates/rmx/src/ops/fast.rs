@@ -68,7 +68,15 @@ pub fn layer_norm(x: &Array, weight: Option<&Array>, bias: Option<&Array>, eps: 
 /// (`[..., T, D]`, positions `offset..offset + T` along axis -2). `traditional` rotates
 /// consecutive pairs; the default rotates the two halves. Frequencies are
 /// `base^(-2i/dims)` or, when given, `1 / freqs`; angles are scaled by `scale`.
-pub fn rope(x: &Array, dims: usize, traditional: bool, base: Option<f64>, scale: f64, offset: usize, freqs: Option<&Array>) -> Result<Array> {
+pub fn rope(
+    x: &Array,
+    dims: usize,
+    traditional: bool,
+    base: Option<f64>,
+    scale: f64,
+    offset: usize,
+    freqs: Option<&Array>,
+) -> Result<Array> {
     if x.ndim() < 2 {
         return Err(Error::shapes_detail("rope", &[x.shape()], "needs at least 2 dimensions [..., T, D]"));
     }
@@ -142,7 +150,14 @@ pub enum AttentionMask {
 /// `Nq` must be a multiple of `Nkv` (grouped-query attention without tiling the keys).
 /// `sinks` (`[Nq]`) adds one logit per head to each softmax denominator. The softmax runs in
 /// float32.
-pub fn scaled_dot_product_attention(q: &Array, k: &Array, v: &Array, scale: f64, mask: Option<&AttentionMask>, sinks: Option<&Array>) -> Result<Array> {
+pub fn scaled_dot_product_attention(
+    q: &Array,
+    k: &Array,
+    v: &Array,
+    scale: f64,
+    mask: Option<&AttentionMask>,
+    sinks: Option<&Array>,
+) -> Result<Array> {
     let op = "scaled_dot_product_attention";
     if q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4 {
         return Err(Error::shapes_detail(op, &[q.shape(), k.shape(), v.shape()], "q, k and v must be [B, N, T, D]"));
@@ -150,7 +165,11 @@ pub fn scaled_dot_product_attention(q: &Array, k: &Array, v: &Array, scale: f64,
     let (b, nq, tq, dq) = (q.shape()[0], q.shape()[1], q.shape()[2], q.shape()[3]);
     let (nkv, tk) = (k.shape()[1], k.shape()[2]);
     if k.shape()[3] != dq || v.shape()[1] != nkv || v.shape()[2] != tk || k.shape()[0] != v.shape()[0] || nkv == 0 || nq % nkv != 0 {
-        return Err(Error::shapes_detail(op, &[q.shape(), k.shape(), v.shape()], "key/value heads must divide query heads and shapes must agree"));
+        return Err(Error::shapes_detail(
+            op,
+            &[q.shape(), k.shape(), v.shape()],
+            "key/value heads must divide query heads and shapes must agree",
+        ));
     }
     let g = nq / nkv;
     let dv = v.shape()[3];
@@ -171,7 +190,11 @@ pub fn scaled_dot_product_attention(q: &Array, k: &Array, v: &Array, scale: f64,
             }
             AttentionMask::Array(m) => {
                 let m5 = mask_to_groups(m, b, nkv, g, tq, tk)?;
-                scores = if m.dtype() == Dtype::Bool { crate::where_(&m5, &scores, neg_inf)? } else { crate::add(&scores, &crate::astype(&m5, Dtype::F32)?)? };
+                scores = if m.dtype() == Dtype::Bool {
+                    crate::where_(&m5, &scores, neg_inf)?
+                } else {
+                    crate::add(&scores, &crate::astype(&m5, Dtype::F32)?)?
+                };
             }
         }
     }
@@ -193,6 +216,8 @@ pub fn scaled_dot_product_attention(q: &Array, k: &Array, v: &Array, scale: f64,
 
 /// A mask broadcastable to `[B, Nq, Tq, Tk]` reshaped for the grouped layout.
 fn mask_to_groups(m: &Array, b: usize, nkv: usize, g: usize, tq: usize, tk: usize) -> Result<Array> {
-    let full = crate::broadcast_to(m, &[b, nkv * g, tq, tk]).map_err(|_| Error::shapes_detail("scaled_dot_product_attention", &[m.shape()], format!("mask does not broadcast to {:?}", [b, nkv * g, tq, tk])))?;
+    let full = crate::broadcast_to(m, &[b, nkv * g, tq, tk]).map_err(|_| {
+        Error::shapes_detail("scaled_dot_product_attention", &[m.shape()], format!("mask does not broadcast to {:?}", [b, nkv * g, tq, tk]))
+    })?;
     crate::reshape_to(&full, &[b, nkv, g, tq, tk])
 }

@@ -43,10 +43,9 @@ pub fn gather(a: &Array, indices: &[Array], axes: &[isize]) -> Result<Array> {
 /// Repeated indices accumulate for the combining modes (like `np.add.at`).
 pub fn scatter(a: &Array, indices: &[Array], updates: &Array, axes: &[isize], mode: ScatterMode) -> Result<Array> {
     let probe = gather(a, indices, axes)?;
-    crate::broadcast_shapes(updates.shape(), probe.shape())
-        .ok()
-        .filter(|s| s == probe.shape())
-        .ok_or_else(|| Error::shapes_detail("scatter", &[updates.shape(), probe.shape()], "updates do not broadcast to the indexed shape"))?;
+    crate::broadcast_shapes(updates.shape(), probe.shape()).ok().filter(|s| s == probe.shape()).ok_or_else(|| {
+        Error::shapes_detail("scatter", &[updates.shape(), probe.shape()], "updates do not broadcast to the indexed shape")
+    })?;
     let ax: Vec<usize> = axes.iter().map(|&x| normalize_axis("scatter", x, a.ndim())).collect::<Result<_>>()?;
     let index_shape = broadcast_many("scatter", &indices.iter().map(|i| i.shape()).collect::<Vec<_>>())?;
     let mut inputs = vec![a.clone()];
@@ -208,7 +207,12 @@ pub fn slice_update_dynamic(a: &Array, update: &Array, start: &Array, axes: &[is
         return Err(Error::shapes_detail("slice_update", &[a.shape(), update.shape()], "the update must fit inside the array"));
     }
     let update = crate::astype(update, a.dtype())?;
-    Ok(Array::from_primitive(a.shape().to_vec(), a.dtype(), Arc::new(DynamicSliceUpdate { axes: ax }), vec![a.clone(), update, start.clone()]))
+    Ok(Array::from_primitive(
+        a.shape().to_vec(),
+        a.dtype(),
+        Arc::new(DynamicSliceUpdate { axes: ax }),
+        vec![a.clone(), update, start.clone()],
+    ))
 }
 
 /// One entry of a NumPy-style index.
@@ -301,7 +305,13 @@ pub fn index(a: &Array, idx: &[Index]) -> Result<Array> {
         .enumerate()
         .filter_map(|(ax, i)| if let Index::Array(arr) = i { Some((ax, arr.clone())) } else { None })
         .collect();
-    let removed: Vec<usize> = full.iter().filter(|i| !matches!(i, Index::NewAxis)).enumerate().filter(|(_, i)| matches!(i, Index::At(_))).map(|(ax, _)| ax).collect();
+    let removed: Vec<usize> = full
+        .iter()
+        .filter(|i| !matches!(i, Index::NewAxis))
+        .enumerate()
+        .filter(|(_, i)| matches!(i, Index::At(_)))
+        .map(|(ax, _)| ax)
+        .collect();
     let mut out_index_pos = 0usize;
     if !arrays.is_empty() {
         let axes: Vec<isize> = arrays.iter().map(|(ax, _)| *ax as isize).collect();
@@ -326,7 +336,8 @@ pub fn index(a: &Array, idx: &[Index]) -> Result<Array> {
         let mut out_axes: Vec<Option<usize>> = orig_axes[..split].iter().map(|&ax| Some(ax)).collect();
         out_axes.extend(std::iter::repeat_n(None, ni));
         out_axes.extend(orig_axes[split..].iter().map(|&ax| Some(ax)));
-        let squeeze: Vec<isize> = out_axes.iter().enumerate().filter(|(_, o)| o.is_some_and(|ax| removed.contains(&ax))).map(|(i, _)| i as isize).collect();
+        let squeeze: Vec<isize> =
+            out_axes.iter().enumerate().filter(|(_, o)| o.is_some_and(|ax| removed.contains(&ax))).map(|(i, _)| i as isize).collect();
         x = if squeeze.is_empty() { x } else { crate::squeeze(&x, Some(&squeeze))? };
     } else if !removed.is_empty() {
         let squeeze: Vec<isize> = removed.iter().map(|&d| d as isize).collect();

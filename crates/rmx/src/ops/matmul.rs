@@ -77,7 +77,13 @@ pub fn addmm(c: &Array, a: &Array, b: &Array, alpha: f64, beta: f64) -> Result<A
     let dtype = promote_types(dtype, c.dtype());
     let compute = a.dtype();
     let c = crate::astype(c, compute)?;
-    broadcast_shapes_for("addmm", c.shape(), &shape).and_then(|s| if s == shape { Ok(()) } else { Err(Error::shapes("addmm", &[c.shape(), &shape])) })?;
+    broadcast_shapes_for("addmm", c.shape(), &shape).and_then(|s| {
+        if s == shape {
+            Ok(())
+        } else {
+            Err(Error::shapes("addmm", &[c.shape(), &shape]))
+        }
+    })?;
     let out = Array::from_primitive(shape, compute, Arc::new(AddMM { alpha, beta }), vec![a, b, c]);
     finish(out, dtype, &squeeze)
 }

@@ -149,7 +149,11 @@ pub fn var(a: &Array, axes: impl Into<Axes>, keepdims: bool, ddof: usize) -> Res
     let x = crate::astype(a, float_dtype(a.dtype()))?;
     let mu = mean(&x, axes.clone(), true)?;
     let centered = crate::subtract(&x, &mu)?;
-    let sq = if x.dtype().is_complex() { crate::real(&crate::multiply(&centered, &crate::conj(&centered)?)?)? } else { crate::square(&centered)? };
+    let sq = if x.dtype().is_complex() {
+        crate::real(&crate::multiply(&centered, &crate::conj(&centered)?)?)?
+    } else {
+        crate::square(&centered)?
+    };
     let n = count(a, &resolved);
     let denom = n - ddof as f64;
     let total = sum(&sq, axes, keepdims)?;

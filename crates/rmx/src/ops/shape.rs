@@ -209,10 +209,19 @@ pub fn slice(a: &Array, starts: &[isize], stops: &[isize], steps: &[isize]) -> R
 }
 
 /// Resolves Python-style slice bounds per axis into (shape, start indices, steps).
-pub(crate) fn slice_params(op: &'static str, a: &Array, starts: &[isize], stops: &[isize], steps: &[isize]) -> Result<(Vec<usize>, Vec<usize>, Vec<isize>)> {
+pub(crate) fn slice_params(
+    op: &'static str,
+    a: &Array,
+    starts: &[isize],
+    stops: &[isize],
+    steps: &[isize],
+) -> Result<(Vec<usize>, Vec<usize>, Vec<isize>)> {
     let nd = a.ndim();
     if starts.len() > nd || stops.len() != starts.len() || steps.len() != starts.len() {
-        return Err(Error::arg(op, format!("starts {starts:?}, stops {stops:?} and steps {steps:?} must have one entry per axis (at most {nd})")));
+        return Err(Error::arg(
+            op,
+            format!("starts {starts:?}, stops {stops:?} and steps {steps:?} must have one entry per axis (at most {nd})"),
+        ));
     }
     let mut shape = a.shape().to_vec();
     let mut out_starts = vec![0usize; nd];
@@ -225,7 +234,11 @@ pub(crate) fn slice_params(op: &'static str, a: &Array, starts: &[isize], stops:
         }
         let clamp = |v: isize, lo: isize, hi: isize| v.max(lo).min(hi);
         let norm = |v: isize| if v < 0 { v + n } else { v };
-        let (start, stop) = if step > 0 { (clamp(norm(starts[i]), 0, n), clamp(norm(stops[i]), 0, n)) } else { (clamp(norm(starts[i]), -1, n - 1), clamp(norm(stops[i]), -1, n - 1)) };
+        let (start, stop) = if step > 0 {
+            (clamp(norm(starts[i]), 0, n), clamp(norm(stops[i]), 0, n))
+        } else {
+            (clamp(norm(starts[i]), -1, n - 1), clamp(norm(stops[i]), -1, n - 1))
+        };
         let count = if step > 0 { ((stop - start).max(0) + step - 1) / step } else { ((start - stop).max(0) + (-step) - 1) / (-step) };
         shape[i] = count as usize;
         out_starts[i] = if count > 0 { start as usize } else { 0 };
@@ -237,7 +250,8 @@ pub(crate) fn slice_params(op: &'static str, a: &Array, starts: &[isize], stops:
 /// Writes `update` into the strided window `starts..stops` by `steps` of a copy of `a`.
 pub fn slice_update(a: &Array, update: &Array, starts: &[isize], stops: &[isize], steps: &[isize]) -> Result<Array> {
     let (window, starts, steps) = slice_params("slice_update", a, starts, stops, steps)?;
-    let update = broadcast_to(&astype(update, a.dtype())?, &window).map_err(|_| Error::shapes_detail("slice_update", &[update.shape(), &window], "update does not broadcast to the window"))?;
+    let update = broadcast_to(&astype(update, a.dtype())?, &window)
+        .map_err(|_| Error::shapes_detail("slice_update", &[update.shape(), &window], "update does not broadcast to the window"))?;
     if window.iter().any(|&d| d == 0) {
         return Ok(a.clone());
     }

@@ -91,7 +91,9 @@ impl BinaryOp {
             }
             LeftShift | RightShift if promoted == Dtype::Bool => Ok((Dtype::U8, Dtype::U8)),
             Divide | LogAddExp | ArcTan2 if !promoted.is_inexact() => Ok((Dtype::F32, Dtype::F32)),
-            ArcTan2 | LogAddExp | FloorDivide | Remainder | Maximum | Minimum if promoted.is_complex() && !matches!(self, Maximum | Minimum) => {
+            ArcTan2 | LogAddExp | FloorDivide | Remainder | Maximum | Minimum
+                if promoted.is_complex() && !matches!(self, Maximum | Minimum) =>
+            {
                 Err(Error::dtype_detail(op, promoted, "not defined for complex numbers"))
             }
             Subtract | Divide | FloorDivide | Remainder | Power if promoted == Dtype::Bool => {
@@ -126,7 +128,8 @@ impl Primitive for Binary {
 
 /// An input's buffer, when it may be overwritten with the output.
 fn donor(input: &Array, storage: &Storage, out: &Array) -> Option<Storage> {
-    let fits = input.dtype() == out.dtype() && input.shape() == out.shape() && storage.is_row_contiguous(input.shape()) && storage.offset == 0;
+    let fits =
+        input.dtype() == out.dtype() && input.shape() == out.shape() && storage.is_row_contiguous(input.shape()) && storage.offset == 0;
     if fits {
         input.take_storage_if_unique()
     } else {

@@ -17,7 +17,14 @@ use crate::shape::{broadcast_strides, numel, row_major_strides};
 use crate::storage::{alloc_output, Storage};
 
 /// Element offsets in `a` of every index tuple, in row-major order of the index shape.
-fn index_offsets(op: &'static str, a: &Array, sa: &Storage, indices: &[Array], axes: &[usize], index_shape: &[usize]) -> Result<Vec<isize>> {
+fn index_offsets(
+    op: &'static str,
+    a: &Array,
+    sa: &Storage,
+    indices: &[Array],
+    axes: &[usize],
+    index_shape: &[usize],
+) -> Result<Vec<isize>> {
     let count = numel(index_shape);
     let mut offsets = vec![sa.offset as isize; count];
     for (idx, &axis) in indices.iter().zip(axes) {
@@ -60,6 +67,9 @@ impl Primitive for Gather {
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
         let (a, indices, out) = (&inputs[0], &inputs[1..], &outputs[0]);
         let sa = a.storage()?;
+        if indices.len() == 1 && a.ndim() == 1 {
+            return gather_1d(a, &sa, &indices[0], out);
+        }
         let offsets = index_offsets("gather", a, &sa, indices, &self.axes, &self.index_shape)?;
         let (rshape, rstrides) = rest(a, &sa, &self.axes);
         let rsize = numel(&rshape);
@@ -78,6 +88,48 @@ impl Primitive for Gather {
         out.set_storage(storage);
         Ok(())
     }
+}
+
+/// `out[i] = a[idx[i]]` for a 1-d `a`: one fused, parallel pass (the `take` fast path).
+fn gather_1d(a: &Array, sa: &Storage, idx: &Array, out: &Array) -> Result<()> {
+    use rayon::prelude::*;
+    let n = a.shape()[0] as i64;
+    let stride = sa.strides[0];
+    let storage = alloc_output(out.shape(), out.dtype())?;
+    let si = idx.storage()?;
+    let count = idx.size();
+    let bad = std::sync::atomic::AtomicI64::new(i64::MIN);
+    let indices: Vec<i64> =
+        crate::dispatch_dtype!(idx.dtype(), I => gather_to_vec::<I>(&si, idx.shape()).into_iter().map(|v| v.to_i64()).collect());
+    {
+        crate::dispatch_dtype!(a.dtype(), T => {
+            let src = crate::backend::cpu::strided::SendConstPtr(sa.ptr::<T>());
+            let dst = crate::backend::cpu::strided::SendPtr(storage.ptr::<T>() as *mut T);
+            let body = |(chunk_index, chunk): (usize, &[i64])| {
+                let (src, dst) = (src, dst);
+                for (j, &v) in chunk.iter().enumerate() {
+                    let i = if v < 0 { v + n } else { v };
+                    if i < 0 || i >= n {
+                        bad.store(v, std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    }
+                    // SAFETY: i is in bounds; each chunk writes its own output range.
+                    unsafe { *dst.0.add(chunk_index * 4096 + j) = *src.0.offset(i as isize * stride) };
+                }
+            };
+            if count >= crate::backend::cpu::strided::PARALLEL_THRESHOLD {
+                indices.par_chunks(4096).enumerate().for_each(body);
+            } else {
+                indices.chunks(4096).enumerate().for_each(body);
+            }
+        });
+    }
+    let v = bad.load(std::sync::atomic::Ordering::Relaxed);
+    if v != i64::MIN {
+        return Err(Error::arg("gather", format!("index {v} is out of bounds for axis 0 with size {n}")));
+    }
+    out.set_storage(storage);
+    Ok(())
 }
 
 /// Offsets of every element of a strided block, row-major.
@@ -235,7 +287,10 @@ impl Primitive for MaskedScatter {
         let mask = mask.to_vec::<bool>()?;
         let needed = mask.iter().filter(|&&m| m).count();
         if needed > values.size() {
-            return Err(Error::arg("masked_scatter", format!("the mask selects {needed} elements but only {} values were given", values.size())));
+            return Err(Error::arg(
+                "masked_scatter",
+                format!("the mask selects {needed} elements but only {} values were given", values.size()),
+            ));
         }
         let base = writable_copy(a)?;
         crate::dispatch_dtype!(out.dtype(), T => {

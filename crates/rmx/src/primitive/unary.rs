@@ -110,7 +110,29 @@ impl UnaryOp {
         use UnaryOp::*;
         matches!(
             self,
-            Sqrt | Rsqrt | Reciprocal | Exp | Expm1 | Log | Log2 | Log10 | Log1p | Sin | Cos | Tan | ArcSin | ArcCos | ArcTan | Sinh | Cosh | Tanh | ArcSinh | ArcCosh | ArcTanh | Sigmoid | Erf | ErfInv
+            Sqrt | Rsqrt
+                | Reciprocal
+                | Exp
+                | Expm1
+                | Log
+                | Log2
+                | Log10
+                | Log1p
+                | Sin
+                | Cos
+                | Tan
+                | ArcSin
+                | ArcCos
+                | ArcTan
+                | Sinh
+                | Cosh
+                | Tanh
+                | ArcSinh
+                | ArcCosh
+                | ArcTanh
+                | Sigmoid
+                | Erf
+                | ErfInv
         )
     }
 
@@ -263,7 +285,9 @@ fn run(op: UnaryOp, dtype: Dtype, out_dtype: Dtype, x: &Storage, shape: &[usize]
     if dtype.is_integer() {
         let signed = dtype.is_signed_integer();
         match op {
-            Abs if signed => on_ints!(dtype, x, shape, out, |v| if v.to_i64() < 0 { Element::from_i64(v.to_i64().wrapping_neg()) } else { v }),
+            Abs if signed => {
+                on_ints!(dtype, x, shape, out, |v| if v.to_i64() < 0 { Element::from_i64(v.to_i64().wrapping_neg()) } else { v })
+            }
             Negative => on_ints!(dtype, x, shape, out, |v| Element::from_u64(v.to_u64().wrapping_neg())),
             Sign if signed => on_ints!(dtype, x, shape, out, |v| Element::from_i64(v.to_i64().signum())),
             Sign => on_ints!(dtype, x, shape, out, |v| Element::from_u64((v.to_u64() != 0) as u64)),

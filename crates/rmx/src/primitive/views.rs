@@ -173,7 +173,16 @@ impl Primitive for AsStrided {
             }
         }
         if out.size() > 0 && (lo < 0 || hi >= x.size() as isize) {
-            return Err(Error::arg("as_strided", format!("shape {:?} with strides {:?} and offset {} reaches outside the {} elements of the input", out.shape(), self.strides, self.offset, x.size())));
+            return Err(Error::arg(
+                "as_strided",
+                format!(
+                    "shape {:?} with strides {:?} and offset {} reaches outside the {} elements of the input",
+                    out.shape(),
+                    self.strides,
+                    self.offset,
+                    x.size()
+                ),
+            ));
         }
         out.set_storage(s.view(self.strides.clone(), s.offset + self.offset));
         Ok(())
@@ -273,7 +282,8 @@ impl Primitive for SliceUpdate {
         let strides = row_major_strides(out.shape());
         let window: Vec<isize> = strides.iter().zip(&self.steps).map(|(&s, &step)| s * step).collect();
         let offset: isize = self.starts.iter().zip(&strides).map(|(&i, &s)| i as isize * s).sum();
-        let ustrides = broadcast_strides(update.shape(), &su.strides, &window_shape(out.shape(), &self.starts, &self.steps, update.shape()));
+        let ustrides =
+            broadcast_strides(update.shape(), &su.strides, &window_shape(out.shape(), &self.starts, &self.steps, update.shape()));
         crate::dispatch_dtype!(out.dtype(), T => unsafe {
             // SAFETY: the window lies inside the output (checked when the op was built).
             copy_strided::<T>(&su, &ustrides, (base.ptr::<T>() as *mut T).offset(offset), &window, &window_shape(out.shape(), &self.starts, &self.steps, update.shape()));

@@ -142,7 +142,9 @@ fn index_expr(expr: &Value, x: &[Array]) -> Vec<rmx::Index> {
             let e = e.as_array().unwrap();
             match e[0].as_str().unwrap() {
                 "at" => rmx::Index::At(e[1].as_i64().unwrap() as isize),
-                "slice" => rmx::Index::Slice(e[1].as_i64().map(|v| v as isize), e[2].as_i64().map(|v| v as isize), e[3].as_i64().unwrap() as isize),
+                "slice" => {
+                    rmx::Index::Slice(e[1].as_i64().map(|v| v as isize), e[2].as_i64().map(|v| v as isize), e[3].as_i64().unwrap() as isize)
+                }
                 "new" => rmx::Index::NewAxis,
                 "ellipsis" => rmx::Index::Ellipsis,
                 _ => rmx::Index::Array(x[e[1].as_u64().unwrap() as usize].clone()),
@@ -321,7 +323,12 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
         "tile" => one(rmx::tile(&x[0], &usizes(args, "reps"))),
         "repeat" => one(rmx::repeat(&x[0], f(args, "repeats") as usize, args.get("axis").and_then(Value::as_i64).map(|a| a as isize))),
         "pad" => {
-            let widths: Vec<(usize, usize)> = args["widths"].as_array().unwrap().iter().map(|w| (w[0].as_u64().unwrap() as usize, w[1].as_u64().unwrap() as usize)).collect();
+            let widths: Vec<(usize, usize)> = args["widths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| (w[0].as_u64().unwrap() as usize, w[1].as_u64().unwrap() as usize))
+                .collect();
             let mode = match args["mode"].as_str().unwrap() {
                 "constant" => rmx::PadMode::Constant(f(args, "value")),
                 "edge" => rmx::PadMode::Edge,
@@ -338,16 +345,28 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
         "random_split" => one(rmx::random::split(&x[0], f(args, "num") as usize)),
         "uniform" => one(rmx::random::uniform(f(args, "low"), f(args, "high"), &usizes(args, "shape"), dtype_arg(args), Some(&x[0]))),
         "normal" => one(rmx::random::normal(&usizes(args, "shape"), dtype_arg(args), 0.0, 1.0, Some(&x[0]))),
-        "randint" => one(rmx::random::randint(f(args, "low") as i64, f(args, "high") as i64, &usizes(args, "shape"), dtype_arg(args), Some(&x[0]))),
+        "randint" => {
+            one(rmx::random::randint(f(args, "low") as i64, f(args, "high") as i64, &usizes(args, "shape"), dtype_arg(args), Some(&x[0])))
+        }
         "bernoulli" => one(rmx::random::bernoulli(f(args, "p"), &usizes(args, "shape"), Some(&x[0]))),
         "gumbel" => one(rmx::random::gumbel(&usizes(args, "shape"), dtype_arg(args), Some(&x[0]))),
         "permutation" => one(rmx::random::permutation(f(args, "n") as usize, Some(&x[0]))),
-        "truncated_normal" => one(rmx::random::truncated_normal(f(args, "lower"), f(args, "upper"), &usizes(args, "shape"), dtype_arg(args), Some(&x[0]))),
+        "truncated_normal" => {
+            one(rmx::random::truncated_normal(f(args, "lower"), f(args, "upper"), &usizes(args, "shape"), dtype_arg(args), Some(&x[0])))
+        }
         "laplace" => one(rmx::random::laplace(&usizes(args, "shape"), dtype_arg(args), 0.0, 1.0, Some(&x[0]))),
         "categorical" => one(rmx::random::categorical(&x[0], f(args, "axis") as isize, None, Some(&x[1]))),
         "rms_norm" => one(rmx::rms_norm(&x[0], Some(&x[1]), f(args, "eps"))),
         "layer_norm" => one(rmx::layer_norm(&x[0], Some(&x[1]), Some(&x[2]), f(args, "eps"))),
-        "rope" => one(rmx::rope(&x[0], f(args, "dims") as usize, args["traditional"].as_bool().unwrap(), args["base"].as_f64(), f(args, "scale"), f(args, "offset") as usize, x.get(1))),
+        "rope" => one(rmx::rope(
+            &x[0],
+            f(args, "dims") as usize,
+            args["traditional"].as_bool().unwrap(),
+            args["base"].as_f64(),
+            f(args, "scale"),
+            f(args, "offset") as usize,
+            x.get(1),
+        )),
         "sdpa" => {
             let mask = match args.get("mask").and_then(Value::as_str) {
                 Some("causal") => Some(rmx::AttentionMask::Causal),
@@ -358,7 +377,8 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
             one(rmx::scaled_dot_product_attention(&x[0], &x[1], &x[2], f(args, "scale"), mask.as_ref(), sinks))
         }
         "conv1d" | "conv2d" | "conv3d" => {
-            let (s, p, d, g) = (f(args, "stride") as usize, f(args, "padding") as usize, f(args, "dilation") as usize, f(args, "groups") as usize);
+            let (s, p, d, g) =
+                (f(args, "stride") as usize, f(args, "padding") as usize, f(args, "dilation") as usize, f(args, "groups") as usize);
             one(match op {
                 "conv1d" => rmx::conv1d(&x[0], &x[1], s, p, d, g),
                 "conv2d" => rmx::conv2d(&x[0], &x[1], s, p, d, g),
@@ -366,7 +386,13 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
             })
         }
         "conv_transpose1d" | "conv_transpose2d" | "conv_transpose3d" => {
-            let (s, p, d, o, g) = (f(args, "stride") as usize, f(args, "padding") as usize, f(args, "dilation") as usize, f(args, "output_padding") as usize, f(args, "groups") as usize);
+            let (s, p, d, o, g) = (
+                f(args, "stride") as usize,
+                f(args, "padding") as usize,
+                f(args, "dilation") as usize,
+                f(args, "output_padding") as usize,
+                f(args, "groups") as usize,
+            );
             one(match op {
                 "conv_transpose1d" => rmx::conv_transpose1d(&x[0], &x[1], s, p, d, o, g),
                 "conv_transpose2d" => rmx::conv_transpose2d(&x[0], &x[1], s, p, d, o, g),

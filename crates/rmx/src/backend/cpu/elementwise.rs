@@ -59,7 +59,15 @@ pub fn map1<I: Element, O: Element>(x: &Storage, strides: &[isize], shape: &[usi
 }
 
 #[inline(always)]
-unsafe fn map2_contig<A: Element, B: Element, O: Element>(pa: *const A, sa: isize, pb: *const B, sb: isize, po: *mut O, n: usize, f: &impl Fn(A, B) -> O) {
+unsafe fn map2_contig<A: Element, B: Element, O: Element>(
+    pa: *const A,
+    sa: isize,
+    pb: *const B,
+    sb: isize,
+    po: *mut O,
+    n: usize,
+    f: &impl Fn(A, B) -> O,
+) {
     let mut i = 0;
     // SAFETY (whole body): the caller guarantees the ranges; strides are 0 or 1 here.
     unsafe {

@@ -37,6 +37,59 @@ pub fn key<T: Element>(v: T) -> u64 {
     }
 }
 
+/// The element whose [`key`] is `k` (NaN keys give a NaN).
+#[inline(always)]
+fn from_key<T: Element>(k: u64) -> T {
+    let bits = 8 * std::mem::size_of::<T>() as u32;
+    match T::KIND {
+        Kind::Bool | Kind::Unsigned => T::from_u64(k),
+        Kind::Signed => T::from_i64(k.wrapping_sub(1 << (bits - 1)) as i64),
+        Kind::Float | Kind::Complex if bits <= 32 => {
+            let k = k as u32;
+            if k == u32::MAX {
+                return T::from_f64(f64::NAN);
+            }
+            let b = if k >> 31 == 1 { k & !(1 << 31) } else { !k };
+            T::from_f64(f32::from_bits(b) as f64)
+        }
+        Kind::Float | Kind::Complex => {
+            if k == u64::MAX {
+                return T::from_f64(f64::NAN);
+            }
+            let b = if k >> 63 == 1 { k & !(1 << 63) } else { !k };
+            T::from_f64(f64::from_bits(b))
+        }
+    }
+}
+
+/// Stable LSD radix sort of bare keys.
+fn radix_sort_keys(keys: &mut Vec<u64>, bytes: usize) {
+    let n = keys.len();
+    let mut tmp = vec![0u64; n];
+    for byte in 0..bytes {
+        let shift = byte * 8;
+        let mut counts = [0usize; 256];
+        for &k in keys.iter() {
+            counts[((k >> shift) & 0xff) as usize] += 1;
+        }
+        if counts.iter().any(|&c| c == n) {
+            continue;
+        }
+        let mut offsets = [0usize; 256];
+        let mut sum = 0;
+        for (o, &c) in offsets.iter_mut().zip(&counts) {
+            *o = sum;
+            sum += c;
+        }
+        for &k in keys.iter() {
+            let b = ((k >> shift) & 0xff) as usize;
+            tmp[offsets[b]] = k;
+            offsets[b] += 1;
+        }
+        std::mem::swap(keys, &mut tmp);
+    }
+}
+
 /// Number of low bytes of the keys of `T` that can vary.
 fn key_bytes<T: Element>() -> usize {
     match T::KIND {
@@ -83,10 +136,12 @@ pub fn sort_line<T: Element>(line: &mut [T]) {
         line.sort_by_key(|&v| key(v));
         return;
     }
-    let mut items: Vec<(u64, T)> = line.iter().map(|&v| (key(v), v)).collect();
-    radix_sort(&mut items, key_bytes::<T>());
-    for (dst, (_, v)) in line.iter_mut().zip(items) {
-        *dst = v;
+    // The key transform is invertible, so sorting bare keys and decoding them is enough
+    // (NaN payloads become the canonical NaN).
+    let mut keys: Vec<u64> = line.iter().map(|&v| key(v)).collect();
+    radix_sort_keys(&mut keys, key_bytes::<T>());
+    for (dst, k) in line.iter_mut().zip(keys) {
+        *dst = from_key(k);
     }
 }
 

@@ -1,0 +1,138 @@
+//! Property tests: type promotion against MLX's table, broadcasting and indexing against
+//! straightforward reference loops on random shapes.
+
+use proptest::prelude::*;
+use rmx::{Array, Dtype};
+
+#[test]
+fn promotion_table_matches_mlx() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/promotion.json");
+    let table: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut checked = 0;
+    for (a, row) in table.as_object().unwrap() {
+        for (b, want) in row.as_object().unwrap() {
+            let (da, db) = (Dtype::from_name(a).unwrap(), Dtype::from_name(b).unwrap());
+            assert_eq!(rmx::promote_types(da, db).name(), want.as_str().unwrap(), "{a} + {b}");
+            // The op agrees with the table.
+            let x = rmx::add(&rmx::zeros(&[1], da).unwrap(), &rmx::zeros(&[1], db).unwrap()).unwrap();
+            assert_eq!(x.dtype().name(), want.as_str().unwrap());
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 196);
+}
+
+#[test]
+fn weak_scalars_follow_mlx() {
+    let i8a = rmx::zeros(&[2], Dtype::I8).unwrap();
+    let f16a = rmx::zeros(&[2], Dtype::F16).unwrap();
+    let ba = rmx::zeros(&[2], Dtype::Bool).unwrap();
+    assert_eq!(rmx::add(&i8a, 3).unwrap().dtype(), Dtype::I8);
+    assert_eq!(rmx::add(&i8a, 3.0).unwrap().dtype(), Dtype::F32);
+    assert_eq!(rmx::multiply(&f16a, 2.0).unwrap().dtype(), Dtype::F16);
+    assert_eq!(rmx::add(&ba, 1).unwrap().dtype(), Dtype::I32);
+    assert_eq!(rmx::add(&ba, true).unwrap().dtype(), Dtype::Bool);
+    assert!(rmx::add(&i8a, 128).is_err());
+    assert_eq!(rmx::add(2, 3.5).unwrap().dtype(), Dtype::F32);
+}
+
+fn shape_strategy() -> impl Strategy<Value = Vec<usize>> {
+    prop::collection::vec(1usize..4, 0..4)
+}
+
+/// Shapes that broadcast with `s`: some dims replaced by 1, some leading dims dropped.
+fn compatible(s: Vec<usize>) -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
+    let n = s.len();
+    (prop::collection::vec(any::<bool>(), n), 0..=n).prop_map(move |(ones, drop)| {
+        let other: Vec<usize> = s.iter().zip(&ones).map(|(&d, &o)| if o { 1 } else { d }).skip(drop).collect();
+        (s.clone(), other)
+    })
+}
+
+fn iota(shape: &[usize], start: f32) -> Array {
+    let n: usize = shape.iter().product();
+    Array::from_slice(&(0..n).map(|i| start + i as f32).collect::<Vec<_>>(), shape).unwrap()
+}
+
+/// Reference broadcasting: index each input by the output coordinates.
+fn reference_add(a: &[f32], sa: &[usize], b: &[f32], sb: &[usize], out: &[usize]) -> Vec<f32> {
+    let n: usize = out.iter().product();
+    let at = |data: &[f32], shape: &[usize], coords: &[usize]| {
+        let pad = coords.len() - shape.len();
+        let mut flat = 0;
+        for (i, &d) in shape.iter().enumerate() {
+            let c = if d == 1 { 0 } else { coords[pad + i] };
+            flat = flat * d + c;
+        }
+        data[flat]
+    };
+    (0..n)
+        .map(|mut i| {
+            let mut coords = vec![0; out.len()];
+            for d in (0..out.len()).rev() {
+                coords[d] = i % out[d];
+                i /= out[d];
+            }
+            at(a, sa, &coords) + at(b, sb, &coords)
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn broadcasting_matches_reference((sa, sb) in shape_strategy().prop_flat_map(compatible), swap in any::<bool>()) {
+        let (sa, sb) = if swap { (sb, sa) } else { (sa, sb) };
+        let (a, b) = (iota(&sa, 0.0), iota(&sb, 100.0));
+        let out = rmx::add(&a, &b).unwrap();
+        let expected_shape = rmx::broadcast_shapes(&sa, &sb).unwrap();
+        prop_assert_eq!(out.shape(), expected_shape.as_slice());
+        let want = reference_add(&a.to_vec::<f32>().unwrap(), &sa, &b.to_vec::<f32>().unwrap(), &sb, &expected_shape);
+        prop_assert_eq!(out.to_vec::<f32>().unwrap(), want);
+        // The same through a transposed view of `a`.
+        let at = rmx::transpose(&rmx::contiguous(&rmx::transpose(&a, None).unwrap()).unwrap(), None).unwrap();
+        prop_assert_eq!(rmx::add(&at, &b).unwrap().to_vec::<f32>().unwrap(), rmx::add(&a, &b).unwrap().to_vec::<f32>().unwrap());
+    }
+
+    #[test]
+    fn incompatible_shapes_error(a in 2usize..6, b in 2usize..6) {
+        prop_assume!(a != b);
+        prop_assert!(rmx::add(&iota(&[a], 0.0), &iota(&[b], 0.0)).is_err());
+    }
+
+    #[test]
+    fn take_matches_reference(n in 1usize..20, idx in prop::collection::vec(-19i32..19, 0..30)) {
+        let idx: Vec<i32> = idx.into_iter().filter(|&i| i >= -(n as i32) && i < n as i32).collect();
+        let a = iota(&[n], 0.0);
+        let i = Array::from_slice(&idx, &[idx.len()]).unwrap();
+        let got = rmx::take(&a, &i, Some(0)).unwrap().to_vec::<f32>().unwrap();
+        let want: Vec<f32> = idx.iter().map(|&k| if k < 0 { (k + n as i32) as f32 } else { k as f32 }).collect();
+        prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn out_of_range_take_is_an_error_not_a_crash(n in 1usize..10, k in 10i32..100) {
+        let a = iota(&[n], 0.0);
+        let i = Array::from_slice(&[k], &[1]).unwrap();
+        prop_assert!(rmx::take(&a, &i, Some(0)).unwrap().eval().is_err());
+    }
+
+    #[test]
+    fn slicing_matches_reference(n in 1usize..12, start in -14isize..14, stop in -14isize..14, step in prop::sample::select(vec![-3isize, -2, -1, 1, 2, 3])) {
+        let a = iota(&[n], 0.0);
+        let got = rmx::slice(&a, &[start], &[stop], &[step]).unwrap().to_vec::<f32>().unwrap();
+        // Python slice semantics.
+        let n = n as isize;
+        let norm = |v: isize| if v < 0 { v + n } else { v };
+        let mut want = Vec::new();
+        if step > 0 {
+            let (mut i, end) = (norm(start).clamp(0, n), norm(stop).clamp(0, n));
+            while i < end { want.push(i as f32); i += step; }
+        } else {
+            let (mut i, end) = (norm(start).clamp(-1, n - 1), norm(stop).clamp(-1, n - 1));
+            while i > end { want.push(i as f32); i += step; }
+        }
+        prop_assert_eq!(got, want);
+    }
+}
