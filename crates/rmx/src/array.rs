@@ -275,11 +275,15 @@ impl Array {
     /// The row-major bytes of the array.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         crate::dispatch_dtype!(self.dtype(), T => {
-            let v = self.to_vec::<T>()?;
-            // SAFETY: every element type is plain old data without padding.
-            Ok(unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * std::mem::size_of::<T>()) }.to_vec())
+            Ok(as_bytes(&self.to_vec::<T>()?).to_vec())
         })
     }
+}
+
+/// The bytes of a slice of elements.
+fn as_bytes<T: Element>(v: &[T]) -> &[u8] {
+    // SAFETY: every element type is plain old data without padding.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
 }
 
 impl Node {

@@ -65,7 +65,7 @@ fn cvt_i32(v: f64) -> i32 {
 /// As [`cvt_i32`] for 64-bit results.
 #[inline(always)]
 fn cvt_i64(v: f64) -> i64 {
-    if v >= -9.223_372_036_854_776e18 && v < 9.223_372_036_854_776e18 {
+    if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
         v as i64
     } else {
         i64::MIN

@@ -8,7 +8,7 @@ fn f32s(shape: &[usize]) -> Array {
 
 #[test]
 fn incompatible_shapes_name_op_and_shapes() {
-    let err = rmx::add(&f32s(&[3]), &f32s(&[4])).unwrap_err();
+    let err = rmx::add(f32s(&[3]), f32s(&[4])).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::IncompatibleShapes { op: "add", .. }), "{msg}");
     assert!(msg.contains("[3]") && msg.contains("[4]"), "{msg}");
@@ -47,7 +47,7 @@ fn invalid_arguments_are_errors() {
     assert!(rmx::reshape(&f32s(&[4]), &[-2, 2]).is_err());
     assert!(rmx::full(&[usize::MAX, 4], 1.0, Dtype::F32).is_err());
     assert!(Array::from_slice(&[1.0f32, 2.0], &[3]).is_err());
-    assert!(rmx::add(&rmx::zeros(&[2], Dtype::U8).unwrap(), -1).is_err());
+    assert!(rmx::add(rmx::zeros(&[2], Dtype::U8).unwrap(), -1).is_err());
     assert!(rmx::slice(&f32s(&[4]), &[0], &[4], &[0]).is_err());
     assert!(rmx::split(&f32s(&[5]), 2, 0).is_err());
     assert!(rmx::max(&f32s(&[0]), 0, false).is_err());

@@ -69,7 +69,7 @@ fn donation_reuses_buffers_in_chains() {
     let base = rmx::memory::active_memory();
     let mut y = rmx::multiply(&x, 2.0f32).unwrap();
     for _ in 0..20 {
-        y = rmx::add(&rmx::exp(&y).unwrap(), 1.0f32).unwrap();
+        y = rmx::add(rmx::exp(&y).unwrap(), 1.0f32).unwrap();
         y = rmx::log(&y).unwrap();
     }
     y.eval().unwrap();

@@ -9,9 +9,13 @@ use crate::primitive::matmul::{AddMM, Matmul};
 use crate::shape::broadcast_shapes_for;
 use std::sync::Arc;
 
+/// Matmul operands ready for the primitive: (a, b, output shape before squeezing,
+/// result dtype, axes to squeeze).
+type Prepared = (Array, Array, Vec<usize>, Dtype, Vec<isize>);
+
 /// Prepares matmul operands: promotes, lifts 1-d inputs, broadcasts batch dims.
 /// Returns (a, b, output shape before squeezing, compute dtype, squeeze axes).
-fn prepare(op: &'static str, a: &Array, b: &Array) -> Result<(Array, Array, Vec<usize>, Dtype, Vec<isize>)> {
+fn prepare(op: &'static str, a: &Array, b: &Array) -> Result<Prepared> {
     if a.ndim() == 0 || b.ndim() == 0 {
         return Err(Error::shapes_detail(op, &[a.shape(), b.shape()], "inputs must have at least one dimension"));
     }

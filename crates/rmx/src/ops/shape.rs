@@ -252,7 +252,7 @@ pub fn slice_update(a: &Array, update: &Array, starts: &[isize], stops: &[isize]
     let (window, starts, steps) = slice_params("slice_update", a, starts, stops, steps)?;
     let update = broadcast_to(&astype(update, a.dtype())?, &window)
         .map_err(|_| Error::shapes_detail("slice_update", &[update.shape(), &window], "update does not broadcast to the window"))?;
-    if window.iter().any(|&d| d == 0) {
+    if window.contains(&0) {
         return Ok(a.clone());
     }
     Ok(Array::from_primitive(a.shape().to_vec(), a.dtype(), Arc::new(SliceUpdate { starts, steps }), vec![a.clone(), update]))

@@ -4,7 +4,7 @@
 use super::Primitive;
 use crate::array::Array;
 use crate::backend::cpu::elementwise::{map2, map3};
-use crate::backend::cpu::math::Real;
+use crate::backend::cpu::math::{logaddexp, Real};
 use crate::dtype::Dtype;
 use crate::element::{Element, C64};
 use crate::error::{Error, Result};
@@ -274,18 +274,6 @@ fn float_min<F: Real>(x: F, y: F) -> F {
     } else {
         y
     }
-}
-
-#[inline(always)]
-fn logaddexp<F: Real>(x: F, y: F) -> F {
-    if x.is_nan() || y.is_nan() {
-        return x + y;
-    }
-    let (hi, lo) = if x > y { (x, y) } else { (y, x) };
-    if lo == F::neg_infinity() || hi == F::infinity() {
-        return hi;
-    }
-    hi + (lo - hi).fast_exp().ln_1p()
 }
 
 fn compare<T: Element + PartialOrd>(op: BinaryOp, a: Operand, b: Operand, shape: &[usize], out: &Storage) {

@@ -4,7 +4,8 @@
 use super::reduce::{Acc, HasAcc};
 use super::Primitive;
 use crate::array::Array;
-use crate::backend::cpu::lines::for_each_line;
+use crate::backend::cpu::lines::{for_each_line, line_offset};
+use crate::backend::cpu::math::logaddexp;
 use crate::backend::cpu::strided::{SendConstPtr, SendPtr};
 use crate::dtype::Dtype;
 use crate::element::Element;
@@ -130,30 +131,6 @@ fn logcumsumexp<T: Element>(p: &Scan, x: &crate::storage::Storage, shape: &[usiz
             }
         }
     });
-}
-
-fn logaddexp(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        return a + b;
-    }
-    let (hi, lo) = if a > b { (a, b) } else { (b, a) };
-    if lo == f64::NEG_INFINITY || hi == f64::INFINITY {
-        return hi;
-    }
-    hi + (lo - hi).exp().ln_1p()
-}
-
-/// Offset of the start of line `line` in a row-major array.
-fn line_offset(shape: &[usize], strides: &[isize], axis: usize, mut line: usize) -> isize {
-    let mut off = 0isize;
-    for d in (0..shape.len()).rev() {
-        if d == axis {
-            continue;
-        }
-        off += (line % shape[d]) as isize * strides[d];
-        line /= shape[d];
-    }
-    off
 }
 
 impl Primitive for Scan {

@@ -3,7 +3,7 @@
 
 use super::Primitive;
 use crate::array::Array;
-use crate::backend::cpu::lines::for_each_line;
+use crate::backend::cpu::lines::{for_each_line, line_offset};
 use crate::backend::cpu::sort::{argsort_line, key, sort_line};
 use crate::backend::cpu::strided::{SendConstPtr, SendPtr};
 use crate::dtype::Dtype;
@@ -19,17 +19,6 @@ pub struct Sort {
     pub indices: bool,
 }
 
-fn line_out_offset(shape: &[usize], strides: &[isize], axis: usize, mut line: usize) -> isize {
-    let mut off = 0isize;
-    for d in (0..shape.len()).rev() {
-        if d != axis {
-            off += (line % shape[d]) as isize * strides[d];
-            line /= shape[d];
-        }
-    }
-    off
-}
-
 fn run<T: Element>(p: &Sort, x: &Storage, shape: &[usize], out: &Storage) {
     let n = shape[p.axis];
     let stride = x.strides[p.axis];
@@ -40,7 +29,7 @@ fn run<T: Element>(p: &Sort, x: &Storage, shape: &[usize], out: &Storage) {
     let po_idx = SendPtr(out.ptr::<u32>() as *mut u32);
     for_each_line(shape, &x.strides, p.axis, |line, xo| {
         let (px, po_vals, po_idx) = (px, po_vals, po_idx);
-        let oo = line_out_offset(shape, &ostrides, p.axis, line);
+        let oo = line_offset(shape, &ostrides, p.axis, line);
         // SAFETY: the line lies inside the input view.
         let mut values: Vec<T> = (0..n as isize).map(|i| unsafe { *px.0.offset(xo + i * stride) }).collect();
         if p.indices {

@@ -27,3 +27,16 @@ pub fn for_each_line(shape: &[usize], strides: &[isize], axis: usize, body: impl
         (0..count).for_each(|i| body(i, offset(i)));
     }
 }
+
+/// Element offset of the start of line `line` (numbered as in [`for_each_line`]) in an array
+/// of `shape` with `strides`.
+pub fn line_offset(shape: &[usize], strides: &[isize], axis: usize, mut line: usize) -> isize {
+    let mut off = 0isize;
+    for d in (0..shape.len()).rev() {
+        if d != axis {
+            off += (line % shape[d]) as isize * strides[d];
+            line /= shape[d];
+        }
+    }
+    off
+}

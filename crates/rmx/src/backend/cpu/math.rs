@@ -70,6 +70,19 @@ pub fn sigmoid<F: Real>(x: F) -> F {
     F::one() / (F::one() + (-x).fast_exp())
 }
 
+/// `log(e^x + e^y)` without overflow; infinities and NaN propagate as in NumPy.
+#[inline(always)]
+pub fn logaddexp<F: Real>(x: F, y: F) -> F {
+    if x.is_nan() || y.is_nan() {
+        return x + y;
+    }
+    let (hi, lo) = if x > y { (x, y) } else { (y, x) };
+    if lo == F::neg_infinity() || hi == F::infinity() {
+        return hi;
+    }
+    hi + (lo - hi).fast_exp().ln_1p()
+}
+
 /// exp(x) for f32 by range reduction (x = k ln2 + r) and a degree-6 polynomial; written with
 /// plain arithmetic and bit casts so loops over it vectorize. Max error about 1 ulp.
 #[inline(always)]
@@ -86,7 +99,7 @@ pub fn exp_f32(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 5e-1;
     let y = p * r2 + r + 1.0;
     // 2^k by building the exponent bits; k in [-127, 128] after the clamp.
     let ki = k as i32;

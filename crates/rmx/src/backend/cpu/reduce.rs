@@ -163,22 +163,20 @@ pub fn reduce<R: Reducer>(r: &R, x: &Storage, shape: &[usize], strides: &[isize]
         };
         let band = |row: usize, b: usize| -> Vec<R::Acc> {
             let (xo, _) = kept_offset(row * width);
-            let px = px;
             let mut acc = vec![r.init(); width];
             let (lo, hi) = (b * n_red / bands, (b + 1) * n_red / bands);
             for j in lo..hi {
                 // SAFETY: the row lies inside the input view.
-                let src = unsafe { std::slice::from_raw_parts(px.0.offset(xo + reduced_offset(j)), width) };
+                let src = unsafe { std::slice::from_raw_parts(px.get().offset(xo + reduced_offset(j)), width) };
                 accumulate_row(r, &mut acc, src);
             }
             acc
         };
         let finish_row = |row: usize, acc: Vec<R::Acc>| {
             let (_, oo) = kept_offset(row * width);
-            let po = po;
             for (k, a) in acc.into_iter().enumerate() {
                 // SAFETY: output slots of this row belong to this call only.
-                unsafe { *po.0.offset(oo + k as isize) = r.finish(a) };
+                unsafe { *po.get().offset(oo + k as isize) = r.finish(a) };
             }
         };
         if bands > 1 {

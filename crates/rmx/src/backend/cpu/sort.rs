@@ -72,7 +72,7 @@ fn radix_sort_keys(keys: &mut Vec<u64>, bytes: usize) {
         for &k in keys.iter() {
             counts[((k >> shift) & 0xff) as usize] += 1;
         }
-        if counts.iter().any(|&c| c == n) {
+        if counts.contains(&n) {
             continue;
         }
         let mut offsets = [0usize; 256];
@@ -108,7 +108,7 @@ fn radix_sort<P: Copy + Default>(items: &mut Vec<(u64, P)>, bytes: usize) {
         for &(k, _) in items.iter() {
             counts[((k >> shift) & 0xff) as usize] += 1;
         }
-        if counts.iter().any(|&c| c == n) {
+        if counts.contains(&n) {
             continue; // every key has the same byte here
         }
         let mut offsets = [0usize; 256];

@@ -94,9 +94,23 @@ pub struct SendPtr<T>(pub *mut T);
 unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}
 
+impl<T> SendPtr<T> {
+    /// The pointer; calling this in a closure moves the whole (Send) wrapper into it.
+    pub fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 /// A raw const pointer that may cross threads.
 #[derive(Clone, Copy)]
 pub struct SendConstPtr<T>(pub *const T);
 // SAFETY: read-only access to data that outlives the kernel.
 unsafe impl<T> Send for SendConstPtr<T> {}
 unsafe impl<T> Sync for SendConstPtr<T> {}
+
+impl<T> SendConstPtr<T> {
+    /// The pointer; calling this in a closure moves the whole (Send) wrapper into it.
+    pub fn get(self) -> *const T {
+        self.0
+    }
+}
