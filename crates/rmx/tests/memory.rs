@@ -2,10 +2,12 @@
 
 use rmx::{memory, Dtype, Error};
 
-// One test function: the limits are process-wide, so the steps must not interleave with
-// other tests of this binary.
+// One test function: memory counters and limits are process-wide, so the steps must not
+// interleave with other tests of this binary.
 #[test]
-fn accounting_cache_and_limit() {
+fn accounting_cache_limit_views_and_donation() {
+    views_share_buffers();
+    donation_keeps_chains_flat();
     let n = 1 << 20;
     let before = memory::active_memory();
     let a = rmx::ones(&[n], Dtype::F32).unwrap();
@@ -39,4 +41,32 @@ fn accounting_cache_and_limit() {
     drop(b);
     assert_eq!(memory::cache_memory(), 0);
     memory::set_cache_limit(old_cache);
+}
+
+fn views_share_buffers() {
+    let a = rmx::arange(0.0, 12.0, 1.0, Dtype::F32).unwrap();
+    a.eval().unwrap();
+    let before = memory::active_memory();
+    let t = rmx::transpose(&rmx::reshape(&a, &[3, 4]).unwrap(), None).unwrap();
+    let s = rmx::slice(&t, &[1, 0], &[3, 3], &[1, 2]).unwrap();
+    s.eval().unwrap();
+    assert_eq!(memory::active_memory(), before, "views must not allocate");
+    assert_eq!(s.to_vec::<f32>().unwrap(), vec![1.0, 9.0, 2.0, 10.0]);
+}
+
+fn donation_keeps_chains_flat() {
+    // A chain of element-wise ops on a temporary should not grow peak memory with its length.
+    let n = 1 << 20;
+    let x = rmx::ones(&[n], Dtype::F32).unwrap();
+    x.eval().unwrap();
+    memory::reset_peak_memory();
+    let base = memory::active_memory();
+    let mut y = rmx::multiply(&x, 2.0f32).unwrap();
+    for _ in 0..20 {
+        y = rmx::add(rmx::exp(&y).unwrap(), 1.0f32).unwrap();
+        y = rmx::log(&y).unwrap();
+    }
+    y.eval().unwrap();
+    let grown = memory::peak_memory() - base;
+    assert!(grown <= 3 * n * 4, "peak grew by {grown} bytes for a chain over {} bytes", n * 4);
 }
