@@ -7,6 +7,7 @@
 //! strides (never materialized). Negative indices count from the end; indices out of range
 //! make evaluation fail with an error naming the index, never read or write out of bounds.
 
+use super::views::writable_copy;
 use super::Primitive;
 use crate::array::Array;
 use crate::backend::cpu::copy::gather_to_vec;
@@ -225,18 +226,6 @@ fn combine<T: Element>(mode: ScatterMode, old: T, new: T) -> T {
     }
 }
 
-/// A fresh row-major copy of `x`, or its own buffer when nobody else holds it.
-fn writable_copy(x: &Array) -> Result<Storage> {
-    let s = x.storage()?;
-    if s.is_row_contiguous(x.shape()) && s.offset == 0 {
-        drop(s);
-        if let Some(own) = x.take_storage_if_unique() {
-            return Ok(own);
-        }
-    }
-    super::views::to_row_major_copy(&x.storage()?, x.shape(), x.dtype())
-}
-
 impl Primitive for Scatter {
     fn name(&self) -> &'static str {
         "scatter"
@@ -316,7 +305,7 @@ pub struct DynamicSlice {
     pub axes: Vec<usize>,
 }
 
-fn dynamic_starts(op: &'static str, start: &Array, axes: &[usize], shape: &[usize], window: &[usize]) -> Result<Vec<usize>> {
+fn dynamic_starts(start: &Array, axes: &[usize], shape: &[usize], window: &[usize]) -> Result<Vec<usize>> {
     let starts: Vec<i64> = crate::dispatch_dtype!(start.dtype(), T => start.to_vec::<T>()?.into_iter().map(|v| v.to_i64()).collect());
     let mut out = vec![0usize; shape.len()];
     for (&s, &ax) in starts.iter().zip(axes) {
@@ -325,7 +314,6 @@ fn dynamic_starts(op: &'static str, start: &Array, axes: &[usize], shape: &[usiz
         // Clamp like MLX so the window stays inside the array.
         out[ax] = s.clamp(0, (n - window[ax] as i64).max(0)) as usize;
     }
-    let _ = op;
     Ok(out)
 }
 
@@ -337,7 +325,7 @@ impl Primitive for DynamicSlice {
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
         let (a, start, out) = (&inputs[0], &inputs[1], &outputs[0]);
         let s = a.storage()?;
-        let starts = dynamic_starts("slice", start, &self.axes, a.shape(), out.shape())?;
+        let starts = dynamic_starts(start, &self.axes, a.shape(), out.shape())?;
         let offset = s.offset as isize + starts.iter().zip(&s.strides).map(|(&i, &st)| i as isize * st).sum::<isize>();
         out.set_storage(s.view(s.strides.clone(), offset as usize));
         Ok(())
@@ -357,7 +345,7 @@ impl Primitive for DynamicSliceUpdate {
 
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
         let (a, update, start, out) = (&inputs[0], &inputs[1], &inputs[2], &outputs[0]);
-        let starts = dynamic_starts("slice_update", start, &self.axes, a.shape(), update.shape())?;
+        let starts = dynamic_starts(start, &self.axes, a.shape(), update.shape())?;
         let base = writable_copy(a)?;
         let su = update.storage()?;
         let strides = row_major_strides(out.shape());

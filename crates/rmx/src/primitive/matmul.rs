@@ -20,11 +20,10 @@ pub struct AddMM {
     pub beta: f64,
 }
 
-fn batch_offsets(a: &Array, sa: &Storage, b: &Array, sb: &Storage, batch: &[usize]) -> Vec<(isize, isize)> {
+fn batch_offsets(sa: &Storage, sb: &Storage, batch: &[usize]) -> Vec<(isize, isize)> {
     let nb = batch.len();
     let count: usize = batch.iter().product();
     let (ast, bst) = (&sa.strides[..nb], &sb.strides[..nb]);
-    let _ = (a, b);
     (0..count)
         .map(|mut i| {
             let (mut oa, mut ob) = (0isize, 0isize);
@@ -68,7 +67,7 @@ fn run(inputs: &[Array], out: &Array, scale: Option<(f64, f64)>) -> Result<()> {
     } else if out.size() > 0 {
         let oa = MatOperand { storage: &sa, row_stride: sa.strides[nd - 2], col_stride: sa.strides[nd - 1] };
         let ob = MatOperand { storage: &sb, row_stride: sb.strides[nd - 2], col_stride: sb.strides[nd - 1] };
-        matmul(out.dtype(), (m, n, k), &oa, &ob, &batch_offsets(a, &sa, b, &sb, batch), &storage, (alpha, beta, read_out))?;
+        matmul(out.dtype(), (m, n, k), &oa, &ob, &batch_offsets(&sa, &sb, batch), &storage, (alpha, beta, read_out))?;
     }
     out.set_storage(storage);
     Ok(())

@@ -285,7 +285,6 @@ pub struct ArgReduce {
 
 struct ArgReducer<T> {
     max: bool,
-    len: usize,
     _t: PhantomData<T>,
 }
 
@@ -310,7 +309,6 @@ impl<T: HasAcc> Reducer for ArgReducer<T> {
         }
     }
     fn merge(&self, a: Self::Acc, b: Self::Acc) -> Self::Acc {
-        let _ = self.len;
         // Runs are only reduced sequentially (see ArgReduce::eval_cpu), so `b` continues `a`.
         let (bv, bi, bs, bf) = b;
         if !bf {
@@ -348,12 +346,11 @@ impl Primitive for ArgReduce {
         let (x, out) = (&inputs[0], &outputs[0]);
         let s = x.storage()?;
         let storage = alloc_output(out.shape(), Dtype::U32)?;
-        let len = x.shape()[self.axis];
-        if len == 0 {
+        if x.shape()[self.axis] == 0 {
             return Err(Error::arg(self.name(), "attempt to get the index of an extreme of an empty sequence"));
         }
         crate::dispatch_dtype!(x.dtype(), T => {
-            let r = ArgReducer::<T> { max: self.max, len, _t: PhantomData };
+            let r = ArgReducer::<T> { max: self.max, _t: PhantomData };
             reduce(&r, &s, x.shape(), &s.strides, &[self.axis], storage.ptr::<u32>() as *mut u32);
         });
         out.set_storage(storage);

@@ -81,12 +81,10 @@ fn scan_typed<T: HasAcc>(p: &Scan, x: &crate::storage::Storage, shape: &[usize],
     let ostrides = row_major_strides(shape);
     let ostride = ostrides[p.axis];
     let (px, po) = (SendConstPtr(x.ptr::<T>()), SendPtr(out.ptr::<T>() as *mut T));
-    let ostr = ostrides.clone();
-    let xstr = x.strides.clone();
     // Output offsets follow the same line order with the output's own strides.
-    for_each_line(shape, &xstr, p.axis, |line, xo| {
+    for_each_line(shape, &x.strides, p.axis, |line, xo| {
         let (px, po) = (px, po);
-        let oo = line_offset(shape, &ostr, p.axis, line);
+        let oo = line_offset(shape, &ostrides, p.axis, line);
         let mut acc: T::A = init(p.op);
         for step in 0..n {
             let i = if p.reverse { n - 1 - step } else { step } as isize;

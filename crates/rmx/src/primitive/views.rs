@@ -130,11 +130,7 @@ impl Primitive for Slice {
             out.set_storage(s.view(row_major_strides(out.shape()), s.offset));
             return Ok(());
         }
-        let mut offset = s.offset as isize;
-        for (d, (&start, &stride)) in self.starts.iter().zip(&s.strides).enumerate() {
-            let _ = d;
-            offset += start as isize * stride;
-        }
+        let offset = s.offset as isize + self.starts.iter().zip(&s.strides).map(|(&start, &stride)| start as isize * stride).sum::<isize>();
         let strides = s.strides.iter().zip(&self.steps).map(|(&st, &step)| st * step).collect();
         out.set_storage(s.view(strides, offset as usize));
         Ok(())
@@ -272,29 +268,32 @@ impl Primitive for SliceUpdate {
 
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
         let (x, update, out) = (&inputs[0], &inputs[1], &outputs[0]);
-        let sx = x.storage()?;
-        let base: Storage = match x.take_storage_if_unique() {
-            Some(s) if s.is_row_contiguous(x.shape()) && s.offset == 0 => s,
-            _ => to_row_major_copy(&sx, x.shape(), x.dtype())?,
-        };
-        drop(sx);
+        let base = writable_copy(x)?;
         let su = update.storage()?;
         let strides = row_major_strides(out.shape());
         let window: Vec<isize> = strides.iter().zip(&self.steps).map(|(&s, &step)| s * step).collect();
         let offset: isize = self.starts.iter().zip(&strides).map(|(&i, &s)| i as isize * s).sum();
-        let ustrides =
-            broadcast_strides(update.shape(), &su.strides, &window_shape(out.shape(), &self.starts, &self.steps, update.shape()));
+        // The op broadcast `update` to the window's shape.
         crate::dispatch_dtype!(out.dtype(), T => unsafe {
             // SAFETY: the window lies inside the output (checked when the op was built).
-            copy_strided::<T>(&su, &ustrides, (base.ptr::<T>() as *mut T).offset(offset), &window, &window_shape(out.shape(), &self.starts, &self.steps, update.shape()));
+            copy_strided::<T>(&su, &su.strides, (base.ptr::<T>() as *mut T).offset(offset), &window, update.shape());
         });
         out.set_storage(base);
         Ok(())
     }
 }
 
-fn window_shape(_out: &[usize], _starts: &[usize], _steps: &[isize], update: &[usize]) -> Vec<usize> {
-    update.to_vec()
+/// A row-major buffer of `x` that a kernel may overwrite: `x`'s own buffer when nobody else
+/// holds it (donation), else a fresh copy.
+pub(crate) fn writable_copy(x: &Array) -> Result<Storage> {
+    let s = x.storage()?;
+    if s.is_row_contiguous(x.shape()) && s.offset == 0 {
+        drop(s);
+        if let Some(own) = x.take_storage_if_unique() {
+            return Ok(own);
+        }
+    }
+    to_row_major_copy(&x.storage()?, x.shape(), x.dtype())
 }
 
 /// Always a fresh row-major copy (for outputs that will be written).

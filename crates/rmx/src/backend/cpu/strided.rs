@@ -19,9 +19,8 @@ pub fn collapse<const N: usize>(shape: &[usize], strides: [&[isize]; N]) -> (Vec
         if size == 1 {
             continue;
         }
-        if let Some(&last) = out_shape.last() {
+        if !out_shape.is_empty() {
             let mergeable = (0..N).all(|k| out_strides[k].last().copied() == Some(strides[k][d] * size as isize));
-            let _ = last;
             if mergeable {
                 *out_shape.last_mut().expect("nonempty") *= size;
                 for k in 0..N {
