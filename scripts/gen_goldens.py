@@ -708,6 +708,187 @@ def gen_conv():
         fam.add(f"convolve_{mode}", "convolve", [a, v], [Tensor(np.convolve(a.values, v.values, mode), "float32")], args={"mode": mode}, tol=(1e-5, 1e-5))
     fam.write()
 
+# ---------------------------------------------------------------------------------------
+# linalg: NumPy values; MLX layouts (lu pivots and permutations, full SVD factors, complex
+# eig). Decompositions that are unique only up to signs are compared in a canonical form
+# that the test computes the same way on the rmx side ("linalg.*" ops of the runner).
+
+def well_conditioned(shape, dtype):
+    a = RNG.uniform(-1, 1, shape)
+    n = shape[-1]
+    return Tensor(a + n * np.eye(n), dtype)
+
+
+def spd(shape, dtype):
+    b = RNG.uniform(-1, 1, shape)
+    n = shape[-1]
+    return Tensor(b @ np.swapaxes(b, -1, -2) + n * np.eye(n), dtype)
+
+
+def canonical_qr(q, r):
+    s = np.sign(np.diagonal(r, axis1=-2, axis2=-1))
+    return q * s[..., None, :], r * s[..., :, None]
+
+
+def canonical_columns(v):
+    idx = np.argmax(np.abs(v), axis=-2)[..., None, :]
+    return v * np.sign(np.take_along_axis(v, idx, axis=-2))
+
+
+def gen_linalg():
+    fam = Family("linalg")
+    tol = {"float32": (2e-4, 2e-5), "float64": (1e-10, 1e-12)}
+    for dt in ["float32", "float64"]:
+        t = tol[dt]
+        for shape in [(4, 4), (2, 3, 3)]:
+            tag = f"{dt}_{'x'.join(map(str, shape))}"
+            a = well_conditioned(shape, dt)
+            fam.add(f"inv_{tag}", "linalg.inv", [a], [expect(np.linalg.inv(np_of(a)), dt)], tol=t)
+            lo = Tensor(np.tril(a.values), dt)
+            up = Tensor(np.triu(a.values), dt)
+            fam.add(f"tri_inv_lower_{tag}", "linalg.tri_inv", [a], [expect(np.linalg.inv(np_of(lo)), dt)], args={"upper": False}, tol=t)
+            fam.add(f"tri_inv_upper_{tag}", "linalg.tri_inv", [a], [expect(np.linalg.inv(np_of(up)), dt)], args={"upper": True}, tol=t)
+            p = spd(shape, dt)
+            l = np.linalg.cholesky(np_of(p))
+            fam.add(f"cholesky_lower_{tag}", "linalg.cholesky", [p], [expect(l, dt)], args={"upper": False}, tol=t)
+            fam.add(f"cholesky_upper_{tag}", "linalg.cholesky", [p], [expect(np.swapaxes(l, -1, -2), dt)], args={"upper": True}, tol=t)
+            fam.add(f"cholesky_inv_lower_{tag}", "linalg.cholesky_inv", [expect(l, dt)], [expect(np.linalg.inv(np_of(p)), dt)], args={"upper": False}, tol=t)
+            fam.add(f"cholesky_inv_upper_{tag}", "linalg.cholesky_inv", [expect(np.swapaxes(l, -1, -2), dt)], [expect(np.linalg.inv(np_of(p)), dt)], args={"upper": True}, tol=t)
+            fam.add(f"det_{tag}", "linalg.det", [a], [expect(np.linalg.det(np_of(a)), dt)], tol=t)
+            sign, logdet = np.linalg.slogdet(np_of(a))
+            fam.add(f"slogdet_{tag}", "linalg.slogdet", [a], [expect(sign, dt), expect(logdet, dt)], tol=t)
+            b = rand(shape[:-1], dt, -1, 1)
+            bm = rand(shape[:-1] + (2,), dt, -1, 1)
+            fam.add(f"solve_matrix_{tag}", "linalg.solve", [a, bm], [expect(np.linalg.solve(np_of(a), np_of(bm)), dt)], tol=t)
+            fam.add(f"solve_triangular_lower_{tag}", "linalg.solve_triangular", [lo, bm], [expect(np.linalg.solve(np_of(lo), np_of(bm)), dt)], args={"upper": False}, tol=t)
+            fam.add(f"solve_triangular_upper_{tag}", "linalg.solve_triangular", [up, bm], [expect(np.linalg.solve(np_of(up), np_of(bm)), dt)], args={"upper": True}, tol=t)
+            # symmetric eigen: only the named triangle is read
+            s = Tensor(RNG.uniform(-1, 1, shape), dt)
+            for uplo in ["L", "U"]:
+                w, v = np.linalg.eigh(np_of(s), UPLO=uplo)
+                fam.add(f"eigh_{uplo}_{tag}", "linalg.eigh_canonical", [s], [expect(w, dt), expect(canonical_columns(v), dt)], args={"uplo": uplo}, tol=t)
+                fam.add(f"eigvalsh_{uplo}_{tag}", "linalg.eigvalsh", [s], [expect(w, dt)], args={"uplo": uplo}, tol=t)
+            g = Tensor(RNG.uniform(-1, 1, shape), dt)
+            w = np.linalg.eigvals(np_of(g))
+            ctol = (1e-4, 1e-4)
+            eye = np.broadcast_to(np.ones(shape[-1]), w.shape)
+            fam.add(f"eig_{tag}", "linalg.eig_check", [g], [expect(np.sort(w.real), "float32"), expect(np.sort(w.imag), "float32"), expect(np.zeros(shape[:-2]), "float32"), expect(eye, "float32")], tol=ctol)
+            fam.add(f"eigvals_{tag}", "linalg.eigvals_sorted", [g], [expect(np.sort(w.real), "float32"), expect(np.sort(w.imag), "float32")], tol=ctol)
+        b = rand((4,), dt, -1, 1)
+        a = well_conditioned((4, 4), dt)
+        fam.add(f"solve_vector_{dt}", "linalg.solve", [a, b], [expect(np.linalg.solve(np_of(a), np_of(b)), dt)], tol=t)
+        a3 = well_conditioned((2, 3, 3), dt)
+        bm = rand((3, 2), dt, -1, 1)
+        fam.add(f"solve_broadcast_{dt}", "linalg.solve", [a3, bm], [expect(np.linalg.solve(np_of(a3), np_of(bm)), dt)], tol=t)
+        for shape in [(5, 3), (3, 5), (4, 4), (2, 4, 3)]:
+            tag = f"{dt}_{'x'.join(map(str, shape))}"
+            a = rand(shape, dt, -1, 1)
+            q, r = canonical_qr(*np.linalg.qr(np_of(a)))
+            fam.add(f"qr_{tag}", "linalg.qr_canonical", [a], [expect(q, dt), expect(r, dt)], tol=t)
+            sv = np.linalg.svd(np_of(a), compute_uv=False)
+            m, n = shape[-2:]
+            fam.add(f"svd_{tag}", "linalg.svd_check", [a], [expect(sv, dt), a, expect(np.broadcast_to(np.eye(m), shape[:-2] + (m, m)), dt), expect(np.broadcast_to(np.eye(n), shape[:-2] + (n, n)), dt)], tol=t)
+            fam.add(f"svd_values_{tag}", "linalg.svd_values", [a], [expect(sv, dt)], tol=t)
+            fam.add(f"pinv_{tag}", "linalg.pinv", [a], [expect(np.linalg.pinv(np_of(a)), dt)], tol=t)
+            # LU layout is MLX's: pivots, permutation indices, L and U shapes.
+            p_, l_, u_ = mx.linalg.lu(a.mlx(), stream=mx.cpu)
+            lu_, piv_ = mx.linalg.lu_factor(a.mlx(), stream=mx.cpu)
+            fam.add(f"lu_{tag}", "linalg.lu", [a], [from_mlx(p_), from_mlx(l_), from_mlx(u_)], tol=t)
+            fam.add(f"lu_factor_{tag}", "linalg.lu_factor", [a], [from_mlx(lu_), from_mlx(piv_)], tol=t)
+        # transposed storage
+        a = well_conditioned((5, 5), dt)
+        fam.add(f"inv_T_layout_{dt}", "linalg.inv", [a], [expect(np.linalg.inv(np_of(a)), dt)], layouts={0: "T"}, tol=tol[dt])
+    sing = Tensor([[1.0, 2.0], [2.0, 4.0]], "float32")
+    fam.add("det_singular", "linalg.det", [sing], [expect(0.0, "float32")])
+    fam.add("slogdet_singular", "linalg.slogdet", [sing], [expect(0.0, "float32"), expect(-np.inf, "float32")])
+    fam.add("det_empty", "linalg.det", [Tensor(np.zeros((0, 0)), "float32")], [expect(1.0, "float32")])
+    # norms: NumPy values, MLX result dtypes
+    v = rand((7,), "float32")
+    m = rand((3, 4), "float32")
+    mi = rand((3, 4), "int32", -5, 5)
+    for ord_ in [None, "inf", "-inf", 0, 1, 2, 3, 0.5]:
+        o = {"inf": np.inf, "-inf": -np.inf}.get(ord_, ord_)
+        fam.add(f"norm_vec_{ord_}", "linalg.norm", [v], [expect(np.linalg.norm(np_of(v), o), "float32")], args={"ord": ord_}, tol=(1e-5, 1e-6))
+        fam.add(f"norm_axis1_{ord_}", "linalg.norm", [m], [expect(np.linalg.norm(np_of(m), o, axis=1), "float32")], args={"ord": ord_, "axes": [1]}, tol=(1e-5, 1e-6))
+    for ord_ in [None, "fro", "nuc", "inf", "-inf", 1, -1, 2, -2]:
+        o = {"inf": np.inf, "-inf": -np.inf}.get(ord_, ord_)
+        fam.add(f"norm_mat_{ord_}", "linalg.norm", [m], [expect(np.linalg.norm(np_of(m), o), "float32")], args={"ord": ord_}, tol=(1e-5, 1e-6))
+        fam.add(f"norm_mat_T_keep_{ord_}", "linalg.norm", [m], [expect(np.linalg.norm(np_of(m), o, axis=(1, 0), keepdims=True), "float32")], args={"ord": ord_, "axes": [1, 0], "keepdims": True}, tol=(1e-5, 1e-6))
+    fam.add("norm_int_flat", "linalg.norm", [mi], [from_mlx(mx.linalg.norm(mi.mlx()))], args={"ord": None}, tol=(1e-6, 1e-6))
+    x3 = rand((2, 3, 4), "float32")
+    for ord_ in [2, "nuc", 1]:
+        fam.add(f"norm_3d_axes20_{ord_}", "linalg.norm", [x3], [expect(np.linalg.norm(np_of(x3), ord_, axis=(2, 0)), "float32")], args={"ord": ord_, "axes": [2, 0]}, tol=(1e-5, 1e-6))
+    a, b = rand((4, 3), "float32"), rand((3,), "float32")
+    fam.add("cross_broadcast", "linalg.cross", [a, b], [expect(np.cross(np_of(a), np_of(b)), "float32")], args={"axis": -1}, tol=(1e-5, 1e-6))
+    a, b = rand((3, 5), "float32"), rand((3, 5), "float32")
+    fam.add("cross_axis0", "linalg.cross", [a, b], [expect(np.cross(np_of(a), np_of(b), axis=0), "float32")], args={"axis": 0}, tol=(1e-5, 1e-6))
+    a, b = rand((2,), "float32"), rand((3,), "float32")
+    fam.add("cross_2d_3d", "linalg.cross", [a, b], [from_mlx(mx.linalg.cross(a.mlx(), b.mlx()))], args={"axis": -1}, tol=(1e-5, 1e-6))
+    fam.write()
+
+# ---------------------------------------------------------------------------------------
+# fft: NumPy values (computed in float64), MLX dtypes (complex64, float32 for the inverse
+# real transforms).
+
+def gen_fft():
+    fam = Family("fft")
+    tol = (1e-4, 1e-4)
+    def add(case, op, x, ref, out_dtype, args, layouts=None):
+        fam.add(case, f"fft.{op}", [x], [expect(ref, out_dtype)], args=args, layouts=layouts, tol=tol)
+    for dt in ["float32", "complex64", "int32"]:
+        for shape in [(8,), (7,), (13,), (3, 6)]:
+            x = rand(shape, dt, -1, 1) if dt != "int32" else rand(shape, dt, -4, 4)
+            tag = f"{dt}_{'x'.join(map(str, shape))}"
+            for op in ["fft", "ifft"]:
+                add(f"{op}_{tag}", op, x, getattr(np.fft, op)(np_of(x)), "complex64", {"axis": -1})
+            if dt != "complex64":
+                add(f"rfft_{tag}", "rfft", x, np.fft.rfft(np_of(x)), "complex64", {"axis": -1})
+    x = rand((3, 6), "complex64", -1, 1)
+    add("fft_axis0", "fft", x, np.fft.fft(x.values, axis=0), "complex64", {"axis": 0})
+    add("fft_T_layout", "fft", x, np.fft.fft(x.values, axis=0), "complex64", {"axis": 0}, layouts={0: "T"})
+    for n in [4, 10]:
+        add(f"fft_n{n}", "fft", x, np.fft.fft(x.values, n=n), "complex64", {"n": n, "axis": -1})
+        add(f"ifft_n{n}", "ifft", x, np.fft.ifft(x.values, n=n), "complex64", {"n": n, "axis": -1})
+    for norm in ["ortho", "forward"]:
+        add(f"fft_{norm}", "fft", x, np.fft.fft(x.values, norm=norm), "complex64", {"axis": -1, "norm": norm})
+        add(f"ifft_{norm}", "ifft", x, np.fft.ifft(x.values, norm=norm), "complex64", {"axis": -1, "norm": norm})
+    r = rand((4, 8), "float32", -1, 1)
+    spec = rand((4, 5), "complex64", -1, 1)
+    for n in [None, 8, 9, 6]:
+        args = {"axis": -1} if n is None else {"n": n, "axis": -1}
+        add(f"irfft_n{n}", "irfft", spec, np.fft.irfft(spec.values, n=n), "float32", args)
+        add(f"rfft_n{n}", "rfft", r, np.fft.rfft(np_of(r), n=n), "complex64", args)
+    add("irfft_axis0", "irfft", spec, np.fft.irfft(spec.values, axis=0), "float32", {"axis": 0})
+    add("rfft_ortho", "rfft", r, np.fft.rfft(np_of(r), norm="ortho"), "complex64", {"axis": -1, "norm": "ortho"})
+    x3 = rand((3, 4, 6), "complex64", -1, 1)
+    r3 = rand((3, 4, 6), "float32", -1, 1)
+    h3 = rand((3, 4, 4), "complex64", -1, 1)
+    for s_ in [None, [5, 4]]:
+        args = {"axes": [-2, -1]} if s_ is None else {"s": s_, "axes": [-2, -1]}
+        t = "" if s_ is None else "_s"
+        add(f"fft2{t}", "fft2", x3, np.fft.fft2(x3.values, s=s_), "complex64", args)
+        add(f"ifft2{t}", "ifft2", x3, np.fft.ifft2(x3.values, s=s_), "complex64", args)
+        add(f"rfft2{t}", "rfft2", r3, np.fft.rfft2(np_of(r3), s=s_), "complex64", args)
+        add(f"irfft2{t}", "irfft2", h3, np.fft.irfft2(h3.values, s=s_), "float32", args)
+    for axes in [None, [0, 2], [2, 0]]:
+        args = {} if axes is None else {"axes": axes}
+        t = "all" if axes is None else "".join(map(str, axes))
+        add(f"fftn_{t}", "fftn", x3, np.fft.fftn(x3.values, axes=axes), "complex64", args)
+        add(f"ifftn_{t}", "ifftn", x3, np.fft.ifftn(x3.values, axes=axes), "complex64", args)
+        add(f"rfftn_{t}", "rfftn", r3, np.fft.rfftn(np_of(r3), axes=axes), "complex64", args)
+        add(f"irfftn_{t}", "irfftn", h3, np.fft.irfftn(h3.values, axes=axes), "float32", args)
+    add("fftn_s", "fftn", x3, np.fft.fftn(x3.values, s=[2, 5, 7], axes=[0, 1, 2]), "complex64", {"s": [2, 5, 7], "axes": [0, 1, 2]})
+    add("irfftn_s", "irfftn", h3, np.fft.irfftn(h3.values, s=[3, 4, 7], axes=[0, 1, 2]), "float32", {"s": [3, 4, 7], "axes": [0, 1, 2]})
+    for n, d in [(5, 0.5), (6, 1.0), (1, 1.0)]:
+        fam.add(f"fftfreq_{n}", "fft.fftfreq", [], [from_mlx(mx.fft.fftfreq(n, d))], args={"n": n, "d": d}, tol=(1e-6, 1e-7))
+        fam.add(f"rfftfreq_{n}", "fft.rfftfreq", [], [from_mlx(mx.fft.rfftfreq(n, d))], args={"n": n, "d": d}, tol=(1e-6, 1e-7))
+    for shape, axes in [((5,), None), ((4, 5), None), ((4, 5), [1]), ((4, 5), [0])]:
+        x = rand(shape, "int32", -9, 9)
+        t = "x".join(map(str, shape)) + ("" if axes is None else f"_ax{axes[0]}")
+        fam.add(f"fftshift_{t}", "fft.fftshift", [x], [expect(np.fft.fftshift(x.values, axes=axes), "int32")], args={} if axes is None else {"axes": axes})
+        fam.add(f"ifftshift_{t}", "fft.ifftshift", [x], [expect(np.fft.ifftshift(x.values, axes=axes), "int32")], args={} if axes is None else {"axes": axes})
+    fam.write()
+
 
 def gen_promotion():
     """MLX's 14x14 promotion table, as JSON next to the goldens."""
@@ -721,6 +902,6 @@ def gen_promotion():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "promotion"]
+    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "linalg", "fft", "promotion"]
     for w in which:
         globals()[f"gen_{w}"]()

@@ -63,3 +63,13 @@ fn fast_ops_match_mlx() {
 fn convolutions_match_mlx() {
     check_family("conv");
 }
+
+#[test]
+fn linalg_matches_numpy() {
+    check_family("linalg");
+}
+
+#[test]
+fn fft_matches_numpy() {
+    check_family("fft");
+}

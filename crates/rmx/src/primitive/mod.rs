@@ -11,7 +11,9 @@ use std::fmt;
 
 pub mod binary;
 pub mod creation;
+pub mod fft;
 pub mod indexing;
+pub mod linalg;
 pub mod matmul;
 pub mod random;
 pub mod reduce;

@@ -400,6 +400,8 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
             })
         }
         "convolve" => one(rmx::convolve(&x[0], &x[1], args["mode"].as_str().unwrap())),
+        fft if fft.starts_with("fft.") => super::fft_ops::run(fft, x, args),
+        linalg if linalg.starts_with("linalg.") => super::linalg_checks::run(linalg, x, args),
         other => panic!("golden runner does not know op {other}"),
     }
 }

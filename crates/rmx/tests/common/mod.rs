@@ -2,4 +2,6 @@
 
 #![allow(dead_code)]
 
+pub mod fft_ops;
 pub mod golden;
+pub mod linalg_checks;

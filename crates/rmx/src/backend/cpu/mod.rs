@@ -3,6 +3,8 @@
 
 pub mod copy;
 pub mod elementwise;
+pub mod fft;
+pub mod linalg;
 pub mod lines;
 pub mod math;
 pub mod matmul;
