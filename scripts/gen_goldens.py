@@ -398,7 +398,53 @@ def gen_matmul():
     fam.add("addmm_float32", "addmm", [c, a, b], [expect(0.5 * (np_of(a) @ np_of(b)) + 2.0 * np_of(c), "float32")], args={"alpha": 0.5, "beta": 2.0})
     a, b = rand((64, 100), "float32"), rand((100, 80), "float32")
     fam.add("matmul_float32_64x100x80", "matmul", [a, b], [expect(np_of(a) @ np_of(b), "float32")], tol=(1e-4, 1e-5))
+    gen_matmul_family(fam)
     fam.write()
+
+
+def gen_matmul_family(fam):
+    """inner, outer, tensordot, vecdot, kron, einsum and MLX's matmul variants."""
+    t = (1e-4, 1e-5)
+    a, b = rand((3, 4), "float32"), rand((5, 4), "float32")
+    fam.add("inner_2d", "inner", [a, b], [expect(np.inner(np_of(a), np_of(b)), "float32")], tol=t)
+    ai, bi = rand((3, 2), "int32", -5, 5), rand((4,), "int32", -5, 5)
+    fam.add("outer_int", "outer", [ai, bi], [expect(np.outer(ai.values, bi.values), "int32")])
+    a, b = rand((2, 3, 4), "float32"), rand((3, 4, 5), "float32")
+    fam.add("tensordot_2", "tensordot", [a, b], [expect(np.tensordot(np_of(a), np_of(b), 2), "float32")], args={"count": 2}, tol=t)
+    fam.add("tensordot_pairs", "tensordot", [a, b], [expect(np.tensordot(np_of(a), np_of(b), ([1], [0])), "float32")], args={"a_axes": [1], "b_axes": [0]}, tol=t)
+    a, b = rand((3, 4), "float32"), rand((4,), "float32")
+    fam.add("vecdot_bcast", "vecdot", [a, b], [expect((np_of(a) * np_of(b)).sum(-1), "float32")], args={"axis": -1}, tol=t)
+    a, b = rand((2, 3), "int32", -4, 4), rand((2, 2), "int32", -4, 4)
+    fam.add("kron_int", "kron", [a, b], [expect(np.kron(a.values, b.values), "int32")])
+    a, b = rand((3,), "float32"), rand((2, 2, 2), "float32")
+    fam.add("kron_ranks", "kron", [a, b], [expect(np.kron(np_of(a), np_of(b)), "float32")], tol=t)
+    ein = [
+        ("ij,jk->ik", [(3, 4), (4, 5)]), ("ij,jk,kl->il", [(2, 6), (6, 7), (7, 3)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+        ("ii->i", [(4, 4)]), ("ii", [(4, 4)]), ("ij->", [(3, 4)]), ("ij->ji", [(3, 4)]), ("i,i", [(5,), (5,)]), ("i,j->ij", [(3,), (4,)]),
+        ("...ij,...jk->...ik", [(2, 3, 4), (4, 5)]), ("bhqd,bhkd->bhqk", [(2, 3, 4, 5), (2, 3, 6, 5)]), ("ijk,jil->kl", [(3, 4, 5), (4, 3, 2)]),
+        ("ab,cd,bc->ad", [(2, 3), (4, 5), (3, 4)]), ("iij,jk", [(3, 3, 4), (4, 2)]), ("ba", [(3, 2)]),
+    ]
+    for i, (sub, shapes) in enumerate(ein):
+        ops = [rand(s_, "float32") for s_ in shapes]
+        fam.add(f"einsum_{i}", "einsum", ops, [expect(np.einsum(sub, *[np_of(o) for o in ops]), "float32")], args={"subscripts": sub}, tol=t)
+    ops = [rand((3, 4), "int32", -5, 5), rand((4, 2), "int32", -5, 5)]
+    fam.add("einsum_int", "einsum", ops, [expect(np.einsum("ij,jk->ik", *[o.values for o in ops]), "int32")], args={"subscripts": "ij,jk->ik"})
+    a, b = rand((3, 2, 4), "float32"), rand((5, 4, 6), "float32")
+    li, ri = Tensor([0, 2, 1, 1], "uint32"), Tensor([[4, 0, 3, 3]], "int32")
+    fam.add("gather_mm", "gather_mm", [a, b, li, ri], [from_mlx(mx.gather_mm(a.mlx(), b.mlx(), li.mlx(), ri.mlx()))], tol=t)
+    fam.add("gather_mm_rhs_only", "gather_mm", [Tensor(a.values[0], "float32"), b, ri], [from_mlx(mx.gather_mm(mx.array(a.values[0]), b.mlx(), None, ri.mlx()))], args={"rhs_only": True}, tol=t)
+    a, b = rand((2, 8), "float32"), rand((8, 3), "float32")
+    seg = Tensor([[0, 3], [3, 8], [2, 2]], "int32")
+    fam.add("segmented_mm", "segmented_mm", [a, b, seg], [from_mlx(mx.segmented_mm(a.mlx(), b.mlx(), seg.mlx()))], tol=t)
+    a, b = rand((70, 40), "float32"), rand((40, 100), "float32")
+    ml, mr, mo = Tensor(RNG.random((3, 2)) > 0.3, "bool"), Tensor(RNG.random((2, 4)) > 0.3, "bool"), Tensor(RNG.random((3, 4)) > 0.3, "bool")
+    ref = mx.block_masked_mm(a.mlx(), b.mlx(), 32, mo.mlx(), ml.mlx(), mr.mlx())
+    fam.add("block_masked_mm_bool", "block_masked_mm", [a, b, mo, ml, mr], [from_mlx(ref)], args={"block_size": 32}, tol=t)
+    for n in [8, 12, 40, 28 * 4]:
+        x = rand((3, n), "float32")
+        fam.add(f"hadamard_{n}", "hadamard_transform", [x], [from_mlx(mx.hadamard_transform(x.mlx()))], tol=t)
+    x = rand((2, 16), "float16")
+    fam.add("hadamard_f16_scale", "hadamard_transform", [x], [from_mlx(mx.hadamard_transform(x.mlx(), scale=0.5))], args={"scale": 0.5}, tol=(2e-3, 2e-3))
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,10 +2,14 @@
 //! output shape and dtype, and returns a lazy array; nothing is computed until eval.
 
 pub mod binary;
+pub mod contraction;
 pub mod conv;
 pub mod creation;
+pub mod einsum;
 pub mod fast;
 pub mod fft;
+pub mod gathered_mm;
+pub mod hadamard;
 pub mod indexing;
 pub mod layout;
 pub mod linalg;

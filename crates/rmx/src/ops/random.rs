@@ -6,6 +6,7 @@ use crate::array::Array;
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
 use crate::primitive::random::RandomBits;
+use crate::shape::broadcast_shapes_for;
 use std::sync::{Arc, Mutex};
 
 static GLOBAL_KEY: Mutex<Option<(u32, u32)>> = Mutex::new(None);
@@ -164,7 +165,27 @@ pub fn permutation(n: usize, key: Option<&Array>) -> Result<Array> {
     crate::argsort(&bits(&[n], 4, key)?, Some(0))
 }
 
-/// Samples from a multivariate normal; needs a matrix factorization this build lacks.
-pub fn multivariate_normal(_mean: &Array, _cov: &Array, _shape: &[usize], _key: Option<&Array>) -> Result<Array> {
-    Err(Error::NotImplemented("random.multivariate_normal (needs linalg.svd, not yet in rmx)".into()))
+/// Jointly normal samples with `mean` `[..., n]` and positive semi-definite covariance
+/// `cov` `[..., n, n]` (float32). The output is `shape + [n]`, where `shape` must broadcast
+/// with the batch shapes of `mean` and `cov` (empty: their broadcast). Like MLX, the
+/// covariance is factored by SVD (`cov = U S Uᵀ`) and standard normals are mapped through
+/// `U sqrt(S)`; singular-vector signs may differ from MLX's LAPACK, so the samples match
+/// MLX in distribution, not bit for bit.
+pub fn multivariate_normal(mean: &Array, cov: &Array, shape: &[usize], key: Option<&Array>) -> Result<Array> {
+    let op = "random.multivariate_normal";
+    if mean.ndim() < 1 || cov.ndim() < 2 {
+        return Err(Error::shapes_detail(op, &[mean.shape(), cov.shape()], "mean must be at least 1-d and cov at least 2-d"));
+    }
+    let n = mean.shape()[mean.ndim() - 1];
+    if cov.shape()[cov.ndim() - 1] != n || cov.shape()[cov.ndim() - 2] != n {
+        return Err(Error::shapes_detail(op, &[mean.shape(), cov.shape()], format!("cov must end in ({n}, {n}) to match mean")));
+    }
+    let batch = broadcast_shapes_for(op, &mean.shape()[..mean.ndim() - 1], &cov.shape()[..cov.ndim() - 2])?;
+    let out_batch = if shape.is_empty() { batch } else { broadcast_shapes_for(op, shape, &batch)? };
+    let (u, s, _) = crate::linalg::svd(&crate::astype(cov, Dtype::F32)?)?;
+    let std = crate::multiply(&u, &crate::expand_dims(&crate::sqrt(&s)?, &[-2])?)?;
+    let z = normal(&[out_batch.as_slice(), &[n]].concat(), Dtype::F32, 0.0, 1.0, key)?;
+    // x = mean + std @ z, written row-wise as z @ stdᵀ.
+    let mapped = crate::squeeze(&crate::matmul(&crate::expand_dims(&z, &[-2])?, &crate::swapaxes(&std, -1, -2)?)?, Some(&[-2]))?;
+    crate::add(&crate::astype(mean, Dtype::F32)?, &mapped)
 }

@@ -1,11 +1,10 @@
 //! `Linalg`: the dense factorizations and solvers of `rmx::linalg` as one primitive family.
 //! Inputs arrive as float32 or float64 with matrices in the last two dimensions and equal
 //! batch dimensions; each matrix of the batch is handed to
-//! [`crate::backend::cpu::linalg`] (in parallel over the batch).
+//! the `rmx-linalg` kernels (in parallel over the batch).
 
 use super::Primitive;
 use crate::array::Array;
-use crate::backend::cpu::linalg::{self as kernels, Failure, LinalgFloat};
 use crate::backend::cpu::strided::SendPtr;
 use crate::dtype::Dtype;
 use crate::element::Element;
@@ -14,6 +13,7 @@ use crate::primitive::views::to_row_major_copy;
 use crate::storage::{alloc_output, Storage};
 use num_complex::Complex;
 use rayon::prelude::*;
+use rmx_linalg::{Dense, Failure};
 
 /// Which factorization or solve, with its options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +144,7 @@ fn for_each_matrix(op: LinalgOp, count: usize, f: impl Fn(usize) -> std::result:
     })
 }
 
-fn run<T: LinalgFloat + Element>(op: LinalgOp, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+fn run<T: Dense + Element>(op: LinalgOp, inputs: &[Array], outputs: &[Array]) -> Result<()> {
     let a = &inputs[0];
     let nd = a.ndim();
     let (m, n) = (a.shape()[nd - 2], a.shape()[nd - 1]);
@@ -160,46 +160,44 @@ fn run<T: LinalgFloat + Element>(op: LinalgOp, inputs: &[Array], outputs: &[Arra
     match op {
         LinalgOp::Inv => {
             let o = out(0);
-            for_each_matrix(op, count, |i| kernels::inverse(a_at(i), n, unsafe { o.get(i) }))?;
+            for_each_matrix(op, count, |i| T::inverse(a_at(i), n, unsafe { o.get(i) }))?;
         }
         LinalgOp::TriInv { upper } => {
             let o = out(0);
-            for_each_matrix(op, count, |i| kernels::triangular_inverse(a_at(i), n, upper, unsafe { o.get(i) }))?;
+            for_each_matrix(op, count, |i| T::triangular_inverse(a_at(i), n, upper, unsafe { o.get(i) }))?;
         }
         LinalgOp::Cholesky { upper } => {
             let o = out(0);
-            for_each_matrix(op, count, |i| kernels::cholesky(a_at(i), n, upper, unsafe { o.get(i) }))?;
+            for_each_matrix(op, count, |i| T::cholesky(a_at(i), n, upper, unsafe { o.get(i) }))?;
         }
         LinalgOp::CholeskyInv { upper } => {
             let o = out(0);
-            for_each_matrix(op, count, |i| kernels::cholesky_inverse(a_at(i), n, upper, unsafe { o.get(i) }))?;
+            for_each_matrix(op, count, |i| T::cholesky_inverse(a_at(i), n, upper, unsafe { o.get(i) }))?;
         }
         LinalgOp::Qr => {
             let (q, r) = (out(0), out(1));
             for_each_matrix(op, count, |i| {
-                kernels::qr(a_at(i), m, n, unsafe { q.get(i) }, unsafe { r.get(i) });
+                T::qr(a_at(i), m, n, unsafe { q.get(i) }, unsafe { r.get(i) });
                 Ok(())
             })?;
         }
         LinalgOp::Svd { compute_uv: false } => {
             let s = out(0);
-            for_each_matrix(op, count, |i| kernels::svd(a_at(i), m, n, unsafe { s.get(i) }, None))?;
+            for_each_matrix(op, count, |i| T::svd(a_at(i), m, n, unsafe { s.get(i) }, None))?;
         }
         LinalgOp::Svd { compute_uv: true } => {
             let (u, s, vt) = (out(0), out(1), out(2));
-            for_each_matrix(op, count, |i| {
-                kernels::svd(a_at(i), m, n, unsafe { s.get(i) }, Some((unsafe { u.get(i) }, unsafe { vt.get(i) })))
-            })?;
+            for_each_matrix(op, count, |i| T::svd(a_at(i), m, n, unsafe { s.get(i) }, Some((unsafe { u.get(i) }, unsafe { vt.get(i) }))))?;
         }
         LinalgOp::Eig { vectors } => {
             let w = Blocks::<Complex<f32>>::of(&stores[0], block(0));
             let v = vectors.then(|| Blocks::<Complex<f32>>::of(&stores[1], block(1)));
-            for_each_matrix(op, count, |i| kernels::eig(a_at(i), n, unsafe { w.get(i) }, v.map(|v| unsafe { v.get(i) })))?;
+            for_each_matrix(op, count, |i| T::eig(a_at(i), n, unsafe { w.get(i) }, v.map(|v| unsafe { v.get(i) })))?;
         }
         LinalgOp::Eigh { upper, vectors } => {
             let w = out(0);
             let v = vectors.then(|| out(1));
-            for_each_matrix(op, count, |i| kernels::eigh(a_at(i), n, upper, unsafe { w.get(i) }, v.map(|v| unsafe { v.get(i) })))?;
+            for_each_matrix(op, count, |i| T::eigh(a_at(i), n, upper, unsafe { w.get(i) }, v.map(|v| unsafe { v.get(i) })))?;
         }
         LinalgOp::LuFactor => {
             let lu = out(0);
@@ -208,7 +206,7 @@ fn run<T: LinalgFloat + Element>(op: LinalgOp, inputs: &[Array], outputs: &[Arra
             for_each_matrix(op, count, |i| {
                 let dst = unsafe { lu.get(i) };
                 dst.copy_from_slice(a_at(i));
-                kernels::lu_factor(dst, m, n, unsafe { piv.get(i) }, unsafe { perm.get(i) });
+                T::lu_factor(dst, m, n, unsafe { piv.get(i) }, unsafe { perm.get(i) });
                 Ok(())
             })?;
         }
@@ -222,8 +220,8 @@ fn run<T: LinalgFloat + Element>(op: LinalgOp, inputs: &[Array], outputs: &[Arra
                 let rhs = &b_all[i * n * k..(i + 1) * n * k];
                 let dst = unsafe { x.get(i) };
                 match op {
-                    LinalgOp::SolveTriangular { upper } => kernels::solve_triangular(a_at(i), n, upper, rhs, k, dst),
-                    _ => kernels::solve(a_at(i), n, rhs, k, dst),
+                    LinalgOp::SolveTriangular { upper } => T::solve_triangular(a_at(i), n, upper, rhs, k, dst),
+                    _ => T::solve(a_at(i), n, rhs, k, dst),
                 }
             })?;
         }

@@ -12,6 +12,7 @@ use std::fmt;
 pub mod binary;
 pub mod creation;
 pub mod fft;
+pub mod hadamard;
 pub mod indexing;
 pub mod linalg;
 pub mod matmul;

@@ -400,6 +400,25 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
             })
         }
         "convolve" => one(rmx::convolve(&x[0], &x[1], args["mode"].as_str().unwrap())),
+        "inner" => one(rmx::inner(&x[0], &x[1])),
+        "outer" => one(rmx::outer(&x[0], &x[1])),
+        "vecdot" => one(rmx::vecdot(&x[0], &x[1], args["axis"].as_i64().unwrap() as isize)),
+        "kron" => one(rmx::kron(&x[0], &x[1])),
+        "tensordot" => {
+            let axes = match args.get("count") {
+                Some(n) => rmx::TensorDotAxes::Count(n.as_u64().unwrap() as usize),
+                None => rmx::TensorDotAxes::Pairs(ints(args, "a_axes"), ints(args, "b_axes")),
+            };
+            one(rmx::tensordot(&x[0], &x[1], axes))
+        }
+        "einsum" => one(rmx::einsum(args["subscripts"].as_str().unwrap(), x)),
+        "gather_mm" if args.get("rhs_only").is_some() => one(rmx::gather_mm(&x[0], &x[1], None, Some(&x[2]))),
+        "gather_mm" => one(rmx::gather_mm(&x[0], &x[1], Some(&x[2]), Some(&x[3]))),
+        "segmented_mm" => one(rmx::segmented_mm(&x[0], &x[1], &x[2])),
+        "block_masked_mm" => {
+            one(rmx::block_masked_mm(&x[0], &x[1], args["block_size"].as_u64().unwrap() as usize, Some(&x[2]), Some(&x[3]), Some(&x[4])))
+        }
+        "hadamard_transform" => one(rmx::hadamard_transform(&x[0], args.get("scale").and_then(Value::as_f64))),
         fft if fft.starts_with("fft.") => super::fft_ops::run(fft, x, args),
         linalg if linalg.starts_with("linalg.") => super::linalg_checks::run(linalg, x, args),
         other => panic!("golden runner does not know op {other}"),

@@ -4,7 +4,7 @@
 pub mod copy;
 pub mod elementwise;
 pub mod fft;
-pub mod linalg;
+pub mod hadamard;
 pub mod lines;
 pub mod math;
 pub mod matmul;

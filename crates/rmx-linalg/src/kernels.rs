@@ -1,20 +1,16 @@
-//! Dense factorizations and solvers on one row-major matrix at a time, through `faer`.
+//! The factorizations, generic over the float type, on one row-major matrix at a time.
 //!
-//! Every function takes row-major slices (the caller makes inputs contiguous and loops over
-//! batch dimensions) and writes row-major outputs. Failures that depend on the values
-//! (a singular matrix, a matrix that is not positive definite, an iteration that did not
-//! converge) come back as a message for the caller's error.
+//! Every function takes row-major slices and writes row-major outputs.
 
 use faer::linalg::solvers::{PartialPivLu, Solve};
 use faer::traits::RealField;
 use faer::{MatMut, MatRef, Par, Side};
 use num_complex::Complex;
 
-/// A value-dependent failure, described for the user.
-pub(crate) type Failure = String;
+use crate::Failure;
 
 /// Element types the factorizations support (f32 and f64).
-pub(crate) trait LinalgFloat: RealField + Copy + num_traits::Float + Send + Sync {}
+pub(crate) trait LinalgFloat: RealField + Copy + num_traits::Float {}
 impl LinalgFloat for f32 {}
 impl LinalgFloat for f64 {}
 
