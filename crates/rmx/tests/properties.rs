@@ -148,7 +148,7 @@ fn multivariate_normal_has_the_requested_moments() {
     assert_eq!(x.shape(), &[60_000, 3]);
     let m = rmx::mean(&x, 0, false).unwrap();
     let centered = rmx::subtract(&x, &m).unwrap();
-    let c = rmx::divide(&rmx::matmul(&rmx::transpose(&centered, None).unwrap(), &centered).unwrap(), 60_000.0).unwrap();
+    let c = rmx::divide(rmx::matmul(&rmx::transpose(&centered, None).unwrap(), &centered).unwrap(), 60_000.0).unwrap();
     for (got, want) in m.to_vec::<f32>().unwrap().iter().zip(mean.to_vec::<f32>().unwrap()) {
         assert!((got - want).abs() < 0.03, "mean {got} vs {want}");
     }

@@ -15,6 +15,9 @@ fn ellipsis_label(i: usize) -> char {
     char::from_u32(0xE000 + i as u32).expect("private-use code point")
 }
 
+/// A contraction order: (total cost, widest step in labels, pairs).
+type Path = (u128, usize, Vec<(usize, usize)>);
+
 struct Spec {
     inputs: Vec<Vec<char>>,
     output: Vec<char>,
@@ -136,11 +139,11 @@ fn after(terms: &[Vec<char>], i: usize, j: usize, result: Vec<char>) -> Vec<Vec<
 }
 
 /// The cheapest order by exhaustive search: (total cost, widest step, path).
-fn best_path(terms: &[Vec<char>], output: &[char], sizes: &BTreeMap<char, usize>) -> (u128, usize, Vec<(usize, usize)>) {
+fn best_path(terms: &[Vec<char>], output: &[char], sizes: &BTreeMap<char, usize>) -> Path {
     if terms.len() < 2 {
         return (0, 0, Vec::new());
     }
-    let mut best: Option<(u128, usize, Vec<(usize, usize)>)> = None;
+    let mut best: Option<Path> = None;
     for i in 0..terms.len() {
         for j in i + 1..terms.len() {
             let (cost, result, width) = step(terms, i, j, output, sizes);
@@ -156,7 +159,7 @@ fn best_path(terms: &[Vec<char>], output: &[char], sizes: &BTreeMap<char, usize>
 }
 
 /// Greedy order for many operands: always the cheapest next pair.
-fn greedy_path(terms: &[Vec<char>], output: &[char], sizes: &BTreeMap<char, usize>) -> (u128, usize, Vec<(usize, usize)>) {
+fn greedy_path(terms: &[Vec<char>], output: &[char], sizes: &BTreeMap<char, usize>) -> Path {
     let (mut terms, mut total, mut widest, mut path) = (terms.to_vec(), 0u128, 0usize, Vec::new());
     while terms.len() > 1 {
         let mut choice: Option<(u128, usize, usize, Vec<char>, usize)> = None;
@@ -177,7 +180,7 @@ fn greedy_path(terms: &[Vec<char>], output: &[char], sizes: &BTreeMap<char, usiz
     (total, widest, path)
 }
 
-fn plan(spec: &Spec) -> (u128, usize, Vec<(usize, usize)>) {
+fn plan(spec: &Spec) -> Path {
     if spec.inputs.len() <= 5 {
         best_path(&spec.inputs, &spec.output, &spec.sizes)
     } else {

@@ -153,7 +153,7 @@ fn run<T: Dense + Element>(op: LinalgOp, inputs: &[Array], outputs: &[Array]) ->
     let a_all = unsafe { sa.as_slice::<T>(a.size()) };
     let a_at = |i: usize| &a_all[i * m * n..(i + 1) * m * n];
     let stores: Vec<Storage> = outputs.iter().map(|o| alloc_output(o.shape(), o.dtype())).collect::<Result<_>>()?;
-    let block = |j: usize| if count == 0 { 0 } else { outputs[j].size() / count };
+    let block = |j: usize| outputs[j].size().checked_div(count).unwrap_or(0);
     let out = |j: usize| Blocks::<T>::of(&stores[j], block(j));
     // SAFETY (all `get` calls below): each matrix index is visited by exactly one task and
     // every block lies inside its freshly allocated output.
