@@ -245,6 +245,22 @@ impl Array {
         }
     }
 
+    /// The primitive and inputs that compute this node, while the graph is attached.
+    pub(crate) fn graph(&self) -> Option<(Arc<dyn Primitive>, Vec<Array>)> {
+        let state = self.node.lock();
+        state.primitive.as_ref().map(|p| (Arc::clone(p), state.inputs.clone()))
+    }
+
+    /// Every output of this node's primitive in order (`None` where a sibling was dropped);
+    /// just this array for single-output primitives.
+    pub(crate) fn outputs_of_primitive(&self) -> Vec<Option<Array>> {
+        let siblings = Arc::clone(&self.node.lock().siblings);
+        if siblings.is_empty() {
+            return vec![Some(self.clone())];
+        }
+        siblings.iter().map(|s| s.node.upgrade().map(|node| Array { node })).collect()
+    }
+
     pub(crate) fn set_storage(&self, storage: Storage) {
         self.node.lock().storage = Some(storage);
     }

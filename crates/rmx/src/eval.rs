@@ -78,8 +78,11 @@ fn run_node(array: Array) -> Result<()> {
     if state.storage.is_some() {
         return Ok(());
     }
-    let primitive = state.primitive.take().ok_or_else(|| Error::Eval("node lost its primitive".into()))?;
-    let inputs = std::mem::take(&mut state.inputs);
+    // Inside a transform the graph stays attached so it can be differentiated afterwards.
+    let retain = crate::transforms::retaining_graph();
+    let primitive = if retain { state.primitive.clone() } else { state.primitive.take() };
+    let primitive = primitive.ok_or_else(|| Error::Eval("node lost its primitive".into()))?;
+    let inputs = if retain { state.inputs.clone() } else { std::mem::take(&mut state.inputs) };
     let siblings = Arc::clone(&state.siblings);
     let stream = state.stream;
     drop(state);
@@ -92,10 +95,11 @@ fn run_node(array: Array) -> Result<()> {
             .map(|s| match s.node.upgrade() {
                 Some(node) => {
                     let out = Array { node };
-                    let mut st = out.node.lock();
-                    st.primitive = None;
-                    st.inputs.clear();
-                    drop(st);
+                    if !retain {
+                        let mut st = out.node.lock();
+                        st.primitive = None;
+                        st.inputs.clear();
+                    }
                     out
                 }
                 None => crate::array::placeholder(s.shape.clone(), s.dtype),

@@ -27,6 +27,7 @@ pub mod ops;
 pub mod primitive;
 pub mod shape;
 pub mod storage;
+pub mod transforms;
 
 pub use array::Array;
 pub use device::{
@@ -58,3 +59,4 @@ pub use ops::sort::*;
 pub use ops::unary::*;
 pub use primitive::indexing::ScatterMode;
 pub use shape::broadcast_shapes;
+pub use transforms::{grad, stop_gradient, value_and_grad, vjp};

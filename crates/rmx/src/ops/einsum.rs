@@ -195,8 +195,10 @@ fn plan(spec: &Spec) -> Path {
 /// let a = rmx::ones(&[2, 30], rmx::Dtype::F32)?;
 /// let b = rmx::ones(&[30, 40], rmx::Dtype::F32)?;
 /// let c = rmx::ones(&[40, 5], rmx::Dtype::F32)?;
-/// let (path, _report) = rmx::einsum_path("ij,jk,kl->il", &[a, b, c])?;
-/// assert_eq!(path, vec![(1, 2), (0, 1)]);
+/// let (path, report) = rmx::einsum_path("ij,jk,kl->il", &[a, b, c])?;
+/// // (a @ b) first: 4,800 + 800 FLOPs, against 12,600 for a @ (b @ c) and 36,000 naively.
+/// assert_eq!(path, vec![(0, 1), (0, 1)]);
+/// assert!(report.contains("Optimized FLOP count:  5600") && report.contains("Naive FLOP count:  36000"));
 /// # Ok::<(), rmx::Error>(())
 /// ```
 pub fn einsum_path(subscripts: &str, operands: &[Array]) -> Result<(Vec<(usize, usize)>, String)> {

@@ -178,7 +178,8 @@ pub fn scaled_dot_product_attention(
     let kg = crate::expand_dims(k, &[2])?;
     let vg = crate::expand_dims(v, &[2])?;
     let scores = crate::matmul(&crate::multiply(&qg, scale)?, &crate::swapaxes(&kg, -1, -2)?)?;
-    let mut scores = crate::astype(&scores, Dtype::F32)?;
+    let precise = compute_dtype(scores.dtype());
+    let mut scores = crate::astype(&scores, precise)?;
     if let Some(m) = mask {
         let neg_inf = f32::NEG_INFINITY;
         match m {
@@ -193,7 +194,7 @@ pub fn scaled_dot_product_attention(
                 scores = if m.dtype() == Dtype::Bool {
                     crate::where_(&m5, &scores, neg_inf)?
                 } else {
-                    crate::add(&scores, &crate::astype(&m5, Dtype::F32)?)?
+                    crate::add(&scores, &crate::astype(&m5, precise)?)?
                 };
             }
         }
@@ -204,7 +205,7 @@ pub fn scaled_dot_product_attention(
             if s.shape() != [nq] {
                 return Err(Error::shapes_detail(op, &[s.shape()], format!("sinks must have shape [{nq}]")));
             }
-            let sink = crate::broadcast_to(&crate::reshape_to(&crate::astype(s, Dtype::F32)?, &[1, nkv, g, 1, 1])?, &[b, nkv, g, tq, 1])?;
+            let sink = crate::broadcast_to(&crate::reshape_to(&crate::astype(s, precise)?, &[1, nkv, g, 1, 1])?, &[b, nkv, g, tq, 1])?;
             let all = crate::concatenate(&[sink, scores], -1)?;
             let p = crate::softmax(&all, -1)?;
             crate::slice(&p, &[0, 0, 0, 0, 1], &[b as isize, nkv as isize, g as isize, tq as isize, tk as isize + 1], &[1; 5])?

@@ -1,6 +1,7 @@
 //! Element-wise functions of two arrays (arithmetic, comparisons, logic, bit operations) and
 //! the three-input `select` behind `where`.
 
+use super::rules::{sum_to_shape, zero_cotangents};
 use super::Primitive;
 use crate::array::Array;
 use crate::backend::cpu::elementwise::{map2, map3};
@@ -124,6 +125,44 @@ impl Primitive for Binary {
         out.set_storage(out_storage);
         Ok(())
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], outputs: &[Array]) -> Result<Vec<Array>> {
+        let (a, b, y, g) = (&inputs[0], &inputs[1], &outputs[0], &cotangents[0]);
+        let (ga, gb) = partials(self.0, a, b, y, g)?;
+        argnums.iter().map(|&i| if i == 0 { sum_to_shape(&ga, a.shape()) } else { sum_to_shape(&gb, b.shape()) }).collect()
+    }
+}
+
+/// Cotangents of `a` and `b` at the output shape for `y = op(a, b)`.
+fn partials(op: BinaryOp, a: &Array, b: &Array, y: &Array, g: &Array) -> Result<(Array, Array)> {
+    use crate::{
+        add, divide as div, floor_divide, greater_equal, less, log, multiply as mul, negative as neg, power, sigmoid, square,
+        subtract as sub, where_,
+    };
+    let full = |x: &Array| crate::broadcast_to(x, y.shape());
+    Ok(match op {
+        BinaryOp::Add => (g.clone(), g.clone()),
+        BinaryOp::Subtract => (g.clone(), neg(g)?),
+        BinaryOp::Multiply => (mul(g, b)?, mul(g, a)?),
+        BinaryOp::Divide => (div(g, b)?, neg(&mul(g, &div(y, b)?)?)?),
+        BinaryOp::Power => (mul(&mul(g, b)?, &power(a, &sub(b, 1.0)?)?)?, mul(&mul(g, y)?, &log(a)?)?),
+        BinaryOp::Maximum => {
+            let first = greater_equal(a, b)?;
+            (where_(&first, g, 0.0)?, where_(&first, 0.0, g)?)
+        }
+        BinaryOp::Minimum => {
+            let first = less(b, a)?;
+            (where_(&first, 0.0, g)?, where_(&first, g, 0.0)?)
+        }
+        BinaryOp::LogAddExp => (mul(g, &sigmoid(&sub(a, b)?)?)?, mul(g, &sigmoid(&sub(b, a)?)?)?),
+        BinaryOp::ArcTan2 => {
+            let r2 = add(&square(a)?, &square(b)?)?;
+            (mul(g, &div(b, &r2)?)?, neg(&mul(g, &div(a, &r2)?)?)?)
+        }
+        BinaryOp::Remainder => (g.clone(), neg(&mul(g, &floor_divide(a, b)?)?)?),
+        // Integer-valued, boolean or bitwise results: no gradient flows.
+        _ => (crate::zeros_like(&full(a)?)?, crate::zeros_like(&full(b)?)?),
+    })
 }
 
 /// An input's buffer, when it may be overwritten with the output.
@@ -407,6 +446,10 @@ impl Primitive for DivMod {
         }
         Ok(())
     }
+
+    fn vjp(&self, inputs: &[Array], _: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        zero_cotangents(inputs, argnums)
+    }
 }
 
 /// The `Select` primitive: `where(cond, x, y)`.
@@ -433,5 +476,17 @@ impl Primitive for Select {
         ));
         out.set_storage(out_storage);
         Ok(())
+    }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let (cond, g) = (&inputs[0], &cotangents[0]);
+        argnums
+            .iter()
+            .map(|&i| match i {
+                0 => crate::zeros_like(cond),
+                1 => sum_to_shape(&crate::where_(cond, g, 0.0)?, inputs[1].shape()),
+                _ => sum_to_shape(&crate::where_(cond, 0.0, g)?, inputs[2].shape()),
+            })
+            .collect()
     }
 }

@@ -89,6 +89,24 @@ impl Primitive for Gather {
         out.set_storage(storage);
         Ok(())
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        // Gathered slices add back into the positions they came from (repeats accumulate).
+        argnums
+            .iter()
+            .map(|&i| {
+                if i > 0 {
+                    return crate::zeros_like(&inputs[i]);
+                }
+                let a = &inputs[0];
+                let scatter = Scatter { axes: self.axes.clone(), index_shape: self.index_shape.clone(), mode: ScatterMode::Add };
+                let mut args = vec![crate::zeros_like(a)?];
+                args.extend(inputs[1..].iter().cloned());
+                args.push(cotangents[0].clone());
+                Ok(Array::from_primitive(a.shape().to_vec(), a.dtype(), std::sync::Arc::new(scatter), args))
+            })
+            .collect()
+    }
 }
 
 /// `out[i] = a[idx[i]]` for a 1-d `a`: one fused, parallel pass (the `take` fast path).

@@ -81,6 +81,21 @@ impl Primitive for Matmul {
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
         run(inputs, &outputs[0], None)
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        argnums.iter().map(|&i| product_vjp(inputs, &cotangents[0], i, 1.0)).collect()
+    }
+}
+
+/// The cotangent of operand `i` (0 = a, 1 = b) of `scale * (a @ b)`; both operands carry the
+/// full batch shape (the op broadcast them).
+fn product_vjp(inputs: &[Array], g: &Array, i: usize, scale: f64) -> Result<Array> {
+    let g = if scale == 1.0 { g.clone() } else { crate::multiply(g, scale)? };
+    if i == 0 {
+        crate::matmul(&g, &crate::swapaxes(&inputs[1], -1, -2)?)
+    } else {
+        crate::matmul(&crate::swapaxes(&inputs[0], -1, -2)?, &g)
+    }
 }
 
 impl Primitive for AddMM {
@@ -90,5 +105,16 @@ impl Primitive for AddMM {
 
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
         run(inputs, &outputs[0], Some((self.alpha, self.beta)))
+    }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let g = &cotangents[0];
+        argnums
+            .iter()
+            .map(|&i| match i {
+                2 => super::rules::sum_to_shape(&crate::multiply(g, self.beta)?, inputs[2].shape()),
+                _ => product_vjp(inputs, g, i, self.alpha),
+            })
+            .collect()
     }
 }

@@ -13,11 +13,13 @@ pub mod binary;
 pub mod creation;
 pub mod fft;
 pub mod hadamard;
+pub mod identity;
 pub mod indexing;
 pub mod linalg;
 pub mod matmul;
 pub mod random;
 pub mod reduce;
+pub(crate) mod rules;
 pub mod scan;
 pub mod sort;
 pub mod unary;
@@ -32,4 +34,13 @@ pub trait Primitive: Send + Sync + fmt::Debug {
     /// `inputs` is owned by the evaluator, so an input whose node has no other reference
     /// may donate its buffer.
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()>;
+
+    /// Reverse-mode rule: given the primal `inputs`, the cotangents of every output (zeros
+    /// where an output received none) and the primal `outputs`, returns the cotangent of
+    /// each input listed in `argnums`, in that order, shaped and typed like that input.
+    /// The default says the primitive has no derivative rule.
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], outputs: &[Array]) -> Result<Vec<Array>> {
+        let _ = (inputs, cotangents, argnums, outputs);
+        Err(crate::error::Error::NotImplemented(format!("vjp of {}", self.name())))
+    }
 }

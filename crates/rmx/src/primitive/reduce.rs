@@ -273,6 +273,44 @@ impl Primitive for Reduce {
         out.set_storage(storage);
         Ok(())
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], outputs: &[Array]) -> Result<Vec<Array>> {
+        let (x, y, g) = (&inputs[0], &outputs[0], &cotangents[0]);
+        let axes: Vec<isize> = self.axes.iter().map(|&a| a as isize).collect();
+        Ok(vec![match self.op {
+            ReduceOp::Sum => crate::broadcast_to(g, x.shape())?,
+            ReduceOp::Max | ReduceOp::Min => {
+                // Ties share the gradient equally.
+                let hit = crate::astype(&crate::equal(x, y)?, x.dtype())?;
+                let count = crate::sum(&hit, axes, true)?;
+                crate::multiply(&hit, &crate::divide(g, &count)?)?
+            }
+            ReduceOp::Prod => prod_vjp(x, &self.axes, g)?,
+            ReduceOp::All | ReduceOp::Any => crate::zeros_like(x)?,
+        }])
+    }
+}
+
+/// d prod / d x_i is the product of the other elements; computed with exclusive cumulative
+/// products from both ends, so zeros in `x` are handled exactly.
+fn prod_vjp(x: &Array, axes: &[usize], g: &Array) -> Result<Array> {
+    let kept: Vec<usize> = (0..x.ndim()).filter(|d| !axes.contains(d)).collect();
+    let perm: Vec<isize> = kept.iter().chain(axes).map(|&d| d as isize).collect();
+    let moved = crate::transpose(x, Some(&perm))?;
+    let mut flat: Vec<usize> = kept.iter().map(|&d| x.shape()[d]).collect();
+    let moved_shape = moved.shape().to_vec();
+    flat.push(axes.iter().map(|&d| x.shape()[d]).product());
+    let lines = crate::reshape_to(&moved, &flat)?;
+    let before = crate::cumprod(&lines, Some(-1), false, false)?;
+    let after = crate::cumprod(&lines, Some(-1), true, false)?;
+    let mut g_shape: Vec<usize> = kept.iter().map(|&d| x.shape()[d]).collect();
+    g_shape.push(1);
+    let grad = crate::multiply(&crate::multiply(&before, &after)?, &crate::reshape_to(g, &g_shape)?)?;
+    let mut inverse = vec![0isize; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inverse[p as usize] = i as isize;
+    }
+    crate::transpose(&crate::reshape_to(&grad, &moved_shape)?, Some(&inverse))
 }
 
 /// argmax / argmin along one axis; uint32 indices of the first extreme (NaN counts as the
@@ -355,5 +393,9 @@ impl Primitive for ArgReduce {
         });
         out.set_storage(storage);
         Ok(())
+    }
+
+    fn vjp(&self, inputs: &[Array], _: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        super::rules::zero_cotangents(inputs, argnums)
     }
 }

@@ -153,4 +153,12 @@ impl Primitive for Scan {
         out.set_storage(storage);
         Ok(())
     }
+
+    fn vjp(&self, _: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        match self.op {
+            // Each input contributes to the outputs after it (before it when reversed).
+            ScanOp::Sum => Ok(vec![crate::cumsum(&cotangents[0], Some(self.axis as isize), !self.reverse, self.inclusive)?]),
+            other => Err(crate::error::Error::NotImplemented(format!("vjp of {}", other.name()))),
+        }
+    }
 }

@@ -182,6 +182,59 @@ impl Primitive for Unary {
         out.set_storage(out_storage);
         Ok(())
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], outputs: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![derivative(self.0, &inputs[0], &outputs[0], &cotangents[0])?])
+    }
+}
+
+/// The cotangent of `x` for `y = op(x)` and output cotangent `g`.
+fn derivative(op: UnaryOp, x: &Array, y: &Array, g: &Array) -> Result<Array> {
+    use crate::{add, cos, cosh, divide as div, exp, multiply as mul, negative as neg, rsqrt, sign, sin, sinh, square, subtract as sub};
+    use std::f64::consts::{LN_10, LN_2, PI};
+    Ok(match op {
+        UnaryOp::Abs => mul(g, &sign(x)?)?,
+        UnaryOp::Negative => neg(g)?,
+        UnaryOp::Sqrt => div(g, &mul(y, 2.0)?)?,
+        UnaryOp::Rsqrt => mul(&mul(g, -0.5)?, &div(y, x)?)?,
+        UnaryOp::Square => mul(g, &mul(x, 2.0)?)?,
+        UnaryOp::Reciprocal => neg(&mul(g, &square(y)?)?)?,
+        UnaryOp::Exp => mul(g, y)?,
+        UnaryOp::Expm1 => mul(g, &add(y, 1.0)?)?,
+        UnaryOp::Log => div(g, x)?,
+        UnaryOp::Log2 => div(g, &mul(x, LN_2)?)?,
+        UnaryOp::Log10 => div(g, &mul(x, LN_10)?)?,
+        UnaryOp::Log1p => div(g, &add(x, 1.0)?)?,
+        UnaryOp::Sin => mul(g, &cos(x)?)?,
+        UnaryOp::Cos => neg(&mul(g, &sin(x)?)?)?,
+        UnaryOp::Tan => mul(g, &add(&square(y)?, 1.0)?)?,
+        UnaryOp::ArcSin => mul(g, &rsqrt(&sub(1.0, &square(x)?)?)?)?,
+        UnaryOp::ArcCos => neg(&mul(g, &rsqrt(&sub(1.0, &square(x)?)?)?)?)?,
+        UnaryOp::ArcTan => div(g, &add(&square(x)?, 1.0)?)?,
+        UnaryOp::Sinh => mul(g, &cosh(x)?)?,
+        UnaryOp::Cosh => mul(g, &sinh(x)?)?,
+        UnaryOp::Tanh => mul(g, &sub(1.0, &square(y)?)?)?,
+        UnaryOp::ArcSinh => mul(g, &rsqrt(&add(&square(x)?, 1.0)?)?)?,
+        UnaryOp::ArcCosh => mul(g, &rsqrt(&sub(&square(x)?, 1.0)?)?)?,
+        UnaryOp::ArcTanh => div(g, &sub(1.0, &square(x)?)?)?,
+        UnaryOp::Sigmoid => mul(g, &mul(y, &sub(1.0, y)?)?)?,
+        UnaryOp::Erf => mul(g, &mul(&exp(&neg(&square(x)?)?)?, 2.0 / PI.sqrt())?)?,
+        UnaryOp::ErfInv => mul(g, &mul(&exp(&square(y)?)?, PI.sqrt() / 2.0)?)?,
+        UnaryOp::Conj => crate::conj(g)?,
+        UnaryOp::Real | UnaryOp::Imag => return Err(Error::NotImplemented(format!("vjp of {} (complex gradients)", op.name()))),
+        // Piecewise constant, or boolean/integer results: no gradient flows.
+        UnaryOp::Sign
+        | UnaryOp::Floor
+        | UnaryOp::Ceil
+        | UnaryOp::Round
+        | UnaryOp::LogicalNot
+        | UnaryOp::BitwiseInvert
+        | UnaryOp::IsNan
+        | UnaryOp::IsInf
+        | UnaryOp::IsPosInf
+        | UnaryOp::IsNegInf
+        | UnaryOp::IsFinite => crate::zeros_like(x)?,
+    })
 }
 
 macro_rules! on_floats {

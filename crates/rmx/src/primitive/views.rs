@@ -8,6 +8,7 @@ use crate::backend::cpu::copy::{astype, copy_strided, to_row_major};
 use crate::error::{Error, Result};
 use crate::shape::{broadcast_strides, row_major_strides};
 use crate::storage::{alloc_output, Storage};
+use std::sync::Arc;
 
 /// Same elements, new shape: a view when the strides allow it, else a copy.
 #[derive(Debug)]
@@ -30,6 +31,10 @@ impl Primitive for Reshape {
         };
         out.set_storage(storage);
         Ok(())
+    }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![crate::reshape_to(&cotangents[0], inputs[0].shape())?])
     }
 }
 
@@ -91,6 +96,14 @@ impl Primitive for Transpose {
         outputs[0].set_storage(s.view(strides, s.offset));
         Ok(())
     }
+
+    fn vjp(&self, _: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let mut inverse = vec![0isize; self.0.len()];
+        for (i, &p) in self.0.iter().enumerate() {
+            inverse[p] = i as isize;
+        }
+        Ok(vec![crate::transpose(&cotangents[0], Some(&inverse))?])
+    }
 }
 
 /// Broadcasts to the output shape with zero strides.
@@ -107,6 +120,10 @@ impl Primitive for Broadcast {
         let strides = broadcast_strides(inputs[0].shape(), &s.strides, outputs[0].shape());
         outputs[0].set_storage(s.view(strides, s.offset));
         Ok(())
+    }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![super::rules::sum_to_shape(&cotangents[0], inputs[0].shape())?])
     }
 }
 
@@ -134,6 +151,13 @@ impl Primitive for Slice {
         let strides = s.strides.iter().zip(&self.steps).map(|(&st, &step)| st * step).collect();
         out.set_storage(s.view(strides, offset as usize));
         Ok(())
+    }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        // The cotangent lands in the window the slice read; zeros elsewhere.
+        let x = &inputs[0];
+        let update = SliceUpdate { starts: self.starts.clone(), steps: self.steps.clone() };
+        Ok(vec![Array::from_primitive(x.shape().to_vec(), x.dtype(), Arc::new(update), vec![crate::zeros_like(x)?, cotangents[0].clone()])])
     }
 }
 
@@ -206,6 +230,11 @@ impl Primitive for AsType {
         out.set_storage(storage);
         Ok(())
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let x = &inputs[0];
+        Ok(vec![if x.dtype().is_inexact() { crate::astype(&cotangents[0], x.dtype())? } else { crate::zeros_like(x)? }])
+    }
 }
 
 /// A row-major copy (a no-op for data that already is).
@@ -221,6 +250,10 @@ impl Primitive for Contiguous {
         let x = &inputs[0];
         outputs[0].set_storage(to_row_major(&x.storage()?, x.shape(), x.dtype())?);
         Ok(())
+    }
+
+    fn vjp(&self, _: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![cotangents[0].clone()])
     }
 }
 
@@ -252,6 +285,15 @@ impl Primitive for Concatenate {
         out.set_storage(storage);
         Ok(())
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let g = &cotangents[0];
+        let mut starts = vec![0usize; inputs.len()];
+        for i in 1..inputs.len() {
+            starts[i] = starts[i - 1] + inputs[i - 1].shape()[self.0];
+        }
+        argnums.iter().map(|&i| window(g, self.0, starts[i], inputs[i].shape()[self.0])).collect()
+    }
 }
 
 /// Writes `update` into a strided window of a copy of `x` (static `slice_update`).
@@ -281,6 +323,23 @@ impl Primitive for SliceUpdate {
         out.set_storage(base);
         Ok(())
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let (update, g) = (&inputs[1], &cotangents[0]);
+        argnums
+            .iter()
+            .map(|&i| {
+                if i == 0 {
+                    // The overwritten window gets no gradient.
+                    let cleared = SliceUpdate { starts: self.starts.clone(), steps: self.steps.clone() };
+                    Ok(Array::from_primitive(g.shape().to_vec(), g.dtype(), Arc::new(cleared), vec![g.clone(), crate::zeros_like(update)?]))
+                } else {
+                    let read = Slice { starts: self.starts.clone(), steps: self.steps.clone() };
+                    Ok(Array::from_primitive(update.shape().to_vec(), g.dtype(), Arc::new(read), vec![g.clone()]))
+                }
+            })
+            .collect()
+    }
 }
 
 /// A row-major buffer of `x` that a kernel may overwrite: `x`'s own buffer when nobody else
@@ -304,4 +363,14 @@ pub(crate) fn to_row_major_copy(s: &Storage, shape: &[usize], dtype: crate::dtyp
         copy_strided::<T>(s, &s.strides, out.ptr::<T>() as *mut T, &row_major_strides(shape), shape);
     });
     Ok(out)
+}
+
+/// `len` entries of `g` along `axis` starting at `start`.
+fn window(g: &Array, axis: usize, start: usize, len: usize) -> Result<Array> {
+    let nd = g.ndim();
+    let mut starts = vec![0isize; nd];
+    let mut stops: Vec<isize> = g.shape().iter().map(|&d| d as isize).collect();
+    starts[axis] = start as isize;
+    stops[axis] = (start + len) as isize;
+    crate::slice(g, &starts, &stops, &vec![1; nd])
 }

@@ -1,0 +1,47 @@
+//! `Identity` (the tracer a transform substitutes for each input) and `StopGradient`: both
+//! share their input's buffer; they differ only in their derivative rules.
+
+use super::Primitive;
+use crate::array::Array;
+use crate::error::Result;
+
+/// Passes its input through; its cotangent is the input's.
+#[derive(Debug)]
+pub struct Identity;
+
+/// Passes its input through and blocks gradients.
+#[derive(Debug)]
+pub struct StopGradient;
+
+fn share(inputs: &[Array], outputs: &[Array]) -> Result<()> {
+    outputs[0].set_storage(inputs[0].storage()?);
+    Ok(())
+}
+
+impl Primitive for Identity {
+    fn name(&self) -> &'static str {
+        "identity"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        share(inputs, outputs)
+    }
+
+    fn vjp(&self, _: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![cotangents[0].clone()])
+    }
+}
+
+impl Primitive for StopGradient {
+    fn name(&self) -> &'static str {
+        "stop_gradient"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        share(inputs, outputs)
+    }
+
+    fn vjp(&self, primals: &[Array], _: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![crate::zeros_like(&primals[0])?])
+    }
+}

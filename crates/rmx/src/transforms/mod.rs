@@ -1,0 +1,55 @@
+//! Function transforms: reverse-mode differentiation (`vjp`, `grad`, `value_and_grad`) and
+//! `stop_gradient`.
+//!
+//! Transforms trace: the function runs once on tracer copies of its inputs, which builds a
+//! lazy graph, and the transform walks that graph calling each primitive's rule (the rules
+//! live next to the primitives in [`crate::primitive`]). The results are lazy arrays built
+//! from ordinary ops, so transforms nest (`grad` of `grad`). While a transform traces, `eval`
+//! keeps the graph attached so evaluating intermediates inside the function is allowed.
+
+mod vjp;
+
+pub use vjp::{grad, value_and_grad, vjp};
+
+use crate::array::Array;
+use crate::error::Result;
+use crate::primitive::identity::StopGradient;
+use std::cell::Cell;
+use std::sync::Arc;
+
+thread_local! {
+    static RETAIN_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// True while a transform on this thread is tracing (evaluation keeps the graph).
+pub(crate) fn retaining_graph() -> bool {
+    RETAIN_DEPTH.with(|d| d.get() > 0)
+}
+
+/// Keeps evaluated graphs attached until dropped.
+pub(crate) struct RetainGraph;
+
+impl RetainGraph {
+    pub(crate) fn enter() -> RetainGraph {
+        RETAIN_DEPTH.with(|d| d.set(d.get() + 1));
+        RetainGraph
+    }
+}
+
+impl Drop for RetainGraph {
+    fn drop(&mut self) {
+        RETAIN_DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// The same values, with no gradient flowing back through them.
+///
+/// ```
+/// let x = rmx::Array::scalar(3.0f32);
+/// let g = rmx::grad(|a| Ok(vec![rmx::multiply(&a[0], &rmx::stop_gradient(&a[0])?)?]), &[0]);
+/// assert_eq!(g(&[x])?[0].item::<f32>()?, 3.0); // d/dx (x * const) with const = x
+/// # Ok::<(), rmx::Error>(())
+/// ```
+pub fn stop_gradient(a: &Array) -> Result<Array> {
+    Ok(Array::from_primitive(a.shape().to_vec(), a.dtype(), Arc::new(StopGradient), vec![a.clone()]))
+}

@@ -1,0 +1,234 @@
+//! Reverse-mode derivatives against central finite differences in float64: for each case,
+//! `<vjp(c), t>` must equal `(<c, f(x + h t)> - <c, f(x - h t)>) / 2h` for random inputs
+//! `x`, cotangents `c` and directions `t`. Plus second derivatives against closed forms
+//! and the errors misuse gets.
+
+use rmx::{Array, Axes, Dtype, Result};
+
+type Fun = Box<dyn Fn(&[Array]) -> Result<Array>>;
+
+struct Case {
+    name: &'static str,
+    shapes: Vec<Vec<usize>>,
+    /// Inputs are drawn uniformly from this range.
+    range: (f64, f64),
+    f: Fun,
+}
+
+fn case(name: &'static str, shapes: &[&[usize]], range: (f64, f64), f: impl Fn(&[Array]) -> Result<Array> + 'static) -> Case {
+    Case { name, shapes: shapes.iter().map(|s| s.to_vec()).collect(), range, f: Box::new(f) }
+}
+
+fn draw(shape: &[usize], range: (f64, f64), seed: u64) -> Array {
+    let key = rmx::random::key(seed);
+    rmx::random::uniform(range.0, range.1, shape, Dtype::F64, Some(&key)).unwrap()
+}
+
+fn dot(a: &Array, b: &Array) -> f64 {
+    rmx::sum(&rmx::multiply(a, b).unwrap(), Axes::All, false).unwrap().item::<f64>().unwrap()
+}
+
+fn check(c: &Case, seed: u64) -> std::result::Result<(), String> {
+    let x: Vec<Array> = c.shapes.iter().enumerate().map(|(i, s)| draw(s, c.range, seed + i as u64)).collect();
+    let y = (c.f)(&x).map_err(|e| format!("forward: {e}"))?;
+    let cot = draw(y.shape(), (-1.0, 1.0), seed + 100);
+    let (_, grads) = rmx::vjp(|a| Ok(vec![(c.f)(a)?]), &x, std::slice::from_ref(&cot)).map_err(|e| format!("vjp: {e}"))?;
+    let h = 1e-6;
+    for (i, xi) in x.iter().enumerate() {
+        let t = draw(xi.shape(), (-1.0, 1.0), seed + 200 + i as u64);
+        let shifted = |sign: f64| -> Result<f64> {
+            let mut args = x.clone();
+            args[i] = rmx::add(xi, &rmx::multiply(&t, sign * h)?)?;
+            Ok(dot(&cot, &(c.f)(&args)?))
+        };
+        let numeric = (shifted(1.0).unwrap() - shifted(-1.0).unwrap()) / (2.0 * h);
+        if grads[i].shape() != xi.shape() || grads[i].dtype() != xi.dtype() {
+            return Err(format!(
+                "input {i}: gradient {:?} {} for input {:?} {}",
+                grads[i].shape(),
+                grads[i].dtype(),
+                xi.shape(),
+                xi.dtype()
+            ));
+        }
+        let analytic = dot(&grads[i], &t);
+        if (analytic - numeric).abs() > 1e-5 * (1.0 + numeric.abs()) {
+            return Err(format!("input {i}: vjp gives {analytic}, finite differences {numeric}"));
+        }
+    }
+    Ok(())
+}
+
+fn unary_cases() -> Vec<Case> {
+    macro_rules! u {
+        ($($name:ident $range:expr),* $(,)?) => { vec![$(case(stringify!($name), &[&[3, 4]], $range, |a| rmx::$name(&a[0]))),*] };
+    }
+    u![
+        abs(0.1, 2.0),
+        negative(-2.0, 2.0),
+        sqrt(0.2, 3.0),
+        rsqrt(0.2, 3.0),
+        square(-2.0, 2.0),
+        reciprocal(0.3, 2.0),
+        exp(-2.0, 2.0),
+        expm1(-1.0, 1.0),
+        log(0.2, 3.0),
+        log2(0.2, 3.0),
+        log10(0.2, 3.0),
+        log1p(-0.5, 2.0),
+        sin(-3.0, 3.0),
+        cos(-3.0, 3.0),
+        tan(-1.0, 1.0),
+        arcsin(-0.8, 0.8),
+        arccos(-0.8, 0.8),
+        arctan(-3.0, 3.0),
+        sinh(-2.0, 2.0),
+        cosh(-2.0, 2.0),
+        tanh(-2.0, 2.0),
+        arcsinh(-2.0, 2.0),
+        arccosh(1.2, 3.0),
+        arctanh(-0.8, 0.8),
+        sigmoid(-4.0, 4.0),
+        erf(-2.0, 2.0),
+        erfinv(-0.8, 0.8),
+    ]
+}
+
+fn binary_cases() -> Vec<Case> {
+    let s: &[&[usize]] = &[&[3, 1], &[4]];
+    vec![
+        case("add", s, (-2.0, 2.0), |a| rmx::add(&a[0], &a[1])),
+        case("subtract", s, (-2.0, 2.0), |a| rmx::subtract(&a[0], &a[1])),
+        case("multiply", s, (-2.0, 2.0), |a| rmx::multiply(&a[0], &a[1])),
+        case("divide", s, (0.5, 2.0), |a| rmx::divide(&a[0], &a[1])),
+        case("power", s, (0.5, 2.0), |a| rmx::power(&a[0], &a[1])),
+        case("maximum", s, (-2.0, 2.0), |a| rmx::maximum(&a[0], &a[1])),
+        case("minimum", s, (-2.0, 2.0), |a| rmx::minimum(&a[0], &a[1])),
+        case("logaddexp", s, (-2.0, 2.0), |a| rmx::logaddexp(&a[0], &a[1])),
+        case("arctan2", s, (0.3, 2.0), |a| rmx::arctan2(&a[0], &a[1])),
+        case("remainder", s, (0.3, 0.9), |a| rmx::remainder(&rmx::multiply(&a[0], 3.0)?, &a[1])),
+        case("where", &[&[3, 4], &[3, 4], &[4]], (-1.0, 1.0), |a| rmx::where_(&rmx::greater(&a[0], 0.0)?, &a[1], &a[2])),
+    ]
+}
+
+fn reduction_cases() -> Vec<Case> {
+    let s: &[&[usize]] = &[&[3, 4, 5]];
+    vec![
+        case("sum_axes", s, (-1.0, 1.0), |a| rmx::sum(&a[0], [0, 2], false)),
+        case("sum_all_keepdims", s, (-1.0, 1.0), |a| rmx::sum(&a[0], Axes::All, true)),
+        case("max", s, (-1.0, 1.0), |a| rmx::max(&a[0], 1, false)),
+        case("min", s, (-1.0, 1.0), |a| rmx::min(&a[0], [0, 2], false)),
+        case("prod", s, (0.5, 1.5), |a| rmx::prod(&a[0], [2, 0], false)),
+        case("prod_with_zero", &[&[4]], (0.5, 1.5), |a| {
+            let zero_first = rmx::multiply(&a[0], &Array::from_slice(&[0.0f64, 1.0, 1.0, 1.0], &[4])?)?;
+            rmx::prod(&zero_first, Axes::All, false)
+        }),
+        case("mean", s, (-1.0, 1.0), |a| rmx::mean(&a[0], 1, false)),
+        case("var", s, (-1.0, 1.0), |a| rmx::var(&a[0], -1, false, 1)),
+        case("std", s, (-1.0, 1.0), |a| rmx::std(&a[0], 0, true, 0)),
+        case("logsumexp", s, (-2.0, 2.0), |a| rmx::logsumexp(&a[0], -1, false)),
+        case("softmax", s, (-2.0, 2.0), |a| rmx::softmax(&a[0], -1)),
+        case("cumsum", s, (-1.0, 1.0), |a| rmx::cumsum(&a[0], Some(1), false, true)),
+        case("cumsum_reverse_exclusive", s, (-1.0, 1.0), |a| rmx::cumsum(&a[0], Some(2), true, false)),
+    ]
+}
+
+fn structural_cases() -> Vec<Case> {
+    vec![
+        case("matmul_batch_broadcast", &[&[2, 1, 3, 4], &[5, 4, 2]], (-1.0, 1.0), |a| rmx::matmul(&a[0], &a[1])),
+        case("matmul_vector", &[&[4], &[4, 3]], (-1.0, 1.0), |a| rmx::matmul(&a[0], &a[1])),
+        case("addmm", &[&[3], &[2, 4], &[4, 3]], (-1.0, 1.0), |a| rmx::addmm(&a[0], &a[1], &a[2], 0.5, 2.0)),
+        case("reshape_transpose", &[&[2, 3, 4]], (-1.0, 1.0), |a| rmx::transpose(&rmx::reshape(&a[0], &[6, 4])?, None)),
+        case("broadcast_to", &[&[3, 1]], (-1.0, 1.0), |a| rmx::broadcast_to(&a[0], &[2, 3, 4])),
+        case("slice_steps", &[&[5, 6]], (-1.0, 1.0), |a| rmx::slice(&a[0], &[4, 1], &[0, 6], &[-2, 2])),
+        case("concatenate", &[&[2, 3], &[4, 3]], (-1.0, 1.0), |a| rmx::concatenate(&a[..2], 0)),
+        case("slice_update", &[&[4, 5], &[2, 5]], (-1.0, 1.0), |a| rmx::slice_update(&a[0], &a[1], &[1, 0], &[3, 5], &[1, 1])),
+        case("take_repeated", &[&[5, 3]], (-1.0, 1.0), |a| rmx::take(&a[0], &Array::from_slice(&[4i32, 0, 4, 2], &[4])?, Some(0))),
+        case("take_along_axis", &[&[3, 4]], (-1.0, 1.0), |a| {
+            rmx::take_along_axis(&a[0], &Array::from_slice(&[3u32, 0, 1, 1, 2, 2], &[3, 2])?, Some(1))
+        }),
+        case("pad_tile", &[&[2, 3]], (-1.0, 1.0), |a| {
+            rmx::tile(&rmx::pad(&a[0], &[(1, 0), (0, 2)], rmx::PadMode::Constant(0.0))?, &[2, 1])
+        }),
+        case("rms_norm", &[&[3, 8], &[8]], (0.5, 1.5), |a| rmx::rms_norm(&a[0], Some(&a[1]), 1e-5)),
+        case("layer_norm", &[&[3, 8], &[8], &[8]], (0.5, 1.5), |a| rmx::layer_norm(&a[0], Some(&a[1]), Some(&a[2]), 1e-5)),
+        case("attention", &[&[1, 2, 3, 4], &[1, 2, 5, 4], &[1, 2, 5, 4]], (-1.0, 1.0), |a| {
+            rmx::scaled_dot_product_attention(&a[0], &a[1], &a[2], 0.5, None, None)
+        }),
+    ]
+}
+
+#[test]
+fn vjp_matches_finite_differences() {
+    let cases: Vec<Case> = [unary_cases(), binary_cases(), reduction_cases(), structural_cases()].into_iter().flatten().collect();
+    let failures: Vec<String> = cases.iter().filter_map(|c| check(c, 11).err().map(|e| format!("{}: {e}", c.name))).collect();
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    eprintln!("{} vjp cases match finite differences", cases.len());
+}
+
+#[test]
+fn second_derivatives_match_closed_forms() {
+    let x = Array::from_slice(&[-1.5f64, 0.3, 2.0], &[3]).unwrap();
+    // d²/dx² sum(x³) = 6x
+    let d1 = |a: &[Array]| Ok(rmx::grad(|b| Ok(vec![rmx::sum(&rmx::power(&b[0], 3.0)?, Axes::All, false)?]), &[0])(a)?);
+    let d2 = rmx::grad(move |a| Ok(vec![rmx::sum(&d1(a)?[0], Axes::All, false)?]), &[0]);
+    let got = d2(std::slice::from_ref(&x)).unwrap()[0].to_vec::<f64>().unwrap();
+    for (g, v) in got.iter().zip([-1.5, 0.3, 2.0]) {
+        assert!((g - 6.0 * v).abs() < 1e-9, "{g} vs {}", 6.0 * v);
+    }
+    // d²/dx² sum(sin x) = -sin x
+    let d1 = |a: &[Array]| Ok(rmx::grad(|b| Ok(vec![rmx::sum(&rmx::sin(&b[0])?, Axes::All, false)?]), &[0])(a)?);
+    let d2 = rmx::grad(move |a| Ok(vec![rmx::sum(&d1(a)?[0], Axes::All, false)?]), &[0]);
+    let got = d2(std::slice::from_ref(&x)).unwrap()[0].to_vec::<f64>().unwrap();
+    for (g, v) in got.iter().zip([-1.5f64, 0.3, 2.0]) {
+        assert!((g + v.sin()).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn value_and_grad_handles_argnums_aux_and_constants() {
+    let w = Array::from_slice(&[1.0f32, 2.0], &[2]).unwrap();
+    let b = Array::scalar(0.5f32);
+    let data = Array::from_slice(&[3.0f32, 4.0], &[2]).unwrap();
+    // loss = sum(w * data) + b, with an auxiliary output.
+    let f = rmx::value_and_grad(
+        |a| {
+            let pred = rmx::add(&rmx::sum(&rmx::multiply(&a[0], &a[2])?, Axes::All, false)?, &a[1])?;
+            Ok(vec![pred.clone(), rmx::multiply(&pred, 2.0)?])
+        },
+        &[0, 1],
+    );
+    let (values, grads) = f(&[w, b, data]).unwrap();
+    assert_eq!(values[0].item::<f32>().unwrap(), 11.5);
+    assert_eq!(values[1].item::<f32>().unwrap(), 23.0);
+    assert_eq!(grads[0].to_vec::<f32>().unwrap(), vec![3.0, 4.0]);
+    assert_eq!(grads[1].item::<f32>().unwrap(), 1.0);
+    // An input the output ignores gets zeros; evaluating inside the function is allowed.
+    let g = rmx::grad(
+        |a| {
+            let y = rmx::sum(&rmx::square(&a[0])?, Axes::All, false)?;
+            y.eval()?;
+            Ok(vec![y])
+        },
+        &[0, 1],
+    );
+    let grads = g(&[Array::from_slice(&[1.0f32, -1.0], &[2]).unwrap(), Array::scalar(5.0f32)]).unwrap();
+    assert_eq!(grads[0].to_vec::<f32>().unwrap(), vec![2.0, -2.0]);
+    assert_eq!(grads[1].item::<f32>().unwrap(), 0.0);
+}
+
+#[test]
+fn misuse_gets_clear_errors() {
+    let ints = Array::from_slice(&[1i32, 2], &[2]).unwrap();
+    let err = rmx::grad(|a| Ok(vec![rmx::sum(&a[0], Axes::All, false)?]), &[0])(&[ints]).unwrap_err();
+    assert!(err.to_string().contains("int32"), "{err}");
+    let x = Array::from_slice(&[1.0f32, 2.0], &[2]).unwrap();
+    let err = rmx::vjp(|a| Ok(vec![rmx::square(&a[0])?]), std::slice::from_ref(&x), &[Array::scalar(1.0f32)]).unwrap_err();
+    assert!(err.to_string().contains("cotangent"), "{err}");
+    let err = rmx::grad(|a| Ok(vec![rmx::square(&a[0])?]), &[0])(std::slice::from_ref(&x)).unwrap_err();
+    assert!(err.to_string().contains("scalar"), "{err}");
+    let err = rmx::grad(|a| Ok(vec![rmx::sum(&a[0], Axes::All, false)?]), &[3])(std::slice::from_ref(&x)).unwrap_err();
+    assert!(err.to_string().contains("argnum 3"), "{err}");
+    let err = rmx::grad(|a| Ok(vec![rmx::sum(&rmx::sort(&a[0], None)?, Axes::All, false)?]), &[0])(std::slice::from_ref(&x)).unwrap_err();
+    assert!(err.to_string().contains("not implemented: vjp of sort"), "{err}");
+}
