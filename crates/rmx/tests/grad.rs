@@ -1,7 +1,7 @@
-//! Reverse-mode derivatives against central finite differences in float64: for each case,
-//! `<vjp(c), t>` must equal `(<c, f(x + h t)> - <c, f(x - h t)>) / 2h` for random inputs
-//! `x`, cotangents `c` and directions `t`. Plus second derivatives against closed forms
-//! and the errors misuse gets.
+//! Derivatives against central finite differences in float64: for each case,
+//! `<vjp(c), t>` and `<c, jvp(t)>` must equal `(<c, f(x + h t)> - <c, f(x - h t)>) / 2h`
+//! for random inputs `x`, cotangents `c` and directions `t`. Plus second derivatives
+//! against closed forms and the errors misuse gets.
 
 use rmx::{Array, Axes, Dtype, Result};
 
@@ -147,6 +147,10 @@ fn structural_cases() -> Vec<Case> {
         case("take_along_axis", &[&[3, 4]], (-1.0, 1.0), |a| {
             rmx::take_along_axis(&a[0], &Array::from_slice(&[3u32, 0, 1, 1, 2, 2], &[3, 2])?, Some(1))
         }),
+        case("scatter_add", &[&[5, 3], &[4, 3]], (-1.0, 1.0), |a| rmx::at(&a[0], &[Array::from_slice(&[4i32, 0, 4, 2], &[4])?]).add(&a[1])),
+        case("put_along_axis", &[&[3, 4], &[3, 1]], (-1.0, 1.0), |a| {
+            rmx::put_along_axis(&a[0], &Array::from_slice(&[3u32, 0, 1], &[3, 1])?, &a[1], 1)
+        }),
         case("pad_tile", &[&[2, 3]], (-1.0, 1.0), |a| {
             rmx::tile(&rmx::pad(&a[0], &[(1, 0), (0, 2)], rmx::PadMode::Constant(0.0))?, &[2, 1])
         }),
@@ -158,9 +162,39 @@ fn structural_cases() -> Vec<Case> {
     ]
 }
 
+/// `<c, J t>` from forward mode against finite differences along all inputs at once.
+fn check_jvp(c: &Case, seed: u64) -> std::result::Result<(), String> {
+    let x: Vec<Array> = c.shapes.iter().enumerate().map(|(i, s)| draw(s, c.range, seed + i as u64)).collect();
+    let t: Vec<Array> = x.iter().enumerate().map(|(i, xi)| draw(xi.shape(), (-1.0, 1.0), seed + 300 + i as u64)).collect();
+    let (y, tangent) = rmx::jvp(|a| Ok(vec![(c.f)(a)?]), &x, &t).map_err(|e| format!("jvp: {e}"))?;
+    let cot = draw(y[0].shape(), (-1.0, 1.0), seed + 100);
+    let h = 1e-6;
+    let shifted = |sign: f64| -> Result<f64> {
+        let args: Vec<Array> = x.iter().zip(&t).map(|(xi, ti)| rmx::add(xi, &rmx::multiply(ti, sign * h)?)).collect::<Result<_>>()?;
+        Ok(dot(&cot, &(c.f)(&args)?))
+    };
+    let numeric = (shifted(1.0).unwrap() - shifted(-1.0).unwrap()) / (2.0 * h);
+    let analytic = dot(&cot, &tangent[0]);
+    if (analytic - numeric).abs() > 1e-5 * (1.0 + numeric.abs()) {
+        return Err(format!("jvp gives {analytic}, finite differences {numeric}"));
+    }
+    Ok(())
+}
+
+fn all_cases() -> Vec<Case> {
+    [unary_cases(), binary_cases(), reduction_cases(), structural_cases()].into_iter().flatten().collect()
+}
+
+#[test]
+fn jvp_matches_finite_differences() {
+    let cases = all_cases();
+    let failures: Vec<String> = cases.iter().filter_map(|c| check_jvp(c, 23).err().map(|e| format!("{}: {e}", c.name))).collect();
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
 #[test]
 fn vjp_matches_finite_differences() {
-    let cases: Vec<Case> = [unary_cases(), binary_cases(), reduction_cases(), structural_cases()].into_iter().flatten().collect();
+    let cases = all_cases();
     let failures: Vec<String> = cases.iter().filter_map(|c| check(c, 11).err().map(|e| format!("{}: {e}", c.name))).collect();
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
     eprintln!("{} vjp cases match finite differences", cases.len());

@@ -278,6 +278,38 @@ impl Primitive for Scatter {
         out.set_storage(base);
         Ok(())
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let g = &cotangents[0];
+        let n = inputs.len();
+        let indices = &inputs[1..n - 1];
+        if !matches!(self.mode, ScatterMode::Add | ScatterMode::Replace) {
+            return Err(Error::NotImplemented(format!("vjp of scatter with mode {:?}", self.mode)));
+        }
+        argnums
+            .iter()
+            .map(|&i| {
+                if i == 0 {
+                    if self.mode == ScatterMode::Add {
+                        return Ok(g.clone());
+                    }
+                    // Overwritten positions get no gradient.
+                    let clear = Scatter { axes: self.axes.clone(), index_shape: self.index_shape.clone(), mode: ScatterMode::Replace };
+                    let mut args = vec![g.clone()];
+                    args.extend(indices.iter().cloned());
+                    args.push(crate::zeros_like(&inputs[n - 1])?);
+                    Ok(Array::from_primitive(g.shape().to_vec(), g.dtype(), std::sync::Arc::new(clear), args))
+                } else if i == n - 1 {
+                    let read = Gather { axes: self.axes.clone(), index_shape: self.index_shape.clone() };
+                    let mut args = vec![g.clone()];
+                    args.extend(indices.iter().cloned());
+                    Ok(Array::from_primitive(inputs[i].shape().to_vec(), g.dtype(), std::sync::Arc::new(read), args))
+                } else {
+                    crate::zeros_like(&inputs[i])
+                }
+            })
+            .collect()
+    }
 }
 
 /// Writes consecutive elements of `values` into a copy of `a` where `mask` is true.

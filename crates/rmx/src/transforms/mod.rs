@@ -1,5 +1,5 @@
-//! Function transforms: reverse-mode differentiation (`vjp`, `grad`, `value_and_grad`) and
-//! `stop_gradient`.
+//! Function transforms: reverse-mode differentiation (`vjp`, `grad`, `value_and_grad`),
+//! forward mode (`jvp`) and `stop_gradient`.
 //!
 //! Transforms trace: the function runs once on tracer copies of its inputs, which builds a
 //! lazy graph, and the transform walks that graph calling each primitive's rule (the rules
@@ -7,8 +7,10 @@
 //! from ordinary ops, so transforms nest (`grad` of `grad`). While a transform traces, `eval`
 //! keeps the graph attached so evaluating intermediates inside the function is allowed.
 
+mod jvp;
 mod vjp;
 
+pub use jvp::jvp;
 pub use vjp::{grad, value_and_grad, vjp};
 
 use crate::array::Array;
