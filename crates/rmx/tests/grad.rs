@@ -154,6 +154,10 @@ fn structural_cases() -> Vec<Case> {
         case("pad_tile", &[&[2, 3]], (-1.0, 1.0), |a| {
             rmx::tile(&rmx::pad(&a[0], &[(1, 0), (0, 2)], rmx::PadMode::Constant(0.0))?, &[2, 1])
         }),
+        case("as_strided_overlapping", &[&[3, 4]], (-1.0, 1.0), |a| rmx::as_strided(&a[0], &[2, 3, 2], &[4, 1, 2], 1)),
+        case("conv1d_stride_groups", &[&[2, 9, 4], &[6, 3, 2]], (-1.0, 1.0), |a| rmx::conv1d(&a[0], &a[1], 2, 1, 1, 2)),
+        case("conv2d_dilation", &[&[1, 6, 5, 3], &[4, 2, 3, 3]], (-1.0, 1.0), |a| rmx::conv2d(&a[0], &a[1], 1, 1, 2, 1)),
+        case("conv_transpose2d", &[&[1, 4, 4, 2], &[3, 3, 3, 2]], (-1.0, 1.0), |a| rmx::conv_transpose2d(&a[0], &a[1], 2, 1, 1, 0, 1)),
         case("rms_norm", &[&[3, 8], &[8]], (0.5, 1.5), |a| rmx::rms_norm(&a[0], Some(&a[1]), 1e-5)),
         case("layer_norm", &[&[3, 8], &[8], &[8]], (0.5, 1.5), |a| rmx::layer_norm(&a[0], Some(&a[1]), Some(&a[2]), 1e-5)),
         case("attention", &[&[1, 2, 3, 4], &[1, 2, 5, 4], &[1, 2, 5, 4]], (-1.0, 1.0), |a| {

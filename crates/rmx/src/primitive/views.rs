@@ -207,6 +207,24 @@ impl Primitive for AsStrided {
         out.set_storage(s.view(self.strides.clone(), s.offset + self.offset));
         Ok(())
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], outputs: &[Array]) -> Result<Vec<Array>> {
+        // Each output element read one element of the row-major input; overlapping reads
+        // (as in im2col) add up.
+        let (x, g) = (&inputs[0], &cotangents[0]);
+        let nd = outputs[0].ndim();
+        let mut offsets = Array::scalar(self.offset as i64);
+        for (d, (&size, &stride)) in outputs[0].shape().iter().zip(&self.strides).enumerate() {
+            let mut shape = vec![1; nd];
+            shape[d] = size;
+            let steps = crate::multiply(&crate::arange(0.0, size as f64, 1.0, crate::Dtype::I64)?, stride as i64)?;
+            offsets = crate::add(&offsets, &crate::reshape_to(&steps, &shape)?)?;
+        }
+        let offsets = crate::reshape_to(&crate::broadcast_to(&offsets, outputs[0].shape())?, &[g.size()])?;
+        let flat = crate::zeros(&[x.size()], g.dtype())?;
+        let summed = crate::at(&flat, &[offsets]).add(&crate::reshape_to(g, &[g.size()])?)?;
+        Ok(vec![crate::reshape_to(&summed, x.shape())?])
+    }
 }
 
 /// Converts elements to the output dtype.
