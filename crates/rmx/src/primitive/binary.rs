@@ -131,6 +131,10 @@ impl Primitive for Binary {
         let (ga, gb) = partials(self.0, a, b, y, g)?;
         argnums.iter().map(|&i| if i == 0 { sum_to_shape(&ga, a.shape()) } else { sum_to_shape(&gb, b.shape()) }).collect()
     }
+
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        super::rules::vmap_elementwise(std::sync::Arc::new(Binary(self.0)), inputs, outputs)
+    }
 }
 
 /// Cotangents of `a` and `b` at the output shape for `y = op(a, b)`.
@@ -488,5 +492,9 @@ impl Primitive for Select {
                 _ => sum_to_shape(&crate::where_(cond, 0.0, g)?, inputs[2].shape()),
             })
             .collect()
+    }
+
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        super::rules::vmap_elementwise(std::sync::Arc::new(Select), inputs, outputs)
     }
 }

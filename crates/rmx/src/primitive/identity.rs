@@ -30,6 +30,10 @@ impl Primitive for Identity {
     fn vjp(&self, _: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
         Ok(vec![cotangents[0].clone()])
     }
+
+    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        Ok(Some((vec![inputs[0].0.clone()], vec![inputs[0].1])))
+    }
 }
 
 impl Primitive for StopGradient {
@@ -43,5 +47,9 @@ impl Primitive for StopGradient {
 
     fn vjp(&self, primals: &[Array], _: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
         Ok(vec![crate::zeros_like(&primals[0])?])
+    }
+
+    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        Ok(Some((vec![crate::stop_gradient(&inputs[0].0)?], vec![inputs[0].1])))
     }
 }

@@ -85,6 +85,13 @@ impl Primitive for Matmul {
     fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
         argnums.iter().map(|&i| product_vjp(inputs, &cotangents[0], i, 1.0)).collect()
     }
+
+    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        let a = super::rules::front(&inputs[0])?;
+        let b = super::rules::front(&inputs[1])?;
+        let (a, b) = lift_unbatched(a, inputs[0].1, b, inputs[1].1)?;
+        super::rules::batched_front(crate::matmul(&a, &b)?)
+    }
 }
 
 /// The cotangent of operand `i` (0 = a, 1 = b) of `scale * (a @ b)`; both operands carry the
@@ -117,4 +124,25 @@ impl Primitive for AddMM {
             })
             .collect()
     }
+
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        let a = super::rules::front(&inputs[0])?;
+        let b = super::rules::front(&inputs[1])?;
+        let (a, b) = lift_unbatched(a, inputs[0].1, b, inputs[1].1)?;
+        let (c, size) = super::rules::align_elementwise(&inputs[2..3], outputs[0].ndim())?;
+        // When only `c` is batched, the product must carry the batch too.
+        let widen = |x: Array| -> Result<Array> {
+            let mut shape = x.shape().to_vec();
+            shape[0] = shape[0].max(size);
+            crate::broadcast_to(&x, &shape)
+        };
+        super::rules::batched_front(crate::addmm(&c[0], &widen(a)?, &b, self.alpha, self.beta)?)
+    }
+}
+
+/// Gives an unbatched matmul operand a leading size-1 axis so it broadcasts against the
+/// batched one (whose batch is in front).
+fn lift_unbatched(a: Array, a_axis: Option<usize>, b: Array, b_axis: Option<usize>) -> Result<(Array, Array)> {
+    let lift = |x: Array, axis: Option<usize>| if axis.is_none() { crate::expand_dims(&x, &[0]) } else { Ok(x) };
+    Ok((lift(a, a_axis)?, lift(b, b_axis)?))
 }

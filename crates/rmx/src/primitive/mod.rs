@@ -43,4 +43,16 @@ pub trait Primitive: Send + Sync + fmt::Debug {
         let _ = (inputs, cotangents, argnums, outputs);
         Err(crate::error::Error::NotImplemented(format!("vjp of {}", self.name())))
     }
+
+    /// Batching rule: given the inputs with the axis their batch lives on (`None`: not
+    /// batched) and the unbatched `outputs` of the traced node, returns the batched outputs
+    /// and their batch axes. `Ok(None)` (the default) makes `vmap` replay the primitive once
+    /// per batch entry instead.
+    fn vmap(&self, inputs: &[Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        let _ = (inputs, outputs);
+        Ok(None)
+    }
 }
+
+/// An input of a batching rule: the array and the axis its batch lives on, if any.
+pub type Batched = (Array, Option<usize>);

@@ -289,6 +289,13 @@ impl Primitive for Reduce {
             ReduceOp::All | ReduceOp::Any => crate::zeros_like(x)?,
         }])
     }
+
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        let x = super::rules::front(&inputs[0])?;
+        let shifted = Reduce { op: self.op, axes: self.axes.iter().map(|a| a + 1).collect() };
+        let size = x.shape()[0];
+        super::rules::batched_front(super::rules::batched_node(std::sync::Arc::new(shifted), vec![x], size, &outputs[0]))
+    }
 }
 
 /// d prod / d x_i is the product of the other elements; computed with exclusive cumulative

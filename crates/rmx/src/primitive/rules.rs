@@ -1,7 +1,10 @@
 //! Helpers shared by the derivative rules of the primitives.
 
+use super::Batched;
 use crate::array::Array;
 use crate::error::Result;
+use crate::primitive::Primitive;
+use std::sync::Arc;
 
 /// Sums a cotangent computed at a broadcast shape back to `shape` (the input's shape).
 pub(crate) fn sum_to_shape(g: &Array, shape: &[usize]) -> Result<Array> {
@@ -19,4 +22,59 @@ pub(crate) fn sum_to_shape(g: &Array, shape: &[usize]) -> Result<Array> {
 /// derivative: comparisons, integer results, rounding).
 pub(crate) fn zero_cotangents(inputs: &[Array], argnums: &[usize]) -> Result<Vec<Array>> {
     argnums.iter().map(|&i| crate::zeros_like(&inputs[i])).collect()
+}
+
+/// Batched inputs lined up for an element-wise primitive whose unbatched output has rank
+/// `rank`: batch axes moved to the front and, for batched inputs of lower rank, size-1 axes
+/// inserted after it so that broadcasting from the right still lines up. Unbatched inputs
+/// are left alone (they broadcast). Returns the inputs and the batch size.
+pub(crate) fn align_elementwise(inputs: &[Batched], rank: usize) -> Result<(Vec<Array>, usize)> {
+    let mut size = 1;
+    let arrays = inputs
+        .iter()
+        .map(|(x, axis)| match axis {
+            None => Ok(x.clone()),
+            Some(a) => {
+                let front = crate::moveaxis(x, *a as isize, 0)?;
+                size = front.shape()[0];
+                let missing = rank + 1 - front.ndim();
+                let mut shape = vec![size];
+                shape.extend(std::iter::repeat_n(1, missing));
+                shape.extend(&front.shape()[1..]);
+                crate::reshape_to(&front, &shape)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((arrays, size))
+}
+
+/// One batched node of `primitive` over `inputs`, with the batch in front of `output`'s
+/// unbatched shape.
+pub(crate) fn batched_node(primitive: Arc<dyn Primitive>, inputs: Vec<Array>, size: usize, output: &Array) -> Array {
+    let mut shape = vec![size];
+    shape.extend(output.shape());
+    Array::from_primitive(shape, output.dtype(), primitive, inputs)
+}
+
+/// The element-wise batching rule: batch in front, the primitive applied once.
+pub(crate) fn vmap_elementwise(
+    primitive: Arc<dyn Primitive>,
+    inputs: &[Batched],
+    outputs: &[Array],
+) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    let (arrays, size) = align_elementwise(inputs, outputs[0].ndim())?;
+    Ok(Some((vec![batched_node(primitive, arrays, size, &outputs[0])], vec![Some(0)])))
+}
+
+/// A batched input with its batch axis at the front.
+pub(crate) fn front((x, axis): &Batched) -> Result<Array> {
+    match axis {
+        Some(a) if *a != 0 => crate::moveaxis(x, *a as isize, 0),
+        _ => Ok(x.clone()),
+    }
+}
+
+/// A batching rule's result: one output batched along axis 0.
+pub(crate) fn batched_front(x: Array) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    Ok(Some((vec![x], vec![Some(0)])))
 }

@@ -186,6 +186,10 @@ impl Primitive for Unary {
     fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], outputs: &[Array]) -> Result<Vec<Array>> {
         Ok(vec![derivative(self.0, &inputs[0], &outputs[0], &cotangents[0])?])
     }
+
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        super::rules::vmap_elementwise(std::sync::Arc::new(Unary(self.0)), inputs, outputs)
+    }
 }
 
 /// The cotangent of `x` for `y = op(x)` and output cotangent `g`.

@@ -36,6 +36,13 @@ impl Primitive for Reshape {
     fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
         Ok(vec![crate::reshape_to(&cotangents[0], inputs[0].shape())?])
     }
+
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        let x = super::rules::front(&inputs[0])?;
+        let mut shape = vec![x.shape()[0]];
+        shape.extend(outputs[0].shape());
+        super::rules::batched_front(crate::reshape_to(&x, &shape)?)
+    }
 }
 
 /// Strides that view `strides` over `shape` as `new_shape` without a copy, if any exist.
@@ -104,6 +111,12 @@ impl Primitive for Transpose {
         }
         Ok(vec![crate::transpose(&cotangents[0], Some(&inverse))?])
     }
+
+    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        let x = super::rules::front(&inputs[0])?;
+        let perm: Vec<isize> = std::iter::once(0).chain(self.0.iter().map(|&p| p as isize + 1)).collect();
+        super::rules::batched_front(crate::transpose(&x, Some(&perm))?)
+    }
 }
 
 /// Broadcasts to the output shape with zero strides.
@@ -124,6 +137,13 @@ impl Primitive for Broadcast {
 
     fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
         Ok(vec![super::rules::sum_to_shape(&cotangents[0], inputs[0].shape())?])
+    }
+
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        let (x, size) = super::rules::align_elementwise(inputs, outputs[0].ndim())?;
+        let mut shape = vec![size];
+        shape.extend(outputs[0].shape());
+        super::rules::batched_front(crate::broadcast_to(&x[0], &shape)?)
     }
 }
 
@@ -253,6 +273,10 @@ impl Primitive for AsType {
         let x = &inputs[0];
         Ok(vec![if x.dtype().is_inexact() { crate::astype(&cotangents[0], x.dtype())? } else { crate::zeros_like(x)? }])
     }
+
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        Ok(Some((vec![crate::astype(&inputs[0].0, outputs[0].dtype())?], vec![inputs[0].1])))
+    }
 }
 
 /// A row-major copy (a no-op for data that already is).
@@ -272,6 +296,10 @@ impl Primitive for Contiguous {
 
     fn vjp(&self, _: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
         Ok(vec![cotangents[0].clone()])
+    }
+
+    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+        Ok(Some((vec![crate::contiguous(&inputs[0].0)?], vec![inputs[0].1])))
     }
 }
 

@@ -1,5 +1,5 @@
 //! Function transforms: reverse-mode differentiation (`vjp`, `grad`, `value_and_grad`),
-//! forward mode (`jvp`) and `stop_gradient`.
+//! forward mode (`jvp`), vectorising map (`vmap`) and `stop_gradient`.
 //!
 //! Transforms trace: the function runs once on tracer copies of its inputs, which builds a
 //! lazy graph, and the transform walks that graph calling each primitive's rule (the rules
@@ -9,9 +9,11 @@
 
 mod jvp;
 mod vjp;
+mod vmap;
 
 pub use jvp::jvp;
 pub use vjp::{grad, value_and_grad, vjp};
+pub use vmap::vmap;
 
 use crate::array::Array;
 use crate::error::Result;

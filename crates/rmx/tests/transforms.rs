@@ -1,7 +1,8 @@
-//! Derivatives against central finite differences in float64: for each case,
-//! `<vjp(c), t>` and `<c, jvp(t)>` must equal `(<c, f(x + h t)> - <c, f(x - h t)>) / 2h`
-//! for random inputs `x`, cotangents `c` and directions `t`. Plus second derivatives
-//! against closed forms and the errors misuse gets.
+//! The transforms over a table of functions covering the primitives. Derivatives against
+//! central finite differences in float64: `<vjp(c), t>` and `<c, jvp(t)>` must equal
+//! `(<c, f(x + h t)> - <c, f(x - h t)>) / 2h` for random inputs `x`, cotangents `c` and
+//! directions `t`. `vmap` against a loop over the mapped axis, for several in/out axes.
+//! Plus second derivatives against closed forms, compositions, and the errors misuse gets.
 
 use rmx::{Array, Axes, Dtype, Result};
 
@@ -269,4 +270,101 @@ fn misuse_gets_clear_errors() {
     assert!(err.to_string().contains("argnum 3"), "{err}");
     let err = rmx::grad(|a| Ok(vec![rmx::sum(&rmx::sort(&a[0], None)?, Axes::All, false)?]), &[0])(std::slice::from_ref(&x)).unwrap_err();
     assert!(err.to_string().contains("not implemented: vjp of sort"), "{err}");
+}
+
+/// `vmap(f)` with the batch on `axis` of every input (or only the first, the others
+/// unmapped) against stacking `f` over the batch entries.
+fn check_vmap(c: &Case, seed: u64, axis_of: impl Fn(usize, usize) -> Option<usize>, out_axis: usize) -> std::result::Result<(), String> {
+    let batch = 3;
+    let axes: Vec<Option<usize>> = c.shapes.iter().enumerate().map(|(i, s)| axis_of(i, s.len())).collect();
+    let x: Vec<Array> = c
+        .shapes
+        .iter()
+        .zip(&axes)
+        .enumerate()
+        .map(|(i, (s, axis))| {
+            let mut shape = s.clone();
+            if let Some(a) = axis {
+                shape.insert(*a, batch);
+            }
+            draw(&shape, c.range, seed + i as u64)
+        })
+        .collect();
+    let mut looped = Vec::new();
+    for b in 0..batch {
+        let args: Vec<Array> = x
+            .iter()
+            .zip(&axes)
+            .map(|(xi, axis)| match axis {
+                Some(a) => rmx::take(xi, &Array::scalar(b as u32), Some(*a as isize)),
+                None => Ok(xi.clone()),
+            })
+            .collect::<Result<_>>()
+            .unwrap();
+        looped.push((c.f)(&args).unwrap());
+    }
+    let out_axis = out_axis.min(looped[0].ndim());
+    let mapped = rmx::vmap(|a| Ok(vec![(c.f)(a)?]), &axes, &[Some(out_axis)])(&x).map_err(|e| format!("vmap: {e}"))?;
+    let want = rmx::stack(&looped, out_axis as isize).unwrap();
+    if mapped[0].shape() != want.shape() {
+        return Err(format!("shape {:?}, loop gives {:?}", mapped[0].shape(), want.shape()));
+    }
+    if !rmx::allclose(&mapped[0], &want, 1e-12, 1e-12, true).unwrap().item::<bool>().unwrap() {
+        return Err("values differ from the loop".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn vmap_matches_a_loop() {
+    let cases = all_cases();
+    let mut failures = Vec::new();
+    for c in &cases {
+        let layouts: [(&str, Box<dyn Fn(usize, usize) -> Option<usize>>, usize); 3] = [
+            ("all inputs on axis 0", Box::new(|_, _| Some(0)), 0),
+            ("all inputs on their last axis, output on axis 1", Box::new(|_, rank| Some(rank)), 1),
+            ("only input 0 mapped", Box::new(|i, _| (i == 0).then_some(0)), 0),
+        ];
+        for (what, axis_of, out_axis) in &layouts {
+            if let Err(e) = check_vmap(c, 31, axis_of, *out_axis) {
+                failures.push(format!("{} ({what}): {e}", c.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} checks failed:\n{}", failures.len(), 3 * cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn vmap_and_grad_compose() {
+    let x = draw(&[4, 3], (-1.0, 1.0), 5);
+    let w = draw(&[3], (-1.0, 1.0), 6);
+    let loss = |a: &[Array]| Ok(vec![rmx::sum(&rmx::tanh(&rmx::multiply(&a[0], &a[1])?)?, Axes::All, false)?]);
+    // Per-example gradients with respect to w: vmap(grad) against a loop of grads.
+    let per_example = rmx::vmap(|a| rmx::grad(loss, &[1])(a), &[Some(0), None], &[Some(0)])(&[x.clone(), w.clone()]).unwrap();
+    let rows: Vec<Array> = (0..4)
+        .map(|i| rmx::grad(loss, &[1])(&[rmx::take(&x, &Array::scalar(i as u32), Some(0)).unwrap(), w.clone()]).unwrap().remove(0))
+        .collect();
+    assert!(rmx::allclose(&per_example[0], &rmx::stack(&rows, 0).unwrap(), 1e-12, 1e-12, false).unwrap().item::<bool>().unwrap());
+    // grad of a vmapped function: d/dw sum_i f(x_i, w) equals the sum of the per-example grads.
+    let total = rmx::grad(
+        |a| {
+            let per_row = rmx::vmap(loss, &[Some(0), None], &[Some(0)])(a)?;
+            Ok(vec![rmx::sum(&per_row[0], Axes::All, false)?])
+        },
+        &[1],
+    )(&[x, w])
+    .unwrap();
+    assert!(rmx::allclose(&total[0], &rmx::sum(&per_example[0], 0, false).unwrap(), 1e-12, 1e-12, false).unwrap().item::<bool>().unwrap());
+}
+
+#[test]
+fn vmap_misuse_gets_clear_errors() {
+    let f = |a: &[Array]| Ok(vec![rmx::add(&a[0], &a[1])?]);
+    let (a, b) = (draw(&[3, 2], (0.0, 1.0), 1), draw(&[4, 2], (0.0, 1.0), 2));
+    let err = rmx::vmap(f, &[Some(0), Some(0)], &[Some(0)])(&[a.clone(), b]).unwrap_err();
+    assert!(err.to_string().contains("inconsistent batch sizes"), "{err}");
+    let err = rmx::vmap(f, &[Some(2), None], &[Some(0)])(&[a.clone(), a.clone()]).unwrap_err();
+    assert!(err.to_string().contains("in_axes[0]"), "{err}");
+    let err = rmx::vmap(f, &[Some(0), None], &[None])(&[a.clone(), a]).unwrap_err();
+    assert!(err.to_string().contains("cannot be None"), "{err}");
 }
