@@ -59,4 +59,4 @@ pub use ops::sort::*;
 pub use ops::unary::*;
 pub use primitive::indexing::ScatterMode;
 pub use shape::broadcast_shapes;
-pub use transforms::{grad, jvp, stop_gradient, value_and_grad, vjp, vmap};
+pub use transforms::{checkpoint, custom_vjp, grad, hessian, jacfwd, jacrev, jvp, stop_gradient, value_and_grad, vjp, vmap};

@@ -368,3 +368,49 @@ fn vmap_misuse_gets_clear_errors() {
     let err = rmx::vmap(f, &[Some(0), None], &[None])(&[a.clone(), a]).unwrap_err();
     assert!(err.to_string().contains("cannot be None"), "{err}");
 }
+
+#[test]
+fn jacobians_and_hessian_match_closed_forms() {
+    let x = Array::from_slice(&[0.7f64, -1.3], &[2]).unwrap();
+    // f(x) = [x0 x1, sin x0, x1²]  ->  J = [[x1, x0], [cos x0, 0], [0, 2 x1]]
+    let f = |a: &[Array]| -> Result<Vec<Array>> {
+        let x0 = rmx::take(&a[0], &Array::scalar(0u32), Some(0))?;
+        let x1 = rmx::take(&a[0], &Array::scalar(1u32), Some(0))?;
+        Ok(vec![rmx::stack(&[rmx::multiply(&x0, &x1)?, rmx::sin(&x0)?, rmx::square(&x1)?], 0)?])
+    };
+    let want = [-1.3, 0.7, 0.7f64.cos(), 0.0, 0.0, -2.6];
+    for (name, jac) in
+        [("jacrev", rmx::jacrev(f, 0)(std::slice::from_ref(&x)).unwrap()), ("jacfwd", rmx::jacfwd(f, 0)(std::slice::from_ref(&x)).unwrap())]
+    {
+        assert_eq!(jac.shape(), &[3, 2], "{name}");
+        for (g, w) in jac.to_vec::<f64>().unwrap().iter().zip(want) {
+            assert!((g - w).abs() < 1e-12, "{name}: {g} vs {w}");
+        }
+    }
+    // h(x) = sum(x³) + x0 x1  ->  H = [[6 x0, 1], [1, 6 x1]]
+    let h = |a: &[Array]| -> Result<Vec<Array>> {
+        let cubes = rmx::sum(&rmx::power(&a[0], 3.0)?, Axes::All, false)?;
+        let x0 = rmx::take(&a[0], &Array::scalar(0u32), Some(0))?;
+        let x1 = rmx::take(&a[0], &Array::scalar(1u32), Some(0))?;
+        Ok(vec![rmx::add(&cubes, &rmx::multiply(&x0, &x1)?)?])
+    };
+    let hess = rmx::hessian(h, 0)(std::slice::from_ref(&x)).unwrap();
+    assert_eq!(hess.shape(), &[2, 2]);
+    for (g, w) in hess.to_vec::<f64>().unwrap().iter().zip([4.2, 1.0, 1.0, -7.8]) {
+        assert!((g - w).abs() < 1e-12, "hessian {g} vs {w}");
+    }
+}
+
+#[test]
+fn checkpoint_and_custom_vjp_give_the_right_gradients() {
+    let x = draw(&[5], (-1.0, 1.0), 9);
+    let block = |a: &[Array]| -> Result<Vec<Array>> { Ok(vec![rmx::tanh(&rmx::multiply(&rmx::exp(&a[0])?, &a[0])?)?]) };
+    let plain = rmx::grad(move |a| Ok(vec![rmx::sum(&block(a)?[0], Axes::All, false)?]), &[0])(std::slice::from_ref(&x)).unwrap();
+    let saved = rmx::checkpoint(block);
+    let checkpointed = rmx::grad(move |a| Ok(vec![rmx::sum(&saved(a)?[0], Axes::All, false)?]), &[0])(std::slice::from_ref(&x)).unwrap();
+    assert!(rmx::allclose(&plain[0], &checkpointed[0], 1e-12, 1e-12, false).unwrap().item::<bool>().unwrap());
+    // A custom rule is used instead of the graph's: a straight-through estimator for round.
+    let ste = rmx::custom_vjp(|a| Ok(vec![rmx::round(&a[0], 0)?]), |_, cot, _| Ok(vec![cot[0].clone()]));
+    let g = rmx::grad(move |a| Ok(vec![rmx::sum(&ste(a)?[0], Axes::All, false)?]), &[0])(std::slice::from_ref(&x)).unwrap();
+    assert_eq!(g[0].to_vec::<f64>().unwrap(), vec![1.0; 5]);
+}

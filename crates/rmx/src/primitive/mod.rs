@@ -11,6 +11,7 @@ use std::fmt;
 
 pub mod binary;
 pub mod creation;
+pub mod custom;
 pub mod fft;
 pub mod hadamard;
 pub mod identity;

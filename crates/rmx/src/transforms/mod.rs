@@ -1,5 +1,6 @@
 //! Function transforms: reverse-mode differentiation (`vjp`, `grad`, `value_and_grad`),
-//! forward mode (`jvp`), vectorising map (`vmap`) and `stop_gradient`.
+//! forward mode (`jvp`), vectorising map (`vmap`), `stop_gradient`, user-defined rules
+//! (`custom_vjp`, `checkpoint`) and Jacobians (`jacrev`, `jacfwd`, `hessian`).
 //!
 //! Transforms trace: the function runs once on tracer copies of its inputs, which builds a
 //! lazy graph, and the transform walks that graph calling each primitive's rule (the rules
@@ -7,10 +8,12 @@
 //! from ordinary ops, so transforms nest (`grad` of `grad`). While a transform traces, `eval`
 //! keeps the graph attached so evaluating intermediates inside the function is allowed.
 
+mod custom;
 mod jvp;
 mod vjp;
 mod vmap;
 
+pub use custom::{checkpoint, custom_vjp, hessian, jacfwd, jacrev};
 pub use jvp::jvp;
 pub use vjp::{grad, value_and_grad, vjp};
 pub use vmap::vmap;
