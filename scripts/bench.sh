@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a benchmark program that measures rmx against its peer in the same run.
-#   scripts/bench.sh cpu     rmx vs NumPy on this CPU -> target/bench/cpu_vs_numpy.json
+#   scripts/bench.sh cpu         rmx vs NumPy on this CPU -> target/bench/cpu_vs_numpy.json
+#   scripts/bench.sh transforms  transforms vs their baselines -> target/bench/transforms.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-cpu}" in
@@ -8,8 +9,11 @@ case "${1:-cpu}" in
     python3 -c "import numpy" 2>/dev/null || pip install --quiet numpy threadpoolctl
     cargo bench -p rmx --bench cpu_vs_numpy -- "${@:2}"
     ;;
+  transforms)
+    cargo bench -p rmx --bench transforms
+    ;;
   *)
-    echo "usage: scripts/bench.sh cpu [case-filter]" >&2
+    echo "usage: scripts/bench.sh cpu [case-filter] | transforms" >&2
     exit 2
     ;;
 esac
