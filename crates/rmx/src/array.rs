@@ -51,6 +51,9 @@ pub(crate) struct NodeState {
     pub(crate) siblings: Arc<[Sibling]>,
     pub(crate) stream: Stream,
     pub(crate) storage: Option<Storage>,
+    /// Set while another thread's evaluation owns this node (its primitive is taken and its
+    /// storage not yet stored); evaluations that meet it wait instead of failing.
+    pub(crate) in_flight: bool,
 }
 
 impl Drop for Node {
@@ -74,7 +77,11 @@ impl Array {
     /// A node computed by `primitive` from `inputs` (nothing runs until eval).
     pub(crate) fn from_primitive(shape: Vec<usize>, dtype: Dtype, primitive: Arc<dyn Primitive>, inputs: Vec<Array>) -> Array {
         let stream = crate::device::current_stream();
-        Array::from_node(shape, dtype, NodeState { primitive: Some(primitive), inputs, siblings: Arc::new([]), stream, storage: None })
+        Array::from_node(
+            shape,
+            dtype,
+            NodeState { primitive: Some(primitive), inputs, siblings: Arc::new([]), stream, storage: None, in_flight: false },
+        )
     }
 
     /// The outputs of a multi-output primitive, one node each.
@@ -90,6 +97,7 @@ impl Array {
                     siblings: Arc::new([]),
                     stream,
                     storage: None,
+                    in_flight: false,
                 };
                 Arc::new(Node { shape, dtype, state: Mutex::new(state) })
             })
@@ -109,7 +117,7 @@ impl Array {
         Array::from_node(
             shape,
             dtype,
-            NodeState { primitive: None, inputs: Vec::new(), siblings: Arc::new([]), stream, storage: Some(storage) },
+            NodeState { primitive: None, inputs: Vec::new(), siblings: Arc::new([]), stream, storage: Some(storage), in_flight: false },
         )
     }
 
@@ -325,5 +333,9 @@ impl fmt::Debug for Array {
 /// A detached, unevaluated node standing in for a dropped sibling output.
 pub(crate) fn placeholder(shape: Vec<usize>, dtype: Dtype) -> Array {
     let stream = crate::device::current_stream();
-    Array::from_node(shape, dtype, NodeState { primitive: None, inputs: Vec::new(), siblings: Arc::new([]), stream, storage: None })
+    Array::from_node(
+        shape,
+        dtype,
+        NodeState { primitive: None, inputs: Vec::new(), siblings: Arc::new([]), stream, storage: None, in_flight: false },
+    )
 }

@@ -57,6 +57,11 @@ fn build_tape(outputs: &[Array]) -> Result<Vec<Array>> {
             continue;
         }
         if state.primitive.is_none() {
+            if state.in_flight {
+                drop(state);
+                wait_for(&array)?;
+                continue;
+            }
             return Err(Error::Eval("attempting to eval an array without a primitive or data".into()));
         }
         let inputs: Vec<Array> = state.inputs.iter().rev().cloned().collect();
@@ -78,11 +83,16 @@ fn run_node(array: Array) -> Result<()> {
     if state.storage.is_some() {
         return Ok(());
     }
+    if state.primitive.is_none() && state.in_flight {
+        drop(state);
+        return wait_for(&array);
+    }
     // Inside a transform the graph stays attached so it can be differentiated afterwards.
     let retain = crate::transforms::retaining_graph();
     let primitive = if retain { state.primitive.clone() } else { state.primitive.take() };
     let primitive = primitive.ok_or_else(|| Error::Eval("node lost its primitive".into()))?;
     let inputs = if retain { state.inputs.clone() } else { std::mem::take(&mut state.inputs) };
+    state.in_flight = true;
     let siblings = Arc::clone(&state.siblings);
     let stream = state.stream;
     drop(state);
@@ -95,11 +105,13 @@ fn run_node(array: Array) -> Result<()> {
             .map(|s| match s.node.upgrade() {
                 Some(node) => {
                     let out = Array { node };
+                    let mut st = out.node.lock();
+                    st.in_flight = true;
                     if !retain {
-                        let mut st = out.node.lock();
                         st.primitive = None;
                         st.inputs.clear();
                     }
+                    drop(st);
                     out
                 }
                 None => crate::array::placeholder(s.shape.clone(), s.dtype),
@@ -117,8 +129,12 @@ fn run_node(array: Array) -> Result<()> {
             let mut st = out.node.lock();
             st.primitive = Some(Arc::clone(&primitive));
             st.inputs = inputs.clone();
+            st.in_flight = false;
         }
         return Err(err);
+    }
+    for out in &outputs {
+        out.node.lock().in_flight = false;
     }
     for out in &outputs {
         if out.node.lock().storage.is_none() {
@@ -126,4 +142,20 @@ fn run_node(array: Array) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits for another thread's evaluation of `array` to finish.
+fn wait_for(array: &Array) -> Result<()> {
+    loop {
+        {
+            let state = array.node.lock();
+            if state.storage.is_some() {
+                return Ok(());
+            }
+            if !state.in_flight {
+                return Err(Error::Eval("a concurrent evaluation of this array failed".into()));
+            }
+        }
+        std::thread::yield_now();
+    }
 }

@@ -74,3 +74,23 @@ fn arrays_are_send_and_sync() {
     let got: Vec<f32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(got, vec![0.0, 1.0, 2.0, 3.0]);
 }
+
+/// Threads that evaluate the same lazy nodes at once wait for each other instead of
+/// failing (a node being computed by one thread has no primitive and no data yet).
+#[test]
+fn concurrent_evaluation_of_a_shared_graph_waits_instead_of_failing() {
+    for round in 0..200 {
+        let shared = rmx::exp(&rmx::multiply(&rmx::ones(&[4096], Dtype::F32).unwrap(), 0.001 * round as f32).unwrap()).unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let s = shared.clone();
+                std::thread::spawn(move || rmx::add(&s, i as f32).unwrap().to_vec::<f32>().unwrap()[7])
+            })
+            .collect();
+        let want = (0.001f32 * round as f32).exp();
+        for (i, h) in handles.into_iter().enumerate() {
+            let got = h.join().unwrap();
+            assert!((got - want - i as f32).abs() < 1e-4, "round {round}, thread {i}: {got}");
+        }
+    }
+}
