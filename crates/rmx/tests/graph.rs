@@ -80,7 +80,7 @@ fn arrays_are_send_and_sync() {
 #[test]
 fn concurrent_evaluation_of_a_shared_graph_waits_instead_of_failing() {
     for round in 0..200 {
-        let shared = rmx::exp(&rmx::multiply(&rmx::ones(&[4096], Dtype::F32).unwrap(), 0.001 * round as f32).unwrap()).unwrap();
+        let shared = rmx::exp(&rmx::multiply(rmx::ones(&[4096], Dtype::F32).unwrap(), 0.001 * round as f32).unwrap()).unwrap();
         let handles: Vec<_> = (0..4)
             .map(|i| {
                 let s = shared.clone();

@@ -209,14 +209,14 @@ fn vjp_matches_finite_differences() {
 fn second_derivatives_match_closed_forms() {
     let x = Array::from_slice(&[-1.5f64, 0.3, 2.0], &[3]).unwrap();
     // d²/dx² sum(x³) = 6x
-    let d1 = |a: &[Array]| Ok(rmx::grad(|b| Ok(vec![rmx::sum(&rmx::power(&b[0], 3.0)?, Axes::All, false)?]), &[0])(a)?);
+    let d1 = |a: &[Array]| rmx::grad(|b| Ok(vec![rmx::sum(&rmx::power(&b[0], 3.0)?, Axes::All, false)?]), &[0])(a);
     let d2 = rmx::grad(move |a| Ok(vec![rmx::sum(&d1(a)?[0], Axes::All, false)?]), &[0]);
     let got = d2(std::slice::from_ref(&x)).unwrap()[0].to_vec::<f64>().unwrap();
     for (g, v) in got.iter().zip([-1.5, 0.3, 2.0]) {
         assert!((g - 6.0 * v).abs() < 1e-9, "{g} vs {}", 6.0 * v);
     }
     // d²/dx² sum(sin x) = -sin x
-    let d1 = |a: &[Array]| Ok(rmx::grad(|b| Ok(vec![rmx::sum(&rmx::sin(&b[0])?, Axes::All, false)?]), &[0])(a)?);
+    let d1 = |a: &[Array]| rmx::grad(|b| Ok(vec![rmx::sum(&rmx::sin(&b[0])?, Axes::All, false)?]), &[0])(a);
     let d2 = rmx::grad(move |a| Ok(vec![rmx::sum(&d1(a)?[0], Axes::All, false)?]), &[0]);
     let got = d2(std::slice::from_ref(&x)).unwrap()[0].to_vec::<f64>().unwrap();
     for (g, v) in got.iter().zip([-1.5f64, 0.3, 2.0]) {
@@ -272,6 +272,9 @@ fn misuse_gets_clear_errors() {
     assert!(err.to_string().contains("not implemented: vjp of sort"), "{err}");
 }
 
+/// Where each input's batch goes: `(input index, input rank) -> axis` (`None`: unmapped).
+type AxisOf = Box<dyn Fn(usize, usize) -> Option<usize>>;
+
 /// `vmap(f)` with the batch on `axis` of every input (or only the first, the others
 /// unmapped) against stacking `f` over the batch entries.
 fn check_vmap(c: &Case, seed: u64, axis_of: impl Fn(usize, usize) -> Option<usize>, out_axis: usize) -> std::result::Result<(), String> {
@@ -320,7 +323,7 @@ fn vmap_matches_a_loop() {
     let cases = all_cases();
     let mut failures = Vec::new();
     for c in &cases {
-        let layouts: [(&str, Box<dyn Fn(usize, usize) -> Option<usize>>, usize); 3] = [
+        let layouts: [(&str, AxisOf, usize); 3] = [
             ("all inputs on axis 0", Box::new(|_, _| Some(0)), 0),
             ("all inputs on their last axis, output on axis 1", Box::new(|_, rank| Some(rank)), 1),
             ("only input 0 mapped", Box::new(|i, _| (i == 0).then_some(0)), 0),

@@ -132,7 +132,7 @@ impl Primitive for Binary {
         argnums.iter().map(|&i| if i == 0 { sum_to_shape(&ga, a.shape()) } else { sum_to_shape(&gb, b.shape()) }).collect()
     }
 
-    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         super::rules::vmap_elementwise(std::sync::Arc::new(Binary(self.0)), inputs, outputs)
     }
 }
@@ -494,7 +494,7 @@ impl Primitive for Select {
             .collect()
     }
 
-    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         super::rules::vmap_elementwise(std::sync::Arc::new(Select), inputs, outputs)
     }
 }

@@ -31,7 +31,7 @@ impl Primitive for Identity {
         Ok(vec![cotangents[0].clone()])
     }
 
-    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         Ok(Some((vec![inputs[0].0.clone()], vec![inputs[0].1])))
     }
 }
@@ -49,7 +49,7 @@ impl Primitive for StopGradient {
         Ok(vec![crate::zeros_like(&primals[0])?])
     }
 
-    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         Ok(Some((vec![crate::stop_gradient(&inputs[0].0)?], vec![inputs[0].1])))
     }
 }

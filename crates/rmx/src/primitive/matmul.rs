@@ -86,7 +86,7 @@ impl Primitive for Matmul {
         argnums.iter().map(|&i| product_vjp(inputs, &cotangents[0], i, 1.0)).collect()
     }
 
-    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         let a = super::rules::front(&inputs[0])?;
         let b = super::rules::front(&inputs[1])?;
         let (a, b) = lift_unbatched(a, inputs[0].1, b, inputs[1].1)?;
@@ -125,7 +125,7 @@ impl Primitive for AddMM {
             .collect()
     }
 
-    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         let a = super::rules::front(&inputs[0])?;
         let b = super::rules::front(&inputs[1])?;
         let (a, b) = lift_unbatched(a, inputs[0].1, b, inputs[1].1)?;

@@ -49,7 +49,7 @@ pub trait Primitive: Send + Sync + fmt::Debug {
     /// batched) and the unbatched `outputs` of the traced node, returns the batched outputs
     /// and their batch axes. `Ok(None)` (the default) makes `vmap` replay the primitive once
     /// per batch entry instead.
-    fn vmap(&self, inputs: &[Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[Batched], outputs: &[Array]) -> Result<Option<BatchedOutputs>> {
         let _ = (inputs, outputs);
         Ok(None)
     }
@@ -57,3 +57,6 @@ pub trait Primitive: Send + Sync + fmt::Debug {
 
 /// An input of a batching rule: the array and the axis its batch lives on, if any.
 pub type Batched = (Array, Option<usize>);
+
+/// What a batching rule returns: the batched outputs and the axis each one's batch lives on.
+pub type BatchedOutputs = (Vec<Array>, Vec<Option<usize>>);

@@ -290,7 +290,7 @@ impl Primitive for Reduce {
         }])
     }
 
-    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         let x = super::rules::front(&inputs[0])?;
         let shifted = Reduce { op: self.op, axes: self.axes.iter().map(|a| a + 1).collect() };
         let size = x.shape()[0];

@@ -1,6 +1,6 @@
 //! Helpers shared by the derivative rules of the primitives.
 
-use super::Batched;
+use super::{Batched, BatchedOutputs};
 use crate::array::Array;
 use crate::error::Result;
 use crate::primitive::Primitive;
@@ -57,11 +57,7 @@ pub(crate) fn batched_node(primitive: Arc<dyn Primitive>, inputs: Vec<Array>, si
 }
 
 /// The element-wise batching rule: batch in front, the primitive applied once.
-pub(crate) fn vmap_elementwise(
-    primitive: Arc<dyn Primitive>,
-    inputs: &[Batched],
-    outputs: &[Array],
-) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+pub(crate) fn vmap_elementwise(primitive: Arc<dyn Primitive>, inputs: &[Batched], outputs: &[Array]) -> Result<Option<BatchedOutputs>> {
     let (arrays, size) = align_elementwise(inputs, outputs[0].ndim())?;
     Ok(Some((vec![batched_node(primitive, arrays, size, &outputs[0])], vec![Some(0)])))
 }
@@ -75,6 +71,6 @@ pub(crate) fn front((x, axis): &Batched) -> Result<Array> {
 }
 
 /// A batching rule's result: one output batched along axis 0.
-pub(crate) fn batched_front(x: Array) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+pub(crate) fn batched_front(x: Array) -> Result<Option<BatchedOutputs>> {
     Ok(Some((vec![x], vec![Some(0)])))
 }

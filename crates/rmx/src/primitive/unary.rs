@@ -187,7 +187,7 @@ impl Primitive for Unary {
         Ok(vec![derivative(self.0, &inputs[0], &outputs[0], &cotangents[0])?])
     }
 
-    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         super::rules::vmap_elementwise(std::sync::Arc::new(Unary(self.0)), inputs, outputs)
     }
 }

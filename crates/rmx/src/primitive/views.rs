@@ -37,7 +37,7 @@ impl Primitive for Reshape {
         Ok(vec![crate::reshape_to(&cotangents[0], inputs[0].shape())?])
     }
 
-    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         let x = super::rules::front(&inputs[0])?;
         let mut shape = vec![x.shape()[0]];
         shape.extend(outputs[0].shape());
@@ -112,7 +112,7 @@ impl Primitive for Transpose {
         Ok(vec![crate::transpose(&cotangents[0], Some(&inverse))?])
     }
 
-    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         let x = super::rules::front(&inputs[0])?;
         let perm: Vec<isize> = std::iter::once(0).chain(self.0.iter().map(|&p| p as isize + 1)).collect();
         super::rules::batched_front(crate::transpose(&x, Some(&perm))?)
@@ -139,7 +139,7 @@ impl Primitive for Broadcast {
         Ok(vec![super::rules::sum_to_shape(&cotangents[0], inputs[0].shape())?])
     }
 
-    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         let (x, size) = super::rules::align_elementwise(inputs, outputs[0].ndim())?;
         let mut shape = vec![size];
         shape.extend(outputs[0].shape());
@@ -274,7 +274,7 @@ impl Primitive for AsType {
         Ok(vec![if x.dtype().is_inexact() { crate::astype(&cotangents[0], x.dtype())? } else { crate::zeros_like(x)? }])
     }
 
-    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         Ok(Some((vec![crate::astype(&inputs[0].0, outputs[0].dtype())?], vec![inputs[0].1])))
     }
 }
@@ -298,7 +298,7 @@ impl Primitive for Contiguous {
         Ok(vec![cotangents[0].clone()])
     }
 
-    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<(Vec<Array>, Vec<Option<usize>>)>> {
+    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         Ok(Some((vec![crate::contiguous(&inputs[0].0)?], vec![inputs[0].1])))
     }
 }

@@ -65,7 +65,7 @@ where
         let rows = basis(y.size(), y.dtype())?;
         let pull = |c: &[Array]| -> Result<Vec<Array>> {
             let cot = crate::reshape_to(&c[0], y.shape())?;
-            super::vjp(&with, std::slice::from_ref(x), &[cot]).map(|(_, g)| g)
+            super::vjp(with, std::slice::from_ref(x), &[cot]).map(|(_, g)| g)
         };
         let jac = super::vmap(pull, &[Some(0)], &[Some(0)])(&[rows])?.swap_remove(0);
         crate::reshape_to(&jac, &[y.shape(), x.shape()].concat())
@@ -89,7 +89,7 @@ where
         let columns = basis(x.size(), x.dtype())?;
         let push = |t: &[Array]| -> Result<Vec<Array>> {
             let tangent = crate::reshape_to(&t[0], x.shape())?;
-            super::jvp(&with, std::slice::from_ref(x), &[tangent]).map(|(_, j)| j)
+            super::jvp(with, std::slice::from_ref(x), &[tangent]).map(|(_, j)| j)
         };
         // [input elements, *output shape] -> move the input axis last.
         let jac = super::vmap(push, &[Some(0)], &[Some(y.ndim())])(&[columns])?.swap_remove(0);
