@@ -152,6 +152,18 @@ fn structural_cases() -> Vec<Case> {
         case("put_along_axis", &[&[3, 4], &[3, 1]], (-1.0, 1.0), |a| {
             rmx::put_along_axis(&a[0], &Array::from_slice(&[3u32, 0, 1], &[3, 1])?, &a[1], 1)
         }),
+        case("sort_axis0", &[&[4, 3]], (-1.0, 1.0), |a| rmx::sort(&a[0], Some(0))),
+        case("slice_dynamic", &[&[4, 5]], (-1.0, 1.0), |a| {
+            rmx::slice_dynamic(&a[0], &Array::from_slice(&[1i32, 2], &[2])?, &[0, 1], &[2, 2])
+        }),
+        case("slice_update_dynamic", &[&[4, 5], &[2, 2]], (-1.0, 1.0), |a| {
+            rmx::slice_update_dynamic(&a[0], &a[1], &Array::from_slice(&[2i32, 1], &[2])?, &[0, 1])
+        }),
+        case("concatenate_slices", &[&[3, 4]], (-1.0, 1.0), |a| {
+            let left = rmx::slice(&a[0], &[0, 0], &[3, 2], &[1, 1])?;
+            let right = rmx::slice(&a[0], &[0, 2], &[3, 4], &[1, 1])?;
+            rmx::concatenate(&[rmx::negative(&right)?, left], 1)
+        }),
         case("pad_tile", &[&[2, 3]], (-1.0, 1.0), |a| {
             rmx::tile(&rmx::pad(&a[0], &[(1, 0), (0, 2)], rmx::PadMode::Constant(0.0))?, &[2, 1])
         }),
@@ -268,8 +280,9 @@ fn misuse_gets_clear_errors() {
     assert!(err.to_string().contains("scalar"), "{err}");
     let err = rmx::grad(|a| Ok(vec![rmx::sum(&a[0], Axes::All, false)?]), &[3])(std::slice::from_ref(&x)).unwrap_err();
     assert!(err.to_string().contains("argnum 3"), "{err}");
-    let err = rmx::grad(|a| Ok(vec![rmx::sum(&rmx::sort(&a[0], None)?, Axes::All, false)?]), &[0])(std::slice::from_ref(&x)).unwrap_err();
-    assert!(err.to_string().contains("not implemented: vjp of sort"), "{err}");
+    let err = rmx::grad(|a| Ok(vec![rmx::sum(&rmx::cummax(&a[0], None, false, true)?, Axes::All, false)?]), &[0])(std::slice::from_ref(&x))
+        .unwrap_err();
+    assert!(err.to_string().contains("not implemented: vjp of cummax"), "{err}");
 }
 
 /// Where each input's batch goes: `(input index, input rank) -> axis` (`None`: unmapped).

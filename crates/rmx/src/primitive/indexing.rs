@@ -380,6 +380,21 @@ impl Primitive for DynamicSlice {
         out.set_storage(s.view(s.strides.clone(), offset as usize));
         Ok(())
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let (a, start) = (&inputs[0], &inputs[1]);
+        argnums
+            .iter()
+            .map(|&i| {
+                if i == 1 {
+                    return crate::zeros_like(start);
+                }
+                let place = DynamicSliceUpdate { axes: self.axes.clone() };
+                let args = vec![crate::zeros_like(a)?, cotangents[0].clone(), start.clone()];
+                Ok(Array::from_primitive(a.shape().to_vec(), a.dtype(), std::sync::Arc::new(place), args))
+            })
+            .collect()
+    }
 }
 
 /// Writes `update` into a copy of `a` at a start given by an integer array at run time.
@@ -406,5 +421,25 @@ impl Primitive for DynamicSliceUpdate {
         });
         out.set_storage(base);
         Ok(())
+    }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let (update, start, g) = (&inputs[1], &inputs[2], &cotangents[0]);
+        argnums
+            .iter()
+            .map(|&i| match i {
+                0 => {
+                    // The overwritten window gets no gradient.
+                    let clear = DynamicSliceUpdate { axes: self.axes.clone() };
+                    let args = vec![g.clone(), crate::zeros_like(update)?, start.clone()];
+                    Ok(Array::from_primitive(g.shape().to_vec(), g.dtype(), std::sync::Arc::new(clear), args))
+                }
+                1 => {
+                    let read = DynamicSlice { axes: self.axes.clone() };
+                    Ok(Array::from_primitive(update.shape().to_vec(), g.dtype(), std::sync::Arc::new(read), vec![g.clone(), start.clone()]))
+                }
+                _ => crate::zeros_like(start),
+            })
+            .collect()
     }
 }

@@ -405,4 +405,11 @@ impl Primitive for ArgReduce {
     fn vjp(&self, inputs: &[Array], _: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
         super::rules::zero_cotangents(inputs, argnums)
     }
+
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
+        let x = super::rules::front(&inputs[0])?;
+        let shifted = ArgReduce { max: self.max, axis: self.axis + 1 };
+        let size = x.shape()[0];
+        super::rules::batched_front(super::rules::batched_node(std::sync::Arc::new(shifted), vec![x], size, &outputs[0]))
+    }
 }

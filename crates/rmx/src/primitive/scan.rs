@@ -161,4 +161,11 @@ impl Primitive for Scan {
             other => Err(crate::error::Error::NotImplemented(format!("vjp of {}", other.name()))),
         }
     }
+
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
+        let x = super::rules::front(&inputs[0])?;
+        let shifted = Scan { op: self.op, axis: self.axis + 1, reverse: self.reverse, inclusive: self.inclusive };
+        let size = x.shape()[0];
+        super::rules::batched_front(super::rules::batched_node(std::sync::Arc::new(shifted), vec![x], size, &outputs[0]))
+    }
 }

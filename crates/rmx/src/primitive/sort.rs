@@ -64,6 +64,23 @@ impl Primitive for Sort {
         out.set_storage(storage);
         Ok(())
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let x = &inputs[0];
+        if self.indices {
+            return Ok(vec![crate::zeros_like(x)?]);
+        }
+        // Sorted values go back to where they came from (the same stable order).
+        let order = crate::argsort(x, Some(self.axis as isize))?;
+        Ok(vec![crate::put_along_axis(&crate::zeros_like(x)?, &order, &cotangents[0], self.axis as isize)?])
+    }
+
+    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<super::BatchedOutputs>> {
+        let x = super::rules::front(&inputs[0])?;
+        let shifted = Sort { axis: self.axis + 1, indices: self.indices };
+        let dtype = if self.indices { Dtype::U32 } else { x.dtype() };
+        super::rules::batched_front(Array::from_primitive(x.shape().to_vec(), dtype, std::sync::Arc::new(shifted), vec![x]))
+    }
 }
 
 /// For each value, the insertion index into a sorted 1-d sequence (uint32).

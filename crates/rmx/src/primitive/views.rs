@@ -179,6 +179,16 @@ impl Primitive for Slice {
         let update = SliceUpdate { starts: self.starts.clone(), steps: self.steps.clone() };
         Ok(vec![Array::from_primitive(x.shape().to_vec(), x.dtype(), Arc::new(update), vec![crate::zeros_like(x)?, cotangents[0].clone()])])
     }
+
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
+        let x = super::rules::front(&inputs[0])?;
+        let size = x.shape()[0];
+        let shifted = Slice {
+            starts: [0].into_iter().chain(self.starts.iter().copied()).collect(),
+            steps: [1].into_iter().chain(self.steps.iter().copied()).collect(),
+        };
+        super::rules::batched_front(super::rules::batched_node(Arc::new(shifted), vec![x], size, &outputs[0]))
+    }
 }
 
 /// A view with explicit strides and offset over the row-major elements of the input.
@@ -339,6 +349,23 @@ impl Primitive for Concatenate {
             starts[i] = starts[i - 1] + inputs[i - 1].shape()[self.0];
         }
         argnums.iter().map(|&i| window(g, self.0, starts[i], inputs[i].shape()[self.0])).collect()
+    }
+
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
+        // Every input gets the batch in front (unbatched ones are broadcast along it).
+        let size = inputs.iter().find_map(|(x, axis)| axis.map(|a| x.shape()[a])).unwrap_or(1);
+        let parts = inputs
+            .iter()
+            .map(|b| match b.1 {
+                Some(_) => super::rules::front(b),
+                None => {
+                    let mut shape = vec![size];
+                    shape.extend(b.0.shape());
+                    crate::broadcast_to(&crate::expand_dims(&b.0, &[0])?, &shape)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        super::rules::batched_front(super::rules::batched_node(Arc::new(Concatenate(self.0 + 1)), parts, size, &outputs[0]))
     }
 }
 
