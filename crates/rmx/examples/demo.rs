@@ -1,6 +1,8 @@
 //! The main job until rmx-lm exists: a tour of rmx doing real work, offline.
 //!
-//! Fits a small linear model by closed-form least squares (matmul, reductions), runs a
+//! Fits a small linear model by gradient descent with autodiff gradients and checks it
+//! against the normal equations solved by `linalg::solve`, convolves signals through the
+//! FFT, runs a
 //! two-head grouped-query attention block with RoPE and a causal mask (fast ops), convolves
 //! an image (conv2d), sorts and indexes (argsort, take), and samples reproducibly from
 //! threefry keys. Every result is checked, so the program fails loudly if anything is wrong.
@@ -14,22 +16,48 @@ fn main() -> Result<()> {
     let keys = rmx::random::split(&key, 4)?;
     let k = |i: isize| rmx::index(&keys, &[rmx::Index::At(i)]);
 
-    // 1. Least squares: recover w from y = X w + noise via the normal equations' gradient
-    //    descent (matmul + reductions only).
+    // 1. Least squares two ways: gradient descent with gradients from `value_and_grad`
+    //    (autodiff), and the normal equations solved by `linalg::solve`; both must agree.
     let (n, d) = (512usize, 8usize);
     let x = rmx::random::normal(&[n, d], Dtype::F32, 0.0, 1.0, Some(&k(0)?))?;
     let w_true = rmx::arange(1.0, (d + 1) as f64, 1.0, Dtype::F32)?;
     let noise = rmx::random::normal(&[n], Dtype::F32, 0.0, 0.01, Some(&k(1)?))?;
     let y = rmx::add(&rmx::matmul(&x, &w_true)?, &noise)?;
+    let loss = rmx::value_and_grad(
+        |a| {
+            let residual = rmx::subtract(&rmx::matmul(&a[1], &a[0])?, &a[2])?;
+            Ok(vec![rmx::divide(&rmx::sum(&rmx::square(&residual)?, rmx::Axes::All, false)?, 2.0 * n as f64)?])
+        },
+        &[0],
+    );
     let mut w = rmx::zeros(&[d], Dtype::F32)?;
     for _ in 0..200 {
-        let residual = rmx::subtract(&rmx::matmul(&x, &w)?, &y)?;
-        let grad = rmx::divide(&rmx::matmul(&rmx::transpose(&x, None)?, &residual)?, n as f64)?;
-        w = rmx::subtract(&w, &rmx::multiply(&grad, 0.5)?)?;
+        let (_, grads) = loss(&[w.clone(), x.clone(), y.clone()])?;
+        w = rmx::subtract(&w, &rmx::multiply(&grads[0], 0.5)?)?;
+        w.eval()?;
     }
+    let xt = rmx::transpose(&x, None)?;
+    let w_exact = rmx::linalg::solve(&rmx::matmul(&xt, &x)?, &rmx::matmul(&xt, &y)?)?;
     let err = rmx::max(&rmx::abs(&rmx::subtract(&w, &w_true)?)?, rmx::Axes::All, false)?.item::<f32>()?;
-    println!("least squares: max |w - w_true| = {err:.2e}");
-    assert!(err < 1e-2);
+    let gap = rmx::max(&rmx::abs(&rmx::subtract(&w, &w_exact)?)?, rmx::Axes::All, false)?.item::<f32>()?;
+    println!("least squares: max |w - w_true| = {err:.2e}, grad descent vs linalg.solve = {gap:.2e}");
+    assert!(err < 1e-2 && gap < 1e-3);
+
+    // 1b. The convolution theorem: circular convolution via rfft/irfft equals the direct sum.
+    let (sig, ker) =
+        (rmx::random::normal(&[64], Dtype::F32, 0.0, 1.0, Some(&k(0)?))?, rmx::random::normal(&[64], Dtype::F32, 0.0, 1.0, Some(&k(1)?))?);
+    let norm = rmx::fft::FftNorm::Backward;
+    let spectral = rmx::fft::irfft(
+        &rmx::multiply(&rmx::fft::rfft(&sig, None, -1, norm)?, &rmx::fft::rfft(&ker, None, -1, norm)?)?,
+        Some(64),
+        -1,
+        norm,
+    )?;
+    let (sv, kv, cv) = (sig.to_vec::<f32>()?, ker.to_vec::<f32>()?, spectral.to_vec::<f32>()?);
+    let direct: Vec<f32> = (0..64).map(|i| (0..64).map(|j| sv[j] * kv[(64 + i - j) % 64]).sum()).collect();
+    let fft_err = direct.iter().zip(&cv).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    println!("fft: circular convolution via rfft vs direct, max error {fft_err:.1e}");
+    assert!(fft_err < 1e-3);
 
     // 2. Attention: [batch 1, 4 query heads, 2 kv heads, 6 tokens, 16 dims], RoPE + causal.
     let q = rmx::random::normal(&[1, 4, 6, 16], Dtype::F32, 0.0, 1.0, Some(&k(2)?))?;
