@@ -18,6 +18,7 @@ import json
 import os
 import struct
 import sys
+import zlib
 
 import mlx.core as mx
 import numpy as np
@@ -84,6 +85,10 @@ def from_mlx(a):
 
 class Family:
     def __init__(self, name):
+        # Each family draws from its own seeded stream, so a family's file is the same
+        # whether it is generated alone or with the others.
+        global RNG
+        RNG = np.random.default_rng([20261125, zlib.crc32(name.encode())])
         self.name, self.cases, self.tensors = name, [], {}
 
     def add(self, case, op, inputs, outputs, args=None, layouts=None, tol=None):
@@ -398,6 +403,8 @@ def gen_matmul():
     fam.add("addmm_float32", "addmm", [c, a, b], [expect(0.5 * (np_of(a) @ np_of(b)) + 2.0 * np_of(c), "float32")], args={"alpha": 0.5, "beta": 2.0})
     a, b = rand((64, 100), "float32"), rand((100, 80), "float32")
     fam.add("matmul_float32_64x100x80", "matmul", [a, b], [expect(np_of(a) @ np_of(b), "float32")], tol=(1e-4, 1e-5))
+    a, b = rand((3, 5, 1), "float32"), rand((1, 4), "float32")
+    fam.add("matmul_k1_outer_batched", "matmul", [a, b], [expect(np_of(a) @ np_of(b), "float32")], tol=(1e-6, 1e-7))
     gen_matmul_family(fam)
     fam.write()
 
