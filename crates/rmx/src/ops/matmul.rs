@@ -71,13 +71,7 @@ fn finish(out: Array, dtype: Dtype, squeeze: &[isize]) -> Result<Array> {
 pub fn matmul(a: &Array, b: &Array) -> Result<Array> {
     let (a, b, shape, dtype, squeeze) = prepare("matmul", a, b)?;
     let compute = a.dtype();
-    let out = if a.shape()[a.ndim() - 1] == 1 {
-        // Outer products (k = 1, e.g. per-example weight gradients) are a broadcast
-        // multiply; a gemm call per batch entry would cost more than the arithmetic.
-        crate::multiply(&a, &b)?
-    } else {
-        Array::from_primitive(shape, compute, Arc::new(Matmul), vec![a, b])
-    };
+    let out = Array::from_primitive(shape, compute, Arc::new(Matmul), vec![a, b]);
     finish(out, dtype, &squeeze)
 }
 
