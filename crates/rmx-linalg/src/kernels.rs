@@ -97,11 +97,18 @@ pub(crate) fn inverse<T: LinalgFloat>(a: &[T], n: usize, out: &mut [T]) -> Resul
     Ok(())
 }
 
+/// A triangular matrix is singular exactly when a diagonal entry is zero.
+fn nonzero_diagonal<T: LinalgFloat>(a: &[T], n: usize) -> Result<(), Failure> {
+    if (0..n).any(|i| a[i * n + i] == T::zero()) {
+        Err("the matrix is singular".into())
+    } else {
+        Ok(())
+    }
+}
+
 /// Inverse of a triangular matrix (only the named triangle of `a` is read).
 pub(crate) fn triangular_inverse<T: LinalgFloat>(a: &[T], n: usize, upper: bool, out: &mut [T]) -> Result<(), Failure> {
-    if (0..n).any(|i| a[i * n + i] == T::zero()) {
-        return Err("the matrix is singular".into());
-    }
+    nonzero_diagonal(a, n)?;
     out.fill(T::zero());
     let (src, dst) = (view(a, n, n), view_mut(out, n, n));
     if upper {
@@ -234,9 +241,7 @@ pub(crate) fn solve<T: LinalgFloat>(a: &[T], n: usize, b: &[T], k: usize, x: &mu
 
 /// Solves `a x = b` for a triangular `a` (only the named triangle is read).
 pub(crate) fn solve_triangular<T: LinalgFloat>(a: &[T], n: usize, upper: bool, b: &[T], k: usize, x: &mut [T]) -> Result<(), Failure> {
-    if (0..n).any(|i| a[i * n + i] == T::zero()) {
-        return Err("the matrix is singular".into());
-    }
+    nonzero_diagonal(a, n)?;
     x.copy_from_slice(b);
     let (tri, rhs) = (view(a, n, n), view_mut(x, n, k));
     if upper {

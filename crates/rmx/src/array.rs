@@ -269,8 +269,11 @@ impl Array {
         siblings.iter().map(|s| s.node.upgrade().map(|node| Array { node })).collect()
     }
 
+    /// Stores the computed data; this also ends the node's in-flight state.
     pub(crate) fn set_storage(&self, storage: Storage) {
-        self.node.lock().storage = Some(storage);
+        let mut state = self.node.lock();
+        state.storage = Some(storage);
+        state.in_flight = false;
     }
 
     /// Copies the elements out in row-major order; `T` must match the dtype.

@@ -134,9 +134,6 @@ fn run_node(array: Array) -> Result<()> {
         return Err(err);
     }
     for out in &outputs {
-        out.node.lock().in_flight = false;
-    }
-    for out in &outputs {
         if out.node.lock().storage.is_none() {
             return Err(Error::Eval(format!("{} did not produce all its outputs", primitive.name())));
         }

@@ -202,7 +202,7 @@ pub fn solve_triangular(a: &Array, b: &Array, upper: bool) -> Result<Array> {
 /// Sign and log of the absolute determinant, from the LU factorization: `sign` is 0 and
 /// `logabsdet` is `-inf` for a singular matrix.
 pub fn slogdet(a: &Array) -> Result<(Array, Array)> {
-    let (diag, parity) = lu_diagonal(LinalgOp::LuFactor, a)?;
+    let (diag, parity) = lu_diagonal(a)?;
     let sign = crate::multiply(&crate::prod(&crate::sign(&diag)?, -1, false)?, &parity)?;
     let logabsdet = crate::sum(&crate::log(&crate::abs(&diag)?)?, -1, false)?;
     Ok((sign, logabsdet))
@@ -210,13 +210,13 @@ pub fn slogdet(a: &Array) -> Result<(Array, Array)> {
 
 /// Determinant of each square matrix, from the LU factorization.
 pub fn det(a: &Array) -> Result<Array> {
-    let (diag, parity) = lu_diagonal(LinalgOp::LuFactor, a)?;
+    let (diag, parity) = lu_diagonal(a)?;
     crate::multiply(&crate::prod(&diag, -1, false)?, &parity)
 }
 
 /// The diagonal of U and the permutation's sign (+1/-1) for each square matrix.
-fn lu_diagonal(op: LinalgOp, a: &Array) -> Result<(Array, Array)> {
-    let out = factor(op, a, true)?;
+fn lu_diagonal(a: &Array) -> Result<(Array, Array)> {
+    let out = factor(LinalgOp::LuFactor, a, true)?;
     let diag = crate::diagonal(&out[0], 0, -2, -1)?;
     let n = a.shape()[a.ndim() - 1];
     let steps = crate::arange(0.0, n as f64, 1.0, Dtype::U32)?;

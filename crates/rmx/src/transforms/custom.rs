@@ -48,6 +48,18 @@ fn basis(n: usize, dtype: Dtype) -> Result<Array> {
     crate::eye(n, None, 0, dtype)
 }
 
+/// Output 0 of `f` as a function of argument `argnum` alone (the others held at `args`).
+fn output0_of<'a, F>(f: &'a F, args: &'a [Array], argnum: usize) -> impl Fn(&[Array]) -> Result<Vec<Array>> + 'a
+where
+    F: Fn(&[Array]) -> Result<Vec<Array>>,
+{
+    move |xi: &[Array]| {
+        let mut full = args.to_vec();
+        full[argnum] = xi[0].clone();
+        Ok(vec![f(&full)?.swap_remove(0)])
+    }
+}
+
 /// The Jacobian of output 0 of `f` with respect to input `argnum` by reverse mode (one vjp
 /// per output element, vectorised with `vmap`): shape `output.shape ++ input.shape`.
 pub fn jacrev<F>(f: F, argnum: usize) -> impl Fn(&[Array]) -> Result<Array>
@@ -56,16 +68,12 @@ where
 {
     move |args: &[Array]| {
         let x = args.get(argnum).ok_or_else(|| Error::arg("jacrev", format!("argnum {argnum} out of range")))?;
-        let with = |xi: &[Array]| -> Result<Vec<Array>> {
-            let mut full = args.to_vec();
-            full[argnum] = xi[0].clone();
-            Ok(vec![f(&full)?.swap_remove(0)])
-        };
+        let with = output0_of(&f, args, argnum);
         let y = with(std::slice::from_ref(x))?.swap_remove(0);
         let rows = basis(y.size(), y.dtype())?;
         let pull = |c: &[Array]| -> Result<Vec<Array>> {
             let cot = crate::reshape_to(&c[0], y.shape())?;
-            super::vjp(with, std::slice::from_ref(x), &[cot]).map(|(_, g)| g)
+            super::vjp(&with, std::slice::from_ref(x), &[cot]).map(|(_, g)| g)
         };
         let jac = super::vmap(pull, &[Some(0)], &[Some(0)])(&[rows])?.swap_remove(0);
         crate::reshape_to(&jac, &[y.shape(), x.shape()].concat())
@@ -80,16 +88,12 @@ where
 {
     move |args: &[Array]| {
         let x = args.get(argnum).ok_or_else(|| Error::arg("jacfwd", format!("argnum {argnum} out of range")))?;
-        let with = |xi: &[Array]| -> Result<Vec<Array>> {
-            let mut full = args.to_vec();
-            full[argnum] = xi[0].clone();
-            Ok(vec![f(&full)?.swap_remove(0)])
-        };
+        let with = output0_of(&f, args, argnum);
         let y = with(std::slice::from_ref(x))?.swap_remove(0);
         let columns = basis(x.size(), x.dtype())?;
         let push = |t: &[Array]| -> Result<Vec<Array>> {
             let tangent = crate::reshape_to(&t[0], x.shape())?;
-            super::jvp(with, std::slice::from_ref(x), &[tangent]).map(|(_, j)| j)
+            super::jvp(&with, std::slice::from_ref(x), &[tangent]).map(|(_, j)| j)
         };
         // [input elements, *output shape] -> move the input axis last.
         let jac = super::vmap(push, &[Some(0)], &[Some(y.ndim())])(&[columns])?.swap_remove(0);

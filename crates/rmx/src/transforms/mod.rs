@@ -10,6 +10,7 @@
 
 mod custom;
 mod jvp;
+mod tape;
 mod vjp;
 mod vmap;
 

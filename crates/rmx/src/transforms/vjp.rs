@@ -1,49 +1,13 @@
 //! Reverse mode: `vjp`, `value_and_grad` and `grad`.
 
+use super::tape::{key, tape, NodeKey};
 use super::RetainGraph;
-use crate::array::{Array, Node};
+use crate::array::Array;
 use crate::error::{Error, Result};
 use crate::primitive::identity::{Identity, StopGradient};
 use crate::primitive::Primitive;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-
-type NodeKey = *const Node;
-
-fn key(a: &Array) -> NodeKey {
-    Arc::as_ptr(&a.node)
-}
-
-/// Nodes between the tracers and the outputs that depend on a tracer, inputs first, and the
-/// set of nodes (tracers included) that depend on a tracer.
-fn tape(outputs: &[Array], tracers: &HashSet<NodeKey>) -> (Vec<Array>, HashSet<NodeKey>) {
-    let mut depends: HashSet<NodeKey> = tracers.clone();
-    let mut visited: HashSet<NodeKey> = HashSet::new();
-    let mut order = Vec::new();
-    let mut stack: Vec<(Array, bool)> = outputs.iter().map(|a| (a.clone(), false)).collect();
-    while let Some((array, expanded)) = stack.pop() {
-        let k = key(&array);
-        let Some((primitive, inputs)) = array.graph() else { continue };
-        if expanded {
-            let blocked = primitive.name() == StopGradient.name();
-            if !blocked && inputs.iter().any(|i| depends.contains(&key(i))) {
-                depends.insert(k);
-                order.push(array);
-            }
-            continue;
-        }
-        if tracers.contains(&k) || !visited.insert(k) {
-            continue;
-        }
-        stack.push((array, true));
-        for input in inputs {
-            if !visited.contains(&key(&input)) {
-                stack.push((input, false));
-            }
-        }
-    }
-    (order, depends)
-}
 
 fn accumulate(cotangents: &mut HashMap<NodeKey, Array>, target: &Array, value: Array) -> Result<()> {
     let k = key(target);
@@ -111,7 +75,7 @@ where
     for (o, c) in outputs.iter().zip(cotangents) {
         accumulate(&mut cots, o, c)?;
     }
-    let (order, depends) = tape(&outputs, &tracer_keys);
+    let (order, depends) = tape(&outputs, &tracer_keys, |p| p.name() == StopGradient.name());
     let mut done: HashSet<*const ()> = HashSet::new();
     for node in order.iter().rev() {
         let Some((primitive, inputs)) = node.graph() else { continue };

@@ -6,46 +6,14 @@
 //! once per batch entry and the results stacked, which is correct for every primitive and
 //! only slower.
 
-use crate::array::{placeholder, Array, Node};
+use super::tape::{key, tape, NodeKey};
+use crate::array::{placeholder, Array};
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-type NodeKey = *const Node;
-
-fn key(a: &Array) -> NodeKey {
-    Arc::as_ptr(&a.node)
-}
-
 use crate::primitive::Batched;
-
-/// Nodes that depend on a placeholder, inputs first.
-fn tape(outputs: &[Array], leaves: &HashSet<NodeKey>) -> Vec<Array> {
-    let mut depends = leaves.clone();
-    let mut visited = HashSet::new();
-    let mut order = Vec::new();
-    let mut stack: Vec<(Array, bool)> = outputs.iter().map(|a| (a.clone(), false)).collect();
-    while let Some((array, expanded)) = stack.pop() {
-        let k = key(&array);
-        let Some((_, inputs)) = array.graph() else { continue };
-        if expanded {
-            if inputs.iter().any(|i| depends.contains(&key(i))) {
-                depends.insert(k);
-                order.push(array);
-            }
-            continue;
-        }
-        if leaves.contains(&k) || !visited.insert(k) {
-            continue;
-        }
-        stack.push((array, true));
-        for input in inputs {
-            stack.push((input, false));
-        }
-    }
-    order
-}
 
 /// Replays one node per batch entry and stacks the results along axis 0.
 fn by_loop(node: &Array, inputs: &[Batched], size: usize) -> Result<(Vec<Array>, Vec<Option<usize>>)> {
@@ -132,7 +100,7 @@ where
             }
         }
         let mut done: HashSet<*const ()> = HashSet::new();
-        for node in tape(&outputs, &leaf_keys) {
+        for node in tape(&outputs, &leaf_keys, |_| false).0 {
             let Some((primitive, inputs)) = node.graph() else { continue };
             if !done.insert(Arc::as_ptr(&primitive) as *const ()) {
                 continue;
