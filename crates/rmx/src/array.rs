@@ -111,6 +111,15 @@ impl Array {
         arrays
     }
 
+    /// The outputs of `primitive`: one node, or one per output with sibling links.
+    pub(crate) fn outputs_from_primitive(outputs: Vec<(Vec<usize>, Dtype)>, primitive: Arc<dyn Primitive>, inputs: Vec<Array>) -> Vec<Array> {
+        if let [(shape, dtype)] = outputs.as_slice() {
+            vec![Array::from_primitive(shape.clone(), *dtype, primitive, inputs)]
+        } else {
+            Array::multi_from_primitive(outputs, primitive, inputs)
+        }
+    }
+
     /// An evaluated array over existing storage.
     pub(crate) fn from_storage(shape: Vec<usize>, dtype: Dtype, storage: Storage) -> Array {
         let stream = crate::device::current_stream();
@@ -267,6 +276,26 @@ impl Array {
             return vec![Some(self.clone())];
         }
         siblings.iter().map(|s| s.node.upgrade().map(|node| Array { node })).collect()
+    }
+
+    /// Identity of the primitive application that computes this node: shared by the outputs
+    /// of one multi-output application, distinct between applications (even of one primitive).
+    pub(crate) fn application_key(&self) -> *const () {
+        let siblings = Arc::clone(&self.node.lock().siblings);
+        if siblings.is_empty() {
+            Arc::as_ptr(&self.node) as *const ()
+        } else {
+            Arc::as_ptr(&siblings) as *const Sibling as *const ()
+        }
+    }
+
+    /// Shape and dtype of every output of this node's primitive.
+    pub(crate) fn sibling_specs(&self) -> Vec<(Vec<usize>, Dtype)> {
+        let siblings = Arc::clone(&self.node.lock().siblings);
+        if siblings.is_empty() {
+            return vec![(self.shape().to_vec(), self.dtype())];
+        }
+        siblings.iter().map(|s| (s.shape.clone(), s.dtype)).collect()
     }
 
     /// Stores the computed data; this also ends the node's in-flight state.

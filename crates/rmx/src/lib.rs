@@ -17,6 +17,7 @@
 
 pub mod array;
 pub mod backend;
+pub mod compile;
 pub mod device;
 pub mod dtype;
 pub mod element;
@@ -30,6 +31,7 @@ pub mod storage;
 pub mod transforms;
 
 pub use array::Array;
+pub use compile::{compile, compile_enabled, disable_compile, enable_compile, Compiled};
 pub use device::{
     default_device, default_stream, device_count, new_stream, set_default_device, set_default_stream, synchronize, with_device,
     with_stream, Device, DeviceType, Stream,

@@ -28,6 +28,13 @@ pub fn seed(seed: u64) {
 
 /// The next key of the global sequence (seeded from the clock if never seeded).
 fn next_key() -> Result<Array> {
+    if crate::compile::trace::tracing() {
+        return Err(Error::arg(
+            "random",
+            "sampling without a key inside a compiled function would repeat the same numbers on every call; \
+             pass a key as an input of the function",
+        ));
+    }
     let mut g = GLOBAL_KEY.lock().unwrap_or_else(|e| e.into_inner());
     let k = *g.get_or_insert_with(|| {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);

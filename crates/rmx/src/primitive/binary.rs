@@ -5,7 +5,7 @@ use super::rules::{sum_to_shape, zero_cotangents};
 use super::Primitive;
 use crate::array::Array;
 use crate::backend::cpu::elementwise::{map2, map3};
-use crate::backend::cpu::math::{logaddexp, Real};
+use crate::backend::cpu::math::Real;
 use crate::dtype::Dtype;
 use crate::element::{Element, C64};
 use crate::error::{Error, Result};
@@ -135,6 +135,14 @@ impl Primitive for Binary {
     fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         super::rules::vmap_elementwise(std::sync::Arc::new(Binary(self.0)), inputs, outputs)
     }
+
+    fn fusion(&self) -> Option<crate::compile::program::FusedOp> {
+        Some(crate::compile::program::FusedOp::Binary(self.0))
+    }
+
+    fn output_shapes(&self, inputs: &[Array]) -> Option<Result<Vec<Vec<usize>>>> {
+        super::rules::elementwise_shapes(self.name(), inputs)
+    }
 }
 
 /// Cotangents of `a` and `b` at the output shape for `y = op(a, b)`.
@@ -185,6 +193,30 @@ type Operand<'a> = (&'a Storage, &'a [isize]);
 fn apply<T: Element, O: Element>(a: Operand, b: Operand, shape: &[usize], out: &Storage, f: impl Fn(T, T) -> O + Sync) {
     map2::<T, T, O>(a.0, a.1, b.0, b.1, shape, out.ptr::<O>() as *mut O, f)
 }
+
+/// Hands `$apply!(|x, y| expr)` the formula of a float-valued binary op over `x, y: F` with
+/// `F: Real`, evaluating to `Some` of what `$apply!` gives, or `None` for comparisons,
+/// logical and bit ops. Shared by the unfused kernels and the fused ones of `compile`.
+macro_rules! float_binary_formula {
+    ($op:expr, $apply:ident) => {{
+        use $crate::primitive::binary::BinaryOp as B;
+        match $op {
+            B::Add => Some($apply!(|x, y| x + y)),
+            B::Subtract => Some($apply!(|x, y| x - y)),
+            B::Multiply => Some($apply!(|x, y| x * y)),
+            B::Divide => Some($apply!(|x, y| x / y)),
+            B::FloorDivide => Some($apply!(|x, y| $crate::primitive::binary::float_floor_div(x, y))),
+            B::Remainder => Some($apply!(|x, y| $crate::primitive::binary::float_rem(x, y))),
+            B::Power => Some($apply!(|x, y| x.powf(y))),
+            B::Maximum => Some($apply!(|x, y| $crate::primitive::binary::float_max(x, y))),
+            B::Minimum => Some($apply!(|x, y| $crate::primitive::binary::float_min(x, y))),
+            B::LogAddExp => Some($apply!(|x, y| $crate::backend::cpu::math::logaddexp(x, y))),
+            B::ArcTan2 => Some($apply!(|x, y| x.atan2(y))),
+            _ => None,
+        }
+    }};
+}
+pub(crate) use float_binary_formula;
 
 macro_rules! on_floats {
     ($dtype:expr, $a:expr, $b:expr, $shape:expr, $out:expr, |$x:ident, $y:ident| $body:expr) => {{
@@ -287,12 +319,12 @@ macro_rules! int_math {
 int_math!(u8, u16, u32, u64, i8, i16, i32, i64);
 
 #[inline(always)]
-fn float_floor_div<F: Real>(x: F, y: F) -> F {
+pub(crate) fn float_floor_div<F: Real>(x: F, y: F) -> F {
     (x / y).floor()
 }
 
 #[inline(always)]
-fn float_rem<F: Real>(x: F, y: F) -> F {
+pub(crate) fn float_rem<F: Real>(x: F, y: F) -> F {
     let r = x % y;
     if r != F::zero() && ((r < F::zero()) != (y < F::zero())) {
         r + y
@@ -302,7 +334,7 @@ fn float_rem<F: Real>(x: F, y: F) -> F {
 }
 
 #[inline(always)]
-fn float_max<F: Real>(x: F, y: F) -> F {
+pub(crate) fn float_max<F: Real>(x: F, y: F) -> F {
     if x.is_nan() || x > y {
         x
     } else {
@@ -311,7 +343,7 @@ fn float_max<F: Real>(x: F, y: F) -> F {
 }
 
 #[inline(always)]
-fn float_min<F: Real>(x: F, y: F) -> F {
+pub(crate) fn float_min<F: Real>(x: F, y: F) -> F {
     if x.is_nan() || x < y {
         x
     } else {
@@ -376,20 +408,14 @@ fn run(op: BinaryOp, dtype: Dtype, a: Operand, b: Operand, shape: &[usize], out:
             };
             apply::<C64, C64>(a, b, shape, out, f);
         }
-        d if d.is_float() => match op {
-            Add => on_floats!(d, a, b, shape, out, |x, y| x + y),
-            Subtract => on_floats!(d, a, b, shape, out, |x, y| x - y),
-            Multiply => on_floats!(d, a, b, shape, out, |x, y| x * y),
-            Divide => on_floats!(d, a, b, shape, out, |x, y| x / y),
-            FloorDivide => on_floats!(d, a, b, shape, out, |x, y| float_floor_div(x, y)),
-            Remainder => on_floats!(d, a, b, shape, out, |x, y| float_rem(x, y)),
-            Power => on_floats!(d, a, b, shape, out, |x, y| x.powf(y)),
-            Maximum => on_floats!(d, a, b, shape, out, |x, y| float_max(x, y)),
-            Minimum => on_floats!(d, a, b, shape, out, |x, y| float_min(x, y)),
-            LogAddExp => on_floats!(d, a, b, shape, out, |x, y| logaddexp(x, y)),
-            ArcTan2 => on_floats!(d, a, b, shape, out, |x, y| x.atan2(y)),
-            _ => return Err(Error::dtype(op.name(), dtype)),
-        },
+        d if d.is_float() => {
+            macro_rules! on_storage {
+                (|$x:ident, $y:ident| $body:expr) => {
+                    on_floats!(d, a, b, shape, out, |$x, $y| $body)
+                };
+            }
+            float_binary_formula!(op, on_storage).ok_or_else(|| Error::dtype(op.name(), dtype))?
+        }
         d => match op {
             Add => on_ints!(d, a, b, shape, out, |x, y| x.wadd(y)),
             Subtract => on_ints!(d, a, b, shape, out, |x, y| x.wsub(y)),
@@ -496,5 +522,13 @@ impl Primitive for Select {
 
     fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         super::rules::vmap_elementwise(std::sync::Arc::new(Select), inputs, outputs)
+    }
+
+    fn fusion(&self) -> Option<crate::compile::program::FusedOp> {
+        Some(crate::compile::program::FusedOp::Select)
+    }
+
+    fn output_shapes(&self, inputs: &[Array]) -> Option<Result<Vec<Vec<usize>>>> {
+        super::rules::elementwise_shapes(self.name(), inputs)
     }
 }

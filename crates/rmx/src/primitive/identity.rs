@@ -34,6 +34,10 @@ impl Primitive for Identity {
     fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         Ok(Some((vec![inputs[0].0.clone()], vec![inputs[0].1])))
     }
+
+    fn output_shapes(&self, inputs: &[Array]) -> Option<Result<Vec<Vec<usize>>>> {
+        Some(Ok(vec![inputs[0].shape().to_vec()]))
+    }
 }
 
 impl Primitive for StopGradient {
@@ -51,5 +55,9 @@ impl Primitive for StopGradient {
 
     fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         Ok(Some((vec![crate::stop_gradient(&inputs[0].0)?], vec![inputs[0].1])))
+    }
+
+    fn output_shapes(&self, inputs: &[Array]) -> Option<Result<Vec<Vec<usize>>>> {
+        Some(Ok(vec![inputs[0].shape().to_vec()]))
     }
 }

@@ -6,6 +6,7 @@
 //! [`crate::backend`]. Derivative and batching rules join each primitive in its own file.
 
 use crate::array::Array;
+use crate::compile::program::FusedOp;
 use crate::error::Result;
 use std::fmt;
 
@@ -13,6 +14,7 @@ pub mod binary;
 pub mod creation;
 pub mod custom;
 pub mod fft;
+pub mod fused;
 pub mod hadamard;
 pub mod identity;
 pub mod indexing;
@@ -23,6 +25,7 @@ pub mod reduce;
 pub(crate) mod rules;
 pub mod scan;
 pub mod sort;
+pub mod tracer;
 pub mod unary;
 pub mod views;
 
@@ -52,6 +55,30 @@ pub trait Primitive: Send + Sync + fmt::Debug {
     fn vmap(&self, inputs: &[Batched], outputs: &[Array]) -> Result<Option<BatchedOutputs>> {
         let _ = (inputs, outputs);
         Ok(None)
+    }
+
+    /// The name with what distinguishes this node in a listing (a fused kernel's op count).
+    fn label(&self) -> String {
+        self.name().to_string()
+    }
+
+    /// This primitive as one step of a fused element-wise kernel, if it is one.
+    fn fusion(&self) -> Option<FusedOp> {
+        None
+    }
+
+    /// The parameters that, with the inputs and output shapes, determine the outputs: nodes
+    /// with equal keys over equal inputs compute equal values, so `compile` keeps one of
+    /// them. `None` opts out (a primitive with hidden state or behaviour).
+    fn cse_key(&self) -> Option<String> {
+        Some(format!("{self:?}"))
+    }
+
+    /// The output shapes for inputs of other shapes than traced (`compile` in shapeless
+    /// mode), or `None` when they depend on the traced shapes (the default).
+    fn output_shapes(&self, inputs: &[Array]) -> Option<Result<Vec<Vec<usize>>>> {
+        let _ = inputs;
+        None
     }
 }
 

@@ -296,6 +296,14 @@ impl Primitive for Reduce {
         let size = x.shape()[0];
         super::rules::batched_front(super::rules::batched_node(std::sync::Arc::new(shifted), vec![x], size, &outputs[0]))
     }
+
+    fn output_shapes(&self, inputs: &[Array]) -> Option<Result<Vec<Vec<usize>>>> {
+        let mut shape = inputs[0].shape().to_vec();
+        for &a in &self.axes {
+            shape[a] = 1;
+        }
+        Some(Ok(vec![shape]))
+    }
 }
 
 /// d prod / d x_i is the product of the other elements; computed with exclusive cumulative

@@ -56,6 +56,12 @@ pub(crate) fn batched_node(primitive: Arc<dyn Primitive>, inputs: Vec<Array>, si
     Array::from_primitive(shape, output.dtype(), primitive, inputs)
 }
 
+/// Output shape of an element-wise node over inputs of any shapes (shapeless compile).
+pub(crate) fn elementwise_shapes(name: &'static str, inputs: &[Array]) -> Option<Result<Vec<Vec<usize>>>> {
+    let shapes: Vec<&[usize]> = inputs.iter().map(|a| a.shape()).collect();
+    Some(crate::shape::broadcast_many(name, &shapes).map(|s| vec![s]))
+}
+
 /// The element-wise batching rule: batch in front, the primitive applied once.
 pub(crate) fn vmap_elementwise(primitive: Arc<dyn Primitive>, inputs: &[Batched], outputs: &[Array]) -> Result<Option<BatchedOutputs>> {
     let (arrays, size) = align_elementwise(inputs, outputs[0].ndim())?;

@@ -190,6 +190,14 @@ impl Primitive for Unary {
     fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         super::rules::vmap_elementwise(std::sync::Arc::new(Unary(self.0)), inputs, outputs)
     }
+
+    fn fusion(&self) -> Option<crate::compile::program::FusedOp> {
+        Some(crate::compile::program::FusedOp::Unary(self.0))
+    }
+
+    fn output_shapes(&self, inputs: &[Array]) -> Option<Result<Vec<Vec<usize>>>> {
+        super::rules::elementwise_shapes(self.name(), inputs)
+    }
 }
 
 /// The cotangent of `x` for `y = op(x)` and output cotangent `g`.
@@ -240,6 +248,53 @@ fn derivative(op: UnaryOp, x: &Array, y: &Array, g: &Array) -> Result<Array> {
         | UnaryOp::IsFinite => crate::zeros_like(x)?,
     })
 }
+
+/// Hands `$apply!(|v| expr)` the formula of a float-valued unary op over `v: F` with
+/// `F: Real` (f32 or f64; f16/bf16 compute in f32), evaluating to `Some` of what `$apply!`
+/// gives, or `None` for ops without one (predicates, logical and bit ops). The unfused
+/// kernels and the fused ones of `compile` share these formulas, so they agree bit for bit.
+macro_rules! float_unary_formula {
+    ($op:expr, $apply:ident) => {{
+        use $crate::primitive::unary::UnaryOp as U;
+        match $op {
+            U::Abs => Some($apply!(|v| v.abs())),
+            U::Negative => Some($apply!(|v| -v)),
+            U::Sign => Some($apply!(|v| $crate::backend::cpu::math::sign(v))),
+            U::Sqrt => Some($apply!(|v| v.sqrt())),
+            U::Rsqrt => Some($apply!(|v| F::one() / v.sqrt())),
+            U::Square => Some($apply!(|v| v * v)),
+            U::Reciprocal => Some($apply!(|v| F::one() / v)),
+            U::Exp => Some($apply!(|v| v.fast_exp())),
+            U::Expm1 => Some($apply!(|v| v.exp_m1())),
+            U::Log => Some($apply!(|v| v.ln())),
+            U::Log2 => Some($apply!(|v| v.log2())),
+            U::Log10 => Some($apply!(|v| v.log10())),
+            U::Log1p => Some($apply!(|v| v.ln_1p())),
+            U::Sin => Some($apply!(|v| v.sin())),
+            U::Cos => Some($apply!(|v| v.cos())),
+            U::Tan => Some($apply!(|v| v.tan())),
+            U::ArcSin => Some($apply!(|v| v.asin())),
+            U::ArcCos => Some($apply!(|v| v.acos())),
+            U::ArcTan => Some($apply!(|v| v.atan())),
+            U::Sinh => Some($apply!(|v| v.sinh())),
+            U::Cosh => Some($apply!(|v| v.cosh())),
+            U::Tanh => Some($apply!(|v| $crate::backend::cpu::math::tanh(v))),
+            U::ArcSinh => Some($apply!(|v| v.asinh())),
+            U::ArcCosh => Some($apply!(|v| v.acosh())),
+            U::ArcTanh => Some($apply!(|v| v.atanh())),
+            U::Sigmoid => Some($apply!(|v| $crate::backend::cpu::math::sigmoid(v))),
+            U::Erf => Some($apply!(|v| v.erf())),
+            U::ErfInv => Some($apply!(|v| v.erfinv())),
+            U::Floor => Some($apply!(|v| v.floor())),
+            U::Ceil => Some($apply!(|v| v.ceil())),
+            U::Round => Some($apply!(|v| $crate::backend::cpu::math::round_half_even(v))),
+            U::Conj | U::Real => Some($apply!(|v| v)),
+            U::Imag => Some($apply!(|_v| F::zero())),
+            _ => None,
+        }
+    }};
+}
+pub(crate) use float_unary_formula;
 
 macro_rules! on_floats {
     ($dtype:expr, $x:expr, $shape:expr, $out:expr, |$v:ident| $body:expr) => {{
@@ -356,77 +411,12 @@ fn run(op: UnaryOp, dtype: Dtype, out_dtype: Dtype, x: &Storage, shape: &[usize]
         }
         return Ok(());
     }
-    match op {
-        Abs => on_floats!(dtype, x, shape, out, |v| v.abs()),
-        Negative => on_floats!(dtype, x, shape, out, |v| -v),
-        Sign => on_floats!(dtype, x, shape, out, |v| math::sign(v)),
-        Sqrt => on_floats!(dtype, x, shape, out, |v| v.sqrt()),
-        Rsqrt => on_floats!(dtype, x, shape, out, |v| F::one() / v.sqrt()),
-        Square => on_floats!(dtype, x, shape, out, |v| v * v),
-        Reciprocal => on_floats!(dtype, x, shape, out, |v| F::one() / v),
-        Exp => on_floats!(dtype, x, shape, out, |v| v.fast_exp()),
-        Expm1 => on_floats!(dtype, x, shape, out, |v| v.exp_m1()),
-        Log => on_floats!(dtype, x, shape, out, |v| v.ln()),
-        Log2 => on_floats!(dtype, x, shape, out, |v| v.log2()),
-        Log10 => on_floats!(dtype, x, shape, out, |v| v.log10()),
-        Log1p => on_floats!(dtype, x, shape, out, |v| v.ln_1p()),
-        Sin => on_floats!(dtype, x, shape, out, |v| v.sin()),
-        Cos => on_floats!(dtype, x, shape, out, |v| v.cos()),
-        Tan => on_floats!(dtype, x, shape, out, |v| v.tan()),
-        ArcSin => on_floats!(dtype, x, shape, out, |v| v.asin()),
-        ArcCos => on_floats!(dtype, x, shape, out, |v| v.acos()),
-        ArcTan => on_floats!(dtype, x, shape, out, |v| v.atan()),
-        Sinh => on_floats!(dtype, x, shape, out, |v| v.sinh()),
-        Cosh => on_floats!(dtype, x, shape, out, |v| v.cosh()),
-        Tanh => on_floats!(dtype, x, shape, out, |v| tanh(v)),
-        ArcSinh => on_floats!(dtype, x, shape, out, |v| v.asinh()),
-        ArcCosh => on_floats!(dtype, x, shape, out, |v| v.acosh()),
-        ArcTanh => on_floats!(dtype, x, shape, out, |v| v.atanh()),
-        Sigmoid => on_floats!(dtype, x, shape, out, |v| math::sigmoid(v)),
-        Erf => on_floats!(dtype, x, shape, out, |v| v.erf()),
-        ErfInv => on_floats!(dtype, x, shape, out, |v| v.erfinv()),
-        Floor => on_floats!(dtype, x, shape, out, |v| v.floor()),
-        Ceil => on_floats!(dtype, x, shape, out, |v| v.ceil()),
-        Round => on_floats!(dtype, x, shape, out, |v| round_half_even(v)),
-        Conj | Real => on_floats!(dtype, x, shape, out, |v| v),
-        Imag => on_floats!(dtype, x, shape, out, |_v| F::zero()),
-        _ => return Err(Error::dtype(op.name(), dtype)),
+    macro_rules! on_storage {
+        (|$v:ident| $body:expr) => {
+            on_floats!(dtype, x, shape, out, |$v| $body)
+        };
     }
-    Ok(())
-}
-
-/// tanh through exp, branch-free so loops over it vectorize: `1 - 2 / (e^{2|x|} + 1)` with
-/// the sign restored, and an odd Taylor polynomial for |x| < 1/16 where that form would lose
-/// relative precision.
-#[inline(always)]
-fn tanh<F: math::Real>(v: F) -> F {
-    let a = v.abs().min(F::of(40.0));
-    let e = (a + a).fast_exp();
-    let big = F::one() - F::of(2.0) / (e + F::one());
-    let v2 = v * v;
-    let p = F::of(62.0 / 2835.0);
-    let p = p * v2 - F::of(17.0 / 315.0);
-    let p = p * v2 + F::of(2.0 / 15.0);
-    let p = p * v2 - F::of(1.0 / 3.0);
-    let small = v + v * v2 * p;
-    let t = big.copysign(v);
-    if a < F::of(0.0625) {
-        small
-    } else if v.is_nan() {
-        v
-    } else {
-        t
-    }
-}
-
-#[inline(always)]
-fn round_half_even<F: math::Real>(v: F) -> F {
-    let r = v.round();
-    if (v - v.trunc()).abs() == F::of(0.5) {
-        F::of(2.0) * (v / F::of(2.0)).round()
-    } else {
-        r
-    }
+    float_unary_formula!(op, on_storage).ok_or_else(|| Error::dtype(op.name(), dtype))
 }
 
 fn run_complex(op: UnaryOp, out_dtype: Dtype, x: &Storage, shape: &[usize], out: &Storage) -> Result<()> {

@@ -287,6 +287,14 @@ impl Primitive for AsType {
     fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
         Ok(Some((vec![crate::astype(&inputs[0].0, outputs[0].dtype())?], vec![inputs[0].1])))
     }
+
+    fn fusion(&self) -> Option<crate::compile::program::FusedOp> {
+        Some(crate::compile::program::FusedOp::Cast)
+    }
+
+    fn output_shapes(&self, inputs: &[Array]) -> Option<Result<Vec<Vec<usize>>>> {
+        super::rules::elementwise_shapes(self.name(), inputs)
+    }
 }
 
 /// A row-major copy (a no-op for data that already is).

@@ -10,7 +10,7 @@
 
 mod custom;
 mod jvp;
-mod tape;
+pub(crate) mod tape;
 mod vjp;
 mod vmap;
 

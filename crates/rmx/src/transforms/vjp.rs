@@ -79,7 +79,7 @@ where
     let mut done: HashSet<*const ()> = HashSet::new();
     for node in order.iter().rev() {
         let Some((primitive, inputs)) = node.graph() else { continue };
-        if !done.insert(Arc::as_ptr(&primitive) as *const ()) {
+        if !done.insert(node.application_key()) {
             continue;
         }
         let siblings = node.outputs_of_primitive();

@@ -102,7 +102,7 @@ where
         let mut done: HashSet<*const ()> = HashSet::new();
         for node in tape(&outputs, &leaf_keys, |_| false).0 {
             let Some((primitive, inputs)) = node.graph() else { continue };
-            if !done.insert(Arc::as_ptr(&primitive) as *const ()) {
+            if !done.insert(node.application_key()) {
                 continue;
             }
             let batched: Vec<Batched> = inputs.iter().map(|i| values.get(&key(i)).cloned().unwrap_or_else(|| (i.clone(), None))).collect();

@@ -4,6 +4,7 @@
 pub mod copy;
 pub mod elementwise;
 pub mod fft;
+pub mod fused;
 pub mod hadamard;
 pub mod lines;
 pub mod math;

@@ -13,24 +13,32 @@ pub const PARALLEL_THRESHOLD: usize = 1 << 16;
 /// Merges adjacent dimensions that are contiguous in every operand and drops size-1 ones.
 /// Returns the collapsed shape and each operand's strides over it.
 pub fn collapse<const N: usize>(shape: &[usize], strides: [&[isize]; N]) -> (Vec<usize>, [Vec<isize>; N]) {
+    let (out_shape, out_strides) = collapse_many(shape, &strides);
+    let mut it = out_strides.into_iter();
+    (out_shape, std::array::from_fn(|_| it.next().expect("one stride list per operand")))
+}
+
+/// [`collapse`] for any number of operands.
+pub fn collapse_many(shape: &[usize], strides: &[&[isize]]) -> (Vec<usize>, Vec<Vec<isize>>) {
+    let n = strides.len();
     let mut out_shape: Vec<usize> = Vec::with_capacity(shape.len());
-    let mut out_strides: [Vec<isize>; N] = std::array::from_fn(|_| Vec::with_capacity(shape.len()));
+    let mut out_strides: Vec<Vec<isize>> = (0..n).map(|_| Vec::with_capacity(shape.len())).collect();
     for (d, &size) in shape.iter().enumerate() {
         if size == 1 {
             continue;
         }
         if !out_shape.is_empty() {
-            let mergeable = (0..N).all(|k| out_strides[k].last().copied() == Some(strides[k][d] * size as isize));
+            let mergeable = (0..n).all(|k| out_strides[k].last().copied() == Some(strides[k][d] * size as isize));
             if mergeable {
                 *out_shape.last_mut().expect("nonempty") *= size;
-                for k in 0..N {
+                for k in 0..n {
                     *out_strides[k].last_mut().expect("nonempty") = strides[k][d];
                 }
                 continue;
             }
         }
         out_shape.push(size);
-        for k in 0..N {
+        for k in 0..n {
             out_strides[k].push(strides[k][d]);
         }
     }

@@ -1,0 +1,366 @@
+//! The CPU kernel of a fused element-wise program ([`FusedProgram`]).
+//!
+//! The output is processed in chunks of [`CHUNK`] elements, spread over threads. For each
+//! chunk the program runs step by step on small register buffers that stay in L1: an input
+//! step gathers the chunk of that input (any strides, broadcasting included) converted to the
+//! compute type; an operation step runs one tight, vectorizable loop of its formula (the same
+//! formulas as the unfused kernels); outputs are converted and stored. No full-size
+//! intermediate is ever written. Registers are reused once a value is dead, so a chain of any
+//! length needs only a few buffers.
+
+use super::math::Real;
+use super::strided::{collapse_many, SendConstPtr, SendPtr, PARALLEL_THRESHOLD};
+use crate::compile::program::{FusedOp, FusedProgram, Step};
+use crate::dtype::Dtype;
+use crate::primitive::binary::{float_binary_formula, BinaryOp};
+use crate::primitive::unary::{float_unary_formula, UnaryOp};
+use crate::storage::Storage;
+use half::{bf16, f16};
+use rayon::prelude::*;
+
+/// Elements per register buffer.
+pub const CHUNK: usize = 1024;
+
+/// Runs `program` over `inputs` (each a storage with strides broadcast to `shape`), writing
+/// every output as a fresh row-major array of `shape`.
+pub fn run(program: &FusedProgram, inputs: &[(&Storage, &[isize])], shape: &[usize], outputs: &[Storage]) {
+    if program.compute == Dtype::F64 {
+        run_typed::<f64>(program, inputs, shape, outputs)
+    } else {
+        run_typed::<f32>(program, inputs, shape, outputs)
+    }
+}
+
+/// Which register buffer each step writes, reusing the buffers of dead values.
+struct Registers {
+    slot: Vec<usize>,
+    count: usize,
+}
+
+fn allocate_registers(program: &FusedProgram) -> Registers {
+    let n = program.steps.len();
+    let mut last_use = vec![0usize; n];
+    for (i, s) in program.steps.iter().enumerate() {
+        if let Step::Op(_, args) = &s.step {
+            for &a in args {
+                last_use[a] = i;
+            }
+        }
+    }
+    for &o in &program.outputs {
+        last_use[o] = usize::MAX;
+    }
+    let (mut slot, mut free, mut count) = (vec![0usize; n], Vec::new(), 0usize);
+    for (i, s) in program.steps.iter().enumerate() {
+        slot[i] = free.pop().unwrap_or_else(|| {
+            count += 1;
+            count - 1
+        });
+        // Operands die after the destination is chosen, so a step never overwrites its input.
+        if let Step::Op(_, args) = &s.step {
+            for (k, &a) in args.iter().enumerate() {
+                if last_use[a] == i && !args[..k].contains(&a) {
+                    free.push(slot[a]);
+                }
+            }
+        }
+    }
+    Registers { slot, count }
+}
+
+/// An input as the kernel reads it: base pointer, dtype, and strides over the collapsed shape.
+struct Source {
+    ptr: SendConstPtr<u8>,
+    dtype: Dtype,
+    strides: Vec<isize>,
+}
+
+fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], shape: &[usize], outputs: &[Storage]) {
+    let n: usize = shape.iter().product();
+    if n == 0 {
+        return;
+    }
+    let registers = allocate_registers(program);
+    let strides: Vec<&[isize]> = inputs.iter().map(|(_, s)| *s).collect();
+    let (collapsed, collapsed_strides) = collapse_many(shape, &strides);
+    let sources: Vec<Source> = inputs
+        .iter()
+        .zip(collapsed_strides)
+        .zip(program.steps.iter().filter_map(|s| if let Step::Input(_) = s.step { Some(s.dtype) } else { None }))
+        .map(|(((storage, _), strides), dtype)| Source { ptr: SendConstPtr(storage.ptr::<u8>()), dtype, strides })
+        .collect();
+    let sinks: Vec<(SendPtr<u8>, Dtype)> = outputs
+        .iter()
+        .zip(&program.outputs)
+        .map(|(o, &step)| (SendPtr(o.ptr::<u8>() as *mut u8), program.steps[step].dtype))
+        .collect();
+    let input_of_step: Vec<usize> = program.steps.iter().map(|s| if let Step::Input(i) = s.step { i } else { 0 }).collect();
+    let chunks = n.div_ceil(CHUNK);
+    let body = |regs: &mut Vec<F>, c: usize| {
+        let start = c * CHUNK;
+        let len = CHUNK.min(n - start);
+        for (i, s) in program.steps.iter().enumerate() {
+            let dst = registers.slot[i] * CHUNK;
+            match &s.step {
+                Step::Input(_) => {
+                    let src = &sources[input_of_step[i]];
+                    // SAFETY: the source covers `shape` through its strides.
+                    unsafe { load(src, &collapsed, start, &mut regs[dst..dst + len]) };
+                }
+                Step::Op(op, args) => {
+                    let operand = |k: usize| registers.slot[args[k]] * CHUNK;
+                    let base = regs.as_mut_ptr();
+                    // SAFETY: the destination register differs from every operand register
+                    // (allocate_registers), so the shared and mutable slices do not overlap.
+                    let (a, b, c, out) = unsafe {
+                        let get = |k: usize| -> &[F] {
+                            if k < args.len() {
+                                std::slice::from_raw_parts(base.add(operand(k)), len)
+                            } else {
+                                &[]
+                            }
+                        };
+                        (get(0), get(1), get(2), std::slice::from_raw_parts_mut(base.add(dst), len))
+                    };
+                    apply(*op, a, b, c, out, program.steps[args[0]].dtype, s.dtype);
+                    round_to(s.dtype, out);
+                }
+            }
+        }
+        for (&step, (ptr, dtype)) in program.outputs.iter().zip(&sinks) {
+            let src = registers.slot[step] * CHUNK;
+            // SAFETY: each chunk writes its own range of the output.
+            unsafe { store(&regs[src..src + len], *ptr, *dtype, start) };
+        }
+    };
+    let scratch = || vec![F::zero(); registers.count * CHUNK];
+    if n >= PARALLEL_THRESHOLD {
+        (0..chunks).into_par_iter().with_min_len(8).for_each_init(scratch, |regs, c| body(regs, c));
+    } else {
+        let mut regs = scratch();
+        (0..chunks).for_each(|c| body(&mut regs, c));
+    }
+}
+
+/// The compute type: f32 (for f32, f16, bf16 and bool values) or f64.
+trait Lane: Real {
+    fn from_single(v: f32) -> Self;
+    fn to_single(self) -> f32;
+}
+
+impl Lane for f32 {
+    #[inline(always)]
+    fn from_single(v: f32) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn to_single(self) -> f32 {
+        self
+    }
+}
+
+impl Lane for f64 {
+    #[inline(always)]
+    fn from_single(v: f32) -> Self {
+        v as f64
+    }
+    #[inline(always)]
+    fn to_single(self) -> f32 {
+        self as f32
+    }
+}
+
+#[inline(always)]
+fn truth<F: Real>(b: bool) -> F {
+    if b {
+        F::one()
+    } else {
+        F::zero()
+    }
+}
+
+/// Reads elements `start..start + dst.len()` (row-major over `shape`) of `src`.
+///
+/// # Safety
+/// `src` must be valid for every offset its strides give over `shape`.
+unsafe fn load<F: Lane>(src: &Source, shape: &[usize], start: usize, dst: &mut [F]) {
+    macro_rules! typed {
+        ($t:ty, |$v:ident| $conv:expr) => {{
+            let base = src.ptr.0 as *const $t;
+            // SAFETY: forwarded from the caller.
+            unsafe { gather(base, shape, &src.strides, start, dst, |$v: $t| $conv) }
+        }};
+    }
+    match src.dtype {
+        Dtype::F32 => typed!(f32, |v| F::from_single(v)),
+        Dtype::F64 => typed!(f64, |v| <F as crate::element::Element>::from_f64(v)),
+        Dtype::F16 => typed!(f16, |v| F::from_single(v.to_f32())),
+        Dtype::BF16 => typed!(bf16, |v| F::from_single(v.to_f32())),
+        Dtype::Bool => typed!(bool, |v| truth(v)),
+        other => unreachable!("the fuser admits no {other} inputs"),
+    }
+}
+
+/// Gathers a chunk of a strided array, one run of the innermost dimension at a time.
+///
+/// # Safety
+/// `base` must be valid for every offset `strides` give over `shape`.
+#[inline(always)]
+unsafe fn gather<T: Copy, F: Copy>(base: *const T, shape: &[usize], strides: &[isize], start: usize, dst: &mut [F], conv: impl Fn(T) -> F) {
+    let Some((&inner, outer)) = shape.split_last() else {
+        // SAFETY: a 0-d source has one element.
+        let v = conv(unsafe { *base });
+        dst.fill(v);
+        return;
+    };
+    let step = strides[outer.len()];
+    let (mut row, mut col) = (start / inner, start % inner);
+    let mut done = 0;
+    while done < dst.len() {
+        let mut offset = col as isize * step;
+        let mut r = row;
+        for d in (0..outer.len()).rev() {
+            offset += (r % outer[d]) as isize * strides[d];
+            r /= outer[d];
+        }
+        let m = (inner - col).min(dst.len() - done);
+        let out = &mut dst[done..done + m];
+        // SAFETY: offsets stay within the source by the caller's guarantee.
+        unsafe {
+            let p = base.offset(offset);
+            match step {
+                1 => {
+                    for (j, o) in out.iter_mut().enumerate() {
+                        *o = conv(*p.add(j));
+                    }
+                }
+                0 => out.fill(conv(*p)),
+                _ => {
+                    for (j, o) in out.iter_mut().enumerate() {
+                        *o = conv(*p.offset(j as isize * step));
+                    }
+                }
+            }
+        }
+        done += m;
+        row += 1;
+        col = 0;
+    }
+}
+
+/// Writes a register into elements `start..` of a row-major output of `dtype`.
+///
+/// # Safety
+/// The output must have room for `start + src.len()` elements.
+unsafe fn store<F: Lane>(src: &[F], ptr: SendPtr<u8>, dtype: Dtype, start: usize) {
+    macro_rules! typed {
+        ($t:ty, |$v:ident| $conv:expr) => {{
+            // SAFETY: forwarded from the caller.
+            let out = unsafe { std::slice::from_raw_parts_mut((ptr.0 as *mut $t).add(start), src.len()) };
+            for (o, &$v) in out.iter_mut().zip(src) {
+                *o = $conv;
+            }
+        }};
+    }
+    match dtype {
+        Dtype::F32 => typed!(f32, |v| v.to_single()),
+        Dtype::F64 => typed!(f64, |v| crate::element::Element::to_f64(v)),
+        Dtype::F16 => typed!(f16, |v| f16::from_f32(v.to_single())),
+        Dtype::BF16 => typed!(bf16, |v| bf16::from_f32(v.to_single())),
+        Dtype::Bool => typed!(bool, |v| v != F::zero()),
+        other => unreachable!("the fuser admits no {other} outputs"),
+    }
+}
+
+/// Rounds a register to the precision of `dtype` (what storing the unfused value would do).
+fn round_to<F: Lane>(dtype: Dtype, out: &mut [F]) {
+    match dtype {
+        Dtype::F16 => out.iter_mut().for_each(|v| *v = F::from_single(f16::from_f32(v.to_single()).to_f32())),
+        Dtype::BF16 => out.iter_mut().for_each(|v| *v = F::from_single(bf16::from_f32(v.to_single()).to_f32())),
+        _ => {}
+    }
+}
+
+/// One operation over a chunk: `out = op(a, b, c)` (unused operands are empty).
+fn apply<F: Lane>(op: FusedOp, a: &[F], b: &[F], c: &[F], out: &mut [F], from: Dtype, to: Dtype) {
+    match op {
+        FusedOp::Unary(op) => unary(op, a, out),
+        FusedOp::Binary(op) => binary(op, a, b, out),
+        FusedOp::Select => {
+            for (((o, &c), &x), &y) in out.iter_mut().zip(a).zip(b).zip(c) {
+                *o = if c != F::zero() { x } else { y };
+            }
+        }
+        FusedOp::Cast if to == Dtype::Bool && from != Dtype::Bool => {
+            for (o, &x) in out.iter_mut().zip(a) {
+                *o = truth(x != F::zero());
+            }
+        }
+        // Other conversions change only the precision, which `round_to` applies.
+        FusedOp::Cast => out.copy_from_slice(a),
+    }
+}
+
+fn unary<F: Lane>(op: UnaryOp, x: &[F], out: &mut [F]) {
+    macro_rules! each {
+        (|$v:ident| $body:expr) => {{
+            #[inline(always)]
+            fn f<F: Real>($v: F) -> F {
+                $body
+            }
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = f(v);
+            }
+        }};
+    }
+    if float_unary_formula!(op, each).is_some() {
+        return;
+    }
+    let test: fn(F) -> bool = match op {
+        UnaryOp::IsNan => |v| v.is_nan(),
+        UnaryOp::IsInf => |v| v.is_infinite(),
+        UnaryOp::IsPosInf => |v| v == F::infinity(),
+        UnaryOp::IsNegInf => |v| v == F::neg_infinity(),
+        UnaryOp::IsFinite => |v| v.is_finite(),
+        UnaryOp::LogicalNot => |v| v == F::zero(),
+        other => unreachable!("the fuser admits no {}", other.name()),
+    };
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = truth(test(v));
+    }
+}
+
+fn binary<F: Lane>(op: BinaryOp, a: &[F], b: &[F], out: &mut [F]) {
+    macro_rules! each {
+        (|$x:ident, $y:ident| $body:expr) => {{
+            #[inline(always)]
+            fn f<F: Real>($x: F, $y: F) -> F {
+                $body
+            }
+            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                *o = f(x, y);
+            }
+        }};
+    }
+    if float_binary_formula!(op, each).is_some() {
+        return;
+    }
+    macro_rules! test {
+        (|$x:ident, $y:ident| $body:expr) => {
+            for ((o, &$x), &$y) in out.iter_mut().zip(a).zip(b) {
+                *o = truth($body);
+            }
+        };
+    }
+    match op {
+        BinaryOp::Equal => test!(|x, y| x == y),
+        BinaryOp::NotEqual => test!(|x, y| x != y),
+        BinaryOp::Less => test!(|x, y| x < y),
+        BinaryOp::LessEqual => test!(|x, y| x <= y),
+        BinaryOp::Greater => test!(|x, y| x > y),
+        BinaryOp::GreaterEqual => test!(|x, y| x >= y),
+        BinaryOp::LogicalAnd => test!(|x, y| x != F::zero() && y != F::zero()),
+        BinaryOp::LogicalOr => test!(|x, y| x != F::zero() || y != F::zero()),
+        other => unreachable!("the fuser admits no {}", other.name()),
+    }
+}

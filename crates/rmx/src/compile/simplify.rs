@@ -1,0 +1,140 @@
+//! Trace simplification before fusion: equal scalar constants merged, no-op nodes removed
+//! (identity, and reshape/broadcast/astype that change nothing), common subexpressions
+//! computed once, and entries no output needs dropped.
+
+use super::trace::{Entry, Ref, Trace};
+use std::collections::HashMap;
+
+/// Primitives that are the identity when their output has the input's shape and dtype.
+const NO_OP_WHEN_SAME_SPEC: [&str; 4] = ["identity", "reshape", "broadcast", "astype"];
+
+/// Largest constant (in bytes) compared by value when merging constants.
+const MERGE_CONST_BYTES: usize = 64;
+
+/// Returns the simplified trace.
+pub(crate) fn simplify(trace: Trace) -> Trace {
+    let trace = merge_constants(trace);
+    let trace = fold_entries(trace);
+    drop_unused(trace)
+}
+
+/// Small evaluated constants with equal dtype, shape and bytes become one.
+fn merge_constants(mut trace: Trace) -> Trace {
+    let mut first: HashMap<(Vec<u8>, Vec<usize>, crate::Dtype), usize> = HashMap::new();
+    let mut alias: Vec<usize> = Vec::with_capacity(trace.consts.len());
+    for (i, c) in trace.consts.iter().enumerate() {
+        let small = c.is_evaluated() && c.nbytes() <= MERGE_CONST_BYTES;
+        let target = match small.then(|| c.to_bytes().ok()).flatten() {
+            Some(bytes) => *first.entry((bytes, c.shape().to_vec(), c.dtype())).or_insert(i),
+            None => i,
+        };
+        alias.push(target);
+    }
+    let remap = |r: &mut Ref| {
+        if let Ref::Const(i) = r {
+            *i = alias[*i];
+        }
+    };
+    for e in &mut trace.entries {
+        e.inputs.iter_mut().for_each(remap);
+    }
+    trace.outputs.iter_mut().for_each(remap);
+    trace
+}
+
+/// One forward pass: rewrites inputs through earlier decisions, drops no-ops and merges
+/// entries equal to an earlier one.
+fn fold_entries(trace: Trace) -> Trace {
+    let Trace { inputs, consts, entries, outputs } = trace;
+    let mut out = Trace { inputs, consts, entries: Vec::with_capacity(entries.len()), outputs: Vec::new() };
+    let mut alias: HashMap<(usize, usize), Ref> = HashMap::new();
+    let mut seen: HashMap<(String, Vec<Ref>, Vec<(Vec<usize>, crate::Dtype)>), usize> = HashMap::new();
+    let rewrite = |alias: &HashMap<(usize, usize), Ref>, r: Ref| match r {
+        Ref::Out { entry, index } => alias[&(entry, index)],
+        other => other,
+    };
+    for (old, entry) in entries.into_iter().enumerate() {
+        let inputs: Vec<Ref> = entry.inputs.iter().map(|&r| rewrite(&alias, r)).collect();
+        if inputs.len() == 1 && entry.outputs.len() == 1 && NO_OP_WHEN_SAME_SPEC.contains(&entry.primitive.name()) {
+            let (shape, dtype) = out.spec(inputs[0]);
+            if shape == entry.outputs[0].0.as_slice() && dtype == entry.outputs[0].1 {
+                alias.insert((old, 0), inputs[0]);
+                continue;
+            }
+        }
+        let key = entry.primitive.cse_key().map(|k| (k, inputs.clone(), entry.outputs.clone()));
+        if let Some(&earlier) = key.as_ref().and_then(|k| seen.get(k)) {
+            for index in 0..entry.outputs.len() {
+                alias.insert((old, index), Ref::Out { entry: earlier, index });
+            }
+            continue;
+        }
+        let new = out.entries.len();
+        if let Some(k) = key {
+            seen.insert(k, new);
+        }
+        for index in 0..entry.outputs.len() {
+            alias.insert((old, index), Ref::Out { entry: new, index });
+        }
+        out.entries.push(Entry { inputs, ..entry });
+    }
+    out.outputs = outputs.iter().map(|&r| rewrite(&alias, r)).collect();
+    out
+}
+
+/// Removes entries that no output depends on, and constants nothing uses.
+pub(crate) fn drop_unused(trace: Trace) -> Trace {
+    let Trace { inputs, consts, entries, outputs } = trace;
+    let mut live = vec![false; entries.len()];
+    let mark = |live: &mut Vec<bool>, r: &Ref| {
+        if let Ref::Out { entry, .. } = r {
+            live[*entry] = true;
+        }
+    };
+    outputs.iter().for_each(|r| mark(&mut live, r));
+    for i in (0..entries.len()).rev() {
+        if live[i] {
+            for r in &entries[i].inputs {
+                mark(&mut live, r);
+            }
+        }
+    }
+    let mut const_used = vec![false; consts.len()];
+    let mut new_index = vec![usize::MAX; entries.len()];
+    let mut kept = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        if live[i] {
+            new_index[i] = kept.len();
+            kept.push(entry);
+        }
+    }
+    let mut remap = |r: &mut Ref| match r {
+        Ref::Out { entry, .. } => *entry = new_index[*entry],
+        Ref::Const(i) => const_used[*i] = true,
+        Ref::Input(_) => {}
+    };
+    for e in &mut kept {
+        e.inputs.iter_mut().for_each(&mut remap);
+    }
+    let mut outputs = outputs;
+    outputs.iter_mut().for_each(&mut remap);
+    // Renumber the constants that are still used.
+    let mut const_index = vec![usize::MAX; consts.len()];
+    let mut kept_consts = Vec::new();
+    for (i, c) in consts.into_iter().enumerate() {
+        if const_used[i] {
+            const_index[i] = kept_consts.len();
+            kept_consts.push(c);
+        }
+    }
+    let renumber = |r: &mut Ref| {
+        if let Ref::Const(i) = r {
+            *i = const_index[*i];
+        }
+    };
+    for e in &mut kept {
+        e.inputs.iter_mut().for_each(renumber);
+    }
+    outputs.iter_mut().for_each(renumber);
+    Trace { inputs, consts: kept_consts, entries: kept, outputs }
+}

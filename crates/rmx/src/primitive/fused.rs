@@ -1,0 +1,74 @@
+//! `Fused`: a chain of element-wise operations that `compile` merged into one kernel. It
+//! evaluates in one pass over its inputs with no full-size intermediates; its derivative and
+//! batching rules work through the equivalent unfused graph.
+
+use super::rules::align_elementwise;
+use super::{Batched, BatchedOutputs, Primitive};
+use crate::array::Array;
+use crate::compile::program::FusedProgram;
+use crate::error::Result;
+use crate::shape::broadcast_strides;
+use crate::storage::alloc_output;
+use std::sync::Arc;
+
+/// A fused element-wise kernel over its inputs.
+#[derive(Debug)]
+pub struct Fused(pub Arc<FusedProgram>);
+
+impl Primitive for Fused {
+    fn name(&self) -> &'static str {
+        "fused"
+    }
+
+    fn label(&self) -> String {
+        format!("fused[{}]", self.0.op_count())
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let shape = outputs[0].shape();
+        if outputs.iter().any(|o| o.shape() != shape) {
+            // Outputs of different shapes (a shapeless trace called with new broadcasting):
+            // compute them unfused rather than at the wrong shape.
+            let unfused = self.0.unfused(inputs)?;
+            crate::eval(&unfused)?;
+            for (out, value) in outputs.iter().zip(&unfused) {
+                out.set_storage(value.storage()?);
+            }
+            return Ok(());
+        }
+        let storages = inputs.iter().map(|a| a.storage()).collect::<Result<Vec<_>>>()?;
+        let strides: Vec<Vec<isize>> = inputs.iter().zip(&storages).map(|(a, s)| broadcast_strides(a.shape(), &s.strides, shape)).collect();
+        let out_storages = outputs.iter().map(|o| alloc_output(shape, o.dtype())).collect::<Result<Vec<_>>>()?;
+        let input_views: Vec<(&crate::storage::Storage, &[isize])> = storages.iter().zip(&strides).map(|(s, st)| (s, st.as_slice())).collect();
+        crate::backend::cpu::fused::run(&self.0, &input_views, shape, &out_storages);
+        for (out, storage) in outputs.iter().zip(out_storages) {
+            out.set_storage(storage);
+        }
+        Ok(())
+    }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let replay = |differentiated: &[Array]| {
+            let mut all = inputs.to_vec();
+            for (&i, x) in argnums.iter().zip(differentiated) {
+                all[i] = x.clone();
+            }
+            self.0.unfused(&all)
+        };
+        let primals: Vec<Array> = argnums.iter().map(|&i| inputs[i].clone()).collect();
+        Ok(crate::vjp(replay, &primals, cotangents)?.1)
+    }
+
+    fn vmap(&self, inputs: &[Batched], outputs: &[Array]) -> Result<Option<BatchedOutputs>> {
+        let (arrays, size) = align_elementwise(inputs, outputs[0].ndim())?;
+        let specs = outputs.iter().map(|o| ([&[size], o.shape()].concat(), o.dtype())).collect();
+        let batched = Array::outputs_from_primitive(specs, Arc::new(Fused(Arc::clone(&self.0))), arrays);
+        let axes = vec![Some(0); batched.len()];
+        Ok(Some((batched, axes)))
+    }
+
+    fn output_shapes(&self, inputs: &[Array]) -> Option<Result<Vec<Vec<usize>>>> {
+        let shapes: Vec<&[usize]> = inputs.iter().map(|a| a.shape()).collect();
+        Some(self.0.output_shapes(&shapes))
+    }
+}
