@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The NumPy side of `cargo bench --bench cpu_vs_numpy`.
+"""The NumPy side of the benchmarks (`cpu_vs_numpy`, `transforms`).
 
 Reads one case name per line on stdin, runs that case `iters` times, and prints the mean
 milliseconds per run. The Rust benchmark alternates between its own run and this peer (A B A
@@ -50,6 +50,14 @@ def setup(case):
             e = np.exp(x - x.max(-1, keepdims=True))
             return e / e.sum(-1, keepdims=True)
         return softmax
+    if case == "layer_norm_4096x1024":
+        x, w, b = f32(4096, 1024), f32(1024), f32(1024)
+
+        def layer_norm():
+            c = x - x.mean(-1, keepdims=True)
+            var = (c * c).mean(-1, keepdims=True)
+            return c / np.sqrt(var + np.float32(1e-5)) * w + b
+        return layer_norm
     if case == "transpose_copy_4096":
         x = f32(4096, 4096)
         return lambda: np.ascontiguousarray(x.T)

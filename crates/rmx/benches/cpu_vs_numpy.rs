@@ -9,9 +9,11 @@
 //!
 //! Run: `scripts/bench.sh cpu [filter]`.
 
+#[path = "common/numpy_peer.rs"]
+mod numpy_peer;
+
+use numpy_peer::NumpyPeer;
 use rmx::{Array, Dtype};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 struct Case {
@@ -156,20 +158,8 @@ fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let reps: usize = std::env::var("RMX_BENCH_REPS").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut child = Command::new("python3")
-        .arg(root.join("scripts/numpy_peer.py"))
-        .env_remove("OPENBLAS_CORETYPE")
-        .env_remove("OPENBLAS_L2_SIZE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 with numpy (pip install numpy threadpoolctl)");
-    let mut to_peer = child.stdin.take().unwrap();
-    let mut from_peer = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    from_peer.read_line(&mut line).unwrap();
-    let peer_info = line.trim().to_string();
-    println!("peer: {peer_info}");
+    let mut peer = NumpyPeer::start();
+    println!("peer: {}", peer.info);
     println!("rmx threads: {}", rayon::current_num_threads());
 
     let mut rows = Vec::new();
@@ -186,10 +176,7 @@ fn main() {
                 (case.run)().eval().unwrap();
             }
             let rmx_ms = t0.elapsed().as_secs_f64() * 1e3 / case.iters as f64;
-            writeln!(to_peer, "{} {}", case.name, case.iters).unwrap();
-            line.clear();
-            from_peer.read_line(&mut line).unwrap();
-            let numpy_ms: f64 = line.trim().parse().unwrap_or_else(|_| panic!("peer said {line:?}"));
+            let numpy_ms = peer.run(case.name, case.iters);
             // OpenBLAS worker threads busy-wait for about 2^28 cycles after a call; let them
             // go idle so they do not steal the cores from the next rmx turn.
             std::thread::sleep(std::time::Duration::from_millis(150));
@@ -206,8 +193,7 @@ fn main() {
         row.push('}');
         rows.push(row);
     }
-    drop(to_peer);
-    let _ = child.wait();
+    drop(peer);
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir).unwrap();
     let path = out_dir.join("cpu_vs_numpy.json");

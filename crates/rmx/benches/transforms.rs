@@ -1,12 +1,20 @@
 //! The cost of the transforms, each against its baseline in the same run (interleaved,
-//! median of pairwise ratios): per-example gradients by `vmap(grad)` against a loop of
-//! `grad` calls, and `value_and_grad` of an MLP step against the forward pass alone.
+//! median of pairwise ratios): `compile` of an element-wise chain on 16M floats against the
+//! uncompiled chain and against a memcpy of the same bytes; compiled layer norm and softmax
+//! against uncompiled and against NumPy (the peer process of `scripts/numpy_peer.py`);
+//! per-example gradients by `vmap(grad)` against a loop of `grad` calls; and
+//! `value_and_grad` of an MLP step against the forward pass alone.
 //! Rows `{"case", "ms", "baseline_ms", "speedup"}` (speedup = baseline_ms / ms) go to
 //! `target/bench/transforms.json` and a printed table.
 //!
 //! Run: `scripts/bench.sh transforms`.
 
+#[path = "common/numpy_peer.rs"]
+mod numpy_peer;
+
+use numpy_peer::NumpyPeer;
 use rmx::{Array, Axes, Dtype, Result};
+use std::cell::RefCell;
 use std::time::Instant;
 
 fn uniform(shape: &[usize], seed: u64) -> Array {
@@ -49,10 +57,58 @@ fn compare(run: &dyn Fn(), baseline: &dyn Fn(), rounds: usize) -> (f64, f64, f64
     (median(&mut a), median(&mut b), median(&mut r))
 }
 
+/// gelu(x * w + b) * sigmoid(x * w + b), gelu with erf: 9 element-wise ops.
+fn chain8(a: &[Array]) -> Result<Vec<Array>> {
+    let y = rmx::add(&rmx::multiply(&a[0], &a[1])?, &a[2])?;
+    let inner = rmx::erf(&rmx::multiply(&y, std::f64::consts::FRAC_1_SQRT_2)?)?;
+    let gelu = rmx::multiply(&rmx::multiply(&y, 0.5)?, &rmx::add(&inner, 1.0)?)?;
+    Ok(vec![rmx::multiply(&gelu, &rmx::sigmoid(&y)?)?])
+}
+
+fn layer_norm(a: &[Array]) -> Result<Vec<Array>> {
+    Ok(vec![rmx::layer_norm(&a[0], Some(&a[1]), Some(&a[2]), 1e-5)?])
+}
+
+fn softmax(a: &[Array]) -> Result<Vec<Array>> {
+    Ok(vec![rmx::softmax(&a[0], -1)?])
+}
+
+type Row = (&'static str, (f64, f64, f64));
+
+/// Compiled against uncompiled, and compiled against NumPy's `peer_case`.
+fn compiled_cases(name: &'static str, vs_numpy: &'static str, f: fn(&[Array]) -> Result<Vec<Array>>, inputs: &[Array], peer: &RefCell<NumpyPeer>, peer_case: &str) -> [Row; 2] {
+    let compiled = rmx::compile(f);
+    let run_compiled = || rmx::eval(&compiled.call(inputs).unwrap()).unwrap();
+    let run_plain = || rmx::eval(&f(inputs).unwrap()).unwrap();
+    let run_numpy = || {
+        peer.borrow_mut().run(peer_case, 1);
+    };
+    [(name, compare(&run_compiled, &run_plain, 11)), (vs_numpy, compare(&run_compiled, &run_numpy, 11))]
+}
+
 fn main() {
     let (d_in, hidden, d_out) = (32, 64, 8);
     let params = [uniform(&[d_in, hidden], 1), uniform(&[hidden], 2), uniform(&[hidden, d_out], 3)];
-    let mut rows = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
+    let peer = RefCell::new(NumpyPeer::start());
+    println!("peer: {}", peer.borrow().info);
+
+    // An element-wise chain on 16M floats: compiled vs uncompiled, and vs one memcpy pass.
+    let chain_inputs = [uniform(&[4096, 4096], 8), uniform(&[4096], 9), uniform(&[4096], 10)];
+    let compiled_chain = rmx::compile(chain8);
+    assert_eq!(compiled_chain.kernels(&chain_inputs).unwrap(), vec!["fused[9]"]);
+    let run_compiled = || rmx::eval(&compiled_chain.call(&chain_inputs).unwrap()).unwrap();
+    let run_plain = || rmx::eval(&chain8(&chain_inputs).unwrap()).unwrap();
+    rows.push(("compile_chain8_16M", compare(&run_compiled, &run_plain, 11)));
+    let source = vec![1.0f32; 1 << 24];
+    let target = RefCell::new(vec![0.0f32; 1 << 24]);
+    let memcpy = || target.borrow_mut().copy_from_slice(std::hint::black_box(&source));
+    rows.push(("compile_chain8_vs_memcpy", compare(&run_compiled, &memcpy, 11)));
+
+    let ln = [uniform(&[4096, 1024], 11), uniform(&[1024], 12), uniform(&[1024], 13)];
+    rows.extend(compiled_cases("layer_norm_4096x1024_compiled", "layer_norm_4096x1024_vs_numpy", layer_norm, &ln, &peer, "layer_norm_4096x1024"));
+    let sm = [uniform(&[1024, 4096], 14)];
+    rows.extend(compiled_cases("softmax_1024x4096_compiled", "softmax_1024x4096_vs_numpy", softmax, &sm, &peer, "softmax_1024x4096"));
 
     // Per-example gradients for 1,000 examples.
     let (xs, ys) = (uniform(&[1000, d_in], 4), uniform(&[1000, d_out], 5));
@@ -85,10 +141,10 @@ fn main() {
     };
     rows.push(("value_and_grad_mlp", compare(&step, &forward, 21)));
 
-    println!("{:<22} {:>10} {:>12} {:>9}", "case", "ms", "baseline_ms", "speedup");
+    println!("{:<30} {:>10} {:>12} {:>9}", "case", "ms", "baseline_ms", "speedup");
     let mut json = Vec::new();
     for (name, (ms, base, ratio)) in &rows {
-        println!("{name:<22} {ms:>10.3} {base:>12.3} {ratio:>9.2}");
+        println!("{name:<30} {ms:>10.3} {base:>12.3} {ratio:>9.2}");
         json.push(format!("  {{\"case\": \"{name}\", \"ms\": {ms:.4}, \"baseline_ms\": {base:.4}, \"speedup\": {ratio:.3}}}"));
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");

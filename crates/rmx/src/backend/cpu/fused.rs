@@ -21,6 +21,63 @@ use rayon::prelude::*;
 /// Elements per register buffer.
 pub const CHUNK: usize = 1024;
 
+/// Output size from which stores bypass the caches.
+const STREAM_BYTES: usize = 8 << 20;
+
+/// Asks for `bytes` from `p` on to be brought into the cache (a hint; no effect elsewhere
+/// than x86-64).
+#[inline(always)]
+unsafe fn prefetch(p: *const u8, bytes: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut b = 0;
+        while b < bytes {
+            // SAFETY: prefetching never faults.
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.add(b) as *const i8) };
+            b += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, bytes);
+}
+
+/// Orders streaming stores before the kernel returns.
+fn fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a store fence has no preconditions.
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    };
+}
+
+/// Copies `n` f32 or f64 values to 32-byte aligned `out` with stores that bypass the
+/// caches; `None` when this target has no such stores.
+///
+/// # Safety
+/// `src` and `out` must be valid for `bytes` bytes and `out` 32-byte aligned.
+#[inline(always)]
+unsafe fn stream_copy(src: *const u8, out: *mut u8, bytes: usize) -> Option<()> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+    {
+        use std::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_stream_si256};
+        let mut b = 0;
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            while b + 32 <= bytes {
+                _mm256_stream_si256(out.add(b) as *mut __m256i, _mm256_loadu_si256(src.add(b) as *const __m256i));
+                b += 32;
+            }
+            std::ptr::copy_nonoverlapping(src.add(b), out.add(b), bytes - b);
+        }
+        Some(())
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+    {
+        let _ = (src, out, bytes);
+        None
+    }
+}
+
 /// Runs `program` over `inputs` (each a storage with strides broadcast to `shape`), writing
 /// every output as a fresh row-major array of `shape`.
 pub fn run(program: &FusedProgram, inputs: &[(&Storage, &[isize])], shape: &[usize], outputs: &[Storage]) {
@@ -95,6 +152,8 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         .map(|(o, &step)| (SendPtr(o.ptr::<u8>() as *mut u8), program.steps[step].dtype))
         .collect();
     let input_of_step: Vec<usize> = program.steps.iter().map(|s| if let Step::Input(i) = s.step { i } else { 0 }).collect();
+    // Outputs larger than the caches bypass them (no read-for-ownership of fresh memory).
+    let stream = n * program.compute.size() >= STREAM_BYTES;
     let chunks = n.div_ceil(CHUNK);
     let body = |regs: &mut Vec<F>, c: usize| {
         let start = c * CHUNK;
@@ -106,6 +165,10 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
                     let src = &sources[input_of_step[i]];
                     // SAFETY: the source covers `shape` through its strides.
                     unsafe { load(src, &collapsed, start, &mut regs[dst..dst + len]) };
+                    if collapsed.len() == 1 && src.strides[0] == 1 && start + 2 * len <= n {
+                        // SAFETY: the next chunk of a contiguous source lies inside it.
+                        unsafe { prefetch(src.ptr.0.add((start + len) * src.dtype.size()), len * src.dtype.size()) };
+                    }
                 }
                 Step::Op(op, args) => {
                     let operand = |k: usize| registers.slot[args[k]] * CHUNK;
@@ -130,7 +193,7 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         for (&step, (ptr, dtype)) in program.outputs.iter().zip(&sinks) {
             let src = registers.slot[step] * CHUNK;
             // SAFETY: each chunk writes its own range of the output.
-            unsafe { store(&regs[src..src + len], *ptr, *dtype, start) };
+            unsafe { store(&regs[src..src + len], *ptr, *dtype, start, stream) };
         }
     };
     let scratch = || vec![F::zero(); registers.count * CHUNK];
@@ -139,6 +202,9 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     } else {
         let mut regs = scratch();
         (0..chunks).for_each(|c| body(&mut regs, c));
+    }
+    if stream {
+        fence();
     }
 }
 
@@ -248,11 +314,20 @@ unsafe fn gather<T: Copy, F: Copy>(base: *const T, shape: &[usize], strides: &[i
     }
 }
 
-/// Writes a register into elements `start..` of a row-major output of `dtype`.
+/// Writes a register into elements `start..` of a row-major output of `dtype`, bypassing
+/// the caches when `stream` is set and the output holds the compute type.
 ///
 /// # Safety
 /// The output must have room for `start + src.len()` elements.
-unsafe fn store<F: Lane>(src: &[F], ptr: SendPtr<u8>, dtype: Dtype, start: usize) {
+unsafe fn store<F: Lane>(src: &[F], ptr: SendPtr<u8>, dtype: Dtype, start: usize, stream: bool) {
+    let bytes = std::mem::size_of_val(src);
+    let out = ptr.0.wrapping_add(start * dtype.size());
+    if stream && dtype.size() == std::mem::size_of::<F>() && out as usize % 32 == 0 {
+        // SAFETY: same type and size (f32 or f64 registers into an f32 or f64 output).
+        if unsafe { stream_copy(src.as_ptr() as *const u8, out, bytes) }.is_some() {
+            return;
+        }
+    }
     macro_rules! typed {
         ($t:ty, |$v:ident| $conv:expr) => {{
             // SAFETY: forwarded from the caller.
