@@ -943,6 +943,45 @@ def gen_fft():
     fam.write()
 
 
+# ---------------------------------------------------------------------------------------
+# quantization (MLX's affine format, byte for byte)
+
+def gen_quant():
+    fam = Family("quant")
+    for dt in ["float32", "float16", "bfloat16"]:
+        for bits in [2, 3, 4, 5, 6, 8]:
+            for g in [32, 64, 128]:
+                w = rand((2, 3, 256), dt, -1, 1) if bits == 4 and g == 64 else rand((6, 256), dt, -1, 1)
+                wq, s, b = mx.quantize(w.mlx(), group_size=g, bits=bits)
+                tag = f"{dt}_b{bits}_g{g}"
+                args = {"group_size": g, "bits": bits}
+                # Packed words and scales/biases must be identical (tolerance 0).
+                fam.add(f"quantize_{tag}", "quantize", [w], [from_mlx(wq), from_mlx(s), from_mlx(b)], args=args, tol=(0, 0))
+                fam.add(f"dequantize_{tag}", "dequantize", [from_mlx(wq), from_mlx(s), from_mlx(b)],
+                        [from_mlx(mx.dequantize(wq, s, b, group_size=g, bits=bits))], args=args, tol=TOL[dt])
+                if w.values.ndim == 2:
+                    for m in ([1, 5, 20] if dt == "float32" else [1, 5]):
+                        x = rand((m, 256), dt, -1, 1)
+                        if dt == "float32":
+                            y, tol = from_mlx(mx.quantized_matmul(x.mlx(), wq, s, b, transpose=True, group_size=g, bits=bits)), (1e-5, 1e-5)
+                        else:
+                            # MLX accumulates half-precision products in half precision; the
+                            # reference is the exact product with the dequantized weights.
+                            w_hat = np.array(mx.dequantize(wq, s.astype(mx.float32), b.astype(mx.float32), group_size=g, bits=bits), dtype=np.float64)
+                            y, tol = Tensor(np_of(x) @ w_hat.T, dt), TOL[dt]
+                        fam.add(f"qmm_{tag}_m{m}", "quantized_matmul", [x, from_mlx(wq), from_mlx(s), from_mlx(b)], [y], args={**args, "transpose": True}, tol=tol)
+    # Not transposed (w is [K, N]) and batched x.
+    w = rand((64, 128), "float32", -1, 1)
+    wq, s, b = mx.quantize(w.mlx(), group_size=32, bits=4)
+    x = rand((2, 3, 64), "float32", -1, 1)
+    y = mx.quantized_matmul(x.mlx(), wq, s, b, transpose=False, group_size=32, bits=4)
+    fam.add("qmm_not_transposed", "quantized_matmul", [x, from_mlx(wq), from_mlx(s), from_mlx(b)], [from_mlx(y)], args={"group_size": 32, "bits": 4, "transpose": False}, tol=(1e-5, 1e-5))
+    x = rand((2, 3, 128), "float32", -1, 1)
+    y = mx.quantized_matmul(x.mlx(), wq, s, b, transpose=True, group_size=32, bits=4)
+    fam.add("qmm_batched_x", "quantized_matmul", [x, from_mlx(wq), from_mlx(s), from_mlx(b)], [from_mlx(y)], args={"group_size": 32, "bits": 4, "transpose": True}, tol=(1e-5, 1e-5))
+    fam.write()
+
+
 def gen_promotion():
     """MLX's 14x14 promotion table, as JSON next to the goldens."""
     names = ["bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "bfloat16", "complex64"]
@@ -955,6 +994,6 @@ def gen_promotion():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "linalg", "fft", "promotion"]
+    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "linalg", "fft", "quant", "promotion"]
     for w in which:
         globals()[f"gen_{w}"]()

@@ -73,3 +73,8 @@ fn linalg_matches_numpy() {
 fn fft_matches_numpy() {
     check_family("fft");
 }
+
+#[test]
+fn quantization_matches_mlx_byte_for_byte() {
+    check_family("quant");
+}

@@ -20,6 +20,7 @@ pub mod identity;
 pub mod indexing;
 pub mod linalg;
 pub mod matmul;
+pub mod quantized;
 pub mod random;
 pub mod reduce;
 pub(crate) mod rules;

@@ -418,6 +418,20 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
         "block_masked_mm" => {
             one(rmx::block_masked_mm(&x[0], &x[1], args["block_size"].as_u64().unwrap() as usize, Some(&x[2]), Some(&x[3]), Some(&x[4])))
         }
+        "quantize" => {
+            let (g, bits) = (args["group_size"].as_u64().unwrap() as usize, args["bits"].as_u64().unwrap() as u32);
+            let (wq, scales, biases) = rmx::quantize(&x[0], g, bits, rmx::QuantMode::Affine)?;
+            Ok(vec![wq, scales, biases.expect("affine mode has biases")])
+        }
+        "dequantize" => {
+            let (g, bits) = (args["group_size"].as_u64().unwrap() as usize, args["bits"].as_u64().unwrap() as u32);
+            one(rmx::dequantize(&x[0], &x[1], Some(&x[2]), g, bits, rmx::QuantMode::Affine, None))
+        }
+        "quantized_matmul" => {
+            let (g, bits) = (args["group_size"].as_u64().unwrap() as usize, args["bits"].as_u64().unwrap() as u32);
+            let transpose = args["transpose"].as_bool().unwrap();
+            one(rmx::quantized_matmul(&x[0], &x[1], &x[2], Some(&x[3]), transpose, g, bits, rmx::QuantMode::Affine))
+        }
         "hadamard_transform" => one(rmx::hadamard_transform(&x[0], args.get("scale").and_then(Value::as_f64))),
         fft if fft.starts_with("fft.") => super::fft_ops::run(fft, x, args),
         linalg if linalg.starts_with("linalg.") => super::linalg_checks::run(linalg, x, args),

@@ -8,6 +8,7 @@ pub mod fused;
 pub mod hadamard;
 pub mod lines;
 pub mod math;
+pub mod quantized;
 pub mod matmul;
 pub mod reduce;
 pub mod sort;

@@ -1,0 +1,152 @@
+//! CPU kernels of MLX's affine quantization: per-group scale/bias computation, the
+//! LSB-first bit packing of every bit width, dequantization, and the quantized
+//! matrix-vector product that reads each packed weight once.
+
+use crate::element::Element;
+use rayon::prelude::*;
+
+/// Packs `q` (values below `2^bits`) into `out` as one little-endian LSB-first bit stream.
+pub fn pack(q: &[u32], bits: u32, out: &mut [u32]) {
+    let (mut acc, mut filled, mut w) = (0u64, 0u32, 0usize);
+    for &v in q {
+        acc |= (v as u64) << filled;
+        filled += bits;
+        if filled >= 32 {
+            out[w] = acc as u32;
+            w += 1;
+            acc >>= 32;
+            filled -= 32;
+        }
+    }
+    if filled > 0 {
+        out[w] = acc as u32;
+    }
+}
+
+/// Unpacks `out.len()` values of `bits` bits from the start of `words`, as f32.
+#[inline]
+pub fn unpack(words: &[u32], bits: u32, out: &mut [f32]) {
+    match bits {
+        // Whole values per word: a shift per lane, which vectorizes.
+        2 | 4 | 8 => {
+            let per = (32 / bits) as usize;
+            let mask = (1u32 << bits) - 1;
+            for (chunk, &word) in out.chunks_mut(per).zip(words) {
+                for (i, o) in chunk.iter_mut().enumerate() {
+                    *o = ((word >> (i as u32 * bits)) & mask) as f32;
+                }
+            }
+        }
+        _ => {
+            let mask = (1u64 << bits) - 1;
+            let (mut acc, mut have, mut w) = (0u64, 0u32, 0usize);
+            for o in out.iter_mut() {
+                if have < bits {
+                    acc |= (words[w] as u64) << have;
+                    w += 1;
+                    have += 32;
+                }
+                *o = (acc & mask) as f32;
+                acc >>= bits;
+                have -= bits;
+            }
+        }
+    }
+}
+
+/// Quantizes rows of `k` floats in groups of `g` (MLX's zero-exact affine scheme, computed
+/// in f32 with round-half-to-even): fills `wq` (`k * bits / 32` words per row), `scales` and
+/// `biases` (`k / g` per row).
+pub fn quantize(w: &[f32], k: usize, g: usize, bits: u32, wq: &mut [u32], scales: &mut [f32], biases: &mut [f32]) {
+    let words_per_group = g * bits as usize / 32;
+    let n_bins = ((1u32 << bits) - 1) as f32;
+    wq.par_chunks_mut(words_per_group)
+        .zip(scales.par_iter_mut().zip(biases.par_iter_mut()))
+        .zip(w.par_chunks(g))
+        .with_min_len(64)
+        .for_each(|((packed, (scale_out, bias_out)), group)| {
+            let (lo, hi) = group.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            let low_edge = lo.abs() > hi.abs();
+            let mut scale = ((hi - lo) / n_bins).max(1e-7);
+            if !low_edge {
+                scale = -scale;
+            }
+            let edge = if low_edge { lo } else { hi };
+            let q0 = (edge / scale).round_ties_even();
+            let bias = if q0 != 0.0 {
+                scale = edge / q0;
+                edge
+            } else {
+                0.0
+            };
+            let q: Vec<u32> = group.iter().map(|&v| ((v - bias) / scale).round_ties_even().clamp(0.0, n_bins) as u32).collect();
+            pack(&q, bits, packed);
+            *scale_out = scale;
+            *bias_out = bias;
+        });
+    let _ = k;
+}
+
+/// `out[n, k] = scales[n, k/g] * q[n, k] + biases[n, k/g]` for rows of `k` values.
+pub fn dequantize<S: Element>(wq: &[u32], scales: &[S], biases: &[S], k: usize, g: usize, bits: u32, out: &mut [f32]) {
+    let words_per_group = g * bits as usize / 32;
+    out.par_chunks_mut(g).zip(wq.par_chunks(words_per_group)).zip(scales.par_iter().zip(biases)).with_min_len(64).for_each(
+        |((group, packed), (s, b))| {
+            unpack(packed, bits, group);
+            let (s, b) = (s.to_f64() as f32, b.to_f64() as f32);
+            for v in group.iter_mut() {
+                *v = s * *v + b;
+            }
+        },
+    );
+    let _ = k;
+}
+
+/// `out[m, n] = Σ_k x[m, k] · dequant(w)[n, k]` for `m` rows of `x` (`[m, k]`) and a
+/// quantized `w` of `n` rows: each packed group is unpacked once and used for every row of
+/// `x`, so the weights stream through memory once (the decode case, small `m`).
+#[allow(clippy::too_many_arguments)]
+pub fn qmv<S: Element>(x: &[f32], m: usize, wq: &[u32], scales: &[S], biases: &[S], n: usize, k: usize, g: usize, bits: u32, out: &mut [f32]) {
+    let groups = k / g;
+    let words_per_row = k * bits as usize / 32;
+    let words_per_group = g * bits as usize / 32;
+    // Σ x over each group, shared by every output row (the bias term).
+    let xsum: Vec<f32> = x.chunks(g).map(|c| c.iter().sum()).collect();
+    let rows_per_task = 16usize;
+    let mut by_row = vec![0f32; n * m];
+    by_row.par_chunks_mut(rows_per_task * m).enumerate().for_each(|(task, block)| {
+        let mut q = vec![0f32; g];
+        for (r, acc) in block.chunks_mut(m).enumerate() {
+            let row = task * rows_per_task + r;
+            let packed = &wq[row * words_per_row..(row + 1) * words_per_row];
+            acc.fill(0.0);
+            for j in 0..groups {
+                unpack(&packed[j * words_per_group..(j + 1) * words_per_group], bits, &mut q);
+                let (s, b) = (scales[row * groups + j].to_f64() as f32, biases[row * groups + j].to_f64() as f32);
+                for (mi, a) in acc.iter_mut().enumerate() {
+                    let xs = &x[mi * k + j * g..mi * k + (j + 1) * g];
+                    *a += s * dot(xs, &q) + b * xsum[mi * groups + j];
+                }
+            }
+        }
+    });
+    for mi in 0..m {
+        for row in 0..n {
+            out[mi * n + row] = by_row[row * m + mi];
+        }
+    }
+}
+
+/// Dot product with eight independent accumulators (vectorizes without reassociation).
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] = x[i].mul_add(y[i], acc[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}

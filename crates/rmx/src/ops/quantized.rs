@@ -1,0 +1,165 @@
+//! Quantized weights in MLX's formats: `quantize`, `dequantize` and `quantized_matmul`.
+//!
+//! Affine mode packs each row of `w [..., N, K]` into `K * bits / 32` uint32 words (one
+//! LSB-first bit stream per row) with one scale and one bias per group of `group_size`
+//! values, byte-identical to `mx.quantize` (so mlx-community checkpoints load as they are).
+
+use crate::array::Array;
+use crate::dtype::Dtype;
+use crate::error::{Error, Result};
+use crate::primitive::quantized::{AffineDequantize, AffineQuantize, QuantizedMatmul};
+use std::sync::Arc;
+
+/// A quantization format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantMode {
+    /// `w ≈ scale * q + bias` per group, q unsigned of `bits` bits (MLX's default).
+    Affine,
+    /// OCP MX fp4 (E2M1) with E8M0 scales per 32 values.
+    Mxfp4,
+    /// OCP MX fp8 (E4M3) with E8M0 scales per 32 values.
+    Mxfp8,
+    /// NVIDIA fp4 (E2M1) with E4M3 scales per 16 values.
+    Nvfp4,
+}
+
+/// Largest row count `quantized_matmul` serves with its matrix-vector kernel; larger
+/// products dequantize once and use the matmul kernel.
+const MATVEC_MAX_ROWS: usize = 16;
+
+fn check_affine(op: &'static str, mode: QuantMode, group_size: usize, bits: u32) -> Result<()> {
+    if mode != QuantMode::Affine {
+        return Err(Error::NotImplemented(format!("{op} in mode {mode:?} (only affine so far)")));
+    }
+    if ![32, 64, 128].contains(&group_size) {
+        return Err(Error::arg(op, format!("group_size must be 32, 64 or 128, got {group_size}")));
+    }
+    if ![2, 3, 4, 5, 6, 8].contains(&bits) {
+        return Err(Error::arg(op, format!("bits must be 2, 3, 4, 5, 6 or 8, got {bits}")));
+    }
+    Ok(())
+}
+
+fn with_last(shape: &[usize], last: usize) -> Vec<usize> {
+    let mut s = shape.to_vec();
+    *s.last_mut().expect("ndim >= 1") = last;
+    s
+}
+
+/// Quantizes `w` (`[..., N, K]`, float32/float16/bfloat16, `K` a multiple of `group_size`)
+/// along its last axis. Returns the packed words (`uint32 [..., N, K*bits/32]`), the scales
+/// and, in affine mode, the biases (both `[..., N, K/group_size]` in `w`'s dtype).
+///
+/// ```
+/// let w = rmx::reshape(&rmx::arange(0.0, 64.0, 1.0, rmx::Dtype::F32)?, &[2, 32])?;
+/// let (wq, scales, biases) = rmx::quantize(&w, 32, 4, rmx::QuantMode::Affine)?;
+/// assert_eq!((wq.shape(), scales.shape()), (&[2, 4][..], &[2, 1][..]));
+/// let back = rmx::dequantize(&wq, &scales, biases.as_ref(), 32, 4, rmx::QuantMode::Affine, None)?;
+/// let err = rmx::max(&rmx::abs(&rmx::subtract(&back, &w)?)?, rmx::Axes::All, false)?;
+/// assert!(err.item::<f32>()? <= 1.1); // half a step of 31/15
+/// # Ok::<(), rmx::Error>(())
+/// ```
+pub fn quantize(w: &Array, group_size: usize, bits: u32, mode: QuantMode) -> Result<(Array, Array, Option<Array>)> {
+    let op = "quantize";
+    check_affine(op, mode, group_size, bits)?;
+    if !matches!(w.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+        return Err(Error::dtype_detail(op, w.dtype(), "weights must be float32, float16 or bfloat16"));
+    }
+    let k = if w.ndim() >= 2 { w.shape()[w.ndim() - 1] } else { 0 };
+    if w.ndim() < 2 || k % group_size != 0 {
+        return Err(Error::shapes_detail(op, &[w.shape()], format!("need ndim >= 2 and a last axis divisible by group_size {group_size}")));
+    }
+    let wf = crate::contiguous(&crate::astype(w, Dtype::F32)?)?;
+    let packed = with_last(w.shape(), k * bits as usize / 32);
+    let groups = with_last(w.shape(), k / group_size);
+    let outs = Array::multi_from_primitive(
+        vec![(packed, Dtype::U32), (groups.clone(), Dtype::F32), (groups, Dtype::F32)],
+        Arc::new(AffineQuantize { group_size, bits }),
+        vec![wf],
+    );
+    Ok((outs[0].clone(), crate::astype(&outs[1], w.dtype())?, Some(crate::astype(&outs[2], w.dtype())?)))
+}
+
+/// Checks packed weights against their scales and biases; returns the unpacked width `K`.
+fn check_packed(op: &'static str, wq: &Array, scales: &Array, biases: Option<&Array>, group_size: usize, bits: u32) -> Result<usize> {
+    if wq.dtype() != Dtype::U32 {
+        return Err(Error::dtype_detail(op, wq.dtype(), "packed weights must be uint32"));
+    }
+    let biases = biases.ok_or_else(|| Error::arg(op, "affine mode needs biases"))?;
+    let shapes = [wq.shape(), scales.shape(), biases.shape()];
+    let nd = wq.ndim();
+    let k = wq.shape().last().copied().unwrap_or(0) * 32 / bits as usize;
+    let fits = nd >= 2
+        && scales.ndim() == nd
+        && scales.shape()[..nd - 1] == wq.shape()[..nd - 1]
+        && scales.shape()[nd - 1] * group_size == k
+        && biases.shape() == scales.shape();
+    if !fits {
+        return Err(Error::shapes_detail(op, &shapes, format!("scales and biases must be [..., K/{group_size}] for packed [..., K*{bits}/32]")));
+    }
+    if !matches!(scales.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) || biases.dtype() != scales.dtype() {
+        return Err(Error::dtype_detail(op, scales.dtype(), format!("scales and biases must share a float dtype (biases are {})", biases.dtype())));
+    }
+    Ok(k)
+}
+
+/// Rebuilds `w` from [`quantize`]'s outputs: `scale * q + bias` per group, in `dtype`
+/// (default: the scales' dtype).
+pub fn dequantize(
+    wq: &Array,
+    scales: &Array,
+    biases: Option<&Array>,
+    group_size: usize,
+    bits: u32,
+    mode: QuantMode,
+    dtype: Option<Dtype>,
+) -> Result<Array> {
+    let op = "dequantize";
+    check_affine(op, mode, group_size, bits)?;
+    let k = check_packed(op, wq, scales, biases, group_size, bits)?;
+    let biases = biases.expect("checked");
+    let inputs = vec![crate::contiguous(wq)?, crate::contiguous(scales)?, crate::contiguous(biases)?];
+    let w = Array::from_primitive(with_last(wq.shape(), k), Dtype::F32, Arc::new(AffineDequantize { group_size, bits }), inputs);
+    crate::astype(&w, dtype.unwrap_or(scales.dtype()))
+}
+
+/// `x @ dequantize(w).T` (with `transpose`, the `nn.Linear` layout `w [N, K]`) or
+/// `x @ dequantize(w)` (`w [K, N]`), for `x [..., M, K]`. The result has `x`'s dtype.
+/// Products of few rows (decode) read the packed weights once without dequantizing them.
+#[allow(clippy::too_many_arguments)]
+pub fn quantized_matmul(
+    x: &Array,
+    wq: &Array,
+    scales: &Array,
+    biases: Option<&Array>,
+    transpose: bool,
+    group_size: usize,
+    bits: u32,
+    mode: QuantMode,
+) -> Result<Array> {
+    let op = "quantized_matmul";
+    check_affine(op, mode, group_size, bits)?;
+    let k_packed = check_packed(op, wq, scales, biases, group_size, bits)?;
+    if !matches!(x.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+        return Err(Error::dtype_detail(op, x.dtype(), "x must be float32, float16 or bfloat16"));
+    }
+    let nd = wq.ndim();
+    let (k_w, n) = if transpose { (k_packed, wq.shape()[nd - 2]) } else { (wq.shape()[nd - 2], k_packed) };
+    let k = x.shape().last().copied().unwrap_or(0);
+    if x.ndim() < 1 || k != k_w {
+        return Err(Error::shapes_detail(op, &[x.shape(), wq.shape()], format!("x's last axis must be {k_w} (w holds {n} x {k_w} when transposed)")));
+    }
+    let xf = crate::astype(x, Dtype::F32)?;
+    let rows = x.size() / k.max(1);
+    let y = if transpose && nd == 2 && rows <= MATVEC_MAX_ROWS {
+        let x2 = crate::contiguous(&crate::reshape_to(&xf, &[rows, k])?)?;
+        let inputs = vec![x2, crate::contiguous(wq)?, crate::contiguous(scales)?, crate::contiguous(biases.expect("checked"))?];
+        let y = Array::from_primitive(vec![rows, n], Dtype::F32, Arc::new(QuantizedMatmul { group_size, bits }), inputs);
+        crate::reshape_to(&y, &with_last(x.shape(), n))?
+    } else {
+        let w = dequantize(wq, scales, biases, group_size, bits, mode, Some(Dtype::F32))?;
+        let w = if transpose { crate::swapaxes(&w, -1, -2)? } else { w };
+        crate::matmul(&xf, &w)?
+    };
+    crate::astype(&y, x.dtype())
+}

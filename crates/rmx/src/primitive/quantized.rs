@@ -1,0 +1,146 @@
+//! Affine quantization primitives: `AffineQuantize` (float32 rows → packed words, scales,
+//! biases), `AffineDequantize` and `QuantizedMatmul` (`x @ dequant(w).T` for 2-d `w`).
+//! Inputs arrive row-contiguous, floats as float32 except scales and biases, which keep
+//! the checkpoint's dtype.
+
+use super::Primitive;
+use crate::array::Array;
+use crate::backend::cpu::quantized as kernels;
+use crate::dtype::Dtype;
+use crate::element::Element;
+use crate::error::{Error, Result};
+use crate::storage::{alloc_output, Storage};
+use half::{bf16, f16};
+
+/// Quantizes float32 `[..., K]` into `[..., K*bits/32]` words and `[..., K/g]` scales and biases.
+#[derive(Debug)]
+pub struct AffineQuantize {
+    pub group_size: usize,
+    pub bits: u32,
+}
+
+/// Rebuilds float32 `[..., K]` from packed words, scales and biases.
+#[derive(Debug)]
+pub struct AffineDequantize {
+    pub group_size: usize,
+    pub bits: u32,
+}
+
+/// `x [M, K] @ dequant(w [N, K]).T` in float32, reading the packed weights once.
+#[derive(Debug)]
+pub struct QuantizedMatmul {
+    pub group_size: usize,
+    pub bits: u32,
+}
+
+/// A row-contiguous storage as a slice of `len` elements.
+fn slice<T: Element>(s: &Storage, len: usize) -> &[T] {
+    // SAFETY: the op layer makes every input row-contiguous; `len` is its element count.
+    unsafe { s.as_slice::<T>(len) }
+}
+
+/// A fresh output's elements.
+fn slice_mut<T: Element>(s: &Storage, len: usize) -> &mut [T] {
+    // SAFETY: the storage was just allocated for `len` elements and nothing else sees it yet.
+    unsafe { std::slice::from_raw_parts_mut(s.ptr::<T>() as *mut T, len) }
+}
+
+/// Calls `body` with the scales and biases as slices of their dtype.
+macro_rules! with_scale_type {
+    ($dtype:expr, $s:expr, $b:expr, $len:expr, |$sv:ident, $bv:ident| $body:expr) => {
+        match $dtype {
+            Dtype::F32 => {
+                let ($sv, $bv) = (slice::<f32>($s, $len), slice::<f32>($b, $len));
+                $body
+            }
+            Dtype::F16 => {
+                let ($sv, $bv) = (slice::<f16>($s, $len), slice::<f16>($b, $len));
+                $body
+            }
+            Dtype::BF16 => {
+                let ($sv, $bv) = (slice::<bf16>($s, $len), slice::<bf16>($b, $len));
+                $body
+            }
+            other => return Err(Error::dtype_detail("quantized", other, "scales must be float32, float16 or bfloat16")),
+        }
+    };
+}
+
+impl Primitive for AffineQuantize {
+    fn name(&self) -> &'static str {
+        "quantize"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let w = &inputs[0];
+        let k = *w.shape().last().expect("checked: ndim >= 2");
+        let storages = outputs.iter().map(|o| alloc_output(o.shape(), o.dtype())).collect::<Result<Vec<_>>>()?;
+        let ws = w.storage()?;
+        kernels::quantize(
+            slice::<f32>(&ws, w.size()),
+            k,
+            self.group_size,
+            self.bits,
+            slice_mut::<u32>(&storages[0], outputs[0].size()),
+            slice_mut::<f32>(&storages[1], outputs[1].size()),
+            slice_mut::<f32>(&storages[2], outputs[2].size()),
+        );
+        for (o, s) in outputs.iter().zip(storages) {
+            o.set_storage(s);
+        }
+        Ok(())
+    }
+}
+
+impl Primitive for AffineDequantize {
+    fn name(&self) -> &'static str {
+        "dequantize"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let (wq, scales, biases, out) = (&inputs[0], &inputs[1], &inputs[2], &outputs[0]);
+        let k = *out.shape().last().expect("checked: ndim >= 2");
+        let (qs, ss, bs) = (wq.storage()?, scales.storage()?, biases.storage()?);
+        let storage = alloc_output(out.shape(), Dtype::F32)?;
+        let dst = slice_mut::<f32>(&storage, out.size());
+        let packed = slice::<u32>(&qs, wq.size());
+        with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| kernels::dequantize(packed, s, b, k, self.group_size, self.bits, dst));
+        out.set_storage(storage);
+        Ok(())
+    }
+}
+
+impl Primitive for QuantizedMatmul {
+    fn name(&self) -> &'static str {
+        "quantized_matmul"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let (x, wq, scales, biases, out) = (&inputs[0], &inputs[1], &inputs[2], &inputs[3], &outputs[0]);
+        let k = *x.shape().last().expect("checked: ndim >= 1");
+        let n = wq.shape()[0];
+        let m = x.size() / k.max(1);
+        let (xs, qs, ss, bs) = (x.storage()?, wq.storage()?, scales.storage()?, biases.storage()?);
+        let storage = alloc_output(out.shape(), Dtype::F32)?;
+        let dst = slice_mut::<f32>(&storage, out.size());
+        let (xv, packed) = (slice::<f32>(&xs, x.size()), slice::<u32>(&qs, wq.size()));
+        with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| kernels::qmv(xv, m, packed, s, b, n, k, self.group_size, self.bits, dst));
+        out.set_storage(storage);
+        Ok(())
+    }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let (wq, scales, biases) = (&inputs[1], &inputs[2], &inputs[3]);
+        argnums
+            .iter()
+            .map(|&i| match i {
+                // y = x W^T, so x̄ = ȳ W.
+                0 => {
+                    let w = crate::dequantize(wq, scales, Some(biases), self.group_size, self.bits, crate::QuantMode::Affine, Some(Dtype::F32))?;
+                    crate::matmul(&cotangents[0], &w)
+                }
+                _ => Err(Error::NotImplemented("vjp of quantized_matmul with respect to scales or biases".into())),
+            })
+            .collect()
+    }
+}
