@@ -2,6 +2,7 @@
 # Runs a benchmark program that measures rmx against its peer in the same run.
 #   scripts/bench.sh cpu         rmx vs NumPy on this CPU -> target/bench/cpu_vs_numpy.json
 #   scripts/bench.sh transforms  transforms vs their baselines -> target/bench/transforms.json
+#   scripts/bench.sh nn_quant    quantized matvec vs memcpy     -> target/bench/nn_quant.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-cpu}" in
@@ -10,10 +11,14 @@ case "${1:-cpu}" in
     cargo bench -p rmx --bench cpu_vs_numpy -- "${@:2}"
     ;;
   transforms)
+    python3 -c "import numpy" 2>/dev/null || pip install --quiet numpy threadpoolctl
     cargo bench -p rmx --bench transforms
     ;;
+  nn_quant)
+    cargo bench -p rmx --bench nn_quant
+    ;;
   *)
-    echo "usage: scripts/bench.sh cpu [case-filter] | transforms" >&2
+    echo "usage: scripts/bench.sh cpu [case-filter] | transforms | nn_quant" >&2
     exit 2
     ;;
 esac

@@ -76,7 +76,14 @@ fn softmax(a: &[Array]) -> Result<Vec<Array>> {
 type Row = (&'static str, (f64, f64, f64));
 
 /// Compiled against uncompiled, and compiled against NumPy's `peer_case`.
-fn compiled_cases(name: &'static str, vs_numpy: &'static str, f: fn(&[Array]) -> Result<Vec<Array>>, inputs: &[Array], peer: &RefCell<NumpyPeer>, peer_case: &str) -> [Row; 2] {
+fn compiled_cases(
+    name: &'static str,
+    vs_numpy: &'static str,
+    f: fn(&[Array]) -> Result<Vec<Array>>,
+    inputs: &[Array],
+    peer: &RefCell<NumpyPeer>,
+    peer_case: &str,
+) -> [Row; 2] {
     let compiled = rmx::compile(f);
     let run_compiled = || rmx::eval(&compiled.call(inputs).unwrap()).unwrap();
     let run_plain = || rmx::eval(&f(inputs).unwrap()).unwrap();
@@ -106,7 +113,14 @@ fn main() {
     rows.push(("compile_chain8_vs_memcpy", compare(&run_compiled, &memcpy, 11)));
 
     let ln = [uniform(&[4096, 1024], 11), uniform(&[1024], 12), uniform(&[1024], 13)];
-    rows.extend(compiled_cases("layer_norm_4096x1024_compiled", "layer_norm_4096x1024_vs_numpy", layer_norm, &ln, &peer, "layer_norm_4096x1024"));
+    rows.extend(compiled_cases(
+        "layer_norm_4096x1024_compiled",
+        "layer_norm_4096x1024_vs_numpy",
+        layer_norm,
+        &ln,
+        &peer,
+        "layer_norm_4096x1024",
+    ));
     let sm = [uniform(&[1024, 4096], 14)];
     rows.extend(compiled_cases("softmax_1024x4096_compiled", "softmax_1024x4096_vs_numpy", softmax, &sm, &peer, "softmax_1024x4096"));
 

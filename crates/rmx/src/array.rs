@@ -112,7 +112,11 @@ impl Array {
     }
 
     /// The outputs of `primitive`: one node, or one per output with sibling links.
-    pub(crate) fn outputs_from_primitive(outputs: Vec<(Vec<usize>, Dtype)>, primitive: Arc<dyn Primitive>, inputs: Vec<Array>) -> Vec<Array> {
+    pub(crate) fn outputs_from_primitive(
+        outputs: Vec<(Vec<usize>, Dtype)>,
+        primitive: Arc<dyn Primitive>,
+        inputs: Vec<Array>,
+    ) -> Vec<Array> {
         if let [(shape, dtype)] = outputs.as_slice() {
             vec![Array::from_primitive(shape.clone(), *dtype, primitive, inputs)]
         } else {

@@ -90,11 +90,22 @@ fn compiled_matches_uncompiled_on_a_corpus() {
         ),
         ("layer_norm", layer_norm, vec![draw(&[16, 96], f32_, 17), draw(&[96], f32_, 18), draw(&[96], f32_, 19)], 1e-6),
         ("softmax", softmax, vec![draw(&[8, 3, 50], f32_, 20)], 1e-6),
-        ("attention", attention, vec![draw(&[2, 4, 9, 16], f32_, 21), draw(&[2, 2, 9, 16], f32_, 22), draw(&[2, 2, 9, 16], f32_, 23)], 1e-6),
+        (
+            "attention",
+            attention,
+            vec![draw(&[2, 4, 9, 16], f32_, 21), draw(&[2, 2, 9, 16], f32_, 22), draw(&[2, 2, 9, 16], f32_, 23)],
+            1e-6,
+        ),
         (
             "sgd step",
             sgd_step,
-            vec![draw(&[4, 8], f32_, 24), draw(&[8], f32_, 25), draw(&[8, 1], f32_, 26), draw(&[32, 4], f32_, 27), draw(&[32, 1], f32_, 28)],
+            vec![
+                draw(&[4, 8], f32_, 24),
+                draw(&[8], f32_, 25),
+                draw(&[8, 1], f32_, 26),
+                draw(&[32, 4], f32_, 27),
+                draw(&[32, 1], f32_, 28),
+            ],
             1e-6,
         ),
     ];
@@ -195,7 +206,8 @@ fn compiled_functions_compose_with_transforms() {
     assert!(compiled_grad.kernels(&inputs).unwrap().iter().any(|k| k.starts_with("fused[")));
     // vmap of a compiled function against a loop.
     let xs = draw(&[4, 6, 5], Dtype::F64, 4);
-    let mapped = rmx::vmap(|a| compiled.call(a), &[Some(0), None, None], &[Some(0)])(&[xs.clone(), inputs[1].clone(), inputs[2].clone()]).unwrap();
+    let mapped =
+        rmx::vmap(|a| compiled.call(a), &[Some(0), None, None], &[Some(0)])(&[xs.clone(), inputs[1].clone(), inputs[2].clone()]).unwrap();
     for i in 0..4 {
         let xi = rmx::take(&xs, &Array::scalar(i as i32), Some(0)).unwrap();
         let want = chain8(&[xi, inputs[1].clone(), inputs[2].clone()]).unwrap();

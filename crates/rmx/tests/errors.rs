@@ -62,3 +62,22 @@ fn gpu_is_an_error_not_a_panic() {
     assert!(rmx::set_default_device(rmx::Device::Gpu(0)).is_err());
     assert!(rmx::new_stream(rmx::Device::Gpu(0)).is_err());
 }
+
+#[test]
+fn bad_quantization_arguments_are_errors() {
+    use rmx::QuantMode::Affine;
+    let w = f32s(&[4, 64]);
+    let msg = |e: Error| e.to_string();
+    assert!(msg(rmx::quantize(&w, 64, 7, Affine).unwrap_err()).contains("bits"));
+    assert!(msg(rmx::quantize(&w, 48, 4, Affine).unwrap_err()).contains("group_size"));
+    assert!(msg(rmx::quantize(&f32s(&[4, 40]), 32, 4, Affine).unwrap_err()).contains("divisible"));
+    assert!(msg(rmx::quantize(&f32s(&[64]), 32, 4, Affine).unwrap_err()).contains("ndim"));
+    assert!(rmx::quantize(&Array::from_slice(&[1i32; 64], &[2, 32]).unwrap(), 32, 4, Affine).is_err());
+    assert!(matches!(rmx::quantize(&w, 32, 4, rmx::QuantMode::Mxfp4).unwrap_err(), Error::NotImplemented(_)));
+    let (wq, s, b) = rmx::quantize(&w, 32, 4, Affine).unwrap();
+    assert!(msg(rmx::dequantize(&wq, &s, None, 32, 4, Affine, None).unwrap_err()).contains("biases"));
+    assert!(msg(rmx::dequantize(&wq, &s, b.as_ref(), 64, 4, Affine, None).unwrap_err()).contains("scales"));
+    let err = rmx::quantized_matmul(&f32s(&[2, 32]), &wq, &s, b.as_ref(), true, 32, 4, Affine).unwrap_err();
+    assert!(msg(err).contains("last axis"));
+    assert!(rmx::quantized_matmul(&f32s(&[2, 64]), &wq, &s, b.as_ref(), true, 32, 4, Affine).is_ok());
+}

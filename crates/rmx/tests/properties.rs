@@ -158,3 +158,46 @@ fn multivariate_normal_has_the_requested_moments() {
     let bad = Array::from_slice(&[1.0f32; 4], &[2, 2]).unwrap();
     assert!(rmx::random::multivariate_normal(&mean, &bad, &[], None).is_err());
 }
+
+/// MLX's zero-exact scheme represents `bias + q * scale`, q in 0..2^bits: values inside that
+/// range come back within half a step, values outside it (the edge opposite the exact one can
+/// fall outside when the scale is adjusted) come back as the nearest end of the range.
+#[test]
+fn dequantized_weights_are_within_half_a_step_or_clamped() {
+    for bits in [2u32, 3, 4, 5, 6, 8] {
+        for g in [32usize, 64, 128] {
+            let w = rmx::random::normal(&[8, 256], Dtype::F32, 0.0, 1.0, Some(&rmx::random::key(bits as u64 * 1000 + g as u64))).unwrap();
+            let (wq, scales, biases) = rmx::quantize(&w, g, bits, rmx::QuantMode::Affine).unwrap();
+            let back = rmx::dequantize(&wq, &scales, biases.as_ref(), g, bits, rmx::QuantMode::Affine, None).unwrap();
+            let (w, back) = (w.to_vec::<f32>().unwrap(), back.to_vec::<f32>().unwrap());
+            let (scales, biases) = (scales.to_vec::<f32>().unwrap(), biases.unwrap().to_vec::<f32>().unwrap());
+            let top = ((1u32 << bits) - 1) as f32;
+            for (i, (a, b)) in w.iter().zip(&back).enumerate() {
+                let (s, z) = (scales[i / g], biases[i / g]);
+                let (lo, hi) = if s > 0.0 { (z, z + top * s) } else { (z + top * s, z) };
+                let want = a.clamp(lo, hi);
+                let tol = 0.5 * s.abs() * (1.0 + 1e-4) + 1e-6;
+                assert!((want - b).abs() <= tol, "bits {bits} g {g} element {i}: {a} -> {b} (range {lo}..{hi}, step {s})");
+            }
+        }
+    }
+}
+
+#[test]
+fn quantized_matmul_gradient_is_the_dequantized_weight() {
+    let w = rmx::random::normal(&[16, 64], Dtype::F32, 0.0, 1.0, Some(&rmx::random::key(7))).unwrap();
+    let (wq, s, b) = rmx::quantize(&w, 32, 4, rmx::QuantMode::Affine).unwrap();
+    let b = b.unwrap();
+    let x = rmx::random::normal(&[3, 64], Dtype::F32, 0.0, 1.0, Some(&rmx::random::key(8))).unwrap();
+    let loss = |a: &[Array]| -> rmx::Result<Vec<Array>> {
+        let y = rmx::quantized_matmul(&a[0], &wq, &s, Some(&b), true, 32, 4, rmx::QuantMode::Affine)?;
+        Ok(vec![rmx::sum(&y, rmx::Axes::All, false)?])
+    };
+    let g = rmx::grad(loss, &[0])(&[x]).unwrap().swap_remove(0);
+    // d/dx sum(x W^T) = sum over rows of W, for every row of x.
+    let w_hat = rmx::dequantize(&wq, &s, Some(&b), 32, 4, rmx::QuantMode::Affine, None).unwrap();
+    let want = rmx::broadcast_to(&rmx::sum(&w_hat, 0, true).unwrap(), &[3, 64]).unwrap();
+    for (a, e) in g.to_vec::<f32>().unwrap().iter().zip(want.to_vec::<f32>().unwrap()) {
+        assert!((a - e).abs() < 1e-4, "{a} vs {e}");
+    }
+}

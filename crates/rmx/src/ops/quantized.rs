@@ -95,10 +95,18 @@ fn check_packed(op: &'static str, wq: &Array, scales: &Array, biases: Option<&Ar
         && scales.shape()[nd - 1] * group_size == k
         && biases.shape() == scales.shape();
     if !fits {
-        return Err(Error::shapes_detail(op, &shapes, format!("scales and biases must be [..., K/{group_size}] for packed [..., K*{bits}/32]")));
+        return Err(Error::shapes_detail(
+            op,
+            &shapes,
+            format!("scales and biases must be [..., K/{group_size}] for packed [..., K*{bits}/32]"),
+        ));
     }
     if !matches!(scales.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) || biases.dtype() != scales.dtype() {
-        return Err(Error::dtype_detail(op, scales.dtype(), format!("scales and biases must share a float dtype (biases are {})", biases.dtype())));
+        return Err(Error::dtype_detail(
+            op,
+            scales.dtype(),
+            format!("scales and biases must share a float dtype (biases are {})", biases.dtype()),
+        ));
     }
     Ok(k)
 }
@@ -147,7 +155,11 @@ pub fn quantized_matmul(
     let (k_w, n) = if transpose { (k_packed, wq.shape()[nd - 2]) } else { (wq.shape()[nd - 2], k_packed) };
     let k = x.shape().last().copied().unwrap_or(0);
     if x.ndim() < 1 || k != k_w {
-        return Err(Error::shapes_detail(op, &[x.shape(), wq.shape()], format!("x's last axis must be {k_w} (w holds {n} x {k_w} when transposed)")));
+        return Err(Error::shapes_detail(
+            op,
+            &[x.shape(), wq.shape()],
+            format!("x's last axis must be {k_w} (w holds {n} x {k_w} when transposed)"),
+        ));
     }
     let xf = crate::astype(x, Dtype::F32)?;
     let rows = x.size() / k.max(1);

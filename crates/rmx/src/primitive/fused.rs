@@ -39,7 +39,8 @@ impl Primitive for Fused {
         let storages = inputs.iter().map(|a| a.storage()).collect::<Result<Vec<_>>>()?;
         let strides: Vec<Vec<isize>> = inputs.iter().zip(&storages).map(|(a, s)| broadcast_strides(a.shape(), &s.strides, shape)).collect();
         let out_storages = outputs.iter().map(|o| alloc_output(shape, o.dtype())).collect::<Result<Vec<_>>>()?;
-        let input_views: Vec<(&crate::storage::Storage, &[isize])> = storages.iter().zip(&strides).map(|(s, st)| (s, st.as_slice())).collect();
+        let input_views: Vec<(&crate::storage::Storage, &[isize])> =
+            storages.iter().zip(&strides).map(|(s, st)| (s, st.as_slice())).collect();
         crate::backend::cpu::fused::run(&self.0, &input_views, shape, &out_storages);
         for (out, storage) in outputs.iter().zip(out_storages) {
             out.set_storage(storage);

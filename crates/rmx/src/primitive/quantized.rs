@@ -104,7 +104,15 @@ impl Primitive for AffineDequantize {
         let storage = alloc_output(out.shape(), Dtype::F32)?;
         let dst = slice_mut::<f32>(&storage, out.size());
         let packed = slice::<u32>(&qs, wq.size());
-        with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| kernels::dequantize(packed, s, b, k, self.group_size, self.bits, dst));
+        with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| kernels::dequantize(
+            packed,
+            s,
+            b,
+            k,
+            self.group_size,
+            self.bits,
+            dst
+        ));
         out.set_storage(storage);
         Ok(())
     }
@@ -124,7 +132,18 @@ impl Primitive for QuantizedMatmul {
         let storage = alloc_output(out.shape(), Dtype::F32)?;
         let dst = slice_mut::<f32>(&storage, out.size());
         let (xv, packed) = (slice::<f32>(&xs, x.size()), slice::<u32>(&qs, wq.size()));
-        with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| kernels::qmv(xv, m, packed, s, b, n, k, self.group_size, self.bits, dst));
+        with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| kernels::qmv(
+            xv,
+            m,
+            packed,
+            s,
+            b,
+            n,
+            k,
+            self.group_size,
+            self.bits,
+            dst
+        ));
         out.set_storage(storage);
         Ok(())
     }
@@ -136,7 +155,15 @@ impl Primitive for QuantizedMatmul {
             .map(|&i| match i {
                 // y = x W^T, so x̄ = ȳ W.
                 0 => {
-                    let w = crate::dequantize(wq, scales, Some(biases), self.group_size, self.bits, crate::QuantMode::Affine, Some(Dtype::F32))?;
+                    let w = crate::dequantize(
+                        wq,
+                        scales,
+                        Some(biases),
+                        self.group_size,
+                        self.bits,
+                        crate::QuantMode::Affine,
+                        Some(Dtype::F32),
+                    )?;
                     crate::matmul(&cotangents[0], &w)
                 }
                 _ => Err(Error::NotImplemented("vjp of quantized_matmul with respect to scales or biases".into())),

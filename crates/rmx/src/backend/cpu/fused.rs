@@ -147,11 +147,8 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         .zip(program.steps.iter().filter_map(|s| if let Step::Input(_) = s.step { Some(s.dtype) } else { None }))
         .map(|(((storage, _), strides), dtype)| Source { ptr: SendConstPtr(storage.ptr::<u8>()), dtype, strides })
         .collect();
-    let sinks: Vec<(SendPtr<u8>, Dtype)> = outputs
-        .iter()
-        .zip(&program.outputs)
-        .map(|(o, &step)| (SendPtr(o.ptr::<u8>() as *mut u8), program.steps[step].dtype))
-        .collect();
+    let sinks: Vec<(SendPtr<u8>, Dtype)> =
+        outputs.iter().zip(&program.outputs).map(|(o, &step)| (SendPtr(o.ptr::<u8>() as *mut u8), program.steps[step].dtype)).collect();
     let input_of_step: Vec<usize> = program.steps.iter().map(|s| if let Step::Input(i) = s.step { i } else { 0 }).collect();
     // Outputs larger than the caches bypass them (no read-for-ownership of fresh memory).
     let stream = n * program.compute.size() >= STREAM_BYTES;

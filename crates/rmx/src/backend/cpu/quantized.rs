@@ -2,8 +2,34 @@
 //! LSB-first bit packing of every bit width, dequantization, and the quantized
 //! matrix-vector product that reads each packed weight once.
 
-use crate::element::Element;
+use half::{bf16, f16};
 use rayon::prelude::*;
+
+/// The dtypes scales and biases come in (float32, float16, bfloat16).
+pub trait Scale: Copy + Send + Sync {
+    fn to_f32(self) -> f32;
+}
+
+impl Scale for f32 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+
+impl Scale for f16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
+    }
+}
+
+impl Scale for bf16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        bf16::to_f32(self)
+    }
+}
 
 /// Packs `q` (values below `2^bits`) into `out` as one little-endian LSB-first bit stream.
 pub fn pack(q: &[u32], bits: u32, out: &mut [u32]) {
@@ -33,7 +59,8 @@ pub fn unpack(words: &[u32], bits: u32, out: &mut [f32]) {
             let mask = (1u32 << bits) - 1;
             for (chunk, &word) in out.chunks_mut(per).zip(words) {
                 for (i, o) in chunk.iter_mut().enumerate() {
-                    *o = ((word >> (i as u32 * bits)) & mask) as f32;
+                    // Through i32: the unsigned conversion would not vectorize.
+                    *o = ((word >> (i as u32 * bits)) & mask) as i32 as f32;
                 }
             }
         }
@@ -88,12 +115,12 @@ pub fn quantize(w: &[f32], k: usize, g: usize, bits: u32, wq: &mut [u32], scales
 }
 
 /// `out[n, k] = scales[n, k/g] * q[n, k] + biases[n, k/g]` for rows of `k` values.
-pub fn dequantize<S: Element>(wq: &[u32], scales: &[S], biases: &[S], k: usize, g: usize, bits: u32, out: &mut [f32]) {
+pub fn dequantize<S: Scale>(wq: &[u32], scales: &[S], biases: &[S], k: usize, g: usize, bits: u32, out: &mut [f32]) {
     let words_per_group = g * bits as usize / 32;
     out.par_chunks_mut(g).zip(wq.par_chunks(words_per_group)).zip(scales.par_iter().zip(biases)).with_min_len(64).for_each(
         |((group, packed), (s, b))| {
             unpack(packed, bits, group);
-            let (s, b) = (s.to_f64() as f32, b.to_f64() as f32);
+            let (s, b) = (s.to_f32(), b.to_f32());
             for v in group.iter_mut() {
                 *v = s * *v + b;
             }
@@ -106,7 +133,18 @@ pub fn dequantize<S: Element>(wq: &[u32], scales: &[S], biases: &[S], k: usize, 
 /// quantized `w` of `n` rows: each packed group is unpacked once and used for every row of
 /// `x`, so the weights stream through memory once (the decode case, small `m`).
 #[allow(clippy::too_many_arguments)]
-pub fn qmv<S: Element>(x: &[f32], m: usize, wq: &[u32], scales: &[S], biases: &[S], n: usize, k: usize, g: usize, bits: u32, out: &mut [f32]) {
+pub fn qmv<S: Scale>(
+    x: &[f32],
+    m: usize,
+    wq: &[u32],
+    scales: &[S],
+    biases: &[S],
+    n: usize,
+    k: usize,
+    g: usize,
+    bits: u32,
+    out: &mut [f32],
+) {
     let groups = k / g;
     let words_per_row = k * bits as usize / 32;
     let words_per_group = g * bits as usize / 32;
@@ -120,9 +158,20 @@ pub fn qmv<S: Element>(x: &[f32], m: usize, wq: &[u32], scales: &[S], biases: &[
             let row = task * rows_per_task + r;
             let packed = &wq[row * words_per_row..(row + 1) * words_per_row];
             acc.fill(0.0);
+            if m == 1 && matches!(bits, 2 | 4 | 8) {
+                // One row of x: multiply straight from the packed words.
+                let (srow, brow) = (&scales[row * groups..(row + 1) * groups], &biases[row * groups..(row + 1) * groups]);
+                acc[0] = match bits {
+                    2 => row_dot_packed::<2, 16, S>(packed, x, srow, brow, &xsum, g),
+                    4 => row_dot_packed::<4, 8, S>(packed, x, srow, brow, &xsum, g),
+                    _ => row_dot_packed::<8, 4, S>(packed, x, srow, brow, &xsum, g),
+                };
+                continue;
+            }
             for j in 0..groups {
-                unpack(&packed[j * words_per_group..(j + 1) * words_per_group], bits, &mut q);
-                let (s, b) = (scales[row * groups + j].to_f64() as f32, biases[row * groups + j].to_f64() as f32);
+                let words = &packed[j * words_per_group..(j + 1) * words_per_group];
+                let (s, b) = (scales[row * groups + j].to_f32(), biases[row * groups + j].to_f32());
+                unpack(words, bits, &mut q);
                 for (mi, a) in acc.iter_mut().enumerate() {
                     let xs = &x[mi * k + j * g..mi * k + (j + 1) * g];
                     *a += s * dot(xs, &q) + b * xsum[mi * groups + j];
@@ -135,6 +184,40 @@ pub fn qmv<S: Element>(x: &[f32], m: usize, wq: &[u32], scales: &[S], biases: &[
             out[mi * n + row] = by_row[row * m + mi];
         }
     }
+}
+
+/// `Σ_k x[k] · (s[k/g] q[k] + b[k/g])` over one packed row whose words hold `PER = 32 / BITS`
+/// values each. Per-group dot products stay in vector lanes (scaled in place), so the only
+/// horizontal sum is the row's.
+#[inline]
+fn row_dot_packed<const BITS: u32, const PER: usize, S: Scale>(
+    words: &[u32],
+    x: &[f32],
+    scales: &[S],
+    biases: &[S],
+    xsum: &[f32],
+    g: usize,
+) -> f32 {
+    let mask = (1u32 << BITS) - 1;
+    let words_per_group = g / PER;
+    let mut total = [0f32; PER];
+    let mut bias_term = 0f32;
+    for (j, (gw, gx)) in words.chunks_exact(words_per_group).zip(x.chunks_exact(g)).enumerate() {
+        let mut acc = [0f32; PER];
+        for (&word, xs) in gw.iter().zip(gx.chunks_exact(PER)) {
+            for i in 0..PER {
+                // Through i32: the unsigned conversion would not vectorize.
+                let q = ((word >> (i as u32 * BITS)) & mask) as i32 as f32;
+                acc[i] = q.mul_add(xs[i], acc[i]);
+            }
+        }
+        let s = scales[j].to_f32();
+        for i in 0..PER {
+            total[i] = s.mul_add(acc[i], total[i]);
+        }
+        bias_term = biases[j].to_f32().mul_add(xsum[j], bias_term);
+    }
+    total.iter().sum::<f32>() + bias_term
 }
 
 /// Dot product with eight independent accumulators (vectorizes without reassociation).
