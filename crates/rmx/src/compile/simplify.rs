@@ -5,6 +5,9 @@
 use super::trace::{Entry, Ref, Trace};
 use std::collections::HashMap;
 
+/// What makes two entries compute the same values: primitive parameters, inputs, outputs.
+type CseKey = (String, Vec<Ref>, Vec<(Vec<usize>, crate::Dtype)>);
+
 /// Primitives that are the identity when their output has the input's shape and dtype.
 const NO_OP_WHEN_SAME_SPEC: [&str; 4] = ["identity", "reshape", "broadcast", "astype"];
 
@@ -48,7 +51,7 @@ fn fold_entries(trace: Trace) -> Trace {
     let Trace { inputs, consts, entries, outputs } = trace;
     let mut out = Trace { inputs, consts, entries: Vec::with_capacity(entries.len()), outputs: Vec::new() };
     let mut alias: HashMap<(usize, usize), Ref> = HashMap::new();
-    let mut seen: HashMap<(String, Vec<Ref>, Vec<(Vec<usize>, crate::Dtype)>), usize> = HashMap::new();
+    let mut seen: HashMap<CseKey, usize> = HashMap::new();
     let rewrite = |alias: &HashMap<(usize, usize), Ref>, r: Ref| match r {
         Ref::Out { entry, index } => alias[&(entry, index)],
         other => other,

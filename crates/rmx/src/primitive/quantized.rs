@@ -39,10 +39,9 @@ fn slice<T: Element>(s: &Storage, len: usize) -> &[T] {
     unsafe { s.as_slice::<T>(len) }
 }
 
-/// A fresh output's elements.
-fn slice_mut<T: Element>(s: &Storage, len: usize) -> &mut [T] {
-    // SAFETY: the storage was just allocated for `len` elements and nothing else sees it yet.
-    unsafe { std::slice::from_raw_parts_mut(s.ptr::<T>() as *mut T, len) }
+/// The elements of a freshly allocated output, which nothing else reads or writes yet.
+fn fresh<T: Element>(s: &Storage, len: usize) -> *mut [T] {
+    std::ptr::slice_from_raw_parts_mut(s.ptr::<T>() as *mut T, len)
 }
 
 /// Calls `body` with the scales and biases as slices of their dtype.
@@ -76,15 +75,15 @@ impl Primitive for AffineQuantize {
         let k = *w.shape().last().expect("checked: ndim >= 2");
         let storages = outputs.iter().map(|o| alloc_output(o.shape(), o.dtype())).collect::<Result<Vec<_>>>()?;
         let ws = w.storage()?;
-        kernels::quantize(
-            slice::<f32>(&ws, w.size()),
-            k,
-            self.group_size,
-            self.bits,
-            slice_mut::<u32>(&storages[0], outputs[0].size()),
-            slice_mut::<f32>(&storages[1], outputs[1].size()),
-            slice_mut::<f32>(&storages[2], outputs[2].size()),
-        );
+        // SAFETY: the three storages are fresh and distinct.
+        let (wq, scales, biases) = unsafe {
+            (
+                &mut *fresh::<u32>(&storages[0], outputs[0].size()),
+                &mut *fresh::<f32>(&storages[1], outputs[1].size()),
+                &mut *fresh::<f32>(&storages[2], outputs[2].size()),
+            )
+        };
+        kernels::quantize(slice::<f32>(&ws, w.size()), k, self.group_size, self.bits, wq, scales, biases);
         for (o, s) in outputs.iter().zip(storages) {
             o.set_storage(s);
         }
@@ -102,7 +101,8 @@ impl Primitive for AffineDequantize {
         let k = *out.shape().last().expect("checked: ndim >= 2");
         let (qs, ss, bs) = (wq.storage()?, scales.storage()?, biases.storage()?);
         let storage = alloc_output(out.shape(), Dtype::F32)?;
-        let dst = slice_mut::<f32>(&storage, out.size());
+        // SAFETY: the storage is fresh.
+        let dst = unsafe { &mut *fresh::<f32>(&storage, out.size()) };
         let packed = slice::<u32>(&qs, wq.size());
         with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| kernels::dequantize(
             packed,
@@ -130,7 +130,8 @@ impl Primitive for QuantizedMatmul {
         let m = x.size() / k.max(1);
         let (xs, qs, ss, bs) = (x.storage()?, wq.storage()?, scales.storage()?, biases.storage()?);
         let storage = alloc_output(out.shape(), Dtype::F32)?;
-        let dst = slice_mut::<f32>(&storage, out.size());
+        // SAFETY: the storage is fresh.
+        let dst = unsafe { &mut *fresh::<f32>(&storage, out.size()) };
         let (xv, packed) = (slice::<f32>(&xs, x.size()), slice::<u32>(&qs, wq.size()));
         with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| kernels::qmv(
             xv,
