@@ -978,6 +978,17 @@ def gen_quant():
     fam.add("qmm_not_transposed", "quantized_matmul", [x, from_mlx(wq), from_mlx(s), from_mlx(b)], [from_mlx(y)], args={"group_size": 32, "bits": 4, "transpose": False}, tol=(1e-5, 1e-5))
     x = rand((2, 3, 128), "float32", -1, 1)
     y = mx.quantized_matmul(x.mlx(), wq, s, b, transpose=True, group_size=32, bits=4)
+    # Mixture of experts: 4 experts [4, 16, 64], tokens routed by rhs (and lhs) indices.
+    we = rand((4, 16, 64), "float32", -1, 1)
+    wq_e, s_e, b_e = mx.quantize(we.mlx(), group_size=32, bits=4)
+    xe = rand((3, 1, 64), "float32", -1, 1)
+    rhs = Tensor(np.array([[2, 0], [1, 3], [2, 2]], dtype=np.uint32), "uint32")
+    lhs = Tensor(np.array([[0, 0], [1, 1], [2, 2]], dtype=np.uint32), "uint32")
+    ye = mx.gather_qmm(xe.mlx(), wq_e, s_e, b_e, lhs_indices=lhs.mlx(), rhs_indices=rhs.mlx(), transpose=True, group_size=32, bits=4)
+    fam.add("gather_qmm", "gather_qmm", [xe, from_mlx(wq_e), from_mlx(s_e), from_mlx(b_e), lhs, rhs], [from_mlx(ye)], args={"group_size": 32, "bits": 4, "transpose": True}, tol=(1e-5, 1e-5))
+    xr = rand((4, 2, 64), "float32", -1, 1)
+    ye = mx.gather_qmm(xr.mlx(), wq_e, s_e, b_e, transpose=True, group_size=32, bits=4)
+    fam.add("gather_qmm_no_indices", "gather_qmm", [xr, from_mlx(wq_e), from_mlx(s_e), from_mlx(b_e)], [from_mlx(ye)], args={"group_size": 32, "bits": 4, "transpose": True}, tol=(1e-5, 1e-5))
     fam.add("qmm_batched_x", "quantized_matmul", [x, from_mlx(wq), from_mlx(s), from_mlx(b)], [from_mlx(y)], args={"group_size": 32, "bits": 4, "transpose": True}, tol=(1e-5, 1e-5))
     fam.write()
 

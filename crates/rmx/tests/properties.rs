@@ -201,3 +201,41 @@ fn quantized_matmul_gradient_is_the_dequantized_weight() {
         assert!((a - e).abs() < 1e-4, "{a} vs {e}");
     }
 }
+
+/// The loss is linear in scales and biases, so central differences are exact up to rounding.
+#[test]
+fn quantized_matmul_gradients_of_scales_and_biases_match_finite_differences() {
+    let w = rmx::random::normal(&[8, 64], Dtype::F32, 0.0, 1.0, Some(&rmx::random::key(9))).unwrap();
+    let (wq, s, b) = rmx::quantize(&w, 32, 4, rmx::QuantMode::Affine).unwrap();
+    let b = b.unwrap();
+    let x = rmx::random::normal(&[3, 64], Dtype::F32, 0.0, 1.0, Some(&rmx::random::key(10))).unwrap();
+    let c = rmx::random::normal(&[3, 8], Dtype::F32, 0.0, 1.0, Some(&rmx::random::key(11))).unwrap();
+    for (label, rows) in [("matvec kernel", 3usize), ("dequantize + matmul", 20)] {
+        let x = rmx::tile(&x, &[rows.div_ceil(3), 1]).unwrap();
+        let x = rmx::slice(&x, &[0, 0], &[rows as isize, 64], &[1, 1]).unwrap();
+        let c = rmx::slice(&rmx::tile(&c, &[rows.div_ceil(3), 1]).unwrap(), &[0, 0], &[rows as isize, 8], &[1, 1]).unwrap();
+        let loss = |a: &[Array]| -> rmx::Result<Vec<Array>> {
+            let y = rmx::quantized_matmul(&x, &wq, &a[0], Some(&a[1]), true, 32, 4, rmx::QuantMode::Affine)?;
+            Ok(vec![rmx::sum(&rmx::multiply(&y, &c)?, rmx::Axes::All, false)?])
+        };
+        let grads = rmx::grad(loss, &[0, 1])(&[s.clone(), b.clone()]).unwrap();
+        for (which, g) in grads.iter().enumerate() {
+            let g = g.to_vec::<f32>().unwrap();
+            for idx in [0usize, 5, 11, 15] {
+                let bump = |h: f32| {
+                    let mut p = [s.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap()];
+                    p[which][idx] += h;
+                    let args = [Array::from_slice(&p[0], &[8, 2]).unwrap(), Array::from_slice(&p[1], &[8, 2]).unwrap()];
+                    loss(&args).unwrap()[0].item::<f32>().unwrap()
+                };
+                let fd = (bump(0.01) - bump(-0.01)) / 0.02;
+                assert!(
+                    (fd - g[idx]).abs() <= 2e-2 * (1.0 + fd.abs()),
+                    "{label}: d/d{} [{idx}]: {} vs {fd}",
+                    ["scales", "biases"][which],
+                    g[idx]
+                );
+            }
+        }
+    }
+}

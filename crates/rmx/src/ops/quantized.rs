@@ -175,3 +175,50 @@ pub fn quantized_matmul(
     };
     crate::astype(&y, x.dtype())
 }
+
+/// The quantized [`gather_mm`](crate::gather_mm), the mixture-of-experts product:
+/// `take(x, lhs_indices) @ dequantize(take(w, rhs_indices)).T` (with `transpose`) over the
+/// flattened batch dimensions of `x` (`[..., M, K]`) and of the packed experts `w`
+/// (`[E, N, K*bits/32]`). The index arrays broadcast together; the result has their shape
+/// followed by `[M, N]` and `x`'s dtype. Only the experts the indices name are dequantized.
+#[allow(clippy::too_many_arguments)]
+pub fn gather_qmm(
+    x: &Array,
+    wq: &Array,
+    scales: &Array,
+    biases: Option<&Array>,
+    lhs_indices: Option<&Array>,
+    rhs_indices: Option<&Array>,
+    transpose: bool,
+    group_size: usize,
+    bits: u32,
+    mode: QuantMode,
+) -> Result<Array> {
+    let op = "gather_qmm";
+    check_affine(op, mode, group_size, bits)?;
+    check_packed(op, wq, scales, biases, group_size, bits)?;
+    if wq.ndim() < 3 {
+        return Err(Error::shapes_detail(op, &[wq.shape()], "packed experts must be [..., E, N, K*bits/32]"));
+    }
+    if !matches!(x.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+        return Err(Error::dtype_detail(op, x.dtype(), "x must be float32, float16 or bfloat16"));
+    }
+    let biases = biases.expect("checked");
+    // Dequantize only the experts in use: select them first, then index the selection.
+    let (w, rhs) = match rhs_indices {
+        Some(idx) if idx.dtype().is_integer() => {
+            let experts: usize = wq.shape()[..wq.ndim() - 2].iter().product();
+            let flat = |a: &Array| crate::reshape_to(a, &[&[experts][..], &a.shape()[a.ndim() - 2..]].concat());
+            let order = crate::reshape_to(idx, &[idx.size()])?;
+            let pick = |a: &Array| crate::take(&flat(a)?, &order, Some(0));
+            let w = dequantize(&pick(wq)?, &pick(scales)?, Some(&pick(biases)?), group_size, bits, mode, Some(Dtype::F32))?;
+            let positions = crate::reshape_to(&crate::arange(0.0, idx.size() as f64, 1.0, Dtype::U32)?, idx.shape())?;
+            (w, Some(positions))
+        }
+        Some(idx) => return Err(Error::dtype_detail(op, idx.dtype(), "indices must be integers")),
+        None => (dequantize(wq, scales, Some(biases), group_size, bits, mode, Some(Dtype::F32))?, None),
+    };
+    let w = if transpose { crate::swapaxes(&w, -1, -2)? } else { w };
+    let y = crate::gather_mm(&crate::astype(x, Dtype::F32)?, &w, lhs_indices, rhs.as_ref())?;
+    crate::astype(&y, x.dtype())
+}

@@ -116,6 +116,19 @@ impl Primitive for AffineDequantize {
         out.set_storage(storage);
         Ok(())
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let (wq, scales) = (&inputs[0], &inputs[1]);
+        let (s_bar, b_bar) = affine_parameter_cotangents(wq, scales, &cotangents[0], self.group_size, self.bits)?;
+        argnums
+            .iter()
+            .map(|&i| match i {
+                0 => Err(Error::NotImplemented("vjp of dequantize with respect to the packed weights (integers)".into())),
+                1 => Ok(s_bar.clone()),
+                _ => Ok(b_bar.clone()),
+            })
+            .collect()
+    }
 }
 
 impl Primitive for QuantizedMatmul {
@@ -167,8 +180,27 @@ impl Primitive for QuantizedMatmul {
                     )?;
                     crate::matmul(&cotangents[0], &w)
                 }
-                _ => Err(Error::NotImplemented("vjp of quantized_matmul with respect to scales or biases".into())),
+                // ȳ^T x is the cotangent of the dequantized weight [N, K].
+                i => {
+                    let w_bar = crate::matmul(&crate::transpose(&cotangents[0], None)?, &inputs[0])?;
+                    let (s_bar, b_bar) = affine_parameter_cotangents(wq, scales, &w_bar, self.group_size, self.bits)?;
+                    Ok(if i == 2 { s_bar } else { b_bar })
+                }
             })
             .collect()
     }
+}
+
+/// Cotangents of the scales and biases of `w = scale * q + bias` given the cotangent of
+/// `w`: per group, `Σ w̄ q` and `Σ w̄`, in the scales' dtype.
+fn affine_parameter_cotangents(wq: &Array, scales: &Array, w_bar: &Array, group_size: usize, bits: u32) -> Result<(Array, Array)> {
+    let ones = crate::ones(scales.shape(), Dtype::F32)?;
+    let q =
+        crate::dequantize(wq, &ones, Some(&crate::zeros(scales.shape(), Dtype::F32)?), group_size, bits, crate::QuantMode::Affine, None)?;
+    let grouped = [scales.shape(), &[group_size]].concat();
+    let w_bar = crate::reshape_to(&crate::astype(w_bar, Dtype::F32)?, &grouped)?;
+    let q = crate::reshape_to(&q, &grouped)?;
+    let s_bar = crate::sum(&crate::multiply(&w_bar, &q)?, -1, false)?;
+    let b_bar = crate::sum(&w_bar, -1, false)?;
+    Ok((crate::astype(&s_bar, scales.dtype())?, crate::astype(&b_bar, scales.dtype())?))
 }

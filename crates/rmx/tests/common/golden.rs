@@ -432,6 +432,11 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
             let transpose = args["transpose"].as_bool().unwrap();
             one(rmx::quantized_matmul(&x[0], &x[1], &x[2], Some(&x[3]), transpose, g, bits, rmx::QuantMode::Affine))
         }
+        "gather_qmm" => {
+            let (g, bits) = (args["group_size"].as_u64().unwrap() as usize, args["bits"].as_u64().unwrap() as u32);
+            let transpose = args["transpose"].as_bool().unwrap();
+            one(rmx::gather_qmm(&x[0], &x[1], &x[2], Some(&x[3]), x.get(4), x.get(5), transpose, g, bits, rmx::QuantMode::Affine))
+        }
         "hadamard_transform" => one(rmx::hadamard_transform(&x[0], args.get("scale").and_then(Value::as_f64))),
         fft if fft.starts_with("fft.") => super::fft_ops::run(fft, x, args),
         linalg if linalg.starts_with("linalg.") => super::linalg_checks::run(linalg, x, args),
