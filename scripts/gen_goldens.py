@@ -993,6 +993,33 @@ def gen_quant():
     fam.write()
 
 
+def gen_npy():
+    """.npy files as NumPy writes them (byte orders, Fortran order, 0-d, empty), with their
+    values as JSON, for the IO tests."""
+    out = os.path.join(OUT, "npy")
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(7)
+    cases = {
+        "f32_c": rng.standard_normal((3, 4)).astype("<f4"),
+        "f64_fortran": np.asfortranarray(rng.standard_normal((3, 5))),
+        "i32_big_endian": rng.integers(-1000, 1000, (2, 3, 2)).astype(">i4"),
+        "f16": rng.standard_normal(7).astype("<f2"),
+        "bool": rng.random((2, 3)) > 0.5,
+        "u8_scalar": np.array(200, dtype=np.uint8),
+        "i64_empty": np.zeros((0, 3), dtype="<i8"),
+        "c64_big_endian": (rng.standard_normal(3) + 1j * rng.standard_normal(3)).astype(">c8"),
+    }
+    expected = {}
+    for name, a in cases.items():
+        np.save(os.path.join(out, f"{name}.npy"), a)
+        flat = np.ascontiguousarray(a).reshape(-1)
+        values = [[float(v.real), float(v.imag)] for v in flat] if a.dtype.kind == "c" else [float(v) for v in flat]
+        expected[name] = {"shape": list(a.shape), "values": values}
+    with open(os.path.join(out, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+    print(f"{out}: {len(cases)} files")
+
+
 def gen_promotion():
     """MLX's 14x14 promotion table, as JSON next to the goldens."""
     names = ["bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "bfloat16", "complex64"]
@@ -1005,6 +1032,6 @@ def gen_promotion():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "linalg", "fft", "quant", "promotion"]
+    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "linalg", "fft", "quant", "npy", "promotion"]
     for w in which:
         globals()[f"gen_{w}"]()

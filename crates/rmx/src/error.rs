@@ -39,6 +39,14 @@ pub enum Error {
     /// Evaluating the graph failed inside a kernel or the scheduler.
     #[error("eval: {0}")]
     Eval(String),
+
+    /// Reading or writing a file failed at the operating-system level.
+    #[error("io: {path}: {detail}")]
+    Io { path: String, detail: String },
+
+    /// A file's contents are malformed or truncated for its format.
+    #[error("{format}: malformed file: {detail}")]
+    Format { format: &'static str, detail: String },
 }
 
 impl Error {

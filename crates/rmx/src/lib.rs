@@ -23,6 +23,7 @@ pub mod dtype;
 pub mod element;
 pub mod error;
 pub mod eval;
+pub mod io;
 pub mod memory;
 pub mod ops;
 pub mod primitive;
