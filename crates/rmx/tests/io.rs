@@ -52,6 +52,11 @@ fn numpy_files_load_with_numpys_values() {
         // And back: rmx's bytes parse to the same array.
         let again = rmx::io::npy_from_bytes(&rmx::io::npy_to_bytes(&a).unwrap()).unwrap();
         assert_eq!(again.to_bytes().unwrap(), a.to_bytes().unwrap(), "{name} round trip");
+        // NumPy wrote the C-order little-endian files: rmx must write the very same bytes.
+        if ["f32_c", "f16", "bool", "u8_scalar", "i64_empty"].contains(&name) {
+            let numpy_bytes = std::fs::read(golden(&format!("{name}.npy"))).unwrap();
+            assert_eq!(rmx::io::npy_to_bytes(&a).unwrap(), numpy_bytes, "{name}: bytes differ from NumPy's file");
+        }
     }
 }
 

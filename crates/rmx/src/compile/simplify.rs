@@ -87,7 +87,7 @@ fn fold_entries(trace: Trace) -> Trace {
 
 /// Removes entries that no output depends on, and constants nothing uses.
 pub(crate) fn drop_unused(trace: Trace) -> Trace {
-    let Trace { inputs, consts, entries, outputs } = trace;
+    let Trace { inputs, consts, entries, mut outputs } = trace;
     let mut live = vec![false; entries.len()];
     let mark = |live: &mut Vec<bool>, r: &Ref| {
         if let Ref::Out { entry, .. } = r {
@@ -102,42 +102,37 @@ pub(crate) fn drop_unused(trace: Trace) -> Trace {
             }
         }
     }
+    // Constants read by a live entry or an output survive.
     let mut const_used = vec![false; consts.len()];
-    let mut new_index = vec![usize::MAX; entries.len()];
-    let mut kept = Vec::new();
-    for (i, entry) in entries.into_iter().enumerate() {
-        if live[i] {
-            new_index[i] = kept.len();
-            kept.push(entry);
-        }
-    }
-    let mut remap = |r: &mut Ref| match r {
-        Ref::Out { entry, .. } => *entry = new_index[*entry],
-        Ref::Const(i) => const_used[*i] = true,
-        Ref::Input(_) => {}
-    };
-    for e in &mut kept {
-        e.inputs.iter_mut().for_each(&mut remap);
-    }
-    let mut outputs = outputs;
-    outputs.iter_mut().for_each(&mut remap);
-    // Renumber the constants that are still used.
-    let mut const_index = vec![usize::MAX; consts.len()];
-    let mut kept_consts = Vec::new();
-    for (i, c) in consts.into_iter().enumerate() {
-        if const_used[i] {
-            const_index[i] = kept_consts.len();
-            kept_consts.push(c);
-        }
-    }
-    let renumber = |r: &mut Ref| {
+    let live_refs = entries.iter().zip(&live).filter(|(_, &l)| l).flat_map(|(e, _)| e.inputs.iter());
+    for r in live_refs.chain(&outputs) {
         if let Ref::Const(i) = r {
-            *i = const_index[*i];
+            const_used[*i] = true;
         }
+    }
+    let (mut kept, new_index) = keep(entries, &live);
+    let (kept_consts, const_index) = keep(consts, &const_used);
+    let renumber = |r: &mut Ref| match r {
+        Ref::Out { entry, .. } => *entry = new_index[*entry],
+        Ref::Const(i) => *i = const_index[*i],
+        Ref::Input(_) => {}
     };
     for e in &mut kept {
         e.inputs.iter_mut().for_each(renumber);
     }
     outputs.iter_mut().for_each(renumber);
     Trace { inputs, consts: kept_consts, entries: kept, outputs }
+}
+
+/// The items whose flag is set, and each item's new index (`usize::MAX` if dropped).
+fn keep<T>(items: Vec<T>, flags: &[bool]) -> (Vec<T>, Vec<usize>) {
+    let mut index = vec![usize::MAX; items.len()];
+    let mut kept = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        if flags[i] {
+            index[i] = kept.len();
+            kept.push(item);
+        }
+    }
+    (kept, index)
 }

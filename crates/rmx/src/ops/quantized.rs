@@ -40,6 +40,15 @@ fn check_affine(op: &'static str, mode: QuantMode, group_size: usize, bits: u32)
     Ok(())
 }
 
+/// Checks that `a` (named `what`) is float32, float16 or bfloat16.
+fn check_float(op: &'static str, a: &Array, what: &str) -> Result<()> {
+    if matches!(a.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+        Ok(())
+    } else {
+        Err(Error::dtype_detail(op, a.dtype(), format!("{what} must be float32, float16 or bfloat16")))
+    }
+}
+
 fn with_last(shape: &[usize], last: usize) -> Vec<usize> {
     let mut s = shape.to_vec();
     *s.last_mut().expect("ndim >= 1") = last;
@@ -62,9 +71,7 @@ fn with_last(shape: &[usize], last: usize) -> Vec<usize> {
 pub fn quantize(w: &Array, group_size: usize, bits: u32, mode: QuantMode) -> Result<(Array, Array, Option<Array>)> {
     let op = "quantize";
     check_affine(op, mode, group_size, bits)?;
-    if !matches!(w.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
-        return Err(Error::dtype_detail(op, w.dtype(), "weights must be float32, float16 or bfloat16"));
-    }
+    check_float(op, w, "weights")?;
     let k = if w.ndim() >= 2 { w.shape()[w.ndim() - 1] } else { 0 };
     if w.ndim() < 2 || k % group_size != 0 {
         return Err(Error::shapes_detail(op, &[w.shape()], format!("need ndim >= 2 and a last axis divisible by group_size {group_size}")));
@@ -148,9 +155,7 @@ pub fn quantized_matmul(
     let op = "quantized_matmul";
     check_affine(op, mode, group_size, bits)?;
     let k_packed = check_packed(op, wq, scales, biases, group_size, bits)?;
-    if !matches!(x.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
-        return Err(Error::dtype_detail(op, x.dtype(), "x must be float32, float16 or bfloat16"));
-    }
+    check_float(op, x, "x")?;
     let nd = wq.ndim();
     let (k_w, n) = if transpose { (k_packed, wq.shape()[nd - 2]) } else { (wq.shape()[nd - 2], k_packed) };
     let k = x.shape().last().copied().unwrap_or(0);
@@ -200,9 +205,7 @@ pub fn gather_qmm(
     if wq.ndim() < 3 {
         return Err(Error::shapes_detail(op, &[wq.shape()], "packed experts must be [..., E, N, K*bits/32]"));
     }
-    if !matches!(x.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
-        return Err(Error::dtype_detail(op, x.dtype(), "x must be float32, float16 or bfloat16"));
-    }
+    check_float(op, x, "x")?;
     let biases = biases.expect("checked");
     // Dequantize only the experts in use: select them first, then index the selection.
     let (w, rhs) = match rhs_indices {

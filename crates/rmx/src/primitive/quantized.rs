@@ -72,7 +72,6 @@ impl Primitive for AffineQuantize {
 
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
         let w = &inputs[0];
-        let k = *w.shape().last().expect("checked: ndim >= 2");
         let storages = outputs.iter().map(|o| alloc_output(o.shape(), o.dtype())).collect::<Result<Vec<_>>>()?;
         let ws = w.storage()?;
         // SAFETY: the three storages are fresh and distinct.
@@ -83,7 +82,7 @@ impl Primitive for AffineQuantize {
                 &mut *fresh::<f32>(&storages[2], outputs[2].size()),
             )
         };
-        kernels::quantize(slice::<f32>(&ws, w.size()), k, self.group_size, self.bits, wq, scales, biases);
+        kernels::quantize(slice::<f32>(&ws, w.size()), self.group_size, self.bits, wq, scales, biases);
         for (o, s) in outputs.iter().zip(storages) {
             o.set_storage(s);
         }
@@ -98,7 +97,6 @@ impl Primitive for AffineDequantize {
 
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
         let (wq, scales, biases, out) = (&inputs[0], &inputs[1], &inputs[2], &outputs[0]);
-        let k = *out.shape().last().expect("checked: ndim >= 2");
         let (qs, ss, bs) = (wq.storage()?, scales.storage()?, biases.storage()?);
         let storage = alloc_output(out.shape(), Dtype::F32)?;
         // SAFETY: the storage is fresh.
@@ -108,7 +106,6 @@ impl Primitive for AffineDequantize {
             packed,
             s,
             b,
-            k,
             self.group_size,
             self.bits,
             dst
@@ -164,6 +161,13 @@ impl Primitive for QuantizedMatmul {
 
     fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
         let (wq, scales, biases) = (&inputs[1], &inputs[2], &inputs[3]);
+        // ȳ^T x is the cotangent of the dequantized weight [N, K]; scales and biases share it.
+        let parameters = if argnums.iter().any(|&i| i >= 2) {
+            let w_bar = crate::matmul(&crate::transpose(&cotangents[0], None)?, &inputs[0])?;
+            Some(affine_parameter_cotangents(wq, scales, &w_bar, self.group_size, self.bits)?)
+        } else {
+            None
+        };
         argnums
             .iter()
             .map(|&i| match i {
@@ -180,11 +184,9 @@ impl Primitive for QuantizedMatmul {
                     )?;
                     crate::matmul(&cotangents[0], &w)
                 }
-                // ȳ^T x is the cotangent of the dequantized weight [N, K].
                 i => {
-                    let w_bar = crate::matmul(&crate::transpose(&cotangents[0], None)?, &inputs[0])?;
-                    let (s_bar, b_bar) = affine_parameter_cotangents(wq, scales, &w_bar, self.group_size, self.bits)?;
-                    Ok(if i == 2 { s_bar } else { b_bar })
+                    let (s_bar, b_bar) = parameters.as_ref().expect("computed for argnums >= 2");
+                    Ok(if i == 2 { s_bar.clone() } else { b_bar.clone() })
                 }
             })
             .collect()

@@ -130,10 +130,10 @@ fn allocate_registers(program: &FusedProgram) -> Registers {
     Registers { slot, count }
 }
 
-/// An input as the kernel reads it: base pointer, dtype, and strides over the collapsed shape.
+/// An input as the kernel reads it: base pointer and strides over the collapsed shape (its
+/// dtype is that of the program's input step).
 struct Source {
     ptr: SendConstPtr<u8>,
-    dtype: Dtype,
     strides: Vec<isize>,
 }
 
@@ -148,12 +148,10 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     let sources: Vec<Source> = inputs
         .iter()
         .zip(collapsed_strides)
-        .zip(program.steps.iter().filter_map(|s| if let Step::Input(_) = s.step { Some(s.dtype) } else { None }))
-        .map(|(((storage, _), strides), dtype)| Source { ptr: SendConstPtr(storage.ptr::<u8>()), dtype, strides })
+        .map(|((storage, _), strides)| Source { ptr: SendConstPtr(storage.ptr::<u8>()), strides })
         .collect();
     let sinks: Vec<(SendPtr<u8>, Dtype)> =
         outputs.iter().zip(&program.outputs).map(|(o, &step)| (SendPtr(o.ptr::<u8>() as *mut u8), program.steps[step].dtype)).collect();
-    let input_of_step: Vec<usize> = program.steps.iter().map(|s| if let Step::Input(i) = s.step { i } else { 0 }).collect();
     // Outputs larger than the caches bypass them (no read-for-ownership of fresh memory).
     let stream = n * program.compute.size() >= STREAM_BYTES;
     let chunks = n.div_ceil(CHUNK);
@@ -163,13 +161,13 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         for (i, s) in program.steps.iter().enumerate() {
             let dst = registers.slot[i] * CHUNK;
             match &s.step {
-                Step::Input(_) => {
-                    let src = &sources[input_of_step[i]];
+                Step::Input(input) => {
+                    let src = &sources[*input];
                     // SAFETY: the source covers `shape` through its strides.
-                    unsafe { load(src, &collapsed, start, &mut regs[dst..dst + len]) };
+                    unsafe { load(src, s.dtype, &collapsed, start, &mut regs[dst..dst + len]) };
                     if collapsed.len() == 1 && src.strides[0] == 1 && start + 2 * len <= n {
                         // SAFETY: the next chunk of a contiguous source lies inside it.
-                        unsafe { prefetch(src.ptr.0.add((start + len) * src.dtype.size()), len * src.dtype.size()) };
+                        unsafe { prefetch(src.ptr.0.add((start + len) * s.dtype.size()), len * s.dtype.size()) };
                     }
                 }
                 Step::Op(op, args) => {
@@ -247,11 +245,12 @@ fn truth<F: Real>(b: bool) -> F {
     }
 }
 
-/// Reads elements `start..start + dst.len()` (row-major over `shape`) of `src`.
+/// Reads elements `start..start + dst.len()` (row-major over `shape`) of `src`, whose
+/// elements are `dtype`.
 ///
 /// # Safety
 /// `src` must be valid for every offset its strides give over `shape`.
-unsafe fn load<F: Lane>(src: &Source, shape: &[usize], start: usize, dst: &mut [F]) {
+unsafe fn load<F: Lane>(src: &Source, dtype: Dtype, shape: &[usize], start: usize, dst: &mut [F]) {
     macro_rules! typed {
         ($t:ty, |$v:ident| $conv:expr) => {{
             let base = src.ptr.0 as *const $t;
@@ -259,7 +258,7 @@ unsafe fn load<F: Lane>(src: &Source, shape: &[usize], start: usize, dst: &mut [
             unsafe { gather(base, shape, &src.strides, start, dst, |$v: $t| $conv) }
         }};
     }
-    match src.dtype {
+    match dtype {
         Dtype::F32 => typed!(f32, |v| F::from_single(v)),
         Dtype::F64 => typed!(f64, |v| <F as crate::element::Element>::from_f64(v)),
         Dtype::F16 => typed!(f16, |v| F::from_single(v.to_f32())),

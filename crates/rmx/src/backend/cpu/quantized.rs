@@ -31,6 +31,9 @@ impl Scale for bf16 {
     }
 }
 
+/// The largest group size (MLX's are 32, 64 and 128).
+const MAX_GROUP: usize = 128;
+
 /// Packs `q` (values below `2^bits`) into `out` as one little-endian LSB-first bit stream.
 pub fn pack(q: &[u32], bits: u32, out: &mut [u32]) {
     let (mut acc, mut filled, mut w) = (0u64, 0u32, 0usize);
@@ -84,7 +87,7 @@ pub fn unpack(words: &[u32], bits: u32, out: &mut [f32]) {
 /// Quantizes rows of `k` floats in groups of `g` (MLX's zero-exact affine scheme, computed
 /// in f32 with round-half-to-even): fills `wq` (`k * bits / 32` words per row), `scales` and
 /// `biases` (`k / g` per row).
-pub fn quantize(w: &[f32], k: usize, g: usize, bits: u32, wq: &mut [u32], scales: &mut [f32], biases: &mut [f32]) {
+pub fn quantize(w: &[f32], g: usize, bits: u32, wq: &mut [u32], scales: &mut [f32], biases: &mut [f32]) {
     let words_per_group = g * bits as usize / 32;
     let n_bins = ((1u32 << bits) - 1) as f32;
     wq.par_chunks_mut(words_per_group)
@@ -106,16 +109,19 @@ pub fn quantize(w: &[f32], k: usize, g: usize, bits: u32, wq: &mut [u32], scales
             } else {
                 0.0
             };
-            let q: Vec<u32> = group.iter().map(|&v| ((v - bias) / scale).round_ties_even().clamp(0.0, n_bins) as u32).collect();
-            pack(&q, bits, packed);
+            // Groups hold at most 128 values: no allocation per group.
+            let mut q = [0u32; MAX_GROUP];
+            for (qi, &v) in q.iter_mut().zip(group) {
+                *qi = ((v - bias) / scale).round_ties_even().clamp(0.0, n_bins) as u32;
+            }
+            pack(&q[..group.len()], bits, packed);
             *scale_out = scale;
             *bias_out = bias;
         });
-    let _ = k;
 }
 
 /// `out[n, k] = scales[n, k/g] * q[n, k] + biases[n, k/g]` for rows of `k` values.
-pub fn dequantize<S: Scale>(wq: &[u32], scales: &[S], biases: &[S], k: usize, g: usize, bits: u32, out: &mut [f32]) {
+pub fn dequantize<S: Scale>(wq: &[u32], scales: &[S], biases: &[S], g: usize, bits: u32, out: &mut [f32]) {
     let words_per_group = g * bits as usize / 32;
     out.par_chunks_mut(g).zip(wq.par_chunks(words_per_group)).zip(scales.par_iter().zip(biases)).with_min_len(64).for_each(
         |((group, packed), (s, b))| {
@@ -126,7 +132,6 @@ pub fn dequantize<S: Scale>(wq: &[u32], scales: &[S], biases: &[S], k: usize, g:
             }
         },
     );
-    let _ = k;
 }
 
 /// `out[m, n] = Σ_k x[m, k] · dequant(w)[n, k]` for `m` rows of `x` (`[m, k]`) and a
@@ -151,7 +156,14 @@ pub fn qmv<S: Scale>(
     // Σ x over each group, shared by every output row (the bias term).
     let xsum: Vec<f32> = x.chunks(g).map(|c| c.iter().sum()).collect();
     let rows_per_task = 16usize;
-    let mut by_row = vec![0f32; n * m];
+    // Results land row-major over w's rows ([n, m]); for one row of x that is `out` itself.
+    let mut scratch = Vec::new();
+    let by_row: &mut [f32] = if m == 1 {
+        &mut *out
+    } else {
+        scratch.resize(n * m, 0f32);
+        &mut scratch
+    };
     by_row.par_chunks_mut(rows_per_task * m).enumerate().for_each(|(task, block)| {
         let mut q = vec![0f32; g];
         for (r, acc) in block.chunks_mut(m).enumerate() {
@@ -179,9 +191,11 @@ pub fn qmv<S: Scale>(
             }
         }
     });
-    for mi in 0..m {
-        for row in 0..n {
-            out[mi * n + row] = by_row[row * m + mi];
+    if m > 1 {
+        for mi in 0..m {
+            for row in 0..n {
+                out[mi * n + row] = scratch[row * m + mi];
+            }
         }
     }
 }
