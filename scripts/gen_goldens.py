@@ -1020,6 +1020,76 @@ def gen_npy():
     print(f"{out}: {len(cases)} files")
 
 
+def expected_values(a):
+    flat = np.ascontiguousarray(a).reshape(-1)
+    if a.dtype.kind == "c":
+        return [[float(v.real), float(v.imag)] for v in flat]
+    return [float(v) for v in flat]
+
+
+def gen_npz():
+    """.npz archives as NumPy writes them (savez: stored entries with zip64 extras;
+    savez_compressed: deflated), with their values as JSON."""
+    out = os.path.join(OUT, "npz")
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(8)
+    arrays = {
+        "weight": rng.standard_normal((4, 3)).astype(np.float32),
+        "bias": rng.standard_normal(3).astype(np.float16),
+        "ids": rng.integers(0, 50, (2, 5)).astype(np.int64),
+        "mask": rng.random(6) > 0.5,
+        "scalar": np.array(3.5),
+    }
+    np.savez(os.path.join(out, "plain.npz"), **arrays)
+    np.savez_compressed(os.path.join(out, "compressed.npz"), **arrays)
+    expected = {k: {"shape": list(a.shape), "dtype": str(a.dtype), "values": expected_values(a)} for k, a in arrays.items()}
+    with open(os.path.join(out, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+    print(f"{out}: 2 archives of {len(arrays)} arrays")
+
+
+def gen_safetensors_files():
+    """.safetensors files: one written by the safetensors package (with metadata), one laid
+    out by hand with the dtypes NumPy lacks (BF16, F8_E4M3 and C64)."""
+    from safetensors.numpy import save_file
+    out = os.path.join(OUT, "safetensors")
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(9)
+    arrays = {
+        "model.layers.0.weight": rng.standard_normal((3, 4)).astype(np.float32),
+        "model.layers.0.bias": rng.standard_normal(4).astype(np.float16),
+        "f64": rng.standard_normal((2, 2)),
+        "ids": rng.integers(-9, 9, 5).astype(np.int64),
+        "u8": rng.integers(0, 255, (2, 3)).astype(np.uint8),
+        "flags": rng.random(4) > 0.5,
+        "empty": np.zeros((0, 2), dtype=np.float32),
+        "scalar": np.array(1.25, dtype=np.float32),
+    }
+    save_file(arrays, os.path.join(out, "official.safetensors"), metadata={"format": "mlx", "note": "golden"})
+    expected = {k: {"shape": list(a.shape), "values": expected_values(a)} for k, a in arrays.items()}
+    # Hand-made: BF16 (upper halves of f32), F8_E4M3 (raw bytes, loads as u8), C64.
+    bf16_src = rng.standard_normal(6).astype(np.float32)
+    bf16_bits = (bf16_src.view(np.uint32) >> 16).astype(np.uint16)
+    f8 = np.array([0x38, 0x40, 0xB8, 0x00, 0x7E], dtype=np.uint8)
+    c64 = (rng.standard_normal(2) + 1j * rng.standard_normal(2)).astype(np.complex64)
+    parts = [("bf16", "BF16", [2, 3], bf16_bits.tobytes()), ("c64", "C64", [2], c64.tobytes()), ("f8", "F8_E4M3", [5], f8.tobytes())]
+    header, data, offset = {}, b"", 0
+    for name, code, shape, raw in parts:
+        header[name] = {"dtype": code, "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        data += raw
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(os.path.join(out, "handmade.safetensors"), "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + data)
+    expected["bf16"] = {"shape": [2, 3], "values": [float(v) for v in (bf16_bits.astype(np.uint32) << 16).view(np.float32)]}
+    expected["c64"] = {"shape": [2], "values": expected_values(c64)}
+    expected["f8"] = {"shape": [5], "values": [float(v) for v in f8]}
+    with open(os.path.join(out, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+    print(f"{out}: 2 files")
+
+
 def gen_promotion():
     """MLX's 14x14 promotion table, as JSON next to the goldens."""
     names = ["bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "bfloat16", "complex64"]
@@ -1032,6 +1102,6 @@ def gen_promotion():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "linalg", "fft", "quant", "npy", "promotion"]
+    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "linalg", "fft", "quant", "npy", "npz", "safetensors_files", "promotion"]
     for w in which:
         globals()[f"gen_{w}"]()

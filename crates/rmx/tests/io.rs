@@ -1,12 +1,42 @@
-//! File IO: `.npy` files written by NumPy (byte orders, Fortran order, 0-d, empty, complex)
-//! load with the values NumPy recorded; rmx's files round-trip; malformed and truncated
-//! files (every prefix of a valid file, random mutations) are errors, never panics.
+//! File IO: `.npy`/`.npz` files written by NumPy (byte orders, Fortran order, 0-d, empty,
+//! complex, stored and deflated archives) and `.safetensors` files written by the
+//! safetensors package or laid out by hand (BF16, F8, C64) load with the values recorded
+//! beside them; rmx's files round-trip and are written where `scripts/check_rmx_files.py`
+//! checks them with NumPy and safetensors; malformed and truncated files (every prefix of
+//! a valid file, random mutations) are errors, never panics.
 
 use proptest::prelude::*;
 use rmx::{Array, Dtype};
 
 fn golden(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/npy").join(name)
+    golden_in("npy", name)
+}
+
+fn golden_in(dir: &str, name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(dir).join(name)
+}
+
+fn expected_in(dir: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(golden_in(dir, "expected.json")).unwrap()).unwrap()
+}
+
+/// Checks an array's shape and values against a recorded `{"shape", "values"}` entry.
+fn assert_matches(name: &str, a: &Array, want: &serde_json::Value) {
+    let shape: Vec<usize> = want["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+    assert_eq!(a.shape(), shape.as_slice(), "{name}");
+    let values: Vec<f64> = want["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| match v.as_array() {
+            Some(pair) => pair.iter().map(|x| x.as_f64().unwrap()).collect::<Vec<_>>(),
+            None => vec![v.as_f64().unwrap()],
+        })
+        .collect();
+    let got = as_f64(a);
+    // serde_json's float parsing can be one ulp off Python's shortest repr.
+    let same = got.len() == values.len() && got.iter().zip(&values).all(|(g, w)| (g - w).abs() <= 1e-15 * w.abs());
+    assert!(same, "{name}: {got:?} vs {values:?}");
 }
 
 /// Values as f64, complex numbers as (real, imaginary) pairs.
@@ -21,7 +51,7 @@ fn as_f64(a: &Array) -> Vec<f64> {
 
 #[test]
 fn numpy_files_load_with_numpys_values() {
-    let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(golden("expected.json")).unwrap()).unwrap();
+    let expected = expected_in("npy");
     let dtypes = [
         ("f32_c", Dtype::F32),
         ("f64_fortran", Dtype::F64),
@@ -34,21 +64,8 @@ fn numpy_files_load_with_numpys_values() {
     ];
     for (name, dtype) in dtypes {
         let a = rmx::io::load_npy(golden(&format!("{name}.npy"))).unwrap();
-        let want = &expected[name];
-        let shape: Vec<usize> = want["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-        assert_eq!((a.shape(), a.dtype()), (shape.as_slice(), dtype), "{name}");
-        let values: Vec<f64> = want["values"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|v| match v.as_array() {
-                Some(pair) => pair.iter().map(|x| x.as_f64().unwrap()).collect::<Vec<_>>(),
-                None => vec![v.as_f64().unwrap()],
-            })
-            .collect();
-        // serde_json's float parsing can be one ulp off Python's shortest repr.
-        let same = |got: &[f64]| got.len() == values.len() && got.iter().zip(&values).all(|(g, w)| (g - w).abs() <= 1e-15 * w.abs());
-        assert!(same(&as_f64(&a)), "{name}: {:?} vs {values:?}", as_f64(&a));
+        assert_eq!(a.dtype(), dtype, "{name}");
+        assert_matches(name, &a, &expected[name]);
         // And back: rmx's bytes parse to the same array.
         let again = rmx::io::npy_from_bytes(&rmx::io::npy_to_bytes(&a).unwrap()).unwrap();
         assert_eq!(again.to_bytes().unwrap(), a.to_bytes().unwrap(), "{name} round trip");
@@ -89,7 +106,113 @@ fn every_truncation_of_a_valid_file_is_an_error() {
     }
 }
 
+#[test]
+fn numpy_npz_archives_load_stored_and_deflated() {
+    let expected = expected_in("npz");
+    let dtypes = [("weight", Dtype::F32), ("bias", Dtype::F16), ("ids", Dtype::I64), ("mask", Dtype::Bool), ("scalar", Dtype::F64)];
+    for file in ["plain.npz", "compressed.npz"] {
+        let arrays = rmx::io::load_npz(golden_in("npz", file)).unwrap();
+        assert_eq!(arrays.len(), dtypes.len(), "{file}");
+        for (name, dtype) in dtypes {
+            assert_eq!(arrays[name].dtype(), dtype, "{file}/{name}");
+            assert_matches(&format!("{file}/{name}"), &arrays[name], &expected[name]);
+        }
+        for compressed in [false, true] {
+            let back = rmx::io::npz_from_bytes(&rmx::io::npz_to_bytes(&arrays, compressed).unwrap()).unwrap();
+            for (name, a) in &arrays {
+                assert_eq!(back[name].to_bytes().unwrap(), a.to_bytes().unwrap(), "{file}/{name} round trip");
+            }
+        }
+    }
+}
+
+#[test]
+fn safetensors_files_load_lazily_with_their_values() {
+    let expected = expected_in("safetensors");
+    let (official, metadata) = rmx::io::load_safetensors(golden_in("safetensors", "official.safetensors")).unwrap();
+    assert_eq!(metadata.get("format").map(String::as_str), Some("mlx"));
+    assert_eq!(official["model.layers.0.bias"].dtype(), Dtype::F16);
+    assert_eq!(official["flags"].dtype(), Dtype::Bool);
+    // Lazy: nothing is read until a tensor is evaluated.
+    assert!(official.values().all(|a| !a.is_evaluated()));
+    for (name, a) in &official {
+        assert_matches(name, a, &expected[name.as_str()]);
+    }
+    let (handmade, _) = rmx::io::load_safetensors(golden_in("safetensors", "handmade.safetensors")).unwrap();
+    assert_eq!((handmade["bf16"].dtype(), handmade["c64"].dtype(), handmade["f8"].dtype()), (Dtype::BF16, Dtype::C64, Dtype::U8));
+    for (name, a) in &handmade {
+        assert_matches(name, a, &expected[name.as_str()]);
+    }
+}
+
+#[test]
+fn saved_files_round_trip_and_are_left_for_python_to_check() {
+    // scripts/check_rmx_files.py reads this folder with NumPy and safetensors.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("rmx-written");
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = rmx::reshape(&rmx::arange(-5.0, 19.0, 1.0, Dtype::F32).unwrap(), &[2, 3, 4]).unwrap();
+    let mut arrays = std::collections::BTreeMap::new();
+    for dtype in rmx::dtype::ALL_DTYPES {
+        arrays.insert(format!("t.{dtype}"), rmx::transpose(&rmx::astype(&base, dtype).unwrap(), None).unwrap());
+    }
+    let metadata = [("format".to_string(), "pt".to_string())].into();
+    rmx::io::save_safetensors(dir.join("all.safetensors"), &arrays, &metadata).unwrap();
+    let (back, meta) = rmx::io::load_safetensors(dir.join("all.safetensors")).unwrap();
+    assert_eq!(meta, metadata);
+    for (name, a) in &arrays {
+        assert_eq!((back[name].shape(), back[name].dtype()), (a.shape(), a.dtype()), "{name}");
+        assert_eq!(back[name].to_bytes().unwrap(), a.to_bytes().unwrap(), "{name}");
+    }
+    arrays.retain(|_, a| a.dtype() != Dtype::BF16);
+    rmx::io::savez(dir.join("plain.npz"), &arrays).unwrap();
+    rmx::io::savez_compressed(dir.join("compressed.npz"), &arrays).unwrap();
+    for file in ["plain.npz", "compressed.npz"] {
+        let back = rmx::io::load_npz(dir.join(file)).unwrap();
+        assert_eq!(back.keys().collect::<Vec<_>>(), arrays.keys().collect::<Vec<_>>());
+        for (name, a) in &arrays {
+            assert_eq!(back[name].to_bytes().unwrap(), a.to_bytes().unwrap(), "{file}/{name}");
+        }
+    }
+    let reserved = [("__metadata__".to_string(), base.clone())].into();
+    assert!(rmx::io::save_safetensors(dir.join("bad.safetensors"), &reserved, &Default::default()).is_err());
+    assert!(!dir.join("bad.safetensors").exists(), "a failed save leaves no file");
+}
+
+#[test]
+fn truncated_archives_and_checkpoints_are_errors() {
+    for (dir, file) in [("npz", "compressed.npz"), ("npz", "plain.npz")] {
+        let bytes = std::fs::read(golden_in(dir, file)).unwrap();
+        for len in 0..bytes.len() {
+            assert!(rmx::io::npz_from_bytes(&bytes[..len]).is_err(), "{file}: prefix of {len} bytes parsed");
+        }
+    }
+    let bytes = std::fs::read(golden_in("safetensors", "official.safetensors")).unwrap();
+    for len in 0..bytes.len() {
+        assert!(rmx::io::safetensors_from_bytes(bytes[..len].to_vec()).is_err(), "prefix of {len} bytes parsed");
+    }
+    let err = rmx::io::load_safetensors(golden("f32_c.npy")).unwrap_err().to_string();
+    assert!(err.contains("safetensors") && err.contains("f32_c.npy"), "{err}");
+}
+
 proptest! {
+    #[test]
+    fn mutated_archives_and_checkpoints_never_panic(pos in 0usize..2000, byte in any::<u8>(), tail in proptest::collection::vec(any::<u8>(), 0..16)) {
+        for (dir, file) in [("npz", "compressed.npz"), ("npz", "plain.npz"), ("safetensors", "official.safetensors"), ("safetensors", "handmade.safetensors")] {
+            let mut bytes = std::fs::read(golden_in(dir, file)).unwrap();
+            let at = pos % bytes.len();
+            bytes[at] = byte;
+            bytes.extend(&tail);
+            if dir == "npz" {
+                let _ = rmx::io::npz_from_bytes(&bytes);
+            } else if let Ok((arrays, _)) = rmx::io::safetensors_from_bytes(bytes) {
+                // A mutation that still parses must evaluate without reading out of bounds.
+                for a in arrays.values() {
+                    let _ = a.to_bytes();
+                }
+            }
+        }
+    }
+
     #[test]
     fn mutated_files_never_panic(pos in 0usize..200, byte in any::<u8>(), tail in proptest::collection::vec(any::<u8>(), 0..64)) {
         let mut bytes = std::fs::read(golden("i32_big_endian.npy")).unwrap();
@@ -102,5 +225,7 @@ proptest! {
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let _ = rmx::io::npy_from_bytes(&bytes);
+        let _ = rmx::io::npz_from_bytes(&bytes);
+        let _ = rmx::io::safetensors_from_bytes(bytes);
     }
 }

@@ -147,5 +147,6 @@ pub fn load_npy(path: impl AsRef<Path>) -> Result<Array> {
 /// Writes an array as an `.npy` file.
 pub fn save_npy(path: impl AsRef<Path>, a: &Array) -> Result<()> {
     let path = path.as_ref();
-    std::fs::write(path, npy_to_bytes(a)?).map_err(|e| io_error(path, e))
+    let bytes = npy_to_bytes(a)?;
+    super::write_atomically(path, |w| std::io::Write::write_all(w, &bytes).map_err(|e| io_error(path, e)))
 }

@@ -19,6 +19,7 @@ pub mod hadamard;
 pub mod identity;
 pub mod indexing;
 pub mod linalg;
+pub mod load;
 pub mod matmul;
 pub mod quantized;
 pub mod random;
