@@ -54,7 +54,8 @@ impl Error {
         Error::IncompatibleShapes { op, shapes: shapes.iter().map(|s| s.to_vec()).collect(), detail: String::new() }
     }
 
-    pub(crate) fn shapes_detail(op: &'static str, shapes: &[&[usize]], detail: impl Into<String>) -> Self {
+    /// Shapes that do not fit together, with what was expected.
+    pub fn shapes_detail(op: &'static str, shapes: &[&[usize]], detail: impl Into<String>) -> Self {
         Error::IncompatibleShapes { op, shapes: shapes.iter().map(|s| s.to_vec()).collect(), detail: format!(": {}", detail.into()) }
     }
 
@@ -62,11 +63,13 @@ impl Error {
         Error::UnsupportedDtype { op, dtype, detail: String::new() }
     }
 
-    pub(crate) fn dtype_detail(op: &'static str, dtype: Dtype, detail: impl Into<String>) -> Self {
+    /// A dtype the operation does not accept, with why.
+    pub fn dtype_detail(op: &'static str, dtype: Dtype, detail: impl Into<String>) -> Self {
         Error::UnsupportedDtype { op, dtype, detail: format!(" ({})", detail.into()) }
     }
 
-    pub(crate) fn arg(op: &'static str, detail: impl Into<String>) -> Self {
+    /// An invalid argument of `op`, described by `detail`.
+    pub fn arg(op: &'static str, detail: impl Into<String>) -> Self {
         Error::InvalidArgument { op, detail: detail.into() }
     }
 }

@@ -63,4 +63,6 @@ pub use ops::sort::*;
 pub use ops::unary::*;
 pub use primitive::indexing::ScatterMode;
 pub use shape::broadcast_shapes;
-pub use transforms::{checkpoint, custom_vjp, grad, hessian, jacfwd, jacrev, jvp, stop_gradient, value_and_grad, vjp, vmap};
+pub use transforms::{
+    checkpoint, custom_vjp, grad, hessian, jacfwd, jacrev, jvp, stop_gradient, value_and_grad, value_and_grad_once, vjp, vmap,
+};

@@ -16,7 +16,7 @@ mod vmap;
 
 pub use custom::{checkpoint, custom_vjp, hessian, jacfwd, jacrev};
 pub use jvp::jvp;
-pub use vjp::{grad, value_and_grad, vjp};
+pub use vjp::{grad, value_and_grad, value_and_grad_once, vjp};
 pub use vmap::vmap;
 
 use crate::array::Array;

@@ -109,6 +109,33 @@ where
     Ok((outputs, grads))
 }
 
+/// The value of `f` at `primals` and the gradients of its output 0 (a single element) with
+/// respect to every primal, for a function called once (`FnOnce`: it may mutate what it
+/// captures, as a model update does). Outputs after the first are auxiliary.
+pub fn value_and_grad_once<F>(f: F, primals: &[Array]) -> Result<(Vec<Array>, Vec<Array>)>
+where
+    F: FnOnce(&[Array]) -> Result<Vec<Array>>,
+{
+    let call = |tracers: &[Array]| -> Result<Vec<Array>> {
+        let outs = f(tracers)?;
+        // Auxiliary outputs are returned but never differentiated.
+        outs.iter().enumerate().map(|(i, o)| if i == 0 { Ok(o.clone()) } else { crate::stop_gradient(o) }).collect()
+    };
+    pull_back(call, primals, |outs| {
+        let Some(first) = outs.first() else {
+            return Err(Error::arg("value_and_grad", "the function returned no outputs"));
+        };
+        if first.size() != 1 {
+            return Err(Error::shapes_detail("value_and_grad", &[first.shape()], "output 0 must be a scalar to take its gradient"));
+        }
+        let mut seeds = vec![crate::ones(first.shape(), first.dtype())?];
+        for o in &outs[1..] {
+            seeds.push(crate::zeros_like(o)?);
+        }
+        Ok(seeds)
+    })
+}
+
 /// Wraps `f` so it returns `(outputs, gradients)`: the gradients of output 0 (which must
 /// have a single element) with respect to the inputs listed in `argnums`. Outputs after the
 /// first are auxiliary and carry no gradient.
@@ -131,28 +158,16 @@ where
             return Err(Error::arg("value_and_grad", format!("argnum {bad} out of range for {} arguments", args.len())));
         }
         let primals: Vec<Array> = argnums.iter().map(|&i| args[i].clone()).collect();
-        let call = |tracers: &[Array]| -> Result<Vec<Array>> {
-            let mut full = args.to_vec();
-            for (&i, t) in argnums.iter().zip(tracers) {
-                full[i] = t.clone();
-            }
-            let outs = f(&full)?;
-            // Auxiliary outputs are returned but never differentiated.
-            outs.iter().enumerate().map(|(i, o)| if i == 0 { Ok(o.clone()) } else { crate::stop_gradient(o) }).collect()
-        };
-        pull_back(call, &primals, |outs| {
-            let Some(first) = outs.first() else {
-                return Err(Error::arg("value_and_grad", "the function returned no outputs"));
-            };
-            if first.size() != 1 {
-                return Err(Error::shapes_detail("value_and_grad", &[first.shape()], "output 0 must be a scalar to take its gradient"));
-            }
-            let mut seeds = vec![crate::ones(first.shape(), first.dtype())?];
-            for o in &outs[1..] {
-                seeds.push(crate::zeros_like(o)?);
-            }
-            Ok(seeds)
-        })
+        value_and_grad_once(
+            |tracers: &[Array]| {
+                let mut full = args.to_vec();
+                for (&i, t) in argnums.iter().zip(tracers) {
+                    full[i] = t.clone();
+                }
+                f(&full)
+            },
+            &primals,
+        )
     }
 }
 

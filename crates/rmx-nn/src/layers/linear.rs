@@ -1,0 +1,125 @@
+//! `Identity`, `Linear` (plain or quantized in place — MLX's `QuantizedLinear` — with the
+//! same parameter names) and `Bilinear`.
+
+use super::quantized::{matmul_t, quantize_weight};
+use crate::module::{Module, Param, QuantizeSpec};
+use crate::visit;
+use rmx::{Array, Dtype, Result};
+
+/// Returns its input.
+#[derive(Debug, Default)]
+pub struct Identity;
+visit!(Identity {});
+impl Module for Identity {}
+
+impl Identity {
+    pub fn forward(&self, x: &Array) -> Result<Array> {
+        Ok(x.clone())
+    }
+}
+
+/// `y = x W^T + b` with `W [out, in]`. After [`Module::quantize_self`] the weight is packed
+/// and `scales`/`biases` join it.
+///
+/// ```
+/// use rmx_nn::{Linear, Module};
+/// let layer = Linear::new(3, 2, true)?;
+/// assert_eq!(layer.parameters().keys().collect::<Vec<_>>(), ["bias", "weight"]);
+/// let y = layer.forward(&rmx::ones(&[4, 3], rmx::Dtype::F32)?)?;
+/// assert_eq!(y.shape(), &[4, 2]);
+/// # Ok::<(), rmx::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Linear {
+    pub weight: Param,
+    pub bias: Option<Param>,
+    pub scales: Option<Param>,
+    pub biases: Option<Param>,
+    quantized: Option<QuantizeSpec>,
+}
+visit!(Linear { weight, scales, biases, bias });
+
+impl Linear {
+    /// A layer initialised like MLX: uniform in `±1/sqrt(input_dims)`.
+    pub fn new(input_dims: usize, output_dims: usize, bias: bool) -> Result<Linear> {
+        let scale = (1.0 / input_dims as f64).sqrt();
+        let weight = rmx::random::uniform(-scale, scale, &[output_dims, input_dims], Dtype::F32, None)?;
+        let bias = if bias { Some(Param::new(rmx::random::uniform(-scale, scale, &[output_dims], Dtype::F32, None)?)) } else { None };
+        Ok(Linear::from_weights(weight, bias.map(|b| b.value)))
+    }
+
+    /// A layer with the given weight `[out, in]` and bias `[out]`.
+    pub fn from_weights(weight: Array, bias: Option<Array>) -> Linear {
+        Linear { weight: Param::new(weight), bias: bias.map(Param::new), scales: None, biases: None, quantized: None }
+    }
+
+    /// The quantization of the weight, if it is quantized.
+    pub fn quantization(&self) -> Option<QuantizeSpec> {
+        self.quantized
+    }
+
+    pub fn forward(&self, x: &Array) -> Result<Array> {
+        let y = match (self.quantized, &self.scales) {
+            (Some(spec), Some(scales)) => matmul_t(x, &self.weight, scales, self.biases.as_ref(), spec)?,
+            _ => {
+                let wt = rmx::transpose(&self.weight.value, None)?;
+                return match &self.bias {
+                    Some(b) => rmx::addmm(&b.value, x, &wt, 1.0, 1.0),
+                    None => rmx::matmul(x, &wt),
+                };
+            }
+        };
+        match &self.bias {
+            Some(b) => rmx::add(&y, &b.value),
+            None => Ok(y),
+        }
+    }
+}
+
+impl Module for Linear {
+    fn quantize_self(&mut self, spec: QuantizeSpec) -> Result<bool> {
+        if self.quantized.is_some() {
+            return Ok(false);
+        }
+        let (scales, biases) = quantize_weight(&mut self.weight, spec)?;
+        (self.scales, self.biases, self.quantized) = (Some(scales), biases, Some(spec));
+        if let Some(b) = &mut self.bias {
+            *b = Param::state(b.value.clone());
+        }
+        Ok(true)
+    }
+}
+
+/// `y = x1^T W x2 + b` with `W [out, in1, in2]`.
+#[derive(Debug)]
+pub struct Bilinear {
+    pub weight: Param,
+    pub bias: Option<Param>,
+}
+visit!(Bilinear { weight, bias });
+impl Module for Bilinear {}
+
+impl Bilinear {
+    /// Initialised uniform in `±1/sqrt(in1)`, as MLX does.
+    pub fn new(input1_dims: usize, input2_dims: usize, output_dims: usize, bias: bool) -> Result<Bilinear> {
+        let scale = (1.0 / input1_dims as f64).sqrt();
+        let weight = Param::new(rmx::random::uniform(-scale, scale, &[output_dims, input1_dims, input2_dims], Dtype::F32, None)?);
+        let bias = if bias { Some(Param::new(rmx::random::uniform(-scale, scale, &[output_dims], Dtype::F32, None)?)) } else { None };
+        Ok(Bilinear { weight, bias })
+    }
+
+    /// `x1 [..., in1]`, `x2 [..., in2]` → `[..., out]`.
+    pub fn forward(&self, x1: &Array, x2: &Array) -> Result<Array> {
+        let w = &self.weight.value;
+        let (o, i, j) = (w.shape()[0], w.shape()[1], w.shape()[2]);
+        // x1 W: [..., in1] @ [in1, out*in2] → [..., out, in2], then contract with x2.
+        let w_flat = rmx::reshape_to(&rmx::transpose(w, Some(&[1, 0, 2]))?, &[i, o * j])?;
+        let lead = &x1.shape()[..x1.ndim().saturating_sub(1)];
+        let t = rmx::reshape_to(&rmx::matmul(x1, &w_flat)?, &[lead, &[o, j]].concat())?;
+        let y = rmx::sum(&rmx::multiply(&t, &rmx::expand_dims(x2, &[-2])?)?, -1, false)?;
+        match &self.bias {
+            Some(b) => rmx::add(&y, &b.value),
+            None => Ok(y),
+        }
+    }
+}

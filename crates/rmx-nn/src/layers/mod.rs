@@ -1,0 +1,12 @@
+//! Layers: one file per family, each a plain struct with a `forward` and the
+//! [`Module`](crate::Module) tree around its parameters.
+
+pub mod activations;
+pub mod containers;
+pub mod conv;
+pub mod dropout;
+pub mod embedding;
+pub mod linear;
+pub mod normalization;
+pub mod positional;
+pub(crate) mod quantized;

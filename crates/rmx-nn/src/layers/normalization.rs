@@ -1,0 +1,197 @@
+//! Normalization layers: `RMSNorm`, `LayerNorm`, `GroupNorm`, `InstanceNorm` and
+//! `BatchNorm` (running statistics kept as state, used in eval mode). Features are the
+//! last axis (channels-last), as in MLX.
+
+use crate::module::{Module, Param};
+use crate::visit;
+use rmx::{Array, Dtype, Result};
+
+fn ones(dims: usize) -> Result<Param> {
+    Ok(Param::new(rmx::ones(&[dims], Dtype::F32)?))
+}
+
+fn zeros(dims: usize) -> Result<Param> {
+    Ok(Param::new(rmx::zeros(&[dims], Dtype::F32)?))
+}
+
+fn affine(y: Array, weight: &Option<Param>, bias: &Option<Param>) -> Result<Array> {
+    let y = match weight {
+        Some(w) => rmx::multiply(&y, &w.value)?,
+        None => y,
+    };
+    match bias {
+        Some(b) => rmx::add(&y, &b.value),
+        None => Ok(y),
+    }
+}
+
+/// `x / rms(x) * weight` over the last axis.
+#[derive(Debug)]
+pub struct RMSNorm {
+    pub weight: Param,
+    pub eps: f64,
+}
+visit!(RMSNorm { weight });
+impl Module for RMSNorm {}
+
+impl RMSNorm {
+    /// Weight of ones; MLX's default `eps` is 1e-5.
+    pub fn new(dims: usize, eps: f64) -> Result<RMSNorm> {
+        Ok(RMSNorm { weight: ones(dims)?, eps })
+    }
+    pub fn forward(&self, x: &Array) -> Result<Array> {
+        rmx::rms_norm(x, Some(&self.weight.value), self.eps)
+    }
+}
+
+/// `(x - mean) / sqrt(var + eps) * weight + bias` over the last axis.
+#[derive(Debug)]
+pub struct LayerNorm {
+    pub weight: Option<Param>,
+    pub bias: Option<Param>,
+    pub eps: f64,
+}
+visit!(LayerNorm { weight, bias });
+impl Module for LayerNorm {}
+
+impl LayerNorm {
+    /// `affine` adds weight (and `bias`, if also set) as MLX does.
+    pub fn new(dims: usize, eps: f64, affine: bool, bias: bool) -> Result<LayerNorm> {
+        Ok(LayerNorm { weight: affine.then(|| ones(dims)).transpose()?, bias: (affine && bias).then(|| zeros(dims)).transpose()?, eps })
+    }
+    pub fn forward(&self, x: &Array) -> Result<Array> {
+        rmx::layer_norm(x, self.weight.as_ref().map(|p| &p.value), self.bias.as_ref().map(|p| &p.value), self.eps)
+    }
+}
+
+/// Normalizes groups of channels together over every non-batch axis (`x [B, ..., C]`).
+/// `pytorch_compatible` groups channels the way PyTorch does (contiguous blocks).
+#[derive(Debug)]
+pub struct GroupNorm {
+    pub weight: Option<Param>,
+    pub bias: Option<Param>,
+    pub num_groups: usize,
+    pub eps: f64,
+    pub pytorch_compatible: bool,
+}
+visit!(GroupNorm { weight, bias });
+impl Module for GroupNorm {}
+
+impl GroupNorm {
+    pub fn new(num_groups: usize, dims: usize, eps: f64, affine: bool, pytorch_compatible: bool) -> Result<GroupNorm> {
+        if num_groups == 0 || dims % num_groups != 0 {
+            return Err(rmx::Error::arg("GroupNorm", format!("{dims} channels do not split into {num_groups} groups")));
+        }
+        Ok(GroupNorm {
+            weight: affine.then(|| ones(dims)).transpose()?,
+            bias: affine.then(|| zeros(dims)).transpose()?,
+            num_groups,
+            eps,
+            pytorch_compatible,
+        })
+    }
+
+    pub fn forward(&self, x: &Array) -> Result<Array> {
+        let shape = x.shape().to_vec();
+        let (b, c, g) = (shape[0] as isize, shape[shape.len() - 1] as isize, self.num_groups as isize);
+        let spatial = shape[1..shape.len() - 1].iter().product::<usize>() as isize;
+        let y = if self.pytorch_compatible {
+            // [B, ..., G, C/G] → [B, G, ...*C/G]: each group is a contiguous block of channels.
+            let grouped = rmx::reshape(x, &[b, spatial, g, c / g])?;
+            let grouped = rmx::reshape(&rmx::transpose(&grouped, Some(&[0, 2, 1, 3]))?, &[b, g, -1])?;
+            let normed = rmx::layer_norm(&grouped, None, None, self.eps)?;
+            let back = rmx::reshape(&normed, &[b, g, spatial, c / g])?;
+            rmx::reshape_to(&rmx::transpose(&back, Some(&[0, 2, 1, 3]))?, &shape)?
+        } else {
+            // MLX's default: channel k belongs to group k % G.
+            let grouped = rmx::reshape(x, &[b, -1, g])?;
+            let mean = rmx::mean(&grouped, 1, true)?;
+            let var = rmx::var(&grouped, 1, true, 0)?;
+            let normed = rmx::multiply(&rmx::subtract(&grouped, &mean)?, &rmx::rsqrt(&rmx::add(&var, self.eps)?)?)?;
+            rmx::reshape_to(&normed, &shape)?
+        };
+        affine(y, &self.weight, &self.bias)
+    }
+}
+
+/// Normalizes each channel of each sample over the spatial axes (`x [B, ..., C]`).
+#[derive(Debug)]
+pub struct InstanceNorm {
+    pub weight: Option<Param>,
+    pub bias: Option<Param>,
+    pub eps: f64,
+}
+visit!(InstanceNorm { weight, bias });
+impl Module for InstanceNorm {}
+
+impl InstanceNorm {
+    pub fn new(dims: usize, eps: f64, affine: bool) -> Result<InstanceNorm> {
+        Ok(InstanceNorm { weight: affine.then(|| ones(dims)).transpose()?, bias: affine.then(|| zeros(dims)).transpose()?, eps })
+    }
+    pub fn forward(&self, x: &Array) -> Result<Array> {
+        let axes: Vec<isize> = (1..x.ndim() as isize - 1).collect();
+        let mean = rmx::mean(x, axes.as_slice(), true)?;
+        let var = rmx::var(x, axes.as_slice(), true, 0)?;
+        let y = rmx::multiply(&rmx::subtract(x, &mean)?, &rmx::rsqrt(&rmx::add(&var, self.eps)?)?)?;
+        affine(y, &self.weight, &self.bias)
+    }
+}
+
+/// Batch normalization over every axis but the last. In training mode it normalizes with
+/// the batch statistics and updates the running ones (`running_mean`, `running_var`,
+/// saved with the weights); in eval mode it uses the running statistics.
+#[derive(Debug)]
+pub struct BatchNorm {
+    pub weight: Option<Param>,
+    pub bias: Option<Param>,
+    pub running_mean: Option<Param>,
+    pub running_var: Option<Param>,
+    pub eps: f64,
+    pub momentum: f64,
+    training: bool,
+}
+visit!(BatchNorm { weight, bias, running_mean, running_var });
+
+impl Module for BatchNorm {
+    fn set_training_self(&mut self, training: bool) {
+        self.training = training;
+    }
+}
+
+impl BatchNorm {
+    /// MLX's defaults: `eps` 1e-5, `momentum` 0.1, affine, tracking running statistics.
+    pub fn new(dims: usize, eps: f64, momentum: f64, affine: bool, track_running_stats: bool) -> Result<BatchNorm> {
+        let state = |v: Array| Param::state(v);
+        Ok(BatchNorm {
+            weight: affine.then(|| ones(dims)).transpose()?,
+            bias: affine.then(|| zeros(dims)).transpose()?,
+            running_mean: track_running_stats.then(|| rmx::zeros(&[dims], Dtype::F32).map(state)).transpose()?,
+            running_var: track_running_stats.then(|| rmx::ones(&[dims], Dtype::F32).map(state)).transpose()?,
+            eps,
+            momentum,
+            training: true,
+        })
+    }
+
+    /// Takes `&mut self`: training mode updates the running statistics.
+    pub fn forward(&mut self, x: &Array) -> Result<Array> {
+        let axes: Vec<isize> = (0..x.ndim() as isize - 1).collect();
+        let (mean, var) = match (&mut self.running_mean, &mut self.running_var) {
+            (Some(rm), Some(rv)) if !self.training => (rm.value.clone(), rv.value.clone()),
+            (running_mean, running_var) => {
+                let mean = rmx::mean(x, axes.as_slice(), false)?;
+                let var = rmx::var(x, axes.as_slice(), false, 0)?;
+                if let (Some(rm), Some(rv)) = (running_mean, running_var) {
+                    let m = self.momentum;
+                    let blend =
+                        |old: &Array, new: &Array| rmx::add(&rmx::multiply(old, 1.0 - m)?, &rmx::multiply(&rmx::stop_gradient(new)?, m)?);
+                    rm.value = blend(&rm.value, &mean)?;
+                    rv.value = blend(&rv.value, &var)?;
+                }
+                (mean, var)
+            }
+        };
+        let y = rmx::multiply(&rmx::subtract(x, &mean)?, &rmx::rsqrt(&rmx::add(&var, self.eps)?)?)?;
+        affine(y, &self.weight, &self.bias)
+    }
+}

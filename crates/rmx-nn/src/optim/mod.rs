@@ -1,0 +1,151 @@
+//! Optimizers: a shared driver ([`Optimizer`]) that keeps the step count, the learning
+//! rate schedule and per-parameter state, around an update [`Rule`] per algorithm (MLX's
+//! `apply_single`). State is a flat map of arrays (`step`, `learning_rate`,
+//! `<param>.<slot>`) that saves and loads with any weight format.
+
+mod rules;
+pub mod schedulers;
+
+pub use rules::{AdaDelta, Adagrad, Adam, AdamW, Adamax, Lion, RMSprop, Sgd};
+pub use schedulers::LearningRate;
+
+use crate::module::Module;
+use rmx::{Array, Axes, Dtype, Error, Result};
+use std::collections::BTreeMap;
+
+/// One algorithm's per-parameter update.
+pub trait Rule: Send + Sync {
+    /// Names of the state arrays kept per parameter (`["m", "v"]` for Adam).
+    fn slots(&self) -> &'static [&'static str];
+    /// The new parameter from its gradient; `state` holds [`Rule::slots`] arrays (zeros
+    /// at first) and is updated in place. `step` counts from 1.
+    fn apply(&self, grad: &Array, param: &Array, state: &mut [Array], lr: f64, step: usize) -> Result<Array>;
+}
+
+/// An optimizer: a [`Rule`] with its learning rate, step and state.
+///
+/// ```
+/// use rmx_nn::{optim, Linear, Module};
+/// let mut model = Linear::new(2, 1, true)?;
+/// let mut opt = optim::Optimizer::new(optim::Sgd::new(0.0), 0.1);
+/// let grads = model.trainable_parameters().into_iter().map(|(k, v)| (k, rmx::ones_like(&v).unwrap())).collect();
+/// let before = model.bias.as_ref().unwrap().value.item::<f32>()?;
+/// opt.update(&mut model, &grads)?;
+/// assert!((model.bias.as_ref().unwrap().value.item::<f32>()? - (before - 0.1)).abs() < 1e-6);
+/// # Ok::<(), rmx::Error>(())
+/// ```
+pub struct Optimizer<R: Rule> {
+    pub rule: R,
+    pub learning_rate: LearningRate,
+    step: usize,
+    state: BTreeMap<String, Vec<Array>>,
+}
+
+impl<R: Rule> Optimizer<R> {
+    pub fn new(rule: R, learning_rate: impl Into<LearningRate>) -> Optimizer<R> {
+        Optimizer { rule, learning_rate: learning_rate.into(), step: 0, state: BTreeMap::new() }
+    }
+
+    /// Steps taken so far.
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
+    /// The learning rate the next step will use.
+    pub fn current_learning_rate(&self) -> f64 {
+        self.learning_rate.at(self.step)
+    }
+
+    /// New values for the parameters that have gradients (same names).
+    pub fn apply_gradients(
+        &mut self,
+        grads: &BTreeMap<String, Array>,
+        params: &BTreeMap<String, Array>,
+    ) -> Result<BTreeMap<String, Array>> {
+        let lr = self.learning_rate.at(self.step);
+        self.step += 1;
+        let mut out = BTreeMap::new();
+        for (name, g) in grads {
+            let p = params.get(name).ok_or_else(|| Error::arg("Optimizer", format!("gradient for '{name}', which is not a parameter")))?;
+            if g.shape() != p.shape() {
+                return Err(Error::shapes_detail(
+                    "Optimizer",
+                    &[p.shape(), g.shape()],
+                    format!("gradient of '{name}' must have its parameter's shape"),
+                ));
+            }
+            let state = match self.state.entry(name.clone()) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(self.rule.slots().iter().map(|_| rmx::zeros_like(p)).collect::<Result<_>>()?)
+                }
+            };
+            out.insert(name.clone(), self.rule.apply(g, p, state, lr, self.step)?);
+        }
+        Ok(out)
+    }
+
+    /// Applies one step to `model`'s trainable parameters.
+    pub fn update(&mut self, model: &mut dyn Module, grads: &BTreeMap<String, Array>) -> Result<()> {
+        let new = self.apply_gradients(grads, &model.trainable_parameters())?;
+        model.update(&new, false)
+    }
+
+    /// The state as flat arrays: `step`, `learning_rate` and `<param>.<slot>`.
+    pub fn state(&self) -> Result<BTreeMap<String, Array>> {
+        let mut out = BTreeMap::new();
+        out.insert("step".to_string(), Array::scalar(self.step as u64));
+        out.insert("learning_rate".to_string(), Array::scalar(self.learning_rate.at(self.step) as f32));
+        for (name, arrays) in &self.state {
+            for (slot, a) in self.rule.slots().iter().zip(arrays) {
+                out.insert(format!("{name}.{slot}"), a.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Restores a state saved by [`Optimizer::state`] (the schedule itself is code and
+    /// stays as constructed).
+    pub fn load_state(&mut self, state: &BTreeMap<String, Array>) -> Result<()> {
+        let step = state.get("step").ok_or_else(|| Error::arg("Optimizer::load_state", "no 'step' entry"))?;
+        let step = rmx::astype(step, Dtype::U64)?.item::<u64>()? as usize;
+        let mut per_param: BTreeMap<String, Vec<Option<Array>>> = BTreeMap::new();
+        let slots = self.rule.slots();
+        for (key, a) in state {
+            if key == "step" || key == "learning_rate" {
+                continue;
+            }
+            let (name, slot) =
+                key.rsplit_once('.').ok_or_else(|| Error::arg("Optimizer::load_state", format!("unexpected entry '{key}'")))?;
+            let i = slots
+                .iter()
+                .position(|s| *s == slot)
+                .ok_or_else(|| Error::arg("Optimizer::load_state", format!("'{key}': this optimizer keeps {slots:?}")))?;
+            per_param.entry(name.to_string()).or_insert_with(|| vec![None; slots.len()])[i] = Some(a.clone());
+        }
+        let mut restored = BTreeMap::new();
+        for (name, arrays) in per_param {
+            let arrays: Option<Vec<Array>> = arrays.into_iter().collect();
+            restored.insert(
+                name.clone(),
+                arrays.ok_or_else(|| Error::arg("Optimizer::load_state", format!("'{name}' lacks some of {slots:?}")))?,
+            );
+        }
+        (self.step, self.state) = (step, restored);
+        Ok(())
+    }
+}
+
+/// Scales gradients so their global L2 norm is at most `max_norm`; returns the scaled
+/// gradients and the norm before scaling.
+pub fn clip_grad_norm(grads: &BTreeMap<String, Array>, max_norm: f64) -> Result<(BTreeMap<String, Array>, Array)> {
+    let mut total = Array::scalar(0.0f32);
+    for g in grads.values() {
+        total = rmx::add(&total, &rmx::sum(&rmx::square(&rmx::astype(g, Dtype::F32)?)?, Axes::All, false)?)?;
+    }
+    let norm = rmx::sqrt(&total)?;
+    let factor = rmx::minimum(&rmx::divide(max_norm, &rmx::add(&norm, 1e-6)?)?, 1.0)?;
+    let clipped =
+        grads.iter().map(|(k, g)| Ok((k.clone(), rmx::multiply(g, &rmx::astype(&factor, g.dtype())?)?))).collect::<Result<_>>()?;
+    Ok((clipped, norm))
+}

@@ -1,0 +1,221 @@
+//! The update rules, with MLX's formulas and defaults (`mlx.optimizers`).
+
+use super::Rule;
+use rmx::{Array, Result};
+
+fn axpy(a: &Array, alpha: f64, b: &Array, beta: f64) -> Result<Array> {
+    rmx::add(&rmx::multiply(a, alpha)?, &rmx::multiply(b, beta)?)
+}
+
+/// `p - lr * num / (sqrt(den) + eps)`.
+fn scaled_step(p: &Array, lr: f64, num: &Array, den: &Array, eps: f64) -> Result<Array> {
+    rmx::subtract(p, &rmx::divide(&rmx::multiply(num, lr)?, &rmx::add(&rmx::sqrt(den)?, eps)?)?)
+}
+
+/// Stochastic gradient descent with momentum, dampening, Nesterov and weight decay.
+#[derive(Clone, Debug, Default)]
+pub struct Sgd {
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub dampening: f64,
+    pub nesterov: bool,
+}
+
+impl Sgd {
+    pub fn new(momentum: f64) -> Sgd {
+        Sgd { momentum, ..Sgd::default() }
+    }
+}
+
+impl Rule for Sgd {
+    fn slots(&self) -> &'static [&'static str] {
+        &["v"]
+    }
+    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, _step: usize) -> Result<Array> {
+        let g = if self.weight_decay != 0.0 { axpy(g, 1.0, p, self.weight_decay)? } else { g.clone() };
+        if self.momentum <= 0.0 {
+            return rmx::subtract(p, &rmx::multiply(&g, lr)?);
+        }
+        let v = axpy(&state[0], self.momentum, &g, if self.dampening > 0.0 { 1.0 - self.dampening } else { 1.0 })?;
+        let update = if self.nesterov { axpy(&g, 1.0, &v, self.momentum)? } else { v.clone() };
+        state[0] = v;
+        rmx::subtract(p, &rmx::multiply(&update, lr)?)
+    }
+}
+
+/// RMSprop (MLX defaults `alpha` 0.99, `eps` 1e-8).
+#[derive(Clone, Debug)]
+pub struct RMSprop {
+    pub alpha: f64,
+    pub eps: f64,
+}
+
+impl Default for RMSprop {
+    fn default() -> Self {
+        RMSprop { alpha: 0.99, eps: 1e-8 }
+    }
+}
+
+impl Rule for RMSprop {
+    fn slots(&self) -> &'static [&'static str] {
+        &["v"]
+    }
+    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, _step: usize) -> Result<Array> {
+        state[0] = axpy(&state[0], self.alpha, &rmx::square(g)?, 1.0 - self.alpha)?;
+        scaled_step(p, lr, g, &state[0], self.eps)
+    }
+}
+
+/// Adagrad (`eps` 1e-8).
+#[derive(Clone, Debug)]
+pub struct Adagrad {
+    pub eps: f64,
+}
+
+impl Default for Adagrad {
+    fn default() -> Self {
+        Adagrad { eps: 1e-8 }
+    }
+}
+
+impl Rule for Adagrad {
+    fn slots(&self) -> &'static [&'static str] {
+        &["v"]
+    }
+    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, _step: usize) -> Result<Array> {
+        state[0] = rmx::add(&state[0], &rmx::square(g)?)?;
+        scaled_step(p, lr, g, &state[0], self.eps)
+    }
+}
+
+/// AdaDelta (`rho` 0.9, `eps` 1e-6).
+#[derive(Clone, Debug)]
+pub struct AdaDelta {
+    pub rho: f64,
+    pub eps: f64,
+}
+
+impl Default for AdaDelta {
+    fn default() -> Self {
+        AdaDelta { rho: 0.9, eps: 1e-6 }
+    }
+}
+
+impl Rule for AdaDelta {
+    fn slots(&self) -> &'static [&'static str] {
+        &["v", "u"]
+    }
+    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, _step: usize) -> Result<Array> {
+        let v = axpy(&state[0], self.rho, &rmx::square(g)?, 1.0 - self.rho)?;
+        let d = rmx::multiply(&rmx::divide(&rmx::sqrt(&rmx::add(&state[1], self.eps)?)?, &rmx::sqrt(&rmx::add(&v, self.eps)?)?)?, g)?;
+        state[1] = axpy(&state[1], self.rho, &rmx::square(&d)?, 1.0 - self.rho)?;
+        state[0] = v;
+        rmx::subtract(p, &rmx::multiply(&d, lr)?)
+    }
+}
+
+/// Adam (`betas` (0.9, 0.999), `eps` 1e-8, no bias correction by default, as MLX).
+#[derive(Clone, Debug)]
+pub struct Adam {
+    pub betas: (f64, f64),
+    pub eps: f64,
+    pub bias_correction: bool,
+}
+
+impl Default for Adam {
+    fn default() -> Self {
+        Adam { betas: (0.9, 0.999), eps: 1e-8, bias_correction: false }
+    }
+}
+
+impl Rule for Adam {
+    fn slots(&self) -> &'static [&'static str] {
+        &["m", "v"]
+    }
+    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, step: usize) -> Result<Array> {
+        let (b1, b2) = self.betas;
+        state[0] = axpy(&state[0], b1, g, 1.0 - b1)?;
+        state[1] = axpy(&state[1], b2, &rmx::square(g)?, 1.0 - b2)?;
+        if !self.bias_correction {
+            return scaled_step(p, lr, &state[0], &state[1], self.eps);
+        }
+        let c1 = lr / (1.0 - b1.powi(step as i32));
+        let c2 = 1.0 / (1.0 - b2.powi(step as i32)).sqrt();
+        let den = rmx::add(&rmx::multiply(&rmx::sqrt(&state[1])?, c2)?, self.eps)?;
+        rmx::subtract(p, &rmx::divide(&rmx::multiply(&state[0], c1)?, &den)?)
+    }
+}
+
+/// AdamW: Adam with decoupled weight decay (`weight_decay` 0.01).
+#[derive(Clone, Debug)]
+pub struct AdamW {
+    pub adam: Adam,
+    pub weight_decay: f64,
+}
+
+impl Default for AdamW {
+    fn default() -> Self {
+        AdamW { adam: Adam::default(), weight_decay: 0.01 }
+    }
+}
+
+impl Rule for AdamW {
+    fn slots(&self) -> &'static [&'static str] {
+        &["m", "v"]
+    }
+    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, step: usize) -> Result<Array> {
+        let decayed = rmx::multiply(p, 1.0 - lr * self.weight_decay)?;
+        self.adam.apply(g, &decayed, state, lr, step)
+    }
+}
+
+/// Adamax (`betas` (0.9, 0.999), `eps` 1e-8).
+#[derive(Clone, Debug)]
+pub struct Adamax {
+    pub betas: (f64, f64),
+    pub eps: f64,
+}
+
+impl Default for Adamax {
+    fn default() -> Self {
+        Adamax { betas: (0.9, 0.999), eps: 1e-8 }
+    }
+}
+
+impl Rule for Adamax {
+    fn slots(&self) -> &'static [&'static str] {
+        &["m", "v"]
+    }
+    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, _step: usize) -> Result<Array> {
+        let (b1, b2) = self.betas;
+        state[0] = axpy(&state[0], b1, g, 1.0 - b1)?;
+        state[1] = rmx::maximum(&rmx::multiply(&state[1], b2)?, &rmx::abs(g)?)?;
+        rmx::subtract(p, &rmx::divide(&rmx::multiply(&state[0], lr)?, &rmx::add(&state[1], self.eps)?)?)
+    }
+}
+
+/// Lion (`betas` (0.9, 0.99), `weight_decay` 0).
+#[derive(Clone, Debug)]
+pub struct Lion {
+    pub betas: (f64, f64),
+    pub weight_decay: f64,
+}
+
+impl Default for Lion {
+    fn default() -> Self {
+        Lion { betas: (0.9, 0.99), weight_decay: 0.0 }
+    }
+}
+
+impl Rule for Lion {
+    fn slots(&self) -> &'static [&'static str] {
+        &["m"]
+    }
+    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, _step: usize) -> Result<Array> {
+        let (b1, b2) = self.betas;
+        let c = axpy(&state[0], b1, g, 1.0 - b1)?;
+        state[0] = axpy(&state[0], b2, g, 1.0 - b2)?;
+        let p = if self.weight_decay > 0.0 { rmx::multiply(p, 1.0 - lr * self.weight_decay)? } else { p.clone() };
+        rmx::subtract(&p, &rmx::multiply(&rmx::sign(&c)?, lr)?)
+    }
+}
