@@ -115,9 +115,9 @@ pub fn glu(x: &Array, axis: isize) -> Result<Array> {
     rmx::multiply(&halves[0], &rmx::sigmoid(&halves[1])?)
 }
 
-/// 1 where `x > threshold`, else 0 (in `x`'s dtype).
+/// 1 where `x >= threshold`, else 0 (in `x`'s dtype).
 pub fn step(x: &Array, threshold: f64) -> Result<Array> {
-    rmx::astype(&rmx::greater(x, threshold)?, x.dtype())
+    rmx::astype(&rmx::greater_equal(x, threshold)?, x.dtype())
 }
 
 /// `max(0, x) + alpha * min(0, x)` with a learned `alpha`.

@@ -90,7 +90,7 @@ impl Module for Linear {
     }
 }
 
-/// `y = x1^T W x2 + b` with `W [out, in1, in2]`.
+/// `y_o = sum_ij x2_j W_oji x1_i + b_o` with `W [out, in2, in1]` (MLX's layout).
 #[derive(Debug)]
 pub struct Bilinear {
     pub weight: Param,
@@ -103,7 +103,7 @@ impl Bilinear {
     /// Initialised uniform in `±1/sqrt(in1)`, as MLX does.
     pub fn new(input1_dims: usize, input2_dims: usize, output_dims: usize, bias: bool) -> Result<Bilinear> {
         let scale = (1.0 / input1_dims as f64).sqrt();
-        let weight = Param::new(rmx::random::uniform(-scale, scale, &[output_dims, input1_dims, input2_dims], Dtype::F32, None)?);
+        let weight = Param::new(rmx::random::uniform(-scale, scale, &[output_dims, input2_dims, input1_dims], Dtype::F32, None)?);
         let bias = if bias { Some(Param::new(rmx::random::uniform(-scale, scale, &[output_dims], Dtype::F32, None)?)) } else { None };
         Ok(Bilinear { weight, bias })
     }
@@ -111,9 +111,9 @@ impl Bilinear {
     /// `x1 [..., in1]`, `x2 [..., in2]` → `[..., out]`.
     pub fn forward(&self, x1: &Array, x2: &Array) -> Result<Array> {
         let w = &self.weight.value;
-        let (o, i, j) = (w.shape()[0], w.shape()[1], w.shape()[2]);
+        let (o, j, i) = (w.shape()[0], w.shape()[1], w.shape()[2]);
         // x1 W: [..., in1] @ [in1, out*in2] → [..., out, in2], then contract with x2.
-        let w_flat = rmx::reshape_to(&rmx::transpose(w, Some(&[1, 0, 2]))?, &[i, o * j])?;
+        let w_flat = rmx::transpose(&rmx::reshape_to(w, &[o * j, i])?, None)?;
         let lead = &x1.shape()[..x1.ndim().saturating_sub(1)];
         let t = rmx::reshape_to(&rmx::matmul(x1, &w_flat)?, &[lead, &[o, j]].concat())?;
         let y = rmx::sum(&rmx::multiply(&t, &rmx::expand_dims(x2, &[-2])?)?, -1, false)?;

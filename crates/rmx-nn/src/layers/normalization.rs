@@ -138,8 +138,9 @@ impl InstanceNorm {
 }
 
 /// Batch normalization over every axis but the last. In training mode it normalizes with
-/// the batch statistics and updates the running ones (`running_mean`, `running_var`,
-/// saved with the weights); in eval mode it uses the running statistics.
+/// the batch statistics and updates the running ones (`running_mean`, `running_var` —
+/// the latter from the unbiased variance, as MLX and PyTorch do — saved with the
+/// weights); in eval mode it uses the running statistics.
 #[derive(Debug)]
 pub struct BatchNorm {
     pub weight: Option<Param>,
@@ -175,7 +176,14 @@ impl BatchNorm {
 
     /// Takes `&mut self`: training mode updates the running statistics.
     pub fn forward(&mut self, x: &Array) -> Result<Array> {
+        if !(2..=4).contains(&x.ndim()) {
+            return Err(rmx::Error::shapes_detail("BatchNorm", &[x.shape()], "expects 2, 3 or 4 dimensions"));
+        }
         let axes: Vec<isize> = (0..x.ndim() as isize - 1).collect();
+        let count: usize = x.shape()[..x.ndim() - 1].iter().product();
+        if self.training && count < 2 {
+            return Err(rmx::Error::shapes_detail("BatchNorm", &[x.shape()], "training needs more than one value per channel"));
+        }
         let (mean, var) = match (&mut self.running_mean, &mut self.running_var) {
             (Some(rm), Some(rv)) if !self.training => (rm.value.clone(), rv.value.clone()),
             (running_mean, running_var) => {
@@ -186,7 +194,7 @@ impl BatchNorm {
                     let blend =
                         |old: &Array, new: &Array| rmx::add(&rmx::multiply(old, 1.0 - m)?, &rmx::multiply(&rmx::stop_gradient(new)?, m)?);
                     rm.value = blend(&rm.value, &mean)?;
-                    rv.value = blend(&rv.value, &var)?;
+                    rv.value = blend(&rv.value, &rmx::var(x, axes.as_slice(), false, 1)?)?;
                 }
                 (mean, var)
             }

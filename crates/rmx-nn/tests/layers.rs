@@ -1,0 +1,229 @@
+//! Layers against MLX (`scripts/gen_nn_goldens.py`): outputs for fixed weights and inputs,
+//! and the gradients of `sum(out * cot)` with respect to every parameter; the module tree's
+//! names, freezing, modes, dtype changes, weight files and quantization.
+
+mod common;
+
+use common::{assert_close, golden};
+use rmx::{Array, Axes, Dtype};
+use rmx_nn::*;
+use std::collections::BTreeMap;
+
+const TOL: f64 = 2e-5;
+
+/// Loads `case.param.*` into the module (strictly), checks the output and the gradients.
+fn check_layer<M: Module>(g: &BTreeMap<String, Array>, case: &str, module: &mut M, forward: impl Fn(&M, &Array) -> rmx::Result<Array>) {
+    let prefix = format!("{case}.param.");
+    let weights: BTreeMap<String, Array> =
+        g.iter().filter_map(|(k, v)| k.strip_prefix(&prefix).map(|n| (n.to_string(), v.clone()))).collect();
+    update_weights(module, weights, true).unwrap();
+    let x = &g[&format!("{case}.x")];
+    assert_close(&format!("{case} output"), &forward(module, x).unwrap(), &g[&format!("{case}.y")], TOL);
+    let cot = &g[&format!("{case}.cot")];
+    let (_, grads) = value_and_grad(module, |m| Ok(vec![rmx::sum(&rmx::multiply(&forward(m, x)?, cot)?, Axes::All, false)?])).unwrap();
+    let grad_prefix = format!("{case}.grad.");
+    let expected: Vec<(&str, &Array)> = g.iter().filter_map(|(k, v)| k.strip_prefix(&grad_prefix).map(|n| (n, v))).collect();
+    assert_eq!(grads.len(), expected.len(), "{case}: gradient names {:?}", grads.keys());
+    for (name, want) in expected {
+        assert_close(&format!("{case} grad {name}"), &grads[name], want, 1e-4);
+    }
+}
+
+#[test]
+fn linear_layers_match_mlx() {
+    let g = golden();
+    check_layer(&g, "linear", &mut Linear::new(5, 3, true).unwrap(), |m, x| m.forward(x));
+    check_layer(&g, "linear_nobias", &mut Linear::new(5, 3, false).unwrap(), |m, x| m.forward(x));
+    let x2 = g["bilinear.x2"].clone();
+    check_layer(&g, "bilinear", &mut Bilinear::new(3, 4, 2, true).unwrap(), move |m, x| m.forward(x, &x2));
+    let emb = Embedding::from_weight(g["embedding.param_weight"].clone());
+    assert_close("embedding", &emb.forward(&g["embedding.ids"]).unwrap(), &g["embedding.y"], 0.0);
+    assert_close("embedding as_linear", &emb.as_linear(&g["embedding.h"]).unwrap(), &g["embedding.as_linear"], TOL);
+    check_layer(&g, "prelu", &mut PReLU::new(1, 0.25).unwrap(), |m, x| m.forward(x));
+}
+
+#[test]
+fn normalization_layers_match_mlx() {
+    let g = golden();
+    check_layer(&g, "rms_norm", &mut RMSNorm::new(6, 1e-5).unwrap(), |m, x| m.forward(x));
+    check_layer(&g, "layer_norm", &mut LayerNorm::new(6, 1e-5, true, true).unwrap(), |m, x| m.forward(x));
+    check_layer(&g, "group_norm", &mut GroupNorm::new(2, 6, 1e-5, true, false).unwrap(), |m, x| m.forward(x));
+    check_layer(&g, "group_norm_pt", &mut GroupNorm::new(2, 6, 1e-5, true, true).unwrap(), |m, x| m.forward(x));
+    check_layer(&g, "instance_norm", &mut InstanceNorm::new(6, 1e-5, true).unwrap(), |m, x| m.forward(x));
+
+    let mut bn = BatchNorm::new(4, 1e-5, 0.1, true, true).unwrap();
+    let weights = [("weight", "batch_norm.weight"), ("bias", "batch_norm.bias")].map(|(k, v)| (k.to_string(), g[v].clone())).into();
+    update_weights(&mut bn, weights, false).unwrap();
+    let x = &g["batch_norm.x"];
+    assert_close("batch_norm train", &bn.forward(x).unwrap(), &g["batch_norm.y_train"], TOL);
+    let params = bn.parameters();
+    assert_close("running_mean", &params["running_mean"], &g["batch_norm.running_mean"], TOL);
+    assert_close("running_var", &params["running_var"], &g["batch_norm.running_var"], TOL);
+    bn.train(false);
+    assert_close("batch_norm eval", &bn.forward(x).unwrap(), &g["batch_norm.y_eval"], TOL);
+    assert_eq!(bn.trainable_parameters().keys().collect::<Vec<_>>(), ["bias", "weight"], "running stats are state");
+    bn.unfreeze();
+    assert_eq!(bn.trainable_parameters().len(), 2, "unfreeze leaves state frozen");
+}
+
+#[test]
+fn convolutions_and_positional_encodings_match_mlx() {
+    let g = golden();
+    check_layer(&g, "conv1d", &mut Conv::new(3, 4, &[3], ConvOptions::uniform(1, 2, 1, 1, 1), true).unwrap(), |m, x| m.forward(x));
+    check_layer(&g, "conv2d", &mut Conv::new(4, 6, &[3, 3], ConvOptions::uniform(2, 1, 1, 1, 2), true).unwrap(), |m, x| m.forward(x));
+    check_layer(
+        &g,
+        "conv_transpose2d",
+        &mut ConvTranspose::new(3, 2, &[3, 3], ConvOptions::uniform(2, 2, 1, 1, 1), vec![0, 0], true).unwrap(),
+        |m, x| m.forward(x),
+    );
+    assert_close("rope", &RoPE::new(8, false, 10000.0, 1.0).forward(&g["rope.x"], 3).unwrap(), &g["rope.y"], TOL);
+    assert_close(
+        "rope traditional",
+        &RoPE::new(6, true, 500.0, 1.0).forward(&g["rope_traditional.x"], 0).unwrap(),
+        &g["rope_traditional.y"],
+        TOL,
+    );
+    assert_close("sinusoidal", &SinusoidalPositionalEncoding::new(8).forward(&g["sinusoidal.positions"]).unwrap(), &g["sinusoidal.y"], TOL);
+}
+
+#[test]
+fn activations_match_mlx() {
+    let g = golden();
+    let x = &g["act.x"];
+    let unary: [(&str, fn(&Array) -> rmx::Result<Array>); 22] = [
+        ("relu", activations::relu),
+        ("relu2", activations::relu2),
+        ("relu6", activations::relu6),
+        ("leaky_relu", |x| activations::leaky_relu(x, 0.01)),
+        ("elu", |x| activations::elu(x, 1.0)),
+        ("celu", |x| activations::celu(x, 1.3)),
+        ("selu", activations::selu),
+        ("sigmoid", activations::sigmoid),
+        ("log_sigmoid", activations::log_sigmoid),
+        ("softplus", activations::softplus),
+        ("softsign", activations::softsign),
+        ("softshrink", |x| activations::softshrink(x, 0.5)),
+        ("hard_shrink", |x| activations::hard_shrink(x, 0.5)),
+        ("hard_tanh", |x| activations::hard_tanh(x, -1.0, 1.0)),
+        ("silu", activations::silu),
+        ("mish", activations::mish),
+        ("hardswish", activations::hardswish),
+        ("gelu", activations::gelu),
+        ("gelu_approx", activations::gelu_approx),
+        ("gelu_fast_approx", activations::gelu_fast_approx),
+        ("step", |x| activations::step(x, 0.0)),
+        ("tanh", activations::tanh),
+    ];
+    for (name, f) in unary {
+        assert_close(name, &f(x).unwrap(), &g[&format!("act.{name}")], TOL);
+    }
+    let x2 = &g["act.x2"];
+    assert_close("glu", &activations::glu(x2, -1).unwrap(), &g["act.glu"], TOL);
+    assert_close("softmax", &activations::softmax(x2, -1).unwrap(), &g["act.softmax"], TOL);
+    assert_close("softmin", &activations::softmin(x2, -1).unwrap(), &g["act.softmin"], TOL);
+    assert_close("log_softmax", &activations::log_softmax(x2, -1).unwrap(), &g["act.log_softmax"], TOL);
+}
+
+#[test]
+fn quantized_linear_matches_mlx_bytes_and_output() {
+    let g = golden();
+    let mut layer = Linear::from_weights(g["quantized_linear.weight_f32"].clone(), Some(g["quantized_linear.bias"].clone()));
+    let spec = QuantizeSpec { group_size: 64, bits: 4, mode: rmx::QuantMode::Affine };
+    assert_eq!(quantize(&mut layer, spec, &|_, m| m.kind() == "Linear").unwrap(), [""]);
+    let p = layer.parameters();
+    assert_eq!(p["weight"].to_bytes().unwrap(), g["quantized_linear.qweight"].to_bytes().unwrap(), "packed weights");
+    assert_close("scales", &p["scales"], &g["quantized_linear.scales"], 0.0);
+    assert_close("biases", &p["biases"], &g["quantized_linear.biases"], 0.0);
+    assert_close("output", &layer.forward(&g["quantized_linear.x"]).unwrap(), &g["quantized_linear.y"], 1e-4);
+    assert!(layer.trainable_parameters().is_empty(), "quantized layers are frozen, as in MLX");
+}
+
+struct Block {
+    norm: RMSNorm,
+    proj: Linear,
+    dropout: Dropout,
+}
+visit!(Block { norm, proj, dropout });
+impl Module for Block {}
+
+struct Model {
+    embed: Embedding,
+    layers: Vec<Block>,
+    head: Option<Linear>,
+}
+visit!(Model { embed, layers, head });
+impl Module for Model {}
+
+fn model() -> Model {
+    let block =
+        || Block { norm: RMSNorm::new(8, 1e-5).unwrap(), proj: Linear::new(8, 8, true).unwrap(), dropout: Dropout::new(0.1).unwrap() };
+    Model { embed: Embedding::new(16, 8).unwrap(), layers: vec![block(), block()], head: Some(Linear::new(8, 16, false).unwrap()) }
+}
+
+#[test]
+fn module_tree_names_freezing_modes_and_dtypes() {
+    let mut m = model();
+    let names: Vec<String> = m.parameters().into_keys().collect();
+    assert_eq!(
+        names,
+        [
+            "embed.weight",
+            "head.weight",
+            "layers.0.norm.weight",
+            "layers.0.proj.bias",
+            "layers.0.proj.weight",
+            "layers.1.norm.weight",
+            "layers.1.proj.bias",
+            "layers.1.proj.weight"
+        ]
+    );
+    assert_eq!(m.num_parameters(), 16 * 8 + 8 * 16 + 2 * (8 + 8 + 64));
+    m.freeze_where(&|n| n.starts_with("layers.0."));
+    assert_eq!(m.trainable_parameters().len(), 5);
+    m.unfreeze();
+    assert_eq!(m.trainable_parameters().len(), 8);
+    let kinds: Vec<(String, &str)> = m.named_modules();
+    assert!(kinds.contains(&("layers.1.dropout".to_string(), "Dropout")), "{kinds:?}");
+    // Eval mode turns dropout into the identity.
+    m.train(false);
+    let x = rmx::ones(&[2, 8], Dtype::F32).unwrap();
+    assert_eq!(m.layers[0].dropout.forward(&x).unwrap().to_vec::<f32>().unwrap(), vec![1.0; 16]);
+    m.set_dtype(Dtype::BF16, &|n| !n.contains("norm")).unwrap();
+    let p = m.parameters();
+    assert_eq!((p["embed.weight"].dtype(), p["layers.0.norm.weight"].dtype()), (Dtype::BF16, Dtype::F32));
+    // Strict update refuses unknown names and wrong shapes, and changes nothing then.
+    let bad: BTreeMap<String, Array> = [("nope".to_string(), x.clone())].into();
+    assert!(m.update(&bad, true).is_err());
+    let wrong: BTreeMap<String, Array> = [("head.weight".to_string(), x)].into();
+    assert!(m.update(&wrong, true).unwrap_err().to_string().contains("head.weight"));
+}
+
+#[test]
+fn weights_save_and_load_in_both_formats_strict_and_not() {
+    let dir = std::env::temp_dir().join(format!("rmx-nn-weights-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = model();
+    for file in ["w.safetensors", "w.npz"] {
+        let path = dir.join(file);
+        save_weights(&a, &path).unwrap();
+        let mut b = model();
+        load_weights(&mut b, &path, true).unwrap();
+        for (name, v) in a.parameters() {
+            assert_eq!(b.parameters()[&name].to_bytes().unwrap(), v.to_bytes().unwrap(), "{file}: {name}");
+        }
+    }
+    // A model without the head: strict loading names the extra parameter; non-strict loads the rest.
+    let mut headless = model();
+    headless.head = None;
+    let err = load_weights(&mut headless, dir.join("w.safetensors"), true).unwrap_err().to_string();
+    assert!(err.contains("head.weight"), "{err}");
+    load_weights(&mut headless, dir.join("w.safetensors"), false).unwrap();
+    assert_eq!(headless.parameters()["embed.weight"].to_bytes().unwrap(), a.parameters()["embed.weight"].to_bytes().unwrap());
+    // A shape mismatch is an error even when not strict.
+    let mut other = model();
+    other.embed = Embedding::new(17, 8).unwrap();
+    assert!(load_weights(&mut other, dir.join("w.npz"), false).unwrap_err().to_string().contains("embed.weight"));
+    assert!(load_weights(&mut other, dir.join("w.bin"), false).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
