@@ -92,6 +92,25 @@ put("sinusoidal", positions=pos, y=sin(pos))
 prelu = nn.PReLU(1, init=0.25)
 layer_case("prelu", prelu, rnd(3, 4))
 
+# Pooling
+put("max_pool2d", x=rnd(2, 5, 6, 3))
+arrays["max_pool2d.y"] = nn.MaxPool2d(kernel_size=2, stride=2, padding=1)(arrays["max_pool2d.x"])
+put("avg_pool1d", x=rnd(2, 7, 3))
+arrays["avg_pool1d.y"] = nn.AvgPool1d(kernel_size=3, stride=2, padding=1)(arrays["avg_pool1d.x"])
+put("max_pool3d", x=rnd(1, 4, 4, 4, 2))
+arrays["max_pool3d.y"] = nn.MaxPool3d(kernel_size=2, stride=1)(arrays["max_pool3d.x"])
+
+# Attention and transformer layers (additive causal masks)
+mask5 = nn.MultiHeadAttention.create_additive_causal_mask(5)
+kv = rnd(2, 5, 8)
+put("mha", keys=kv, mask=mask5)
+layer_case("mha", nn.MultiHeadAttention(8, 2), rnd(2, 5, 8), (kv, kv, mask5))
+put("encoder_layer", mask=mask5)
+layer_case("encoder_layer", nn.TransformerEncoderLayer(8, 2, mlp_dims=16), rnd(2, 5, 8), (mask5,))
+memory = rnd(2, 4, 8)
+put("decoder", memory=memory, mask=mask5)
+layer_case("decoder", nn.TransformerDecoder(2, 8, 2, mlp_dims=16, norm_first=False), rnd(2, 5, 8), (memory, mask5, None))
+
 # Quantized linear: weights and output.
 ql_base = nn.Linear(128, 16)
 ql = nn.QuantizedLinear.from_linear(ql_base, group_size=64, bits=4)

@@ -37,6 +37,10 @@ pub use layers::dropout::Dropout;
 pub use layers::embedding::Embedding;
 pub use layers::linear::{Bilinear, Identity, Linear};
 pub use layers::normalization::{BatchNorm, GroupNorm, InstanceNorm, LayerNorm, RMSNorm};
+pub use layers::pooling::{Pool, PoolKind};
 pub use layers::positional::{RoPE, SinusoidalPositionalEncoding};
+pub use layers::transformer::{
+    MultiHeadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+};
 pub use module::{Module, Param, QuantizeSpec, Slot, SlotMut, Visit};
 pub use utils::{load_weights, quantize, save_weights, update_weights, value_and_grad};

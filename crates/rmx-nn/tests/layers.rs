@@ -88,6 +88,43 @@ fn convolutions_and_positional_encodings_match_mlx() {
 }
 
 #[test]
+fn pooling_matches_mlx() {
+    let g = golden();
+    let cases = [
+        ("max_pool2d", Pool::new(PoolKind::Max, &[2, 2], Some(&[2, 2]), &[1, 1]).unwrap()),
+        ("avg_pool1d", Pool::new(PoolKind::Avg, &[3], Some(&[2]), &[1]).unwrap()),
+        ("max_pool3d", Pool::new(PoolKind::Max, &[2, 2, 2], Some(&[1, 1, 1]), &[0, 0, 0]).unwrap()),
+    ];
+    for (name, pool) in cases {
+        assert_close(name, &pool.forward(&g[&format!("{name}.x")]).unwrap(), &g[&format!("{name}.y")], TOL);
+    }
+    assert!(Pool::new(PoolKind::Max, &[2, 2], None, &[0]).is_err());
+    let small = rmx::zeros(&[1, 1, 1, 1], Dtype::F32).unwrap();
+    assert!(Pool::new(PoolKind::Max, &[2, 2], None, &[0, 0]).unwrap().forward(&small).is_err());
+}
+
+#[test]
+fn attention_and_transformer_layers_match_mlx() {
+    let g = golden();
+    let causal = |case: &str| rmx::AttentionMask::Array(g[&format!("{case}.mask")].clone());
+    let (keys, mask) = (g["mha.keys"].clone(), causal("mha"));
+    check_layer(&g, "mha", &mut MultiHeadAttention::new(8, 2, false).unwrap(), move |m, x| m.forward(x, &keys, &keys, Some(&mask)));
+    let mask = causal("encoder_layer");
+    check_layer(
+        &g,
+        "encoder_layer",
+        &mut TransformerEncoderLayer::new(8, 2, Some(16), 0.0, activations::relu, true).unwrap(),
+        move |m, x| m.forward(x, Some(&mask)),
+    );
+    let (memory, mask) = (g["decoder.memory"].clone(), causal("decoder"));
+    check_layer(&g, "decoder", &mut TransformerDecoder::new(2, 8, 2, Some(16), 0.0, activations::relu, false).unwrap(), move |m, x| {
+        m.forward(x, &memory, Some(&mask), None)
+    });
+    let built = MultiHeadAttention::create_additive_causal_mask(5, Dtype::F32).unwrap();
+    assert_close("causal mask", &built, &g["mha.mask"], 0.0);
+}
+
+#[test]
 fn activations_match_mlx() {
     let g = golden();
     let x = &g["act.x"];

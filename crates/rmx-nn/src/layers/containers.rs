@@ -19,7 +19,7 @@ macro_rules! layer {
     )*};
 }
 
-use crate::layers::{activations, conv, dropout, embedding, linear, normalization};
+use crate::layers::{activations, conv, dropout, embedding, linear, normalization, pooling};
 layer!(
     linear::Identity,
     linear::Linear,
@@ -32,7 +32,8 @@ layer!(
     normalization::GroupNorm,
     normalization::InstanceNorm,
     conv::Conv,
-    conv::ConvTranspose
+    conv::ConvTranspose,
+    pooling::Pool
 );
 
 impl Visit for Box<dyn Layer> {

@@ -8,5 +8,7 @@ pub mod dropout;
 pub mod embedding;
 pub mod linear;
 pub mod normalization;
+pub mod pooling;
 pub mod positional;
 pub(crate) mod quantized;
+pub mod transformer;
