@@ -7,7 +7,7 @@
 mod digits;
 
 use rmx::Result;
-use rmx_nn::{activations, losses, optim, Activation, Linear, Module, Sequential};
+use rmx_nn::{activations, losses, optim, Activation, Linear, Sequential};
 
 /// Test accuracy and final training loss.
 pub struct Report {
@@ -54,6 +54,11 @@ pub fn run(epochs: usize, verbose: bool) -> Result<Report> {
 fn main() -> Result<()> {
     let t = std::time::Instant::now();
     let report = run(20, true)?;
-    println!("test accuracy {:.2}% ({:.1} s)", report.test_accuracy * 100.0, t.elapsed().as_secs_f64());
+    println!(
+        "test accuracy {:.2}%, final batch loss {:.4} ({:.1} s)",
+        report.test_accuracy * 100.0,
+        report.final_loss,
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -36,17 +36,22 @@ pub fn matmul(
     out: &Storage,
     (alpha, beta, read_out): (f64, f64, bool),
 ) -> Result<()> {
+    // Small products of a batch run one per thread; large ones split each product.
+    let per_product = parallelism(m, n, k);
+    let across_batch =
+        matches!(per_product, Parallelism::None) && batch_offsets.len() > 1 && m * n * k * batch_offsets.len() >= 64 * 64 * 64;
     macro_rules! run {
         ($t:ty, $alpha:expr, $beta:expr) => {{
             let po = SendPtr(out.ptr::<$t>() as *mut $t);
-            for (batch, &(oa, ob)) in batch_offsets.iter().enumerate() {
-                // SAFETY: operand views and the fresh output cover every index gemm touches.
+            let product = |batch: usize, (oa, ob): (isize, isize)| {
+                // SAFETY: operand views and the fresh output cover every index gemm touches;
+                // each batch entry writes its own disjoint `m * n` block.
                 unsafe {
                     gemm::gemm::<$t>(
                         m,
                         n,
                         k,
-                        po.0.add(batch * m * n),
+                        po.get().add(batch * m * n),
                         1,
                         n as isize,
                         read_out,
@@ -61,9 +66,15 @@ pub fn matmul(
                         false,
                         false,
                         false,
-                        parallelism(m, n, k),
+                        per_product,
                     );
                 }
+            };
+            if across_batch {
+                use rayon::prelude::*;
+                batch_offsets.par_iter().enumerate().for_each(|(batch, &offsets)| product(batch, offsets));
+            } else {
+                batch_offsets.iter().enumerate().for_each(|(batch, &offsets)| product(batch, offsets));
             }
         }};
     }
