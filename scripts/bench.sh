@@ -2,7 +2,8 @@
 # Runs a benchmark program that measures rmx against its peer in the same run.
 #   scripts/bench.sh cpu         rmx vs NumPy on this CPU -> target/bench/cpu_vs_numpy.json
 #   scripts/bench.sh transforms  transforms vs their baselines -> target/bench/transforms.json
-#   scripts/bench.sh nn_quant    quantized matvec vs memcpy     -> target/bench/nn_quant.json
+#   scripts/bench.sh nn_quant    quantized matvec vs memcpy, safetensors load, MLP training
+#                                step vs NumPy                  -> target/bench/nn_quant.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-cpu}" in
@@ -15,7 +16,8 @@ case "${1:-cpu}" in
     cargo bench -p rmx --bench transforms
     ;;
   nn_quant)
-    cargo bench -p rmx --bench nn_quant
+    python3 -c "import numpy" 2>/dev/null || pip install --quiet numpy threadpoolctl
+    cargo bench -p rmx-nn --bench nn_quant
     ;;
   *)
     echo "usage: scripts/bench.sh cpu [case-filter] | transforms | nn_quant" >&2

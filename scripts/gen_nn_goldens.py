@@ -111,6 +111,34 @@ memory = rnd(2, 4, 8)
 put("decoder", memory=memory, mask=mask5)
 layer_case("decoder", nn.TransformerDecoder(2, 8, 2, mlp_dims=16, norm_first=False), rnd(2, 5, 8), (memory, mask5, None))
 
+# Recurrent layers (hidden state given for the RNN and LSTM, absent for the GRU)
+h0 = rnd(2, 5)
+put("rnn", h0=h0)
+layer_case("rnn", nn.RNN(3, 5), rnd(2, 4, 3), (h0,))
+layer_case("gru", nn.GRU(3, 5), rnd(2, 4, 3))
+lstm = nn.LSTM(3, 5)
+lx = rnd(2, 4, 3)
+lh, lc = lstm(lx, hidden=h0, cell=h0 * 0.5)
+put("lstm", x=lx, h0=h0, hidden=lh, cell=lc)
+for name, p in tree_flatten(lstm.parameters()):
+    arrays[f"lstm.param.{name}"] = p
+
+# Upsampling
+ux = rnd(1, 3, 4, 2)
+put("upsample", x=ux)
+ups = {
+    "nearest_2": nn.Upsample(2.0, "nearest"), "nearest_1_5": nn.Upsample((1.5, 2.5), "nearest"),
+    "linear": nn.Upsample(2.0, "linear"), "linear_align": nn.Upsample((1.5, 2.0), "linear", align_corners=True),
+    "cubic": nn.Upsample(2.0, "cubic"), "cubic_align": nn.Upsample(2.0, "cubic", align_corners=True),
+    "linear_aa_down": nn.Upsample(0.5, "linear", antialias=True), "cubic_aa": nn.Upsample((0.75, 1.5), "cubic", antialias=True),
+}
+for name, up in ups.items():
+    arrays[f"upsample.{name}"] = up(ux)
+
+# ALiBi
+scores = rnd(1, 4, 3, 5)
+put("alibi", scores=scores, y=nn.ALiBi()(scores, offset=2))
+
 # Quantized linear: weights and output.
 ql_base = nn.Linear(128, 16)
 ql = nn.QuantizedLinear.from_linear(ql_base, group_size=64, bits=4)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The NumPy side of the benchmarks (`cpu_vs_numpy`, `transforms`).
+"""The NumPy side of the benchmarks (`cpu_vs_numpy`, `transforms`, `nn_quant`).
 
 Reads one case name per line on stdin, runs that case `iters` times, and prints the mean
 milliseconds per run. The Rust benchmark alternates between its own run and this peer (A B A
@@ -17,6 +17,40 @@ CACHE = {}
 
 def f32(*shape):
     return RNG.standard_normal(shape, dtype=np.float32)
+
+
+def mlp_train_step():
+    """One SGD step of a 784-512-512-10 ReLU MLP on a batch of 128 with softmax cross
+    entropy, forward and backward written by hand (what rmx does with value_and_grad)."""
+    sizes = [784, 512, 512, 10]
+    ws = [f32(o, i) * np.float32(1 / np.sqrt(i)) for i, o in zip(sizes, sizes[1:])]
+    bs = [np.zeros(o, np.float32) for o in sizes[1:]]
+    x = f32(128, 784)
+    y = RNG.integers(0, 10, 128)
+    lr = np.float32(0.01)
+
+    def step():
+        hs, pre = [x], []
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            z = hs[-1] @ w.T + b
+            pre.append(z)
+            hs.append(np.maximum(z, 0) if i < len(ws) - 1 else z)
+        logits = hs[-1]
+        e = np.exp(logits - logits.max(-1, keepdims=True))
+        p = e / e.sum(-1, keepdims=True)
+        loss = -np.log(p[np.arange(128), y]).mean()
+        g = p
+        g[np.arange(128), y] -= 1
+        g /= 128
+        for i in reversed(range(len(ws))):
+            if i < len(ws) - 1:
+                g = g * (pre[i] > 0)
+            gw, gb = g.T @ hs[i], g.sum(0)
+            g = g @ ws[i]
+            ws[i] -= lr * gw
+            bs[i] -= lr * gb
+        return loss
+    return step
 
 
 def setup(case):
@@ -50,6 +84,8 @@ def setup(case):
             e = np.exp(x - x.max(-1, keepdims=True))
             return e / e.sum(-1, keepdims=True)
         return softmax
+    if case == "mlp_train_step":
+        return mlp_train_step()
     if case == "layer_norm_4096x1024":
         x, w, b = f32(4096, 1024), f32(1024), f32(1024)
 

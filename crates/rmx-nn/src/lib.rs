@@ -38,9 +38,11 @@ pub use layers::embedding::Embedding;
 pub use layers::linear::{Bilinear, Identity, Linear};
 pub use layers::normalization::{BatchNorm, GroupNorm, InstanceNorm, LayerNorm, RMSNorm};
 pub use layers::pooling::{Pool, PoolKind};
-pub use layers::positional::{RoPE, SinusoidalPositionalEncoding};
+pub use layers::positional::{ALiBi, RoPE, SinusoidalPositionalEncoding};
+pub use layers::recurrent::{GRU, LSTM, RNN};
 pub use layers::transformer::{
     MultiHeadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
 };
+pub use layers::upsample::{Upsample, UpsampleMode};
 pub use module::{Module, Param, QuantizeSpec, Slot, SlotMut, Visit};
 pub use utils::{load_weights, quantize, save_weights, update_weights, value_and_grad};

@@ -125,6 +125,45 @@ fn attention_and_transformer_layers_match_mlx() {
 }
 
 #[test]
+fn recurrent_layers_match_mlx() {
+    let g = golden();
+    let h0 = g["rnn.h0"].clone();
+    check_layer(&g, "rnn", &mut RNN::new(3, 5, true).unwrap(), move |m, x| m.forward(x, Some(&h0)));
+    check_layer(&g, "gru", &mut GRU::new(3, 5, true).unwrap(), |m, x| m.forward(x, None));
+    let mut lstm = LSTM::new(3, 5, true).unwrap();
+    let weights = g.iter().filter_map(|(k, v)| k.strip_prefix("lstm.param.").map(|n| (n.to_string(), v.clone()))).collect();
+    update_weights(&mut lstm, weights, true).unwrap();
+    let h0 = &g["lstm.h0"];
+    let (h, c) = lstm.forward(&g["lstm.x"], Some(h0), Some(&rmx::multiply(h0, 0.5).unwrap())).unwrap();
+    assert_close("lstm hidden", &h, &g["lstm.hidden"], TOL);
+    assert_close("lstm cell", &c, &g["lstm.cell"], TOL);
+}
+
+#[test]
+fn upsampling_and_alibi_match_mlx() {
+    let g = golden();
+    let x = &g["upsample.x"];
+    use UpsampleMode::*;
+    let cases = [
+        ("nearest_2", vec![2.0, 2.0], Nearest, false, false),
+        ("nearest_1_5", vec![1.5, 2.5], Nearest, false, false),
+        ("linear", vec![2.0, 2.0], Linear, false, false),
+        ("linear_align", vec![1.5, 2.0], Linear, true, false),
+        ("cubic", vec![2.0, 2.0], Cubic, false, false),
+        ("cubic_align", vec![2.0, 2.0], Cubic, true, false),
+        ("linear_aa_down", vec![0.5, 0.5], Linear, false, true),
+        ("cubic_aa", vec![0.75, 1.5], Cubic, false, true),
+    ];
+    for (name, scale, mode, align, aa) in cases {
+        let up = Upsample::new(scale, mode, align, aa).unwrap();
+        assert_close(name, &up.forward(x).unwrap(), &g[&format!("upsample.{name}")], 1e-5);
+    }
+    assert!(Upsample::new(vec![2.0], Linear, true, true).is_err());
+    assert!(Upsample::new(vec![2.0], Linear, false, false).unwrap().forward(x).is_err());
+    assert_close("alibi", &ALiBi.forward(&g["alibi.scores"], 2, None).unwrap(), &g["alibi.y"], TOL);
+}
+
+#[test]
 fn activations_match_mlx() {
     let g = golden();
     let x = &g["act.x"];

@@ -209,6 +209,11 @@ impl Buffer {
         Buffer { ptr, bytes, owner: Owner::External(owner) }
     }
 
+    /// Whether the bytes belong to someone else (a memory map): read-only to kernels.
+    pub(crate) fn is_external(&self) -> bool {
+        matches!(self.owner, Owner::External(_))
+    }
+
     /// Size in bytes.
     pub fn len(&self) -> usize {
         self.bytes

@@ -61,9 +61,10 @@ impl Storage {
         unsafe { std::slice::from_raw_parts(self.ptr::<T>(), len) }
     }
 
-    /// True when nobody else holds the buffer, so a kernel may overwrite it.
+    /// True when nobody else holds the buffer and it is ours (not a read-only memory
+    /// map), so a kernel may overwrite it.
     pub(crate) fn is_donatable(&self) -> bool {
-        Arc::strong_count(&self.buffer) == 1
+        Arc::strong_count(&self.buffer) == 1 && !self.buffer.is_external()
     }
 
     /// Size in bytes of the underlying buffer.

@@ -133,11 +133,25 @@ fn safetensors_files_load_lazily_with_their_values() {
     assert_eq!(metadata.get("format").map(String::as_str), Some("mlx"));
     assert_eq!(official["model.layers.0.bias"].dtype(), Dtype::F16);
     assert_eq!(official["flags"].dtype(), Dtype::Bool);
-    // Lazy: nothing is read until a tensor is evaluated.
-    assert!(official.values().all(|a| !a.is_evaluated()));
+    // Aligned tensors are views of the mapped file (nothing read or copied yet); booleans
+    // load lazily, normalised to 0/1 when evaluated.
+    assert!(official["model.layers.0.weight"].is_evaluated() && !official["flags"].is_evaluated());
+    let in_memory = rmx::io::safetensors_from_bytes(std::fs::read(golden_in("safetensors", "official.safetensors")).unwrap()).unwrap().0;
+    assert!(in_memory.values().all(|a| !a.is_evaluated()), "bytes in memory load lazily");
+    for (name, a) in &in_memory {
+        assert_eq!(a.to_bytes().unwrap(), official[name].to_bytes().unwrap(), "{name}");
+    }
     for (name, a) in &official {
         assert_matches(name, a, &expected[name.as_str()]);
     }
+    // A mapped tensor whose only owner is the graph is never overwritten in place (the
+    // map is read-only): the op allocates, and the file's bytes stay as they were.
+    let (mut again, _) = rmx::io::load_safetensors(golden_in("safetensors", "official.safetensors")).unwrap();
+    let w = again.remove("model.layers.0.weight").unwrap();
+    let doubled = rmx::multiply(&w, 2.0f32).unwrap();
+    drop((w, again));
+    let want: Vec<f32> = official["model.layers.0.weight"].to_vec::<f32>().unwrap().iter().map(|v| v * 2.0).collect();
+    assert_eq!(doubled.to_vec::<f32>().unwrap(), want);
     let (handmade, _) = rmx::io::load_safetensors(golden_in("safetensors", "handmade.safetensors")).unwrap();
     assert_eq!((handmade["bf16"].dtype(), handmade["c64"].dtype(), handmade["f8"].dtype()), (Dtype::BF16, Dtype::C64, Dtype::U8));
     for (name, a) in &handmade {

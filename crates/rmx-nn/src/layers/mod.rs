@@ -11,4 +11,6 @@ pub mod normalization;
 pub mod pooling;
 pub mod positional;
 pub(crate) mod quantized;
+pub mod recurrent;
 pub mod transformer;
+pub mod upsample;

@@ -1,5 +1,5 @@
-//! Positional encodings: `RoPE` (rotary, over the fast `rope` op) and
-//! `SinusoidalPositionalEncoding`.
+//! Positional encodings: `RoPE` (rotary, over the fast `rope` op),
+//! `SinusoidalPositionalEncoding` and `ALiBi` (linear attention biases).
 
 use crate::module::Module;
 use crate::visit;
@@ -68,5 +68,38 @@ impl SinusoidalPositionalEncoding {
         let (s, c) = (rmx::sin(&theta)?, rmx::cos(&theta)?);
         let parts = if self.cos_first { [c, s] } else { [s, c] };
         rmx::multiply(&rmx::concatenate(&parts, -1)?, self.scale)
+    }
+}
+
+/// Attention with linear biases: adds `-slope_h * |i - j|` to head `h`'s scores, with
+/// slopes `(2^8)^(-h/H)` for `h = 1..H` (MLX's `nn.ALiBi`).
+#[derive(Debug, Clone, Default)]
+pub struct ALiBi;
+visit!(ALiBi {});
+impl Module for ALiBi {}
+
+impl ALiBi {
+    /// The bias `[1, H, Tq - offset, Tk]` for queries at positions `offset..tq`.
+    pub fn create_alibi_matrix(tq: usize, tk: usize, num_heads: usize, offset: usize, dtype: Dtype) -> Result<Array> {
+        let q = rmx::arange(offset as f64, tq as f64, 1.0, Dtype::I32)?;
+        let k = rmx::arange(0.0, tk as f64, 1.0, Dtype::I32)?;
+        let distance = rmx::negative(&rmx::abs(&rmx::subtract(&rmx::expand_dims(&q, &[1])?, &rmx::expand_dims(&k, &[0])?)?)?)?;
+        let base = 256f64.powf(1.0 / num_heads as f64);
+        let slopes: Vec<f32> = (1..=num_heads).map(|h| base.powi(-(h as i32)) as f32).collect();
+        let slopes = Array::from_slice(&slopes, &[num_heads, 1, 1])?;
+        rmx::astype(&rmx::multiply(&rmx::expand_dims(&distance, &[0])?, &slopes)?, dtype)
+    }
+
+    /// `scores [B, H, Tq, Tk]` plus the biases (and `mask`, if given).
+    pub fn forward(&self, scores: &Array, offset: usize, mask: Option<&Array>) -> Result<Array> {
+        if scores.ndim() != 4 {
+            return Err(rmx::Error::shapes_detail("ALiBi", &[scores.shape()], "expects scores [B, H, Tq, Tk]"));
+        }
+        let s = scores.shape();
+        let mut bias = ALiBi::create_alibi_matrix(s[2] + offset, s[3], s[1], offset, scores.dtype())?;
+        if let Some(m) = mask {
+            bias = rmx::add(&bias, m)?;
+        }
+        rmx::add(scores, &bias)
     }
 }

@@ -1,13 +1,15 @@
 //! The `.safetensors` format: a little-endian u64 header length, a JSON header naming each
 //! tensor's dtype, shape and byte range (plus optional `__metadata__` strings), then the
-//! data. Loading maps the file and returns lazy arrays: a tensor's bytes are read when it is
-//! evaluated, once. F8 tensors load as `u8` (as MLX does); sub-byte types are refused.
+//! data. Loading maps the file: aligned tensors are views of the mapped bytes (nothing is
+//! read until a kernel touches them, nothing is copied), the others lazy arrays that copy
+//! their bytes once when evaluated. F8 tensors load as `u8` (as MLX does); sub-byte types
+//! are refused.
 
 use super::io_error;
 use crate::array::Array;
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
-use crate::primitive::load::{lazy_array, ByteSource};
+use crate::primitive::load::{file_array, ByteSource};
 use safetensors::Dtype as St;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -77,14 +79,14 @@ fn parse(source: Arc<ByteSource>) -> Result<Tensors> {
         if count.checked_mul(dtype.size()) != Some(end - start) || data_start + end > source.bytes().len() {
             return Err(bad(format!("tensor '{name}': {} bytes do not hold shape {:?} of {dtype}", end - start, info.shape)));
         }
-        arrays.insert(name, lazy_array(&source, data_start + start, info.shape.clone(), dtype));
+        arrays.insert(name, file_array(&source, data_start + start, info.shape.clone(), dtype));
     }
     let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
     Ok((arrays, metadata))
 }
 
 /// Loads a `.safetensors` file lazily: the file is memory-mapped and each array reads its
-/// bytes when first evaluated.
+/// bytes only when used (see the module documentation).
 ///
 /// ```
 /// let dir = std::env::temp_dir().join(format!("rmx-doc-st-{}", std::process::id()));
@@ -106,8 +108,8 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<Tensors> {
     if len < 8 {
         return Err(bad(format!("{}: {len} bytes is too short for a header", path.display())));
     }
-    // SAFETY: the map is read-only; like every mmap-based loader (and MLX's reader on
-    // its own thread), results are undefined if another process truncates the file while
+    // SAFETY: the map is read-only; like every mmap-based loader (llama.cpp's included),
+    // results are undefined if another process truncates or rewrites the file while
     // arrays still read from it.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_error(path, e))?;
     parse(Arc::new(ByteSource::Mapped { path: path.display().to_string(), map })).map_err(|e| {

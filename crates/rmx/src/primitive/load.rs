@@ -79,7 +79,23 @@ impl Primitive for Load {
     }
 }
 
-/// A lazy array over `len` bytes of `source` at `offset`, of the given shape and dtype.
-pub(crate) fn lazy_array(source: &Arc<ByteSource>, offset: usize, shape: Vec<usize>, dtype: Dtype) -> Array {
+/// An array over the bytes of `source` at `offset`, of the given shape and dtype. From a
+/// memory map, when the bytes are aligned for the dtype, the array *is* the mapped bytes
+/// (no copy: pages are read from disk when a kernel first touches them, and the page
+/// cache is the only copy); otherwise a lazy [`Load`] copies them when evaluated. Booleans
+/// always go through `Load`, which normalises them to 0/1.
+pub(crate) fn file_array(source: &Arc<ByteSource>, offset: usize, shape: Vec<usize>, dtype: Dtype) -> Array {
+    if let ByteSource::Mapped { map, .. } = &**source {
+        let len = crate::shape::numel(&shape) * dtype.size();
+        let ptr = map[offset..].as_ptr();
+        if dtype != Dtype::Bool && len > 0 && (ptr as usize) % dtype.size() == 0 {
+            let ptr = std::ptr::NonNull::new(ptr as *mut u8).expect("a slice pointer is never null");
+            // SAFETY: the map holds `len` bytes from `ptr` (bounds checked by the caller), is
+            // never written (external buffers are not donated) and lives as long as the
+            // buffer through the owner; the pointer is aligned for the dtype.
+            let buffer = unsafe { crate::memory::Buffer::from_external(ptr, len, Box::new(Arc::clone(source))) };
+            return Array::from_storage(shape.clone(), dtype, crate::storage::Storage::row_major(buffer, &shape));
+        }
+    }
     Array::from_primitive(shape, dtype, Arc::new(Load { source: Arc::clone(source), offset }), Vec::new())
 }
