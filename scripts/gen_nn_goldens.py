@@ -209,6 +209,10 @@ opts = {
     "adamax": lambda: optim.Adamax(0.01),
     "lion": lambda: optim.Lion(0.01, weight_decay=0.1),
     "sgd_cosine": lambda: optim.SGD(optim.cosine_decay(0.1, 4, 0.01)),
+    "adafactor": lambda: optim.Adafactor(),
+    "adafactor_b1": lambda: optim.Adafactor(learning_rate=0.01, relative_step=False, beta_1=0.9, weight_decay=0.1),
+    "muon": lambda: optim.Muon(0.02),
+    "multi": lambda: optim.MultiOptimizer([optim.SGD(0.1), optim.Adam(0.01)], [lambda name, w: name == "b"]),
 }
 for name, make in opts.items():
     o = make()

@@ -6,10 +6,10 @@ mod common;
 
 use common::{assert_close, golden};
 use rmx::Array;
-use rmx_nn::optim::{self, schedulers, Optimizer, Rule};
+use rmx_nn::optim::{self, schedulers, ApplyGradients, MultiOptimizer, Optimizer};
 use std::collections::BTreeMap;
 
-fn trajectory<R: Rule>(g: &BTreeMap<String, Array>, name: &str, mut opt: Optimizer<R>) {
+fn trajectory(g: &BTreeMap<String, Array>, name: &str, mut opt: impl ApplyGradients) {
     let get = |k: &str, role: &str| g[&format!("opt.{k}.{role}")].clone();
     let mut params: BTreeMap<String, Array> = ["a", "b"].iter().map(|k| (k.to_string(), get(k, "p0"))).collect();
     for step in 0..6 {
@@ -37,6 +37,16 @@ fn optimizers_follow_mlx_trajectories() {
     trajectory(&g, "adamax", Optimizer::new(optim::Adamax::default(), 0.01));
     trajectory(&g, "lion", Optimizer::new(optim::Lion { weight_decay: 0.1, ..Default::default() }, 0.01));
     trajectory(&g, "sgd_cosine", Optimizer::new(optim::Sgd::new(0.0), schedulers::cosine_decay(0.1, 4, 0.01)));
+    trajectory(&g, "adafactor", Optimizer::new(optim::Adafactor::default(), 0.0));
+    let adafactor = optim::Adafactor { relative_step: false, beta_1: Some(0.9), weight_decay: 0.1, ..Default::default() };
+    trajectory(&g, "adafactor_b1", Optimizer::new(adafactor, 0.01));
+    trajectory(&g, "muon", Optimizer::new(optim::Muon::default(), 0.02));
+    let multi = MultiOptimizer::new(
+        vec![Box::new(Optimizer::new(optim::Sgd::new(0.0), 0.1)), Box::new(Optimizer::new(optim::Adam::default(), 0.01))],
+        vec![Box::new(|name: &str, _: &Array| name == "b")],
+    )
+    .unwrap();
+    trajectory(&g, "multi", multi);
 }
 
 #[test]

@@ -3,9 +3,15 @@
 //! `apply_single`). State is a flat map of arrays (`step`, `learning_rate`,
 //! `<param>.<slot>`) that saves and loads with any weight format.
 
+mod adafactor;
+mod multi;
+mod muon;
 mod rules;
 pub mod schedulers;
 
+pub use adafactor::Adafactor;
+pub use multi::{ApplyGradients, MultiOptimizer};
+pub use muon::Muon;
 pub use rules::{AdaDelta, Adagrad, Adam, AdamW, Adamax, Lion, RMSprop, Sgd};
 pub use schedulers::LearningRate;
 
@@ -13,13 +19,26 @@ use crate::module::Module;
 use rmx::{Array, Axes, Dtype, Error, Result};
 use std::collections::BTreeMap;
 
+/// One parameter's optimizer state: arrays by name (`m`, `v`, ...).
+pub type State = BTreeMap<&'static str, Array>;
+
+/// The state array `name`, or an error naming it (a state loaded from a file may lack it).
+pub fn slot<'a>(state: &'a State, name: &str) -> Result<&'a Array> {
+    state.get(name).ok_or_else(|| Error::arg("Optimizer", format!("the state has no '{name}' array")))
+}
+
 /// One algorithm's per-parameter update.
 pub trait Rule: Send + Sync {
-    /// Names of the state arrays kept per parameter (`["m", "v"]` for Adam).
+    /// Every state name the rule may keep (`["m", "v"]` for Adam).
     fn slots(&self) -> &'static [&'static str];
-    /// The new parameter from its gradient; `state` holds [`Rule::slots`] arrays (zeros
-    /// at first) and is updated in place. `step` counts from 1.
-    fn apply(&self, grad: &Array, param: &Array, state: &mut [Array], lr: f64, step: usize) -> Result<Array>;
+    /// The state of a parameter before its first update (default: zeros like it for each
+    /// slot).
+    fn init(&self, param: &Array) -> Result<State> {
+        self.slots().iter().map(|&s| Ok((s, rmx::zeros_like(param)?))).collect()
+    }
+    /// The new parameter from its gradient, updating `state` in place. `step` counts
+    /// from 1; `lr` is the scheduled learning rate.
+    fn apply(&self, grad: &Array, param: &Array, state: &mut State, lr: f64, step: usize) -> Result<Array>;
 }
 
 /// An optimizer: a [`Rule`] with its learning rate, step and state.
@@ -38,7 +57,7 @@ pub struct Optimizer<R: Rule> {
     pub rule: R,
     pub learning_rate: LearningRate,
     step: usize,
-    state: BTreeMap<String, Vec<Array>>,
+    state: BTreeMap<String, State>,
 }
 
 impl<R: Rule> Optimizer<R> {
@@ -76,9 +95,7 @@ impl<R: Rule> Optimizer<R> {
             }
             let state = match self.state.entry(name.clone()) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(self.rule.slots().iter().map(|_| rmx::zeros_like(p)).collect::<Result<_>>()?)
-                }
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(self.rule.init(p)?),
             };
             out.insert(name.clone(), self.rule.apply(g, p, state, lr, self.step)?);
         }
@@ -97,7 +114,7 @@ impl<R: Rule> Optimizer<R> {
         out.insert("step".to_string(), Array::scalar(self.step as u64));
         out.insert("learning_rate".to_string(), Array::scalar(self.learning_rate.at(self.step) as f32));
         for (name, arrays) in &self.state {
-            for (slot, a) in self.rule.slots().iter().zip(arrays) {
+            for (slot, a) in arrays {
                 out.insert(format!("{name}.{slot}"), a.clone());
             }
         }
@@ -109,7 +126,7 @@ impl<R: Rule> Optimizer<R> {
     pub fn load_state(&mut self, state: &BTreeMap<String, Array>) -> Result<()> {
         let step = state.get("step").ok_or_else(|| Error::arg("Optimizer::load_state", "no 'step' entry"))?;
         let step = rmx::astype(step, Dtype::U64)?.item::<u64>()? as usize;
-        let mut per_param: BTreeMap<String, Vec<Option<Array>>> = BTreeMap::new();
+        let mut restored: BTreeMap<String, State> = BTreeMap::new();
         let slots = self.rule.slots();
         for (key, a) in state {
             if key == "step" || key == "learning_rate" {
@@ -117,19 +134,11 @@ impl<R: Rule> Optimizer<R> {
             }
             let (name, slot) =
                 key.rsplit_once('.').ok_or_else(|| Error::arg("Optimizer::load_state", format!("unexpected entry '{key}'")))?;
-            let i = slots
+            let slot = slots
                 .iter()
-                .position(|s| *s == slot)
+                .find(|s| **s == slot)
                 .ok_or_else(|| Error::arg("Optimizer::load_state", format!("'{key}': this optimizer keeps {slots:?}")))?;
-            per_param.entry(name.to_string()).or_insert_with(|| vec![None; slots.len()])[i] = Some(a.clone());
-        }
-        let mut restored = BTreeMap::new();
-        for (name, arrays) in per_param {
-            let arrays: Option<Vec<Array>> = arrays.into_iter().collect();
-            restored.insert(
-                name.clone(),
-                arrays.ok_or_else(|| Error::arg("Optimizer::load_state", format!("'{name}' lacks some of {slots:?}")))?,
-            );
+            restored.entry(name.to_string()).or_default().insert(slot, a.clone());
         }
         (self.step, self.state) = (step, restored);
         Ok(())

@@ -1,6 +1,6 @@
 //! The update rules, with MLX's formulas and defaults (`mlx.optimizers`).
 
-use super::Rule;
+use super::{slot, Rule, State};
 use rmx::{Array, Result};
 
 fn axpy(a: &Array, alpha: f64, b: &Array, beta: f64) -> Result<Array> {
@@ -31,14 +31,15 @@ impl Rule for Sgd {
     fn slots(&self) -> &'static [&'static str] {
         &["v"]
     }
-    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, _step: usize) -> Result<Array> {
+    fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: f64, _step: usize) -> Result<Array> {
         let g = if self.weight_decay != 0.0 { axpy(g, 1.0, p, self.weight_decay)? } else { g.clone() };
         if self.momentum <= 0.0 {
             return rmx::subtract(p, &rmx::multiply(&g, lr)?);
         }
-        let v = axpy(&state[0], self.momentum, &g, if self.dampening > 0.0 { 1.0 - self.dampening } else { 1.0 })?;
+        let v = axpy(slot(state, "v")?, self.momentum, &g, if self.dampening > 0.0 { 1.0 - self.dampening } else { 1.0 })?;
         let update = if self.nesterov { axpy(&g, 1.0, &v, self.momentum)? } else { v.clone() };
-        state[0] = v;
+
+        state.insert("v", v.clone());
         rmx::subtract(p, &rmx::multiply(&update, lr)?)
     }
 }
@@ -60,9 +61,10 @@ impl Rule for RMSprop {
     fn slots(&self) -> &'static [&'static str] {
         &["v"]
     }
-    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, _step: usize) -> Result<Array> {
-        state[0] = axpy(&state[0], self.alpha, &rmx::square(g)?, 1.0 - self.alpha)?;
-        scaled_step(p, lr, g, &state[0], self.eps)
+    fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: f64, _step: usize) -> Result<Array> {
+        let v = axpy(slot(state, "v")?, self.alpha, &rmx::square(g)?, 1.0 - self.alpha)?;
+        state.insert("v", v.clone());
+        scaled_step(p, lr, g, slot(state, "v")?, self.eps)
     }
 }
 
@@ -82,9 +84,10 @@ impl Rule for Adagrad {
     fn slots(&self) -> &'static [&'static str] {
         &["v"]
     }
-    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, _step: usize) -> Result<Array> {
-        state[0] = rmx::add(&state[0], &rmx::square(g)?)?;
-        scaled_step(p, lr, g, &state[0], self.eps)
+    fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: f64, _step: usize) -> Result<Array> {
+        let v = rmx::add(slot(state, "v")?, &rmx::square(g)?)?;
+        state.insert("v", v.clone());
+        scaled_step(p, lr, g, slot(state, "v")?, self.eps)
     }
 }
 
@@ -105,11 +108,13 @@ impl Rule for AdaDelta {
     fn slots(&self) -> &'static [&'static str] {
         &["v", "u"]
     }
-    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, _step: usize) -> Result<Array> {
-        let v = axpy(&state[0], self.rho, &rmx::square(g)?, 1.0 - self.rho)?;
-        let d = rmx::multiply(&rmx::divide(&rmx::sqrt(&rmx::add(&state[1], self.eps)?)?, &rmx::sqrt(&rmx::add(&v, self.eps)?)?)?, g)?;
-        state[1] = axpy(&state[1], self.rho, &rmx::square(&d)?, 1.0 - self.rho)?;
-        state[0] = v;
+    fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: f64, _step: usize) -> Result<Array> {
+        let v = axpy(slot(state, "v")?, self.rho, &rmx::square(g)?, 1.0 - self.rho)?;
+        let d =
+            rmx::multiply(&rmx::divide(&rmx::sqrt(&rmx::add(slot(state, "u")?, self.eps)?)?, &rmx::sqrt(&rmx::add(&v, self.eps)?)?)?, g)?;
+        let u = axpy(slot(state, "u")?, self.rho, &rmx::square(&d)?, 1.0 - self.rho)?;
+        state.insert("u", u.clone());
+        state.insert("v", v.clone());
         rmx::subtract(p, &rmx::multiply(&d, lr)?)
     }
 }
@@ -132,17 +137,19 @@ impl Rule for Adam {
     fn slots(&self) -> &'static [&'static str] {
         &["m", "v"]
     }
-    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, step: usize) -> Result<Array> {
+    fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: f64, step: usize) -> Result<Array> {
         let (b1, b2) = self.betas;
-        state[0] = axpy(&state[0], b1, g, 1.0 - b1)?;
-        state[1] = axpy(&state[1], b2, &rmx::square(g)?, 1.0 - b2)?;
+        let m = axpy(slot(state, "m")?, b1, g, 1.0 - b1)?;
+        state.insert("m", m.clone());
+        let v = axpy(slot(state, "v")?, b2, &rmx::square(g)?, 1.0 - b2)?;
+        state.insert("v", v.clone());
         if !self.bias_correction {
-            return scaled_step(p, lr, &state[0], &state[1], self.eps);
+            return scaled_step(p, lr, slot(state, "m")?, slot(state, "v")?, self.eps);
         }
         let c1 = lr / (1.0 - b1.powi(step as i32));
         let c2 = 1.0 / (1.0 - b2.powi(step as i32)).sqrt();
-        let den = rmx::add(&rmx::multiply(&rmx::sqrt(&state[1])?, c2)?, self.eps)?;
-        rmx::subtract(p, &rmx::divide(&rmx::multiply(&state[0], c1)?, &den)?)
+        let den = rmx::add(&rmx::multiply(&rmx::sqrt(slot(state, "v")?)?, c2)?, self.eps)?;
+        rmx::subtract(p, &rmx::divide(&rmx::multiply(slot(state, "m")?, c1)?, &den)?)
     }
 }
 
@@ -163,7 +170,7 @@ impl Rule for AdamW {
     fn slots(&self) -> &'static [&'static str] {
         &["m", "v"]
     }
-    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, step: usize) -> Result<Array> {
+    fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: f64, step: usize) -> Result<Array> {
         let decayed = rmx::multiply(p, 1.0 - lr * self.weight_decay)?;
         self.adam.apply(g, &decayed, state, lr, step)
     }
@@ -186,11 +193,13 @@ impl Rule for Adamax {
     fn slots(&self) -> &'static [&'static str] {
         &["m", "v"]
     }
-    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, _step: usize) -> Result<Array> {
+    fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: f64, _step: usize) -> Result<Array> {
         let (b1, b2) = self.betas;
-        state[0] = axpy(&state[0], b1, g, 1.0 - b1)?;
-        state[1] = rmx::maximum(&rmx::multiply(&state[1], b2)?, &rmx::abs(g)?)?;
-        rmx::subtract(p, &rmx::divide(&rmx::multiply(&state[0], lr)?, &rmx::add(&state[1], self.eps)?)?)
+        let m = axpy(slot(state, "m")?, b1, g, 1.0 - b1)?;
+        state.insert("m", m.clone());
+        let v = rmx::maximum(&rmx::multiply(slot(state, "v")?, b2)?, &rmx::abs(g)?)?;
+        state.insert("v", v.clone());
+        rmx::subtract(p, &rmx::divide(&rmx::multiply(slot(state, "m")?, lr)?, &rmx::add(slot(state, "v")?, self.eps)?)?)
     }
 }
 
@@ -211,10 +220,11 @@ impl Rule for Lion {
     fn slots(&self) -> &'static [&'static str] {
         &["m"]
     }
-    fn apply(&self, g: &Array, p: &Array, state: &mut [Array], lr: f64, _step: usize) -> Result<Array> {
+    fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: f64, _step: usize) -> Result<Array> {
         let (b1, b2) = self.betas;
-        let c = axpy(&state[0], b1, g, 1.0 - b1)?;
-        state[0] = axpy(&state[0], b2, g, 1.0 - b2)?;
+        let c = axpy(slot(state, "m")?, b1, g, 1.0 - b1)?;
+        let m = axpy(slot(state, "m")?, b2, g, 1.0 - b2)?;
+        state.insert("m", m.clone());
         let p = if self.weight_decay > 0.0 { rmx::multiply(p, 1.0 - lr * self.weight_decay)? } else { p.clone() };
         rmx::subtract(&p, &rmx::multiply(&rmx::sign(&c)?, lr)?)
     }
