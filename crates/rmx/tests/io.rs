@@ -208,6 +208,92 @@ fn truncated_archives_and_checkpoints_are_errors() {
     assert!(err.contains("safetensors") && err.contains("f32_c.npy"), "{err}");
 }
 
+fn max_relative_error(got: &Array, want: &Array) -> f64 {
+    let (g, w) = (as_f64(got), as_f64(want));
+    assert_eq!(g.len(), w.len());
+    g.iter().zip(&w).map(|(a, b)| (a - b).abs() / (1e-3 + b.abs())).fold(0.0, f64::max)
+}
+
+#[test]
+fn gguf_files_written_by_gguf_py_load_as_mlx_does() {
+    use rmx::io::GgufValue as V;
+    let file = rmx::io::load_gguf(golden_in("gguf", "mixed.gguf")).unwrap();
+    let (expected, _) = rmx::io::load_safetensors(golden_in("gguf", "expected.safetensors")).unwrap();
+    let m = &file.metadata;
+    assert_eq!(m["general.architecture"], V::Str("llama".into()));
+    assert_eq!((&m["test.u32"], &m["test.i32"], &m["test.f32"], &m["test.bool"]), (&V::U32(7), &V::I32(-3), &V::F32(0.5), &V::Bool(true)));
+    assert_eq!(
+        (&m["test.u64"], &m["test.i8"], &m["test.u16"], &m["test.f64"]),
+        (&V::U64(1 << 40), &V::I8(-5), &V::U16(65000), &V::F64(1.25))
+    );
+    assert_eq!(m["test.str"], V::Str("héllo".into()));
+    assert_eq!(m["test.strings"], V::Array(vec![V::Str("a".into()), V::Str("bc".into())]));
+    for name in ["f32", "f16", "i32", "f64"] {
+        assert_eq!(file.tensors[name].dtype(), expected[name].dtype(), "{name}");
+        assert_eq!(file.tensors[name].to_bytes().unwrap(), expected[name].to_bytes().unwrap(), "{name}");
+    }
+    // Q4_0, Q4_1 and Q8_0 become MLX affine quantization with group size 32.
+    for (kind, bits) in [("q4_0", 4), ("q4_1", 4), ("q8_0", 8)] {
+        let base = format!("blk.0.{kind}");
+        let t = |suffix: &str| file.tensors[&format!("{base}.{suffix}")].clone();
+        assert_eq!(
+            (t("weight").dtype(), t("scales").dtype(), t("weight").shape()),
+            (Dtype::U32, Dtype::F16, &[4, 64 * bits / 32][..]),
+            "{kind}"
+        );
+        let w = rmx::dequantize(&t("weight"), &t("scales"), Some(&t("biases")), 32, bits as u32, rmx::QuantMode::Affine, Some(Dtype::F32))
+            .unwrap();
+        let err = max_relative_error(&w, &expected[&format!("{base}.weight")]);
+        assert!(err < 1e-5, "{kind}: {err}");
+    }
+    // The others are dequantized to float16.
+    for name in ["blk.0.q5_0", "blk.0.q5_1", "blk.1.q2_k", "blk.1.q3_k", "blk.1.q4_k", "blk.1.q5_k", "blk.1.q6_k"] {
+        let t = &file.tensors[&format!("{name}.weight")];
+        assert_eq!(t.dtype(), Dtype::F16, "{name}");
+        let err = max_relative_error(t, &expected[&format!("{name}.weight")]);
+        assert!(err < 1e-3, "{name}: {err}");
+    }
+}
+
+#[test]
+fn gguf_round_trips_and_rejects_bad_input() {
+    use rmx::io::GgufValue as V;
+    let base = rmx::reshape(&rmx::arange(0.0, 12.0, 1.0, Dtype::F32).unwrap(), &[3, 4]).unwrap();
+    let mut tensors = std::collections::BTreeMap::new();
+    for dtype in [Dtype::F32, Dtype::F16, Dtype::BF16, Dtype::I8, Dtype::I32, Dtype::F64] {
+        tensors.insert(format!("t.{dtype}"), rmx::transpose(&rmx::astype(&base, dtype).unwrap(), None).unwrap());
+    }
+    let metadata = [("a".to_string(), V::Array(vec![V::U32(1), V::U32(2)])), ("b".to_string(), V::Str("x".into()))].into();
+    let bytes = rmx::io::gguf_to_bytes(&tensors, &metadata).unwrap();
+    let back = rmx::io::gguf_from_bytes(bytes.clone()).unwrap();
+    assert_eq!(back.metadata, metadata);
+    for (name, a) in &tensors {
+        assert_eq!((back.tensors[name].shape(), back.tensors[name].dtype()), (a.shape(), a.dtype()), "{name}");
+        assert_eq!(back.tensors[name].to_bytes().unwrap(), a.to_bytes().unwrap(), "{name}");
+    }
+    for len in 0..bytes.len() {
+        assert!(rmx::io::gguf_from_bytes(bytes[..len].to_vec()).is_err(), "prefix of {len} bytes parsed");
+    }
+    let mixed = [("m".to_string(), V::Array(vec![V::U32(1), V::Str("x".into())]))].into();
+    assert!(rmx::io::gguf_to_bytes(&tensors, &mixed).is_err());
+    let bools = [("flags".to_string(), rmx::zeros(&[2], Dtype::Bool).unwrap())].into();
+    assert!(rmx::io::gguf_to_bytes(&bools, &Default::default()).is_err());
+}
+
+proptest! {
+    #[test]
+    fn mutated_gguf_never_panics(pos in 0usize..4000, byte in any::<u8>()) {
+        let mut bytes = std::fs::read(golden_in("gguf", "mixed.gguf")).unwrap();
+        let at = pos % bytes.len();
+        bytes[at] = byte;
+        if let Ok(file) = rmx::io::gguf_from_bytes(bytes) {
+            for a in file.tensors.values() {
+                let _ = a.to_bytes();
+            }
+        }
+    }
+}
+
 proptest! {
     #[test]
     fn mutated_archives_and_checkpoints_never_panic(pos in 0usize..2000, byte in any::<u8>(), tail in proptest::collection::vec(any::<u8>(), 0..16)) {
@@ -240,6 +326,7 @@ proptest! {
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let _ = rmx::io::npy_from_bytes(&bytes);
         let _ = rmx::io::npz_from_bytes(&bytes);
+        let _ = rmx::io::gguf_from_bytes(bytes.clone());
         let _ = rmx::io::safetensors_from_bytes(bytes);
     }
 }

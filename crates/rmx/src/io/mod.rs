@@ -1,10 +1,14 @@
-//! Reading and writing arrays in files: NumPy's `.npy` and `.npz`, and `.safetensors`.
+//! Reading and writing arrays in files: NumPy's `.npy` and `.npz`, `.safetensors` and
+//! llama.cpp's `.gguf`.
 
+mod gguf;
+mod gguf_quants;
 mod npy;
 mod npz;
 mod safetensors;
 mod zip;
 
+pub use gguf::{gguf_from_bytes, gguf_to_bytes, load_gguf, save_gguf, Gguf, GgufValue};
 pub use npy::{load_npy, npy_from_bytes, npy_to_bytes, save_npy};
 pub use npz::{load_npz, npz_from_bytes, npz_to_bytes, savez, savez_compressed};
 pub use safetensors::{load_safetensors, safetensors_from_bytes, save_safetensors, write_safetensors, Tensors};
