@@ -1,6 +1,9 @@
 //! Fast versions of the examples that learn (the same code as `cargo run --example ...`,
 //! fewer steps): each must actually learn, not merely run.
 
+// Each example is a standalone program including the shared digits loader itself.
+#![allow(clippy::duplicate_mod)]
+
 #[path = "../examples/char_transformer.rs"]
 mod char_transformer;
 #[path = "../examples/cnn_digits.rs"]

@@ -167,7 +167,8 @@ fn upsampling_and_alibi_match_mlx() {
 fn activations_match_mlx() {
     let g = golden();
     let x = &g["act.x"];
-    let unary: [(&str, fn(&Array) -> rmx::Result<Array>); 22] = [
+    type Unary = fn(&Array) -> rmx::Result<Array>;
+    let unary: [(&str, Unary); 22] = [
         ("relu", activations::relu),
         ("relu2", activations::relu2),
         ("relu6", activations::relu6),

@@ -13,7 +13,7 @@ fn losses_match_mlx() {
     let a = |k: &str| g[&format!("loss.{k}")].clone();
     let (logits, cls, probs, w) = (a("logits"), a("classes"), a("probs"), a("weights"));
     let (p, t, bt) = (a("p"), a("t"), a("bt"));
-    let vars = rmx::add(&rmx::abs(&t).unwrap(), 0.1).unwrap();
+    let vars = rmx::add(rmx::abs(&t).unwrap(), 0.1).unwrap();
     let sign_t = rmx::sign(&t).unwrap();
     let row = |x: &rmx::Array, i: isize| rmx::squeeze(&rmx::slice(x, &[i, 0], &[i + 1, 4], &[1, 1]).unwrap(), Some(&[0])).unwrap();
     let cases = [

@@ -14,7 +14,7 @@ fn trajectory(g: &BTreeMap<String, Array>, name: &str, mut opt: impl ApplyGradie
     let mut params: BTreeMap<String, Array> = ["a", "b"].iter().map(|k| (k.to_string(), get(k, "p0"))).collect();
     for step in 0..6 {
         let grads =
-            params.iter().map(|(k, p)| (k.clone(), rmx::add(&rmx::multiply(p, &get(k, "c")).unwrap(), &get(k, "d")).unwrap())).collect();
+            params.iter().map(|(k, p)| (k.clone(), rmx::add(rmx::multiply(p, get(k, "c")).unwrap(), get(k, "d")).unwrap())).collect();
         params = opt.apply_gradients(&grads, &params).unwrap();
         for (k, p) in &params {
             assert_close(&format!("{name} {k} step {step}"), p, &g[&format!("opt.{name}.{k}.{step}")], 2e-5);

@@ -154,8 +154,11 @@ pub fn log_softmax(x: &Array, axis: isize) -> Result<Array> {
 /// # Ok::<(), rmx::Error>(())
 /// ```
 pub struct Activation {
-    f: Box<dyn Fn(&Array) -> Result<Array> + Send + Sync>,
+    f: Box<ActivationFn>,
 }
+
+/// Any function from an array to an array.
+pub type ActivationFn = dyn Fn(&Array) -> Result<Array> + Send + Sync;
 visit!(Activation {});
 impl Module for Activation {}
 

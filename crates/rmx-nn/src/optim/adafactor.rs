@@ -48,6 +48,10 @@ impl Rule for Adafactor {
         &["exp_avg_sq_row", "exp_avg_sq_col", "exp_avg_sq", "exp_avg"]
     }
 
+    fn uses_step(&self) -> bool {
+        true
+    }
+
     fn init(&self, p: &Array) -> Result<State> {
         let mut state = State::new();
         let shape = p.shape();

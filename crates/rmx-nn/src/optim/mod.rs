@@ -36,6 +36,10 @@ pub trait Rule: Send + Sync {
     fn init(&self, param: &Array) -> Result<State> {
         self.slots().iter().map(|&s| Ok((s, rmx::zeros_like(param)?))).collect()
     }
+    /// Whether `apply` uses `step` (bias corrections, relative step sizes).
+    fn uses_step(&self) -> bool {
+        false
+    }
     /// The new parameter from its gradient, updating `state` in place. `step` counts
     /// from 1; `lr` is the scheduled learning rate.
     fn apply(&self, grad: &Array, param: &Array, state: &mut State, lr: f64, step: usize) -> Result<Array>;
@@ -81,6 +85,13 @@ impl<R: Rule> Optimizer<R> {
         grads: &BTreeMap<String, Array>,
         params: &BTreeMap<String, Array>,
     ) -> Result<BTreeMap<String, Array>> {
+        if rmx::compile::is_tracing() && (self.rule.uses_step() || !self.learning_rate.is_constant()) {
+            // The step count is a host number: a trace would freeze its current value.
+            return Err(Error::NotImplemented(
+                "compiling an optimizer step whose rule or learning rate depends on the step count (it would be frozen into the trace)"
+                    .into(),
+            ));
+        }
         let lr = self.learning_rate.at(self.step);
         self.step += 1;
         let mut out = BTreeMap::new();

@@ -137,6 +137,9 @@ impl Rule for Adam {
     fn slots(&self) -> &'static [&'static str] {
         &["m", "v"]
     }
+    fn uses_step(&self) -> bool {
+        self.bias_correction
+    }
     fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: f64, step: usize) -> Result<Array> {
         let (b1, b2) = self.betas;
         let m = axpy(slot(state, "m")?, b1, g, 1.0 - b1)?;
@@ -169,6 +172,9 @@ impl Default for AdamW {
 impl Rule for AdamW {
     fn slots(&self) -> &'static [&'static str] {
         &["m", "v"]
+    }
+    fn uses_step(&self) -> bool {
+        self.adam.bias_correction
     }
     fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: f64, step: usize) -> Result<Array> {
         let decayed = rmx::multiply(p, 1.0 - lr * self.weight_decay)?;

@@ -6,23 +6,31 @@ use std::sync::Arc;
 
 /// A learning rate: constant or a function of the step.
 #[derive(Clone)]
-pub struct LearningRate(Arc<dyn Fn(usize) -> f64 + Send + Sync>);
+pub struct LearningRate {
+    rate: Arc<dyn Fn(usize) -> f64 + Send + Sync>,
+    constant: bool,
+}
 
 impl LearningRate {
     /// The rate at `step`.
     pub fn at(&self, step: usize) -> f64 {
-        (self.0)(step)
+        (self.rate)(step)
     }
 
     /// A schedule from any function of the step.
     pub fn schedule(f: impl Fn(usize) -> f64 + Send + Sync + 'static) -> LearningRate {
-        LearningRate(Arc::new(f))
+        LearningRate { rate: Arc::new(f), constant: false }
+    }
+
+    /// Whether the rate is the same at every step.
+    pub fn is_constant(&self) -> bool {
+        self.constant
     }
 }
 
 impl From<f64> for LearningRate {
     fn from(lr: f64) -> Self {
-        LearningRate::schedule(move |_| lr)
+        LearningRate { rate: Arc::new(move |_| lr), constant: true }
     }
 }
 

@@ -4,6 +4,7 @@ use rmx::{Array, Dtype};
 use std::collections::BTreeMap;
 
 /// The arrays of `tests/golden/nn.safetensors` (written by `scripts/gen_nn_goldens.py`).
+#[allow(dead_code)] // not every test file compares against MLX
 pub fn golden() -> BTreeMap<String, Array> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/nn.safetensors");
     rmx::io::load_safetensors(path).unwrap().0

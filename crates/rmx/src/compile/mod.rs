@@ -173,3 +173,9 @@ where
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// Whether the current thread is tracing a function for [`compile`]: code whose values
+/// would be frozen into the trace (host-side counters, schedules) can refuse to run.
+pub fn is_tracing() -> bool {
+    trace::tracing()
+}

@@ -1,0 +1,121 @@
+//! A whole training step (forward, backward, optimizer) compiled with `rmx::compile` and
+//! explicit state gives the uncompiled trajectory; a step whose optimizer depends on the
+//! step count refuses to be traced instead of freezing it.
+
+use rmx::{Array, Dtype};
+use rmx_nn::{activations, losses, optim, Activation, Linear, Module, Sequential};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+fn mlp() -> Sequential {
+    rmx::random::seed(3);
+    Sequential::new()
+        .push(Linear::new(4, 16, true).unwrap())
+        .push(Activation::new(activations::gelu))
+        .push(Linear::new(16, 3, true).unwrap())
+}
+
+fn data() -> (Array, Array) {
+    let x = rmx::random::normal(&[32, 4], Dtype::F32, 0.0, 1.0, Some(&rmx::random::key(5))).unwrap();
+    let y = rmx::random::randint(0, 3, &[32], Dtype::I32, Some(&rmx::random::key(6))).unwrap();
+    (x, y)
+}
+
+fn loss(m: &Sequential, x: &Array, y: &Array) -> rmx::Result<Array> {
+    losses::cross_entropy(&m.forward(x)?, y, None, -1, 0.0, losses::Reduction::Mean)
+}
+
+/// A compiled step over (parameters..., x, y) returning (new parameters..., loss).
+fn compiled_step<R: optim::Rule + 'static>(
+    opt: optim::Optimizer<R>,
+) -> (rmx::Compiled<impl Fn(&[Array]) -> rmx::Result<Vec<Array>>>, Vec<Array>) {
+    let model = mlp();
+    let names: Vec<String> = model.trainable_parameters().into_keys().collect();
+    let state: Vec<Array> = model.trainable_parameters().into_values().collect();
+    let (model, opt) = (Mutex::new(model), Mutex::new(opt));
+    let step = rmx::compile(move |args: &[Array]| {
+        let (params, xy) = args.split_at(names.len());
+        let mut m = model.lock().unwrap();
+        m.update(&names.iter().cloned().zip(params.iter().cloned()).collect(), true)?;
+        let (l, grads) = rmx_nn::value_and_grad(&mut *m, |m| Ok(vec![loss(m, &xy[0], &xy[1])?]))?;
+        let new = opt.lock().unwrap().apply_gradients(&grads, &m.trainable_parameters())?;
+        Ok(names.iter().map(|n| new[n].clone()).chain([l[0].clone()]).collect())
+    });
+    (step, state)
+}
+
+/// Five eager SGD steps: the losses and final parameters.
+fn eager_trajectory() -> (Vec<f32>, Vec<Array>) {
+    let (x, y) = data();
+    let mut model = mlp();
+    let mut opt = optim::Optimizer::new(optim::Sgd::new(0.0), 0.5);
+    let mut losses = Vec::new();
+    for _ in 0..5 {
+        let (l, grads) = rmx_nn::value_and_grad(&mut model, |m| Ok(vec![loss(m, &x, &y)?])).unwrap();
+        opt.update(&mut model, &grads).unwrap();
+        losses.push(l[0].item::<f32>().unwrap());
+    }
+    (losses, model.trainable_parameters().into_values().collect())
+}
+
+// One test, run in sequence: see `transforms_on_two_threads_agree` for why.
+#[test]
+fn compiled_training_step_matches_uncompiled_and_refuses_step_dependent_rules() {
+    compiled_training_step_matches_uncompiled();
+    step_dependent_optimizers_refuse_to_be_compiled();
+}
+
+/// Stress test for a race seen once (2026-11-26): with the two scenarios above as separate
+/// tests on parallel threads, the eager losses came out different from the same steps run
+/// alone. Not reproduced since; run with `cargo test -p rmx-nn --test training -- --ignored`.
+#[test]
+#[ignore = "stress test for an intermittent cross-thread discrepancy (seen once, not reproduced)"]
+fn transforms_on_two_threads_agree() {
+    let alone = eager_trajectory();
+    let other = std::thread::spawn(|| {
+        for _ in 0..20 {
+            let (step, mut state) = compiled_step(optim::Optimizer::new(optim::Sgd::new(0.0), 0.5));
+            let (x, y) = data();
+            step.call_with_state(&mut state, &[x.clone(), y.clone()]).unwrap();
+            step_dependent_optimizers_refuse_to_be_compiled();
+        }
+    });
+    let together = eager_trajectory();
+    other.join().unwrap();
+    assert_eq!(alone.0, together.0, "eager losses alone vs beside a compiled step");
+}
+
+fn compiled_training_step_matches_uncompiled() {
+    let (x, y) = data();
+    let mut model = mlp();
+    let mut opt = optim::Optimizer::new(optim::Sgd::new(0.0), 0.5);
+    let mut eager = Vec::new();
+    for _ in 0..5 {
+        let (l, grads) = rmx_nn::value_and_grad(&mut model, |m| Ok(vec![loss(m, &x, &y)?])).unwrap();
+        opt.update(&mut model, &grads).unwrap();
+        eager.push(l[0].item::<f32>().unwrap());
+    }
+    let (step, mut state) = compiled_step(optim::Optimizer::new(optim::Sgd::new(0.0), 0.5));
+    let mut compiled = Vec::new();
+    for _ in 0..5 {
+        let out = step.call_with_state(&mut state, &[x.clone(), y.clone()]).unwrap();
+        compiled.push(out[0].item::<f32>().unwrap());
+    }
+    assert_eq!(step.trace_count(), 1, "one trace for every step");
+    assert!(compiled[4] < compiled[0], "loss falls: {compiled:?}");
+    for (a, b) in eager.iter().zip(&compiled) {
+        assert!((a - b).abs() < 1e-5, "eager {eager:?} vs compiled {compiled:?}");
+    }
+    let final_params: BTreeMap<String, Array> = model.trainable_parameters();
+    for (a, b) in final_params.values().zip(&state) {
+        let diff = rmx::max(&rmx::abs(&rmx::subtract(a, b).unwrap()).unwrap(), rmx::Axes::All, false).unwrap().item::<f32>().unwrap();
+        assert!(diff < 1e-5, "parameters differ by {diff}");
+    }
+}
+
+fn step_dependent_optimizers_refuse_to_be_compiled() {
+    let (x, y) = data();
+    let (step, mut state) = compiled_step(optim::Optimizer::new(optim::Adam { bias_correction: true, ..Default::default() }, 0.01));
+    let err = step.call_with_state(&mut state, &[x, y]).unwrap_err().to_string();
+    assert!(err.contains("step count"), "{err}");
+}
