@@ -87,7 +87,7 @@ fn optimizers_follow_pytorch_trajectories() {
         let mut p: BTreeMap<String, Array> = ["a", "b"].iter().map(|k| (k.to_string(), get(k, "p0"))).collect();
         for step in 0..6 {
             let grads =
-                p.iter().map(|(k, v)| (k.clone(), rmx::add(&rmx::multiply(v, get(k, "c")).unwrap(), get(k, "d")).unwrap())).collect();
+                p.iter().map(|(k, v)| (k.clone(), rmx::add(rmx::multiply(v, get(k, "c")).unwrap(), get(k, "d")).unwrap())).collect();
             p = opt.apply_gradients(&grads, &p).unwrap();
             for (k, v) in &p {
                 assert_close(&format!("{name} {k} step {step}"), v, &g[&format!("opt.{name}.{k}.{step}")], 2e-5);

@@ -25,22 +25,23 @@ fn loss(m: &Sequential, x: &Array, y: &Array) -> rmx::Result<Array> {
     losses::cross_entropy(&m.forward(x)?, y, None, -1, 0.0, losses::Reduction::Mean)
 }
 
+/// A compiled training step and its initial state.
+type Step = (rmx::Compiled<Box<dyn Fn(&[Array]) -> rmx::Result<Vec<Array>> + Send + Sync>>, Vec<Array>);
+
 /// A compiled step over (parameters..., x, y) returning (new parameters..., loss).
-fn compiled_step<R: optim::Rule + 'static>(
-    opt: optim::Optimizer<R>,
-) -> (rmx::Compiled<impl Fn(&[Array]) -> rmx::Result<Vec<Array>>>, Vec<Array>) {
+fn compiled_step<R: optim::Rule + 'static>(opt: optim::Optimizer<R>) -> Step {
     let model = mlp();
     let names: Vec<String> = model.trainable_parameters().into_keys().collect();
     let state: Vec<Array> = model.trainable_parameters().into_values().collect();
     let (model, opt) = (Mutex::new(model), Mutex::new(opt));
-    let step = rmx::compile(move |args: &[Array]| {
+    let step = rmx::compile(Box::new(move |args: &[Array]| {
         let (params, xy) = args.split_at(names.len());
         let mut m = model.lock().unwrap();
         m.update(&names.iter().cloned().zip(params.iter().cloned()).collect(), true)?;
         let (l, grads) = rmx_nn::value_and_grad(&mut *m, |m| Ok(vec![loss(m, &xy[0], &xy[1])?]))?;
         let new = opt.lock().unwrap().apply_gradients(&grads, &m.trainable_parameters())?;
         Ok(names.iter().map(|n| new[n].clone()).chain([l[0].clone()]).collect())
-    });
+    }) as Box<dyn Fn(&[Array]) -> rmx::Result<Vec<Array>> + Send + Sync>);
     (step, state)
 }
 
