@@ -36,7 +36,7 @@ fn initializers_follow_their_formulas() {
     let q = init::orthogonal(&[6, 4], Dtype::F32, 1.0).unwrap();
     let qtq = rmx::matmul(&rmx::transpose(&q, None).unwrap(), &q).unwrap();
     let err =
-        rmx::max(&rmx::abs(&rmx::subtract(&qtq, &rmx::eye(4, None, 0, Dtype::F32).unwrap()).unwrap()).unwrap(), Axes::All, false).unwrap();
+        rmx::max(&rmx::abs(&rmx::subtract(&qtq, rmx::eye(4, None, 0, Dtype::F32).unwrap()).unwrap()).unwrap(), Axes::All, false).unwrap();
     assert!(err.item::<f32>().unwrap() < 1e-5, "orthogonal columns");
 
     let s = init::sparse(&[10, 7], Dtype::F32, 0.3, 0.0, 1.0).unwrap();
