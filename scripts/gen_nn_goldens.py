@@ -146,6 +146,14 @@ qx = rnd(3, 128)
 put("quantized_linear", x=qx, weight_f32=ql_base.weight, bias=ql_base.bias, y=ql(qx),
     qweight=ql.weight, scales=ql.scales, biases=ql.biases)
 
+# Quantized embedding (MLX's QuantizedEmbedding): packed table, lookup and tied head.
+qe_base = nn.Embedding(10, 64)
+qe = nn.QuantizedEmbedding.from_embedding(qe_base, group_size=32, bits=8)
+qids = mx.array(np.array([[3, 9], [0, 3]], dtype=np.int32))
+qh = rnd(2, 64)
+put("quantized_embedding", weight_f32=qe_base.weight, ids=qids, h=qh, y=qe(qids), as_linear=qe.as_linear(qh),
+    qweight=qe.weight, scales=qe.scales, biases=qe.biases)
+
 # Activations
 ax = mx.array(np.linspace(-4, 4, 33).astype(np.float32))
 acts = {

@@ -1,6 +1,6 @@
 //! Working on whole models: gradients of a loss with respect to a module's trainable
-//! parameters, weight files (safetensors, npz) with strict checking, and quantizing the
-//! layers a predicate picks.
+//! parameters, gradient checkpointing of a module, weight files (safetensors, npz) with
+//! strict checking, and quantizing the layers a predicate picks.
 
 use crate::module::{Module, QuantizeSpec, SlotMut};
 use rmx::{Array, Error, Result};
@@ -117,4 +117,34 @@ pub fn quantize(model: &mut dyn Module, spec: QuantizeSpec, select: &dyn Fn(&str
         }
     });
     result.map(|()| done)
+}
+
+/// Gradient checkpointing for a module (MLX's `nn.utils.checkpoint`): runs
+/// `forward(module, inputs)` keeping only the inputs and outputs; the backward pass
+/// recomputes the forward to differentiate it, through the module's trainable parameters
+/// as well as the inputs. Trades compute for activation memory in deep models.
+///
+/// ```
+/// use rmx_nn::{Linear, Module};
+/// let layer = Linear::new(3, 2, true)?;
+/// let x = rmx::ones(&[4, 3], rmx::Dtype::F32)?;
+/// let y = rmx_nn::checkpoint(&layer, &[x.clone()], |m, a| Ok(vec![m.forward(&a[0])?]))?;
+/// assert_eq!(y[0].to_vec::<f32>()?, layer.forward(&x)?.to_vec::<f32>()?);
+/// # Ok::<(), rmx::Error>(())
+/// ```
+pub fn checkpoint<M>(module: &M, inputs: &[Array], forward: fn(&M, &[Array]) -> Result<Vec<Array>>) -> Result<Vec<Array>>
+where
+    M: Module + Clone + 'static,
+{
+    let params = module.trainable_parameters();
+    let names: Vec<String> = params.keys().cloned().collect();
+    let n = names.len();
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(module.clone()));
+    let run = move |args: &[Array]| -> Result<Vec<Array>> {
+        let mut m = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        m.update(&names.iter().cloned().zip(args[..n].iter().cloned()).collect(), false)?;
+        forward(&m, &args[n..])
+    };
+    let args: Vec<Array> = params.into_values().chain(inputs.iter().cloned()).collect();
+    rmx::checkpoint(run)(&args)
 }

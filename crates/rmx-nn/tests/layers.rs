@@ -216,6 +216,19 @@ fn quantized_linear_matches_mlx_bytes_and_output() {
     assert!(layer.trainable_parameters().is_empty(), "quantized layers are frozen, as in MLX");
 }
 
+#[test]
+fn quantized_embedding_matches_mlx() {
+    let g = golden();
+    let mut emb = Embedding::from_weight(g["quantized_embedding.weight_f32"].clone());
+    let spec = QuantizeSpec { group_size: 32, bits: 8, mode: rmx::QuantMode::Affine };
+    assert_eq!(quantize(&mut emb, spec, &|_, _| true).unwrap(), [""]);
+    let p = emb.parameters();
+    assert_eq!(p["weight"].to_bytes().unwrap(), g["quantized_embedding.qweight"].to_bytes().unwrap(), "packed table");
+    assert_close("scales", &p["scales"], &g["quantized_embedding.scales"], 0.0);
+    assert_close("lookup", &emb.forward(&g["quantized_embedding.ids"]).unwrap(), &g["quantized_embedding.y"], 1e-6);
+    assert_close("as_linear", &emb.as_linear(&g["quantized_embedding.h"]).unwrap(), &g["quantized_embedding.as_linear"], 1e-4);
+}
+
 struct Block {
     norm: RMSNorm,
     proj: Linear,

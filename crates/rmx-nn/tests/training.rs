@@ -59,31 +59,11 @@ fn eager_trajectory() -> (Vec<f32>, Vec<Array>) {
     (losses, model.trainable_parameters().into_values().collect())
 }
 
-// One test, run in sequence: see `transforms_on_two_threads_agree` for why.
+// One test with nothing else in this binary: see `eager_results_do_not_depend_on_other_threads`.
 #[test]
 fn compiled_training_step_matches_uncompiled_and_refuses_step_dependent_rules() {
     compiled_training_step_matches_uncompiled();
     step_dependent_optimizers_refuse_to_be_compiled();
-}
-
-/// Stress test for a race seen once (2026-11-26): with the two scenarios above as separate
-/// tests on parallel threads, the eager losses came out different from the same steps run
-/// alone. Not reproduced since; run with `cargo test -p rmx-nn --test training -- --ignored`.
-#[test]
-#[ignore = "stress test for an intermittent cross-thread discrepancy (seen once, not reproduced)"]
-fn transforms_on_two_threads_agree() {
-    let alone = eager_trajectory();
-    let other = std::thread::spawn(|| {
-        for _ in 0..20 {
-            let (step, mut state) = compiled_step(optim::Optimizer::new(optim::Sgd::new(0.0), 0.5));
-            let (x, y) = data();
-            step.call_with_state(&mut state, &[x.clone(), y.clone()]).unwrap();
-            step_dependent_optimizers_refuse_to_be_compiled();
-        }
-    });
-    let together = eager_trajectory();
-    other.join().unwrap();
-    assert_eq!(alone.0, together.0, "eager losses alone vs beside a compiled step");
 }
 
 fn compiled_training_step_matches_uncompiled() {
@@ -119,4 +99,31 @@ fn step_dependent_optimizers_refuse_to_be_compiled() {
     let (step, mut state) = compiled_step(optim::Optimizer::new(optim::Adam { bias_correction: true, ..Default::default() }, 0.01));
     let err = step.call_with_state(&mut state, &[x, y]).unwrap_err().to_string();
     assert!(err.contains("step count"), "{err}");
+}
+
+/// Known bug (rmx core, found 2026-11-26): while another thread creates and evaluates arrays,
+/// eager training steps on this thread sometimes compute different losses (about 1 run in
+/// 10 here), so tests in one binary that compare exact trajectories are flaky. Reproduce with
+/// `cargo test -p rmx-nn --test training -- --ignored`.
+#[test]
+#[ignore = "known bug: concurrent rmx work on another thread changes eager results"]
+fn eager_results_do_not_depend_on_other_threads() {
+    let alone = eager_trajectory();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let other = std::thread::spawn(move || {
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            let l = Linear::new(64, 64, true).unwrap();
+            rmx_nn::module::eval_parameters(&l).unwrap();
+        }
+    });
+    let mut bad = 0;
+    for _ in 0..10 {
+        if eager_trajectory().0 != alone.0 {
+            bad += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    other.join().unwrap();
+    assert_eq!(bad, 0, "{bad} of 10 eager trajectories differed while another thread drew random numbers");
 }

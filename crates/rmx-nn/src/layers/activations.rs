@@ -153,8 +153,9 @@ pub fn log_softmax(x: &Array, axis: isize) -> Result<Array> {
 /// assert_eq!(y.to_vec::<f32>()?, vec![0.0, 2.0]);
 /// # Ok::<(), rmx::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct Activation {
-    f: Box<ActivationFn>,
+    f: std::sync::Arc<ActivationFn>,
 }
 
 /// Any function from an array to an array.
@@ -164,7 +165,7 @@ impl Module for Activation {}
 
 impl Activation {
     pub fn new(f: impl Fn(&Array) -> Result<Array> + Send + Sync + 'static) -> Activation {
-        Activation { f: Box::new(f) }
+        Activation { f: std::sync::Arc::new(f) }
     }
     pub fn forward(&self, x: &Array) -> Result<Array> {
         (self.f)(x)
@@ -172,7 +173,7 @@ impl Activation {
 }
 
 /// `PReLU`: [`prelu`] with a learned slope per channel (MLX initialises it to 0.25).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct PReLU {
     pub weight: crate::Param,
 }

@@ -56,7 +56,7 @@ fn check(kind: &'static str, kernel: &[usize], o: &ConvOptions, in_channels: usi
 /// assert_eq!(y.shape(), &[2, 16, 16, 8]);
 /// # Ok::<(), rmx::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Conv {
     pub weight: Param,
     pub bias: Option<Param>,
@@ -89,7 +89,7 @@ impl Conv {
 }
 
 /// A transposed convolution layer (`ConvTranspose1d/2d/3d`); weights `[out, *kernel, in]`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ConvTranspose {
     pub weight: Param,
     pub bias: Option<Param>,

@@ -25,7 +25,7 @@ enum Granularity {
 /// assert_eq!(d.forward(&x)?.to_vec::<f32>()?, vec![1.0; 4]);
 /// # Ok::<(), rmx::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Dropout {
     pub p: f64,
     granularity: Granularity,

@@ -15,7 +15,7 @@ use rmx::{Array, Dtype, Result};
 /// assert_eq!(e.as_linear(&rmx::ones(&[2, 4], rmx::Dtype::F32)?)?.shape(), &[2, 10]);
 /// # Ok::<(), rmx::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Embedding {
     pub weight: Param,
     pub scales: Option<Param>,

@@ -7,7 +7,7 @@ use crate::visit;
 use rmx::{Array, Dtype, Result};
 
 /// Returns its input.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Identity;
 visit!(Identity {});
 impl Module for Identity {}
@@ -29,7 +29,7 @@ impl Identity {
 /// assert_eq!(y.shape(), &[4, 2]);
 /// # Ok::<(), rmx::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Linear {
     pub weight: Param,
     pub bias: Option<Param>,
@@ -91,7 +91,7 @@ impl Module for Linear {
 }
 
 /// `y_o = sum_ij x2_j W_oji x1_i + b_o` with `W [out, in2, in1]` (MLX's layout).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Bilinear {
     pub weight: Param,
     pub bias: Option<Param>,

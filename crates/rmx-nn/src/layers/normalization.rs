@@ -26,7 +26,7 @@ fn affine(y: Array, weight: &Option<Param>, bias: &Option<Param>) -> Result<Arra
 }
 
 /// `x / rms(x) * weight` over the last axis.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RMSNorm {
     pub weight: Param,
     pub eps: f64,
@@ -45,7 +45,7 @@ impl RMSNorm {
 }
 
 /// `(x - mean) / sqrt(var + eps) * weight + bias` over the last axis.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LayerNorm {
     pub weight: Option<Param>,
     pub bias: Option<Param>,
@@ -66,7 +66,7 @@ impl LayerNorm {
 
 /// Normalizes groups of channels together over every non-batch axis (`x [B, ..., C]`).
 /// `pytorch_compatible` groups channels the way PyTorch does (contiguous blocks).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct GroupNorm {
     pub weight: Option<Param>,
     pub bias: Option<Param>,
@@ -115,7 +115,7 @@ impl GroupNorm {
 }
 
 /// Normalizes each channel of each sample over the spatial axes (`x [B, ..., C]`).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct InstanceNorm {
     pub weight: Option<Param>,
     pub bias: Option<Param>,
@@ -141,7 +141,7 @@ impl InstanceNorm {
 /// the batch statistics and updates the running ones (`running_mean`, `running_var` —
 /// the latter from the unbiased variance, as MLX and PyTorch do — saved with the
 /// weights); in eval mode it uses the running statistics.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct BatchNorm {
     pub weight: Option<Param>,
     pub bias: Option<Param>,

@@ -40,7 +40,7 @@ fn cols(x: &Array, lo: usize, hi: usize) -> Result<Array> {
 }
 
 /// Elman RNN: `h_t = tanh(x_t Wxh^T + h_{t-1} Whh^T + bias)`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[allow(non_snake_case)]
 pub struct RNN {
     pub Wxh: Param,
@@ -81,7 +81,7 @@ impl RNN {
 }
 
 /// Gated recurrent unit (PyTorch's gate equations, as MLX).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[allow(non_snake_case)]
 pub struct GRU {
     pub Wx: Param,
@@ -143,7 +143,7 @@ impl GRU {
 }
 
 /// Long short-term memory.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[allow(non_snake_case)]
 pub struct LSTM {
     pub Wx: Param,

@@ -14,7 +14,7 @@ pub type ActivationFn = fn(&Array) -> Result<Array>;
 
 /// Multi-head attention with separate query/key/value/output projections (no bias by
 /// default, as MLX).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct MultiHeadAttention {
     pub query_proj: Linear,
     pub key_proj: Linear,
@@ -70,6 +70,7 @@ fn mlp(linear1: &Linear, linear2: &Linear, activation: ActivationFn, dropout: &D
 }
 
 /// Self-attention and an MLP, each with a residual connection and LayerNorm.
+#[derive(Clone)]
 pub struct TransformerEncoderLayer {
     pub attention: MultiHeadAttention,
     pub ln1: LayerNorm,
@@ -122,6 +123,7 @@ impl TransformerEncoderLayer {
 }
 
 /// A stack of encoder layers and a final LayerNorm (`layers.N`, `ln`).
+#[derive(Clone)]
 pub struct TransformerEncoder {
     pub layers: Vec<TransformerEncoderLayer>,
     pub ln: LayerNorm,
@@ -152,6 +154,7 @@ impl TransformerEncoder {
 }
 
 /// Self-attention, cross-attention over the encoder's memory, and an MLP.
+#[derive(Clone)]
 pub struct TransformerDecoderLayer {
     pub self_attention: MultiHeadAttention,
     pub cross_attention: MultiHeadAttention,
@@ -213,6 +216,7 @@ impl TransformerDecoderLayer {
 }
 
 /// A stack of decoder layers and a final LayerNorm (`layers.N`, `ln`).
+#[derive(Clone)]
 pub struct TransformerDecoder {
     pub layers: Vec<TransformerDecoderLayer>,
     pub ln: LayerNorm,
@@ -243,6 +247,7 @@ impl TransformerDecoder {
 }
 
 /// Encoder and decoder (`encoder`, `decoder`).
+#[derive(Clone)]
 pub struct Transformer {
     pub encoder: TransformerEncoder,
     pub decoder: TransformerDecoder,
