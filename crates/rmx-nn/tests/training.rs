@@ -127,3 +127,35 @@ fn eager_results_do_not_depend_on_other_threads() {
     other.join().unwrap();
     assert_eq!(bad, 0, "{bad} of 10 eager trajectories differed while another thread drew random numbers");
 }
+
+/// The same bug, smaller: building `mlp()` (two `Linear::new` with random init, then all
+/// weights replaced by keyed draws) while another thread builds and evaluates layers gives
+/// different second-layer weights in about 1 of 7 constructions here.
+#[test]
+#[ignore = "known bug: concurrent rmx work on another thread changes eager results"]
+fn model_weights_do_not_depend_on_other_threads() {
+    let sums = |m: &Sequential| -> Vec<f32> {
+        m.parameters().values().map(|p| rmx::sum(p, rmx::Axes::All, false).unwrap().item::<f32>().unwrap()).collect()
+    };
+    let want = sums(&mlp());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let other = std::thread::spawn(move || {
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            let l = Linear::new(64, 64, true).unwrap();
+            rmx_nn::module::eval_parameters(&l).unwrap();
+        }
+    });
+    let mut bad = Vec::new();
+    for _ in 0..300 {
+        let m = mlp();
+        let names: Vec<String> = m.parameters().into_keys().collect();
+        let got = sums(&m);
+        if got != want {
+            bad.push((names, got));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    other.join().unwrap();
+    assert!(bad.is_empty(), "want {want:?}; {} bad, first {:?}", bad.len(), bad.first());
+}
