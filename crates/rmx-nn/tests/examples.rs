@@ -21,7 +21,7 @@ fn linear_regression_recovers_the_weights() {
 
 #[test]
 fn mlp_reaches_95_percent_on_digits() {
-    let r = mlp_digits::run(5, false).unwrap();
+    let r = mlp_digits::run(8, false).unwrap();
     assert!(r.test_accuracy >= 0.95 && r.final_loss < 0.5, "test accuracy {} loss {}", r.test_accuracy, r.final_loss);
 }
 
