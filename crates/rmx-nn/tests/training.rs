@@ -79,14 +79,7 @@ fn compiled_training_step_matches_uncompiled_and_refuses_step_dependent_rules() 
 
 fn compiled_training_step_matches_uncompiled() {
     let (x, y) = data();
-    let mut model = mlp();
-    let mut opt = optim::Optimizer::new(optim::Sgd::new(0.0), 0.5);
-    let mut eager = Vec::new();
-    for _ in 0..5 {
-        let (l, grads) = rmx_nn::value_and_grad(&mut model, |m| Ok(vec![loss(m, &x, &y)?])).unwrap();
-        opt.update(&mut model, &grads).unwrap();
-        eager.push(l[0].item::<f32>().unwrap());
-    }
+    let (eager, final_params) = eager_trajectory();
     let (step, mut state) = compiled_step(optim::Optimizer::new(optim::Sgd::new(0.0), 0.5));
     let mut compiled = Vec::new();
     for _ in 0..5 {
@@ -98,8 +91,7 @@ fn compiled_training_step_matches_uncompiled() {
     for (a, b) in eager.iter().zip(&compiled) {
         assert!((a - b).abs() < 1e-5, "eager {eager:?} vs compiled {compiled:?}");
     }
-    let final_params: BTreeMap<String, Array> = model.trainable_parameters();
-    for (a, b) in final_params.values().zip(&state) {
+    for (a, b) in final_params.iter().zip(&state) {
         let diff = rmx::max(&rmx::abs(&rmx::subtract(a, b).unwrap()).unwrap(), rmx::Axes::All, false).unwrap().item::<f32>().unwrap();
         assert!(diff < 1e-5, "parameters differ by {diff}");
     }

@@ -59,19 +59,17 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Array) -> Result<Array> {
-        let y = match (self.quantized, &self.scales) {
-            (Some(spec), Some(scales)) => matmul_t(x, &self.weight, scales, self.biases.as_ref(), spec)?,
-            _ => {
-                let wt = rmx::transpose(&self.weight.value, None)?;
-                return match &self.bias {
-                    Some(b) => rmx::addmm(&b.value, x, &wt, 1.0, 1.0),
-                    None => rmx::matmul(x, &wt),
-                };
-            }
-        };
+        if let (Some(spec), Some(scales)) = (self.quantized, &self.scales) {
+            let y = matmul_t(x, &self.weight, scales, self.biases.as_ref(), spec)?;
+            return match &self.bias {
+                Some(b) => rmx::add(&y, &b.value),
+                None => Ok(y),
+            };
+        }
+        let wt = rmx::transpose(&self.weight.value, None)?;
         match &self.bias {
-            Some(b) => rmx::add(&y, &b.value),
-            None => Ok(y),
+            Some(b) => rmx::addmm(&b.value, x, &wt, 1.0, 1.0),
+            None => rmx::matmul(x, &wt),
         }
     }
 }

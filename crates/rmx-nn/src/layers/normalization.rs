@@ -14,6 +14,16 @@ fn zeros(dims: usize) -> Result<Param> {
     Ok(Param::new(rmx::zeros(&[dims], Dtype::F32)?))
 }
 
+/// `(x - mean) / sqrt(var + eps)`.
+fn standardize(x: &Array, mean: &Array, var: &Array, eps: f64) -> Result<Array> {
+    rmx::multiply(&rmx::subtract(x, mean)?, &rmx::rsqrt(&rmx::add(var, eps)?)?)
+}
+
+/// `x` standardized with its (biased) mean and variance over `axes`.
+fn normalize_over(x: &Array, axes: &[isize], eps: f64) -> Result<Array> {
+    standardize(x, &rmx::mean(x, axes, true)?, &rmx::var(x, axes, true, 0)?, eps)
+}
+
 fn affine(y: Array, weight: &Option<Param>, bias: &Option<Param>) -> Result<Array> {
     let y = match weight {
         Some(w) => rmx::multiply(&y, &w.value)?,
@@ -105,10 +115,7 @@ impl GroupNorm {
         } else {
             // MLX's default: channel k belongs to group k % G.
             let grouped = rmx::reshape(x, &[b, -1, g])?;
-            let mean = rmx::mean(&grouped, 1, true)?;
-            let var = rmx::var(&grouped, 1, true, 0)?;
-            let normed = rmx::multiply(&rmx::subtract(&grouped, &mean)?, &rmx::rsqrt(&rmx::add(&var, self.eps)?)?)?;
-            rmx::reshape_to(&normed, &shape)?
+            rmx::reshape_to(&normalize_over(&grouped, &[1], self.eps)?, &shape)?
         };
         affine(y, &self.weight, &self.bias)
     }
@@ -130,10 +137,7 @@ impl InstanceNorm {
     }
     pub fn forward(&self, x: &Array) -> Result<Array> {
         let axes: Vec<isize> = (1..x.ndim() as isize - 1).collect();
-        let mean = rmx::mean(x, axes.as_slice(), true)?;
-        let var = rmx::var(x, axes.as_slice(), true, 0)?;
-        let y = rmx::multiply(&rmx::subtract(x, &mean)?, &rmx::rsqrt(&rmx::add(&var, self.eps)?)?)?;
-        affine(y, &self.weight, &self.bias)
+        affine(normalize_over(x, &axes, self.eps)?, &self.weight, &self.bias)
     }
 }
 
@@ -199,7 +203,6 @@ impl BatchNorm {
                 (mean, var)
             }
         };
-        let y = rmx::multiply(&rmx::subtract(x, &mean)?, &rmx::rsqrt(&rmx::add(&var, self.eps)?)?)?;
-        affine(y, &self.weight, &self.bias)
+        affine(standardize(x, &mean, &var, self.eps)?, &self.weight, &self.bias)
     }
 }

@@ -64,12 +64,13 @@ impl RNN {
     /// All hidden states `[..., L, H]`, starting from `hidden` (zeros when `None`).
     pub fn forward(&self, x: &Array, hidden: Option<&Array>) -> Result<Array> {
         let x = project(x, &self.Wxh, self.bias.as_ref())?;
+        let whh_t = rmx::transpose(&self.Whh.value, None)?;
         let mut h = hidden.cloned();
         let mut all = Vec::new();
         for t in 0..x.shape()[x.ndim() - 2] {
             let xt = step(&x, t)?;
             let pre = match &h {
-                Some(h) => rmx::addmm(&xt, h, &rmx::transpose(&self.Whh.value, None)?, 1.0, 1.0)?,
+                Some(h) => rmx::addmm(&xt, h, &whh_t, 1.0, 1.0)?,
                 None => xt,
             };
             let next = (self.nonlinearity)(&pre)?;
@@ -108,13 +109,14 @@ impl GRU {
         let hs = self.hidden_size;
         let x = project(x, &self.Wx, self.b.as_ref())?;
         let (x_rz, x_n) = (cols(&x, 0, 2 * hs)?, cols(&x, 2 * hs, 3 * hs)?);
+        let wh_t = rmx::transpose(&self.Wh.value, None)?;
         let mut h = hidden.cloned();
         let mut all = Vec::new();
         for t in 0..x.shape()[x.ndim() - 2] {
             let mut rz = step(&x_rz, t)?;
             let mut h_proj_n = None;
             if let Some(h) = &h {
-                let h_proj = rmx::matmul(h, &rmx::transpose(&self.Wh.value, None)?)?;
+                let h_proj = rmx::matmul(h, &wh_t)?;
                 rz = rmx::add(&rz, &cols(&h_proj, 0, 2 * hs)?)?;
                 let n = cols(&h_proj, 2 * hs, 3 * hs)?;
                 h_proj_n = Some(match &self.bhn {
@@ -165,12 +167,13 @@ impl LSTM {
     /// `(hidden states, cell states)`, each `[..., L, H]`.
     pub fn forward(&self, x: &Array, hidden: Option<&Array>, cell: Option<&Array>) -> Result<(Array, Array)> {
         let x = project(x, &self.Wx, self.bias.as_ref())?;
+        let wh_t = rmx::transpose(&self.Wh.value, None)?;
         let (mut h, mut c) = (hidden.cloned(), cell.cloned());
         let (mut hs, mut cs) = (Vec::new(), Vec::new());
         for t in 0..x.shape()[x.ndim() - 2] {
             let mut ifgo = step(&x, t)?;
             if let Some(h) = &h {
-                ifgo = rmx::addmm(&ifgo, h, &rmx::transpose(&self.Wh.value, None)?, 1.0, 1.0)?;
+                ifgo = rmx::addmm(&ifgo, h, &wh_t, 1.0, 1.0)?;
             }
             let gates = rmx::split(&ifgo, 4, -1)?;
             let (i, f, g, o) = (rmx::sigmoid(&gates[0])?, rmx::sigmoid(&gates[1])?, rmx::tanh(&gates[2])?, rmx::sigmoid(&gates[3])?);

@@ -64,6 +64,11 @@ impl MultiHeadAttention {
     }
 }
 
+/// The LayerNorm every sublayer uses (MLX's defaults: eps 1e-5, weight and bias).
+fn layer_norm(dims: usize) -> Result<LayerNorm> {
+    LayerNorm::new(dims, 1e-5, true, true)
+}
+
 /// The feed-forward half of a layer: `linear2(dropout(act(linear1(x))))`.
 fn mlp(linear1: &Linear, linear2: &Linear, activation: ActivationFn, dropout: &Dropout, x: &Array) -> Result<Array> {
     linear2.forward(&dropout.forward(&activation(&linear1.forward(x)?)?)?)
@@ -98,8 +103,8 @@ impl TransformerEncoderLayer {
         let mlp_dims = mlp_dims.unwrap_or(4 * dims);
         Ok(TransformerEncoderLayer {
             attention: MultiHeadAttention::new(dims, num_heads, false)?,
-            ln1: LayerNorm::new(dims, 1e-5, true, true)?,
-            ln2: LayerNorm::new(dims, 1e-5, true, true)?,
+            ln1: layer_norm(dims)?,
+            ln2: layer_norm(dims)?,
             linear1: Linear::new(dims, mlp_dims, true)?,
             linear2: Linear::new(mlp_dims, dims, true)?,
             dropout1: Dropout::new(dropout)?,
@@ -144,7 +149,7 @@ impl TransformerEncoder {
         let layers = (0..num_layers)
             .map(|_| TransformerEncoderLayer::new(dims, num_heads, mlp_dims, dropout, activation, norm_first))
             .collect::<Result<_>>()?;
-        Ok(TransformerEncoder { layers, ln: LayerNorm::new(dims, 1e-5, true, true)? })
+        Ok(TransformerEncoder { layers, ln: layer_norm(dims)? })
     }
 
     pub fn forward(&self, x: &Array, mask: Option<&AttentionMask>) -> Result<Array> {
@@ -185,9 +190,9 @@ impl TransformerDecoderLayer {
         Ok(TransformerDecoderLayer {
             self_attention: MultiHeadAttention::new(dims, num_heads, false)?,
             cross_attention: MultiHeadAttention::new(dims, num_heads, false)?,
-            ln1: LayerNorm::new(dims, 1e-5, true, true)?,
-            ln2: LayerNorm::new(dims, 1e-5, true, true)?,
-            ln3: LayerNorm::new(dims, 1e-5, true, true)?,
+            ln1: layer_norm(dims)?,
+            ln2: layer_norm(dims)?,
+            ln3: layer_norm(dims)?,
             linear1: Linear::new(dims, mlp_dims, true)?,
             linear2: Linear::new(mlp_dims, dims, true)?,
             dropout1: Dropout::new(dropout)?,
@@ -237,7 +242,7 @@ impl TransformerDecoder {
         let layers = (0..num_layers)
             .map(|_| TransformerDecoderLayer::new(dims, num_heads, mlp_dims, dropout, activation, norm_first))
             .collect::<Result<_>>()?;
-        Ok(TransformerDecoder { layers, ln: LayerNorm::new(dims, 1e-5, true, true)? })
+        Ok(TransformerDecoder { layers, ln: layer_norm(dims)? })
     }
 
     pub fn forward(&self, x: &Array, memory: &Array, x_mask: Option<&AttentionMask>, memory_mask: Option<&AttentionMask>) -> Result<Array> {

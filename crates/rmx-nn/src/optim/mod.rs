@@ -115,8 +115,7 @@ impl<R: Rule> Optimizer<R> {
 
     /// Applies one step to `model`'s trainable parameters.
     pub fn update(&mut self, model: &mut dyn Module, grads: &BTreeMap<String, Array>) -> Result<()> {
-        let new = self.apply_gradients(grads, &model.trainable_parameters())?;
-        model.update(&new, false)
+        ApplyGradients::update(self, model, grads)
     }
 
     /// The state as flat arrays: `step`, `learning_rate` and `<param>.<slot>`.

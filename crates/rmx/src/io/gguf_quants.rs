@@ -69,27 +69,14 @@ fn scale_min_k4(j: usize, q: &[u8]) -> (f32, f32) {
     }
 }
 
-/// Dequantizes whole blocks of `kind` to float32.
+/// Dequantizes whole blocks of `kind` (Q5_0, Q5_1 or Q2_K–Q6_K; Q4_0, Q4_1 and Q8_0 go
+/// through [`to_affine`] instead) to float32.
 pub(crate) fn dequantize(kind: u32, data: &[u8]) -> Vec<f32> {
+    debug_assert!(matches!(kind, 6 | 7 | 10..=14), "type {kind} is not dequantized here");
     let (n, size) = block_layout(kind).expect("a quantized type");
     let mut out = Vec::with_capacity(data.len() / size * n);
     for b in data.chunks_exact(size) {
         match kind {
-            2 | 3 | 8 => {
-                let (words, scales, biases) = to_affine(kind, b);
-                let bits = if kind == 8 { 8 } else { 4 };
-                let (s, z) = (scales[0].to_f32(), biases[0].to_f32());
-                // Use the block's own f32 values (not the f16-rounded bias) for Q4_0/Q8_0.
-                let d = half(b, 0);
-                for i in 0..32 {
-                    let code = (words[i * bits / 32] >> (bits * (i % (32 / bits)))) & ((1 << bits) - 1);
-                    out.push(match kind {
-                        2 => (code as f32 - 8.0) * d,
-                        8 => (code as f32 - 128.0) * d,
-                        _ => code as f32 * s + z,
-                    });
-                }
-            }
             6 | 7 => {
                 let d = half(b, 0);
                 let (m, at) = if kind == 7 { (half(b, 2), 4) } else { (0.0, 2) };
