@@ -10,7 +10,8 @@ rmx's float32 error) and writes, per model, `expected.safetensors` with
 
 Run where torch and transformers are installed (e.g. the GPU machine):
     python3 scripts/gen_lm_goldens.py OUT_DIR
-then copy OUT_DIR/<arch>/ to crates/rmx-lm/tests/models/<arch>/.
+then copy OUT_DIR/<arch>/ to crates/rmx-lm/tests/models/<arch>/. For the quantized
+checkpoints see gen_lm_quant_goldens.py (`--from DIR` mode).
 """
 import json
 import os
@@ -22,6 +23,9 @@ import transformers
 from safetensors.numpy import save_file
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else "lm_goldens"
+# `--from DIR`: instead of building random models, run every checkpoint folder under DIR
+# (the dequantized models of gen_lm_quant_goldens.py) and write OUT/<folder>/expected.safetensors.
+FROM = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--from" else None
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 VOCAB = 256
 PROMPT = [1, 17, 42, 99, 3, 250, 7, 128, 64, 5, 200, 33]
@@ -85,8 +89,43 @@ def cases():
     )
 
 
+def expected(model, folder, name):
+    """Logits of PROMPT and the greedy continuation, in float64 (float32 for MoE)."""
+    # Grouped expert matmuls (MoE) have no float64 kernel: those run in float32
+    # without TF32.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    m = model.to(DEVICE)
+    m = m.float() if "moe" in name else m.double()
+    ids = torch.tensor([PROMPT], device=DEVICE)
+    with torch.no_grad():
+        logits = m(ids).logits[0]
+        # No EOS: the continuation always has GREEDY tokens (min_new_tokens would
+        # instead mask the EOS logit and change the argmax).
+        m.generation_config.eos_token_id = None
+        out = m.generate(ids, max_new_tokens=GREEDY, do_sample=False, pad_token_id=0)[0, len(PROMPT):]
+    os.makedirs(folder, exist_ok=True)
+    save_file(
+        {
+            "tokens": np.array(PROMPT, dtype=np.int32),
+            "logits": logits.float().cpu().numpy(),
+            "greedy": out.cpu().numpy().astype(np.int32),
+        },
+        os.path.join(folder, "expected.safetensors"),
+    )
+    return out
+
+
+def from_checkpoints():
+    for name in sorted(os.listdir(FROM)):
+        model = transformers.AutoModelForCausalLM.from_pretrained(os.path.join(FROM, name), dtype=torch.float32).eval()
+        out = expected(model, os.path.join(OUT, name), name)
+        print(f"OK {name}: greedy {out.tolist()[:8]}...")
+
+
 def main():
     torch.manual_seed(0)
+    if FROM:
+        return from_checkpoints()
     print("transformers", transformers.__version__, "torch", torch.__version__, "device", DEVICE)
     only = os.environ.get("ONLY")
     for name, config_class, model_class, kwargs in cases():
@@ -105,26 +144,7 @@ def main():
                         p.normal_(0.0, 0.08)
             folder = os.path.join(OUT, name)
             model.save_pretrained(folder, safe_serialization=True)
-            # Grouped expert matmuls (MoE) have no float64 kernel: those run in float32
-            # without TF32.
-            torch.backends.cuda.matmul.allow_tf32 = False
-            m = model.to(DEVICE)
-            m = m.float() if "moe" in name else m.double()
-            ids = torch.tensor([PROMPT], device=DEVICE)
-            with torch.no_grad():
-                logits = m(ids).logits[0]
-                # No EOS: the continuation always has GREEDY tokens (min_new_tokens would
-                # instead mask the EOS logit and change the argmax).
-                m.generation_config.eos_token_id = None
-                out = m.generate(ids, max_new_tokens=GREEDY, do_sample=False, pad_token_id=0)[0, len(PROMPT):]
-            save_file(
-                {
-                    "tokens": np.array(PROMPT, dtype=np.int32),
-                    "logits": logits.float().cpu().numpy(),
-                    "greedy": out.cpu().numpy().astype(np.int32),
-                },
-                os.path.join(folder, "expected.safetensors"),
-            )
+            out = expected(model, folder, name)
             with open(os.path.join(folder, "config.json")) as f:
                 keys = sorted(json.load(f).keys())
             from safetensors import safe_open

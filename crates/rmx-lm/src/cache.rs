@@ -4,7 +4,7 @@
 //! [`CACHE_STEP`] tokens and is written in place with `slice_update` (its old buffer is
 //! donated when nothing else holds it). [`KvCache::Window`] keeps only the last `window - 1`
 //! positions for sliding-window layers (Gemma 3's local layers), which is all a new query
-//! can see. Each update returns the keys and values to attend over and the mask that goes
+//! can see; [`KvCache::Off`] keeps nothing (training). Each update returns the keys and values to attend over and the mask that goes
 //! with them.
 
 use crate::error::Result;
@@ -20,6 +20,9 @@ pub enum KvCache {
     Full { keys: Option<Array>, values: Option<Array>, offset: usize },
     /// The last `window - 1` positions (the sliding-window attention span minus the query).
     Window { keys: Option<Array>, values: Option<Array>, offset: usize, window: usize },
+    /// No cache: each call attends within the tokens it is given, from position 0
+    /// (training and scoring whole sequences).
+    Off,
 }
 
 /// What attention needs from a cache update.
@@ -44,6 +47,7 @@ impl KvCache {
     pub fn offset(&self) -> usize {
         match self {
             KvCache::Full { offset, .. } | KvCache::Window { offset, .. } => *offset,
+            KvCache::Off => 0,
         }
     }
 
@@ -51,6 +55,7 @@ impl KvCache {
     pub fn update(&mut self, k: &Array, v: &Array) -> Result<Attend> {
         let t = k.shape()[2];
         match self {
+            KvCache::Off => Ok(Attend { keys: k.clone(), values: v.clone(), mask: (t > 1).then_some(AttentionMask::Causal) }),
             KvCache::Full { keys, values, offset } => {
                 let end = *offset + t;
                 let (kb, vb) = (grow(keys.take(), k, *offset, end)?, grow(values.take(), v, *offset, end)?);
@@ -128,6 +133,7 @@ impl KvCache {
             KvCache::Full { keys, values, .. } | KvCache::Window { keys, values, .. } => {
                 keys.iter().chain(values.iter()).cloned().collect()
             }
+            KvCache::Off => Vec::new(),
         }
     }
 }

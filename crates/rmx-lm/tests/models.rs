@@ -73,3 +73,13 @@ fn phi3() {
 fn gemma3_text_with_sliding_window() {
     check("gemma3_text");
 }
+
+#[test]
+fn llama_q4_g64_mlx_checkpoint() {
+    check("llama_q4");
+}
+
+#[test]
+fn qwen3_moe_q4_g32_mlx_checkpoint_through_gather_qmm() {
+    check("qwen3_moe_q4");
+}

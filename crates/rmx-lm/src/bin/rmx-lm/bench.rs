@@ -1,0 +1,71 @@
+//! `rmx-lm bench`: prompt-processing and generation speed on random tokens, like
+//! `mlx_lm.benchmark` (median of the trials).
+
+use crate::ModelArg;
+use clap::Args;
+use rmx_lm::{Result, SamplingParams, TokenStream};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    /// Prompt length in tokens.
+    #[arg(long, short = 'p', default_value_t = 512)]
+    prompt_tokens: usize,
+    /// Tokens to generate.
+    #[arg(long, short = 'g', default_value_t = 128)]
+    generation_tokens: usize,
+    /// Trials (the median is reported).
+    #[arg(long, short = 'n', default_value_t = 3)]
+    trials: usize,
+    /// Prompt tokens per forward pass.
+    #[arg(long, default_value_t = 512)]
+    prefill_step: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let (model, _) = rmx_lm::load_model(&args.model.model)?;
+    let vocab = model.vocab_size() as u64;
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let prompt: Vec<u32> = (0..args.prompt_tokens.max(1))
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % vocab) as u32
+        })
+        .collect();
+    let (mut prefill, mut decode, mut peak) = (Vec::new(), Vec::new(), 0);
+    for trial in 0..args.trials.max(1) + 1 {
+        let mut stream =
+            TokenStream::new(model.as_ref(), &prompt, SamplingParams { seed: Some(0), ..Default::default() }, args.prefill_step, None)?;
+        for _ in 0..args.generation_tokens {
+            stream.next_token()?;
+        }
+        // The first run warms caches and the allocator; it is not counted.
+        if trial > 0 {
+            prefill.push(stream.stats.prompt_tps());
+            decode.push(stream.stats.generation_tps());
+            peak = peak.max(stream.stats.peak_memory);
+        }
+    }
+    let (p, g) = (median(prefill), median(decode));
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"model": args.model.model.display().to_string(), "prompt_tokens": args.prompt_tokens,
+                "generation_tokens": args.generation_tokens, "prompt_tps": p, "generation_tps": g, "peak_memory": peak})
+        );
+    } else {
+        println!("prompt_tps {p:.2}  generation_tps {g:.2}  peak_memory {:.3} GB", peak as f64 / 1e9);
+    }
+    Ok(())
+}

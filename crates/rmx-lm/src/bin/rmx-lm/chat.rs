@@ -1,0 +1,70 @@
+//! `rmx-lm chat`: an interactive conversation through the model's chat template.
+
+use crate::generate::prompt_tokens;
+use crate::{ModelArg, SamplingArgs};
+use clap::Args;
+use rmx_lm::chat_template::{message, Message};
+use rmx_lm::{GenerateParams, LmError, Result};
+use std::io::{BufRead, Write};
+
+#[derive(Args)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    /// Tokens per reply at most.
+    #[arg(long, short = 'n', default_value_t = 256)]
+    max_tokens: usize,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    /// A system message that starts every conversation.
+    #[arg(long)]
+    system_prompt: Option<String>,
+}
+
+const HELP: &str = "Type a message and press enter. Commands: q = quit, r = reset the conversation, h = this help.";
+
+pub fn run(args: ChatArgs) -> Result<()> {
+    let loaded = rmx_lm::load(&args.model.model)?;
+    let tokenizer = loaded.tokenizer.as_ref().ok_or_else(|| LmError::file(&loaded.dir.join("tokenizer.json"), "not found"))?;
+    if !tokenizer.has_chat_template() {
+        return Err(LmError::Template(format!(
+            "{} has no chat template; use `rmx-lm generate` for plain continuation",
+            loaded.dir.display()
+        )));
+    }
+    let fresh = || -> Vec<Message> { args.system_prompt.iter().map(|s| message("system", s)).collect() };
+    let mut history = fresh();
+    let params = GenerateParams { max_tokens: args.max_tokens, sampling: args.sampling.params(), ..Default::default() };
+    println!("[rmx-lm chat] {HELP}");
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    loop {
+        print!(">> ");
+        let _ = out.flush();
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line).map_err(|e| LmError::Request(e.to_string()))? == 0 {
+            return Ok(());
+        }
+        match line.trim() {
+            "q" => return Ok(()),
+            "r" => {
+                history = fresh();
+                continue;
+            }
+            "h" => {
+                println!("{HELP}");
+                continue;
+            }
+            "" => continue,
+            text => history.push(message("user", text)),
+        }
+        let tokens = prompt_tokens(&loaded, &history, "", true)?;
+        let reply = rmx_lm::generate_from_tokens(&loaded, &tokens, &params, &mut |piece| {
+            print!("{piece}");
+            let _ = std::io::stdout().flush();
+            true
+        })?;
+        println!();
+        history.push(message("assistant", &reply.text));
+    }
+}

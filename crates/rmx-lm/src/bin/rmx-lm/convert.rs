@@ -1,0 +1,101 @@
+//! `rmx-lm convert`: a Hugging Face model directory → an MLX-format directory (the layout
+//! mlx-lm writes and loads): weights renamed to MLX's names (stacked experts), optionally cast
+//! and quantized (affine q2–q8), the `quantization` entry added to `config.json`, the
+//! tokenizer files copied.
+
+use crate::ModelArg;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rmx::Dtype;
+use rmx_lm::{LmError, Result};
+use rmx_nn::QuantizeSpec;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// The model to convert.
+    #[command(flatten)]
+    model: ModelArg,
+    /// Where to write the converted model.
+    #[arg(long, default_value = "mlx_model")]
+    mlx_path: PathBuf,
+    /// Quantize the linear layers and embeddings.
+    #[arg(long, short = 'q')]
+    quantize: bool,
+    /// Bits per weight when quantizing (2, 3, 4, 5, 6 or 8).
+    #[arg(long, default_value_t = 4)]
+    q_bits: u32,
+    /// Weights per quantization group (32, 64 or 128).
+    #[arg(long, default_value_t = 64)]
+    q_group_size: usize,
+    /// Cast floating-point weights first: float16, bfloat16 or float32.
+    #[arg(long)]
+    dtype: Option<String>,
+}
+
+const TOKENIZER_FILES: &[&str] = &[
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "generation_config.json",
+    "chat_template.jinja",
+    "tokenizer.model",
+];
+
+pub fn run(args: ConvertArgs) -> Result<()> {
+    let src = &args.model.model;
+    let out = &args.mlx_path;
+    if out.exists() {
+        return Err(LmError::file(out, "already exists; choose a new --mlx-path"));
+    }
+    let (mut model, config) = rmx_lm::load_model(src)?;
+    if let Some(name) = &args.dtype {
+        let dtype = match name.as_str() {
+            "float16" => Dtype::F16,
+            "bfloat16" => Dtype::BF16,
+            "float32" => Dtype::F32,
+            other => return Err(LmError::Request(format!("--dtype must be float16, bfloat16 or float32, got '{other}'"))),
+        };
+        model.set_dtype(dtype, &|_| true)?;
+    }
+    let mut config_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).map_err(|e| LmError::file(src, e))?)
+            .map_err(|e| config.invalid(e.to_string()))?;
+    if args.quantize {
+        if rmx_lm::loader::quantization_of(&config)?.is_some() {
+            return Err(LmError::Request(format!("{} is already quantized", src.display())));
+        }
+        let spec = QuantizeSpec { group_size: args.q_group_size, bits: args.q_bits, mode: rmx::QuantMode::Affine };
+        // As mlx-lm: every layer that can be quantized and whose rows split into whole groups.
+        let quantized = rmx_nn::quantize(model.as_mut(), spec, &|_, m| {
+            m.parameters().get("weight").is_some_and(|w| w.shape().last().is_some_and(|k| k % spec.group_size == 0))
+        })?;
+        let q = serde_json::json!({"group_size": spec.group_size, "bits": spec.bits, "mode": "affine"});
+        config_json["quantization"] = q.clone();
+        config_json["quantization_config"] = q;
+        eprintln!("quantized {} layers to {} bits (group size {})", quantized.len(), spec.bits, spec.group_size);
+    }
+    std::fs::create_dir_all(out).map_err(|e| LmError::file(out, e))?;
+    let params = model.parameters();
+    let bar = ProgressBar::new(params.len() as u64)
+        .with_style(ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} tensors").expect("a valid template").progress_chars("=> "));
+    bar.set_message("converting");
+    for (i, value) in params.values().enumerate() {
+        value.eval()?;
+        bar.set_position(i as u64 + 1);
+    }
+    bar.finish();
+    let mut metadata = std::collections::BTreeMap::new();
+    metadata.insert("format".to_string(), "mlx".to_string());
+    rmx::io::save_safetensors(out.join("model.safetensors"), &params, &metadata)?;
+    let text = serde_json::to_string_pretty(&config_json).expect("JSON values serialize") + "\n";
+    std::fs::write(out.join("config.json"), text).map_err(|e| LmError::file(out, e))?;
+    for name in TOKENIZER_FILES {
+        let from = src.join(name);
+        if from.exists() {
+            std::fs::copy(&from, out.join(name)).map_err(|e| LmError::file(&from, e))?;
+        }
+    }
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! `rmx-lm`: run language models from the command line — `generate`, `chat`, `convert`,
+//! `bench`. Every command takes `--model DIR` (a Hugging Face or MLX model directory) and
+//! defaults to the bundled `models/rmx-alice`, so each works offline on a fresh checkout.
+
+mod bench;
+mod chat;
+mod convert;
+mod generate;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The model shipped with the repository (trained by `examples/train_alice.rs`).
+const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/rmx-alice");
+
+#[derive(Parser)]
+#[command(
+    name = "rmx-lm",
+    version,
+    about = "Run large language models on rmx: generate text, chat, convert and quantize checkpoints, benchmark."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Continue a prompt (from --prompt or stdin), streaming the text, then print speed and memory.
+    Generate(generate::GenerateArgs),
+    /// Talk with a chat model interactively (q quits, r resets the conversation).
+    Chat(chat::ChatArgs),
+    /// Convert a Hugging Face model to an MLX-format directory, optionally quantized (q4/q8).
+    Convert(convert::ConvertArgs),
+    /// Measure prompt-processing and generation speed on random tokens.
+    Bench(bench::BenchArgs),
+}
+
+/// The model to load.
+#[derive(Args, Clone)]
+struct ModelArg {
+    /// Model directory (config.json, model*.safetensors, tokenizer.json).
+    #[arg(long, short = 'm', default_value = DEFAULT_MODEL)]
+    model: PathBuf,
+}
+
+/// Sampling flags shared by generate and chat.
+#[derive(Args, Clone)]
+struct SamplingArgs {
+    /// Sampling temperature; 0 always picks the most likely token.
+    #[arg(long = "temp", default_value_t = 0.0)]
+    temperature: f32,
+    /// Nucleus sampling: keep the most likely tokens up to this total probability.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Keep only the K most likely tokens (0: all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Drop tokens less likely than this fraction of the most likely one.
+    #[arg(long, default_value_t = 0.0)]
+    min_p: f32,
+    /// Penalize tokens seen in the last 20 (values > 1 discourage repeats).
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
+    /// Seed for reproducible sampling.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+impl SamplingArgs {
+    fn params(&self) -> rmx_lm::SamplingParams {
+        rmx_lm::SamplingParams {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            min_p: self.min_p,
+            repetition_penalty: self.repetition_penalty,
+            seed: self.seed,
+            ..Default::default()
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generate(a) => generate::run(a),
+        Command::Chat(a) => chat::run(a),
+        Command::Convert(a) => convert::run(a),
+        Command::Bench(a) => bench::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
