@@ -40,7 +40,11 @@ impl Tokenizer {
         if !path.exists() {
             return Err(LmError::file(&path, "not found (the model directory needs a tokenizer.json)"));
         }
-        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| LmError::Tokenizer(format!("{}: {e}", path.display())))?;
+        let mut inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| LmError::Tokenizer(format!("{}: {e}", path.display())))?;
+        // As transformers: padding and truncation only when a caller asks for them, whatever
+        // the file's defaults (sentence-transformers files pad every input to 128).
+        inner.with_padding(None);
+        inner.with_truncation(None).map_err(|e| LmError::Tokenizer(e.to_string()))?;
         let config_path = dir.join("tokenizer_config.json");
         let config = if config_path.exists() { Some(Config::load(&config_path)?) } else { None };
         let mut chat_template = match config.as_ref().and_then(|c| c.get("chat_template")) {

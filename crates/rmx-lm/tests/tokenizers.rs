@@ -1,0 +1,86 @@
+//! Tokenizers and chat templates against transformers (`scripts/gen_tokenizer_goldens.py`):
+//! the real WordPiece tokenizer of all-MiniLM-L6-v2, a byte-level BPE with a ChatML template
+//! (tools, `tojson`, loop controls, `raise_exception`) and a SentencePiece-style BPE with a
+//! Llama-2 template (Python string methods). Encoding, decoding, streaming decoding and the
+//! rendered templates (or the errors they raise) must match exactly.
+
+use rmx_lm::Tokenizer;
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn folder(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tokenizers").join(name)
+}
+
+fn expected(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(folder(name).join("expected.json")).unwrap()).unwrap()
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+fn check_encoding(name: &str) {
+    let tok = Tokenizer::load(&folder(name)).unwrap();
+    for case in expected(name)["encode"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let with_special = tok.encode(text, true).unwrap();
+        assert_eq!(with_special, ids(&case["ids"]), "{name}: encode {text:?}");
+        let plain = tok.encode(text, false).unwrap();
+        assert_eq!(plain, ids(&case["ids_plain"]), "{name}: encode without special tokens {text:?}");
+        assert_eq!(tok.decode(&with_special, true).unwrap(), case["decoded"].as_str().unwrap(), "{name}: decode {text:?}");
+        // Streaming one id at a time gives the same text, in complete characters.
+        let mut stream = tok.stream();
+        let mut streamed = String::new();
+        for &id in &plain {
+            streamed.push_str(&stream.push(id).unwrap());
+        }
+        streamed.push_str(&stream.finish().unwrap());
+        assert_eq!(streamed, tok.decode(&plain, true).unwrap(), "{name}: streamed decode of {text:?}");
+    }
+}
+
+fn check_chat(name: &str) {
+    let tok = Tokenizer::load(&folder(name)).unwrap();
+    for case in expected(name)["chat"].as_array().unwrap() {
+        let messages: Vec<_> = case["messages"].as_array().unwrap().iter().map(|m| m.as_object().unwrap().clone()).collect();
+        let mut extra = serde_json::Map::new();
+        if let Some(tools) = case.get("tools") {
+            extra.insert("tools".into(), tools.clone());
+        }
+        let got = tok.apply_chat_template(&messages, case["add_generation_prompt"].as_bool().unwrap(), &extra);
+        match (case.get("rendered"), got) {
+            (Some(want), Ok(text)) => assert_eq!(text, want.as_str().unwrap(), "{name}: {messages:?}"),
+            (None, Err(e)) => {
+                let want = case["error"].as_str().unwrap();
+                assert!(e.to_string().contains(want), "{name}: error {e} should contain {want:?}");
+            }
+            (want, got) => panic!("{name}: expected {want:?}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn minilm_wordpiece_matches_transformers() {
+    check_encoding("minilm");
+}
+
+#[test]
+fn byte_level_bpe_matches_transformers() {
+    check_encoding("bytelevel_chatml");
+}
+
+#[test]
+fn sentencepiece_style_bpe_matches_transformers() {
+    check_encoding("metaspace_llama2");
+}
+
+#[test]
+fn chatml_template_with_tools_and_loop_controls() {
+    check_chat("bytelevel_chatml");
+}
+
+#[test]
+fn llama2_template_with_python_string_methods() {
+    check_chat("metaspace_llama2");
+}
