@@ -48,7 +48,7 @@ pub fn load(dir: impl AsRef<Path>) -> Result<Loaded> {
 /// Loads only the model and its config.
 pub fn load_model(dir: &Path) -> Result<(Box<dyn LanguageModel>, Config)> {
     if !dir.is_dir() {
-        return Err(LmError::file(dir, "not a directory (expected a model directory with config.json and *.safetensors)"));
+        return Err(LmError::file(dir, "not a directory (expected a model directory with config.json and model*.safetensors)"));
     }
     let config_path = dir.join("config.json");
     if !config_path.exists() {

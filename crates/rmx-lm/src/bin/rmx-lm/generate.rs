@@ -75,6 +75,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         eprintln!("==========");
         let shown = loaded.tokenizer.as_ref().map_or(Ok(String::new()), |t| t.decode(&tokens, false))?;
         let _ = write!(out, "{shown}");
+        let _ = out.flush();
     }
     let generation = rmx_lm::generate_from_tokens(&loaded, &tokens, &params, &mut |piece| {
         let _ = write!(out, "{piece}");
