@@ -14,6 +14,7 @@
 pub mod cache;
 pub mod chat_template;
 pub mod config;
+pub mod embed;
 pub mod error;
 pub mod generate;
 pub mod loader;

@@ -1,6 +1,7 @@
 //! The architectures rmx-lm runs, one file per `model_type`, and the registry that builds
 //! the right one from a `config.json`.
 
+pub mod bert;
 pub mod blocks;
 pub mod decoder;
 pub mod gemma3_text;

@@ -1,10 +1,12 @@
 //! `rmx-lm`: run language models from the command line — `generate`, `chat`, `convert`,
-//! `bench`. Every command takes `--model DIR` (a Hugging Face or MLX model directory) and
-//! defaults to the bundled `models/rmx-alice`, so each works offline on a fresh checkout.
+//! `bench`, `embed`. Every command takes `--model DIR` (a Hugging Face or MLX model directory) and
+//! defaults to the bundled `models/rmx-alice` (embed needs a BERT model), so each works
+//! offline on a fresh checkout.
 
 mod bench;
 mod chat;
 mod convert;
+mod embed;
 mod generate;
 
 use clap::{Args, Parser, Subcommand};
@@ -35,6 +37,8 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// Measure prompt-processing and generation speed on random tokens.
     Bench(bench::BenchArgs),
+    /// Sentence embeddings from a BERT model (sentence-transformers layout).
+    Embed(embed::EmbedArgs),
 }
 
 /// The model to load.
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Chat(a) => chat::run(a),
         Command::Convert(a) => convert::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Embed(a) => embed::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
