@@ -103,7 +103,15 @@ def write_gguf(path, kind):
     w.add_rope_freq_base(1000000.0)
     w.add_layer_norm_rms_eps(1e-6)
     w.add_file_type({"bf16": gguf.LlamaFileType.MOSTLY_BF16, "q8": gguf.LlamaFileType.MOSTLY_Q8_0, "q4": gguf.LlamaFileType.MOSTLY_Q4_0}[kind])
-    w.add_tokenizer_model("none")
+    # llama.cpp takes the vocabulary size from the tokenizer: a SentencePiece-style list of
+    # placeholder tokens (never used: the benchmark feeds token ids).
+    n = s["vocab"]
+    w.add_tokenizer_model("llama")
+    w.add_token_list(["<unk>", "<s>", "</s>"] + [f"t{i}" for i in range(3, n)])
+    w.add_token_scores([0.0] * n)
+    w.add_token_types([2, 3, 3] + [1] * (n - 3))
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
     qtype = {"bf16": gguf.GGMLQuantizationType.BF16, "q8": gguf.GGMLQuantizationType.Q8_0, "q4": gguf.GGMLQuantizationType.Q4_0}[kind]
     for i, (_, name, shape) in enumerate(tensors()):
         a = values(shape, i)

@@ -24,6 +24,9 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Cast the floating-point parameters first (float32, bfloat16 or float16).
+    #[arg(long)]
+    dtype: Option<String>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -32,7 +35,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let (model, _) = rmx_lm::load_model(&args.model.model)?;
+    let (mut model, _) = rmx_lm::load_model(&args.model.model)?;
+    if let Some(name) = &args.dtype {
+        model.set_dtype(crate::convert::parse_dtype(name)?, &|_| true)?;
+    }
     let vocab = model.vocab_size() as u64;
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let prompt: Vec<u32> = (0..args.prompt_tokens.max(1))

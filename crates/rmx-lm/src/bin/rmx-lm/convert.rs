@@ -42,6 +42,16 @@ const TOKENIZER_FILES: &[&str] = &[
     "tokenizer.model",
 ];
 
+/// `float16`, `bfloat16` or `float32`.
+pub fn parse_dtype(name: &str) -> Result<Dtype> {
+    match name {
+        "float16" => Ok(Dtype::F16),
+        "bfloat16" => Ok(Dtype::BF16),
+        "float32" => Ok(Dtype::F32),
+        other => Err(LmError::Request(format!("--dtype must be float16, bfloat16 or float32, got '{other}'"))),
+    }
+}
+
 pub fn run(args: ConvertArgs) -> Result<()> {
     let src = &args.model.model;
     let out = &args.mlx_path;
@@ -50,13 +60,7 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     }
     let (mut model, config) = rmx_lm::load_model(src)?;
     if let Some(name) = &args.dtype {
-        let dtype = match name.as_str() {
-            "float16" => Dtype::F16,
-            "bfloat16" => Dtype::BF16,
-            "float32" => Dtype::F32,
-            other => return Err(LmError::Request(format!("--dtype must be float16, bfloat16 or float32, got '{other}'"))),
-        };
-        model.set_dtype(dtype, &|_| true)?;
+        model.set_dtype(parse_dtype(name)?, &|_| true)?;
     }
     let mut config_json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).map_err(|e| LmError::file(src, e))?)

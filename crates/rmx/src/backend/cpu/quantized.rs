@@ -155,6 +155,10 @@ pub fn qmv<S: Scale>(
     let words_per_group = g * bits as usize / 32;
     // Σ x over each group, shared by every output row (the bias term).
     let xsum: Vec<f32> = x.chunks(g).map(|c| c.iter().sum()).collect();
+    // One row of x and groups of whole 8-word blocks: the lane-transposed kernel.
+    let per = 32 / bits as usize;
+    let lanes_fit = m == 1 && matches!(bits, 2 | 4 | 8) && words_per_group % LANES == 0;
+    let xt = if lanes_fit { transpose_lanes(x, per) } else { Vec::new() };
     let rows_per_task = 16usize;
     // Results land row-major over w's rows ([n, m]); for one row of x that is `out` itself.
     let mut scratch = Vec::new();
@@ -170,6 +174,15 @@ pub fn qmv<S: Scale>(
             let row = task * rows_per_task + r;
             let packed = &wq[row * words_per_row..(row + 1) * words_per_row];
             acc.fill(0.0);
+            if lanes_fit {
+                let (srow, brow) = (&scales[row * groups..(row + 1) * groups], &biases[row * groups..(row + 1) * groups]);
+                acc[0] = match bits {
+                    2 => row_dot_lanes::<2, 16, S>(packed, &xt, srow, brow, &xsum, g),
+                    4 => row_dot_lanes::<4, 8, S>(packed, &xt, srow, brow, &xsum, g),
+                    _ => row_dot_lanes::<8, 4, S>(packed, &xt, srow, brow, &xsum, g),
+                };
+                continue;
+            }
             if m == 1 && matches!(bits, 2 | 4 | 8) {
                 // One row of x: multiply straight from the packed words.
                 let (srow, brow) = (&scales[row * groups..(row + 1) * groups], &biases[row * groups..(row + 1) * groups]);
@@ -228,6 +241,62 @@ fn row_dot_packed<const BITS: u32, const PER: usize, S: Scale>(
         let s = scales[j].to_f32();
         for i in 0..PER {
             total[i] = s.mul_add(acc[i], total[i]);
+        }
+        bias_term = biases[j].to_f32().mul_add(xsum[j], bias_term);
+    }
+    total.iter().sum::<f32>() + bias_term
+}
+
+/// Packed words processed side by side by [`row_dot_lanes`] (one 256-bit vector).
+const LANES: usize = 8;
+
+/// `x` reordered so that, within each block of `LANES` words (`LANES * per` values), the
+/// `i`-th value of every word sits next to the others: `xt[b + i * LANES + w] =
+/// x[b + w * per + i]`. Then one shift applies to all lanes at once.
+fn transpose_lanes(x: &[f32], per: usize) -> Vec<f32> {
+    let block = LANES * per;
+    let mut xt = vec![0f32; x.len()];
+    for (src, dst) in x.chunks_exact(block).zip(xt.chunks_exact_mut(block)) {
+        for w in 0..LANES {
+            for i in 0..per {
+                dst[i * LANES + w] = src[w * per + i];
+            }
+        }
+    }
+    xt
+}
+
+/// [`row_dot_packed`] over `LANES` words at a time with `x` lane-transposed
+/// ([`transpose_lanes`]): every step is one shift, mask, convert and multiply-add across
+/// eight words, which the compiler maps onto single vector instructions.
+#[inline]
+fn row_dot_lanes<const BITS: u32, const PER: usize, S: Scale>(
+    words: &[u32],
+    xt: &[f32],
+    scales: &[S],
+    biases: &[S],
+    xsum: &[f32],
+    g: usize,
+) -> f32 {
+    let mask = (1u32 << BITS) - 1;
+    let words_per_group = g / PER;
+    let mut total = [0f32; LANES];
+    let mut bias_term = 0f32;
+    for (j, (gw, gx)) in words.chunks_exact(words_per_group).zip(xt.chunks_exact(g)).enumerate() {
+        let mut acc = [0f32; LANES];
+        for (block, xs) in gw.chunks_exact(LANES).zip(gx.chunks_exact(LANES * PER)) {
+            let block: &[u32; LANES] = block.try_into().expect("LANES words");
+            for i in 0..PER {
+                let xi: &[f32; LANES] = xs[i * LANES..(i + 1) * LANES].try_into().expect("LANES values");
+                for w in 0..LANES {
+                    let q = ((block[w] >> (i as u32 * BITS)) & mask) as i32 as f32;
+                    acc[w] = q.mul_add(xi[w], acc[w]);
+                }
+            }
+        }
+        let s = scales[j].to_f32();
+        for w in 0..LANES {
+            total[w] = s.mul_add(acc[w], total[w]);
         }
         bias_term = biases[j].to_f32().mul_add(xsum[j], bias_term);
     }
