@@ -121,9 +121,18 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// A checkpoint's quantization settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quantization {
+    /// The spec of every quantized layer without an override.
+    pub default: QuantizeSpec,
+    /// Per-layer specs by module path; `None` keeps that layer unquantized.
+    pub overrides: BTreeMap<String, Option<QuantizeSpec>>,
+}
+
 /// The quantization of `config` (`quantization`, or `quantization_config` as older MLX
-/// conversions wrote it): the default spec and the per-layer overrides.
-pub fn quantization_of(config: &Config) -> Result<Option<(QuantizeSpec, BTreeMap<String, Option<QuantizeSpec>>)>> {
+/// conversions wrote it).
+pub fn quantization_of(config: &Config) -> Result<Option<Quantization>> {
     let Some(q) = config.object("quantization").or_else(|| config.object("quantization_config").filter(|q| q.get("bits").is_some())) else {
         return Ok(None);
     };
@@ -150,12 +159,12 @@ pub fn quantization_of(config: &Config) -> Result<Option<(QuantizeSpec, BTreeMap
             }
         }
     }
-    Ok(Some((default, overrides)))
+    Ok(Some(Quantization { default, overrides }))
 }
 
 /// Quantizes, in place, every layer whose checkpoint tensors are quantized (`<path>.scales`).
 fn apply_quantization(model: &mut dyn LanguageModel, config: &Config, weights: &BTreeMap<String, Array>) -> Result<()> {
-    let Some((default, overrides)) = quantization_of(config)? else { return Ok(()) };
+    let Some(Quantization { default, overrides }) = quantization_of(config)? else { return Ok(()) };
     let spec_for = |path: &str| -> Option<QuantizeSpec> {
         if !weights.contains_key(&format!("{path}.scales")) {
             return None;
