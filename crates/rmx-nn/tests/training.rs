@@ -104,27 +104,45 @@ fn step_dependent_optimizers_refuse_to_be_compiled() {
     assert!(err.contains("step count"), "{err}");
 }
 
+/// A thread that keeps building and evaluating randomly initialised layers (drawing from the
+/// global random sequence) until stopped.
+struct NoiseThread {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl NoiseThread {
+    fn start() -> NoiseThread {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let l = Linear::new(64, 64, true).unwrap();
+                rmx_nn::module::eval_parameters(&l).unwrap();
+            }
+        });
+        NoiseThread { stop, handle }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.join().unwrap();
+    }
+}
+
 /// Eager training on this thread gives the same losses while another thread builds and
 /// evaluates layers (models initialised from explicit keys; see `mlp`).
 #[test]
 fn eager_results_do_not_depend_on_other_threads() {
     let alone = eager_trajectory();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let s2 = stop.clone();
-    let other = std::thread::spawn(move || {
-        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
-            let l = Linear::new(64, 64, true).unwrap();
-            rmx_nn::module::eval_parameters(&l).unwrap();
-        }
-    });
+    let other = NoiseThread::start();
     let mut bad = 0;
     for _ in 0..10 {
         if eager_trajectory().0 != alone.0 {
             bad += 1;
         }
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    other.join().unwrap();
+    other.stop();
     assert_eq!(bad, 0, "{bad} of 10 eager trajectories differed while another thread drew random numbers");
 }
 
@@ -136,14 +154,7 @@ fn model_weights_do_not_depend_on_other_threads() {
         m.parameters().values().map(|p| rmx::sum(p, rmx::Axes::All, false).unwrap().item::<f32>().unwrap()).collect()
     };
     let want = sums(&mlp());
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let s2 = stop.clone();
-    let other = std::thread::spawn(move || {
-        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
-            let l = Linear::new(64, 64, true).unwrap();
-            rmx_nn::module::eval_parameters(&l).unwrap();
-        }
-    });
+    let other = NoiseThread::start();
     let mut bad = Vec::new();
     for _ in 0..300 {
         let m = mlp();
@@ -153,7 +164,6 @@ fn model_weights_do_not_depend_on_other_threads() {
             bad.push((names, got));
         }
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    other.join().unwrap();
+    other.stop();
     assert!(bad.is_empty(), "want {want:?}; {} bad, first {:?}", bad.len(), bad.first());
 }

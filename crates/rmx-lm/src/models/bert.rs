@@ -156,6 +156,18 @@ impl Bert {
         })
     }
 
+    /// The model of a directory: `config.json` and its safetensors weights.
+    pub fn load(dir: &std::path::Path) -> Result<Bert> {
+        let config = Config::load(&dir.join("config.json"))?;
+        if config.model_type()? != "bert" {
+            return Err(LmError::UnknownModelType(format!("{} (embeddings need a bert model)", config.model_type()?)));
+        }
+        let mut model = Bert::build(&config)?;
+        let weights = sanitize(crate::loader::read_weights(dir)?);
+        rmx_nn::update_weights(&mut model, weights, true).map_err(|e| LmError::Weights(e.to_string()))?;
+        Ok(model)
+    }
+
     /// The most positions the model has embeddings for.
     pub fn max_positions(&self) -> usize {
         self.embeddings.position_embeddings.weight.value.shape()[0]

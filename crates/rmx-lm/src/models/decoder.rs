@@ -37,20 +37,30 @@ impl CausalTransformer {
     }
 }
 
+/// Errors unless there is one cache per layer.
+pub fn check_caches(caches: &[KvCache], layers: usize) -> Result<()> {
+    if caches.len() != layers {
+        return Err(LmError::Request(format!("{} caches for {layers} layers", caches.len())));
+    }
+    Ok(())
+}
+
+/// Logits from the final hidden states: through `lm_head`, or the embedding when tied.
+pub fn output_head(lm_head: Option<&Linear>, embed_tokens: &Embedding, h: &Array) -> Result<Array> {
+    Ok(match lm_head {
+        Some(head) => head.forward(h)?,
+        None => embed_tokens.as_linear(h)?,
+    })
+}
+
 impl LanguageModel for CausalTransformer {
     fn forward(&self, tokens: &Array, caches: &mut [KvCache]) -> Result<Array> {
-        if caches.len() != self.model.layers.len() {
-            return Err(LmError::Request(format!("{} caches for {} layers", caches.len(), self.model.layers.len())));
-        }
+        check_caches(caches, self.model.layers.len())?;
         let mut h = self.model.embed_tokens.forward(tokens)?;
         for (layer, cache) in self.model.layers.iter().zip(caches.iter_mut()) {
             h = layer.forward(&h, cache)?;
         }
-        let h = self.model.norm.forward(&h)?;
-        Ok(match &self.lm_head {
-            Some(head) => head.forward(&h)?,
-            None => self.model.embed_tokens.as_linear(&h)?,
-        })
+        output_head(self.lm_head.as_ref(), &self.model.embed_tokens, &self.model.norm.forward(&h)?)
     }
 
     fn new_cache(&self) -> Vec<KvCache> {

@@ -5,7 +5,7 @@
 //! `sqrt(hidden_size)` and a tied output head with optional final soft-capping.
 
 use super::blocks::{Attention, FeedForward, GateActivation, Mlp, RmsNorm};
-use super::decoder::DenseArgs;
+use super::decoder::{check_caches, output_head, DenseArgs};
 use super::LanguageModel;
 use crate::cache::KvCache;
 use crate::error::{LmError, Result};
@@ -117,9 +117,7 @@ pub fn build(c: &Config) -> Result<Gemma3Text> {
 
 impl LanguageModel for Gemma3Text {
     fn forward(&self, tokens: &Array, caches: &mut [KvCache]) -> Result<Array> {
-        if caches.len() != self.model.layers.len() {
-            return Err(LmError::Request(format!("{} caches for {} layers", caches.len(), self.model.layers.len())));
-        }
+        check_caches(caches, self.model.layers.len())?;
         let e = self.model.embed_tokens.forward(tokens)?;
         // transformers rounds the scale to the embedding dtype first.
         let scale = rmx::astype(&Array::scalar((self.hidden as f32).sqrt()), e.dtype())?;
@@ -127,11 +125,7 @@ impl LanguageModel for Gemma3Text {
         for (layer, cache) in self.model.layers.iter().zip(caches.iter_mut()) {
             h = layer.forward(&h, cache)?;
         }
-        let h = self.model.norm.forward(&h)?;
-        let logits = match &self.lm_head {
-            Some(head) => head.forward(&h)?,
-            None => self.model.embed_tokens.as_linear(&h)?,
-        };
+        let logits = output_head(self.lm_head.as_ref(), &self.model.embed_tokens, &self.model.norm.forward(&h)?)?;
         Ok(match self.final_softcap {
             Some(cap) => rmx::multiply(&rmx::tanh(&rmx::divide(&logits, cap)?)?, cap)?,
             None => logits,

@@ -58,9 +58,8 @@ impl Module for SwitchLinear {
         if self.quantized.is_some() {
             return Ok(false);
         }
-        let (wq, scales, biases) = rmx::quantize(&self.weight.value, spec.group_size, spec.bits, spec.mode)?;
-        self.weight = Param::state(wq);
-        (self.scales, self.biases, self.quantized) = (Some(Param::state(scales)), biases.map(Param::state), Some(spec));
+        let (scales, biases) = rmx_nn::quantize_weight(&mut self.weight, spec)?;
+        (self.scales, self.biases, self.quantized) = (Some(scales), biases, Some(spec));
         Ok(true)
     }
 }

@@ -5,8 +5,18 @@
 use crate::module::{Param, QuantizeSpec};
 use rmx::{Array, Result};
 
-/// Quantizes `weight` in place; returns the `scales` and (affine mode) `biases` params.
-pub(crate) fn quantize_weight(weight: &mut Param, spec: QuantizeSpec) -> Result<(Param, Option<Param>)> {
+/// Quantizes `weight` in place (it becomes frozen state); returns the `scales` and (affine
+/// mode) `biases` params. For layers outside rmx-nn that hold quantizable weights.
+///
+/// ```
+/// let mut w = rmx_nn::Param::new(rmx::ones(&[4, 64], rmx::Dtype::F32)?);
+/// let spec = rmx_nn::QuantizeSpec { group_size: 64, bits: 4, mode: rmx::QuantMode::Affine };
+/// let (scales, biases) = rmx_nn::quantize_weight(&mut w, spec)?;
+/// assert_eq!((w.value.shape(), scales.value.shape()), (&[4, 8][..], &[4, 1][..]));
+/// assert!(!w.is_trainable() && biases.is_some());
+/// # Ok::<(), rmx::Error>(())
+/// ```
+pub fn quantize_weight(weight: &mut Param, spec: QuantizeSpec) -> Result<(Param, Option<Param>)> {
     let (wq, scales, biases) = rmx::quantize(&weight.value, spec.group_size, spec.bits, spec.mode)?;
     // Quantized weights are never trained (adapters are); MLX freezes them too.
     *weight = Param::state(wq);

@@ -174,22 +174,17 @@ pub fn qmv<S: Scale>(
             let row = task * rows_per_task + r;
             let packed = &wq[row * words_per_row..(row + 1) * words_per_row];
             acc.fill(0.0);
-            if lanes_fit {
-                let (srow, brow) = (&scales[row * groups..(row + 1) * groups], &biases[row * groups..(row + 1) * groups]);
-                acc[0] = match bits {
-                    2 => row_dot_lanes::<2, 16, S>(packed, &xt, srow, brow, &xsum, g),
-                    4 => row_dot_lanes::<4, 8, S>(packed, &xt, srow, brow, &xsum, g),
-                    _ => row_dot_lanes::<8, 4, S>(packed, &xt, srow, brow, &xsum, g),
-                };
-                continue;
-            }
             if m == 1 && matches!(bits, 2 | 4 | 8) {
-                // One row of x: multiply straight from the packed words.
+                // One row of x: multiply straight from the packed words, eight words per
+                // step where the groups split into whole blocks.
                 let (srow, brow) = (&scales[row * groups..(row + 1) * groups], &biases[row * groups..(row + 1) * groups]);
-                acc[0] = match bits {
-                    2 => row_dot_packed::<2, 16, S>(packed, x, srow, brow, &xsum, g),
-                    4 => row_dot_packed::<4, 8, S>(packed, x, srow, brow, &xsum, g),
-                    _ => row_dot_packed::<8, 4, S>(packed, x, srow, brow, &xsum, g),
+                acc[0] = match (bits, lanes_fit) {
+                    (2, true) => row_dot_lanes::<2, 16, S>(packed, &xt, srow, brow, &xsum, g),
+                    (4, true) => row_dot_lanes::<4, 8, S>(packed, &xt, srow, brow, &xsum, g),
+                    (_, true) => row_dot_lanes::<8, 4, S>(packed, &xt, srow, brow, &xsum, g),
+                    (2, false) => row_dot_packed::<2, 16, S>(packed, x, srow, brow, &xsum, g),
+                    (4, false) => row_dot_packed::<4, 8, S>(packed, x, srow, brow, &xsum, g),
+                    (_, false) => row_dot_packed::<8, 4, S>(packed, x, srow, brow, &xsum, g),
                 };
                 continue;
             }
@@ -213,9 +208,34 @@ pub fn qmv<S: Scale>(
     }
 }
 
-/// `Σ_k x[k] · (s[k/g] q[k] + b[k/g])` over one packed row whose words hold `PER = 32 / BITS`
-/// values each. Per-group dot products stay in vector lanes (scaled in place), so the only
-/// horizontal sum is the row's.
+/// `Σ_k x[k] · (s[k/g] q[k] + b[k/g])` over one packed row, given `group(words, xs)`: the
+/// `N` partial sums of one group's unscaled dot product. The partial sums are scaled in
+/// their lanes, so the only horizontal sum is the row's.
+#[inline(always)]
+fn row_dot<const N: usize, S: Scale>(
+    words: &[u32],
+    x: &[f32],
+    scales: &[S],
+    biases: &[S],
+    xsum: &[f32],
+    g: usize,
+    words_per_group: usize,
+    group: impl Fn(&[u32], &[f32]) -> [f32; N],
+) -> f32 {
+    let mut total = [0f32; N];
+    let mut bias_term = 0f32;
+    for (j, (gw, gx)) in words.chunks_exact(words_per_group).zip(x.chunks_exact(g)).enumerate() {
+        let acc = group(gw, gx);
+        let s = scales[j].to_f32();
+        for i in 0..N {
+            total[i] = s.mul_add(acc[i], total[i]);
+        }
+        bias_term = biases[j].to_f32().mul_add(xsum[j], bias_term);
+    }
+    total.iter().sum::<f32>() + bias_term
+}
+
+/// One packed row whose words hold `PER = 32 / BITS` values each, a word at a time.
 #[inline]
 fn row_dot_packed<const BITS: u32, const PER: usize, S: Scale>(
     words: &[u32],
@@ -226,10 +246,7 @@ fn row_dot_packed<const BITS: u32, const PER: usize, S: Scale>(
     g: usize,
 ) -> f32 {
     let mask = (1u32 << BITS) - 1;
-    let words_per_group = g / PER;
-    let mut total = [0f32; PER];
-    let mut bias_term = 0f32;
-    for (j, (gw, gx)) in words.chunks_exact(words_per_group).zip(x.chunks_exact(g)).enumerate() {
+    row_dot::<PER, S>(words, x, scales, biases, xsum, g, g / PER, |gw, gx| {
         let mut acc = [0f32; PER];
         for (&word, xs) in gw.iter().zip(gx.chunks_exact(PER)) {
             for i in 0..PER {
@@ -238,13 +255,8 @@ fn row_dot_packed<const BITS: u32, const PER: usize, S: Scale>(
                 acc[i] = q.mul_add(xs[i], acc[i]);
             }
         }
-        let s = scales[j].to_f32();
-        for i in 0..PER {
-            total[i] = s.mul_add(acc[i], total[i]);
-        }
-        bias_term = biases[j].to_f32().mul_add(xsum[j], bias_term);
-    }
-    total.iter().sum::<f32>() + bias_term
+        acc
+    })
 }
 
 /// Packed words processed side by side by [`row_dot_lanes`] (one 256-bit vector).
@@ -279,10 +291,7 @@ fn row_dot_lanes<const BITS: u32, const PER: usize, S: Scale>(
     g: usize,
 ) -> f32 {
     let mask = (1u32 << BITS) - 1;
-    let words_per_group = g / PER;
-    let mut total = [0f32; LANES];
-    let mut bias_term = 0f32;
-    for (j, (gw, gx)) in words.chunks_exact(words_per_group).zip(xt.chunks_exact(g)).enumerate() {
+    row_dot::<LANES, S>(words, xt, scales, biases, xsum, g, g / PER, |gw, gx| {
         let mut acc = [0f32; LANES];
         for (block, xs) in gw.chunks_exact(LANES).zip(gx.chunks_exact(LANES * PER)) {
             let block: &[u32; LANES] = block.try_into().expect("LANES words");
@@ -294,13 +303,8 @@ fn row_dot_lanes<const BITS: u32, const PER: usize, S: Scale>(
                 }
             }
         }
-        let s = scales[j].to_f32();
-        for w in 0..LANES {
-            total[w] = s.mul_add(acc[w], total[w]);
-        }
-        bias_term = biases[j].to_f32().mul_add(xsum[j], bias_term);
-    }
-    total.iter().sum::<f32>() + bias_term
+        acc
+    })
 }
 
 /// Dot product with eight independent accumulators (vectorizes without reassociation).
