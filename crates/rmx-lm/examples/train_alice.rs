@@ -114,7 +114,7 @@ fn windows(ids: &Array, batch: usize, key: &Array) -> rmx::Result<(Array, Array)
 }
 
 fn loss(model: &CausalTransformer, x: &Array, y: &Array) -> rmx::Result<Array> {
-    let mut caches = vec![KvCache::Off; model.model.layers.len()];
+    let mut caches = vec![KvCache::off(); model.model.layers.len()];
     let logits = model.forward(x, &mut caches).map_err(|e| rmx::Error::Eval(e.to_string()))?;
     losses::cross_entropy(&logits, y, None, -1, 0.0, losses::Reduction::Mean)
 }

@@ -1,28 +1,52 @@
 //! Key/value caches for autoregressive decoding, one per attention layer.
 //!
-//! [`KvCache::Full`] keeps every position in a buffer that grows in steps of
-//! [`CACHE_STEP`] tokens and is written in place with `slice_update` (its old buffer is
-//! donated when nothing else holds it). [`KvCache::Window`] keeps only the last `window - 1`
-//! positions for sliding-window layers (Gemma 3's local layers), which is all a new query
-//! can see; [`KvCache::Off`] keeps nothing (training). Each update returns the keys and values to attend over and the mask that goes
-//! with them.
+//! A [`KvCache`] is one of three spans:
+//! - **full**: every position since the start, in a buffer that grows in steps of
+//!   [`CACHE_STEP`] tokens and is written in place with `slice_update` (the old buffer is
+//!   donated when nothing else holds it); trimmable, so speculative decoding can rewind it;
+//! - **rotating** (`max_size`, `keep`): at most `max_size` positions, the first `keep` of the
+//!   sequence plus the most recent ones, in a ring buffer that decoding overwrites in place
+//!   (sliding-window layers such as Gemma 3's local ones with `keep = 0`, and `--max-kv-size`
+//!   with `keep = 4`, as mlx-lm). A query at position `q` sees key `p` when `p <= q` and
+//!   either `p < keep` or `q - p < max_size - keep`, in prefill and decoding alike;
+//! - **off**: no cache; each call attends within its own tokens (training, scoring).
+//!
+//! Each update returns the keys and values to attend over with the mask that goes with them.
+//! Batched generation left-pads its prompts; [`KvCache::set_left_padding`] hides each row's
+//! padding from its queries. Layout and state follow mlx-lm's `KVCache` / `RotatingKVCache`
+//! so prompt caches move between the two ([`crate::prompt_cache`]).
 
-use crate::error::Result;
-use rmx::{Array, AttentionMask, Dtype};
+use crate::error::{LmError, Result};
+use rmx::{Array, AttentionMask};
 
-/// Positions added to a full cache's buffer at a time.
+/// Positions added to a cache's buffer at a time.
 pub const CACHE_STEP: usize = 256;
+
+/// How much of the sequence a cache keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Span {
+    Full,
+    /// `idx` is the ring slot the next decoded position goes to (mlx-lm's `_idx`).
+    Rotating {
+        max_size: usize,
+        keep: usize,
+        idx: usize,
+    },
+    Off,
+}
 
 /// The cache of one attention layer.
 #[derive(Clone, Debug)]
-pub enum KvCache {
-    /// Every position since the start.
-    Full { keys: Option<Array>, values: Option<Array>, offset: usize },
-    /// The last `window - 1` positions (the sliding-window attention span minus the query).
-    Window { keys: Option<Array>, values: Option<Array>, offset: usize, window: usize },
-    /// No cache: each call attends within the tokens it is given, from position 0
-    /// (training and scoring whole sequences).
-    Off,
+pub struct KvCache {
+    span: Span,
+    keys: Option<Array>,
+    values: Option<Array>,
+    /// Positions processed so far (the position of the next token).
+    offset: usize,
+    /// Rotating caches: the sequence position held in each filled slot, in slot order.
+    slot_positions: Vec<usize>,
+    /// Per batch row: leading positions that are padding (empty: none).
+    left_padding: Vec<usize>,
 }
 
 /// What attention needs from a cache update.
@@ -33,56 +57,290 @@ pub struct Attend {
 }
 
 impl KvCache {
-    /// An empty cache for full attention.
-    pub fn full() -> KvCache {
-        KvCache::Full { keys: None, values: None, offset: 0 }
+    fn with_span(span: Span) -> KvCache {
+        KvCache { span, keys: None, values: None, offset: 0, slot_positions: Vec::new(), left_padding: Vec::new() }
     }
 
-    /// An empty cache for attention over the last `window` positions.
+    /// An empty cache for full attention.
+    pub fn full() -> KvCache {
+        KvCache::with_span(Span::Full)
+    }
+
+    /// An empty cache holding at most `max_size` positions: the first `keep` and the most
+    /// recent ones.
+    ///
+    /// ```
+    /// use rmx_lm::KvCache;
+    /// assert!(KvCache::rotating(512, 4).is_ok());
+    /// assert!(KvCache::rotating(4, 4).is_err()); // nothing left to rotate
+    /// ```
+    pub fn rotating(max_size: usize, keep: usize) -> Result<KvCache> {
+        if keep >= max_size {
+            return Err(LmError::Request(format!("a rotating cache of {max_size} positions cannot keep {keep} fixed ones")));
+        }
+        Ok(KvCache::with_span(Span::Rotating { max_size, keep, idx: 0 }))
+    }
+
+    /// An empty cache for sliding-window attention over the last `window` positions.
     pub fn window(window: usize) -> KvCache {
-        KvCache::Window { keys: None, values: None, offset: 0, window: window.max(1) }
+        KvCache::with_span(Span::Rotating { max_size: window.max(1), keep: 0, idx: 0 })
+    }
+
+    /// No cache (attention within each call's tokens).
+    pub fn off() -> KvCache {
+        KvCache::with_span(Span::Off)
+    }
+
+    pub fn span(&self) -> &Span {
+        &self.span
     }
 
     /// Positions processed so far (the position of the next token).
     pub fn offset(&self) -> usize {
-        match self {
-            KvCache::Full { offset, .. } | KvCache::Window { offset, .. } => *offset,
-            KvCache::Off => 0,
-        }
+        self.offset
+    }
+
+    /// Hides the first `padding[b]` positions of batch row `b` from every query.
+    pub fn set_left_padding(&mut self, padding: Vec<usize>) {
+        self.left_padding = padding;
     }
 
     /// Appends `k`, `v` (`[B, heads, T, D]`) and returns what the new queries attend over.
     pub fn update(&mut self, k: &Array, v: &Array) -> Result<Attend> {
         let t = k.shape()[2];
-        match self {
-            KvCache::Off => Ok(Attend { keys: k.clone(), values: v.clone(), mask: (t > 1).then_some(AttentionMask::Causal) }),
-            KvCache::Full { keys, values, offset } => {
-                let end = *offset + t;
-                let (kb, vb) = (grow(keys.take(), k, *offset, end)?, grow(values.take(), v, *offset, end)?);
-                let (kb, vb) = (write_at(&kb, k, *offset)?, write_at(&vb, v, *offset)?);
-                let out = Attend { keys: prefix(&kb, end)?, values: prefix(&vb, end)?, mask: (t > 1).then_some(AttentionMask::Causal) };
-                (*keys, *values, *offset) = (Some(kb), Some(vb), end);
+        match self.span {
+            Span::Off => {
+                let mask = match self.left_padding.is_empty() {
+                    true => (t > 1).then_some(AttentionMask::Causal),
+                    false => self.mask(0, t, &(0..t).collect::<Vec<_>>(), true)?,
+                };
+                Ok(Attend { keys: k.clone(), values: v.clone(), mask })
+            }
+            Span::Full => {
+                let (start, end) = (self.offset, self.offset + t);
+                let kb = write_at(&grow(self.keys.take(), k, start, end, usize::MAX)?, k, start)?;
+                let vb = write_at(&grow(self.values.take(), v, start, end, usize::MAX)?, v, start)?;
+                let out = Attend { keys: prefix(&kb, end)?, values: prefix(&vb, end)?, mask: self.full_mask(t, end)? };
+                (self.keys, self.values, self.offset) = (Some(kb), Some(vb), end);
                 Ok(out)
             }
-            KvCache::Window { keys, values, offset, window } => {
-                let (all_k, all_v) = match (keys.take(), values.take()) {
-                    (Some(ok), Some(ov)) => (rmx::concatenate(&[ok, k.clone()], 2)?, rmx::concatenate(&[ov, v.clone()], 2)?),
-                    _ => (k.clone(), v.clone()),
-                };
-                let total = all_k.shape()[2];
-                let first_position = *offset + t - total;
-                let mask = if t > 1 || total > *window { Some(window_mask(*offset, t, first_position, total, *window)?) } else { None };
-                let keep = total.min(*window - 1);
-                (*keys, *values) = (Some(suffix(&all_k, keep)?), Some(suffix(&all_v, keep)?));
-                *offset += t;
-                Ok(Attend { keys: all_k, values: all_v, mask })
+            Span::Rotating { .. } if t == 1 => self.rotate_in(k, v),
+            Span::Rotating { .. } => self.extend_rotating(k, v),
+        }
+    }
+
+    fn full_mask(&self, t: usize, end: usize) -> Result<Option<AttentionMask>> {
+        if self.left_padding.is_empty() {
+            return Ok((t > 1).then_some(AttentionMask::Causal));
+        }
+        self.mask(end - t, t, &(0..end).collect::<Vec<_>>(), true)
+    }
+
+    /// Decoding one position into a rotating cache: append until `max_size` slots are
+    /// filled, then overwrite the oldest slot after the kept ones.
+    fn rotate_in(&mut self, k: &Array, v: &Array) -> Result<Attend> {
+        let Span::Rotating { max_size, keep, .. } = self.span else { unreachable!("rotating caches only") };
+        if self.slot_positions.len() > max_size {
+            self.retain_window()?;
+        }
+        let Span::Rotating { idx, .. } = &mut self.span else { unreachable!() };
+        if *idx >= max_size {
+            *idx = keep;
+        }
+        let slot = *idx;
+        *idx += 1;
+        let filled = self.slot_positions.len();
+        let (kb, vb) = if slot == filled {
+            self.slot_positions.push(self.offset);
+            (grow(self.keys.take(), k, filled, filled + 1, max_size)?, grow(self.values.take(), v, filled, filled + 1, max_size)?)
+        } else {
+            self.slot_positions[slot] = self.offset;
+            (self.keys.take().expect("filled slots"), self.values.take().expect("filled slots"))
+        };
+        let (kb, vb) = (write_at(&kb, k, slot)?, write_at(&vb, v, slot)?);
+        self.offset += 1;
+        let n = self.slot_positions.len();
+        let mask = self.mask(self.offset - 1, 1, &self.slot_positions.clone(), false)?;
+        let out = Attend { keys: prefix(&kb, n)?, values: prefix(&vb, n)?, mask };
+        (self.keys, self.values) = (Some(kb), Some(vb));
+        Ok(out)
+    }
+
+    /// Several positions into a rotating cache: attend over the held positions (in order) and
+    /// the new ones under the span's mask, then keep what later queries can still see.
+    fn extend_rotating(&mut self, k: &Array, v: &Array) -> Result<Attend> {
+        let t = k.shape()[2];
+        self.sort_slots_by_position()?;
+        let (all_k, all_v) = match (self.keys.take(), self.values.take()) {
+            (Some(ok), Some(ov)) => {
+                let n = self.slot_positions.len();
+                (rmx::concatenate(&[prefix(&ok, n)?, k.clone()], 2)?, rmx::concatenate(&[prefix(&ov, n)?, v.clone()], 2)?)
+            }
+            _ => (k.clone(), v.clone()),
+        };
+        self.slot_positions.extend(self.offset..self.offset + t);
+        self.offset += t;
+        let mask = self.mask(self.offset - t, t, &self.slot_positions.clone(), true)?;
+        (self.keys, self.values) = (Some(all_k.clone()), Some(all_v.clone()));
+        self.retain_window()?;
+        Ok(Attend { keys: all_k, values: all_v, mask })
+    }
+
+    /// Puts a rotating cache's slots in position order (slot `i` holds the `i`-th oldest).
+    fn sort_slots_by_position(&mut self) -> Result<()> {
+        let order = sorted_order(&self.slot_positions);
+        if order.iter().enumerate().all(|(i, &s)| i == s) {
+            return Ok(());
+        }
+        let index = Array::from_slice(&order.iter().map(|&s| s as u32).collect::<Vec<_>>(), &[order.len()])?;
+        let gather = |a: Option<Array>| -> Result<Option<Array>> { a.map(|a| Ok(rmx::take(&a, &index, Some(2))?)).transpose() };
+        self.keys = gather(self.keys.take())?;
+        self.values = gather(self.values.take())?;
+        self.slot_positions = order.iter().map(|&s| self.slot_positions[s]).collect();
+        Ok(())
+    }
+
+    /// Drops the positions no later query can see (the cache must be in temporal order or
+    /// hold at most `max_size` slots), leaving at most `max_size`: the kept ones and the newest.
+    fn retain_window(&mut self) -> Result<()> {
+        let Span::Rotating { max_size, keep, .. } = self.span else { return Ok(()) };
+        self.sort_slots_by_position()?;
+        let n = self.slot_positions.len();
+        if n > max_size {
+            let kept = self.slot_positions.iter().take_while(|&&p| p < keep).count();
+            let drop = n - max_size;
+            let cut = |a: Option<Array>| -> Result<Option<Array>> {
+                a.map(|a| Ok(rmx::concatenate(&[range(&a, 0, kept)?, range(&a, kept + drop, n)?], 2)?)).transpose()
+            };
+            self.keys = cut(self.keys.take())?;
+            self.values = cut(self.values.take())?;
+            self.slot_positions.drain(kept..kept + drop);
+        }
+        let filled = self.slot_positions.len();
+        if let Span::Rotating { idx, .. } = &mut self.span {
+            *idx = filled;
+        }
+        Ok(())
+    }
+
+    /// The boolean mask `[B or 1, 1, T, K]` for queries at positions `first_query..+t` over
+    /// keys at `key_positions`, or `None` when every key is visible to every query (unless
+    /// `always`).
+    fn mask(&self, first_query: usize, t: usize, key_positions: &[usize], always: bool) -> Result<Option<AttentionMask>> {
+        let (keep, window) = match self.span {
+            Span::Rotating { max_size, keep, .. } => (keep, max_size - keep),
+            _ => (0, usize::MAX),
+        };
+        let rows = self.left_padding.len().max(1);
+        let k = key_positions.len();
+        let mut bits = Vec::with_capacity(rows * t * k);
+        for row in 0..rows {
+            let pad = self.left_padding.get(row).copied().unwrap_or(0);
+            for q in first_query..first_query + t {
+                // A padding query sees itself, so no softmax row is empty.
+                bits.extend(key_positions.iter().map(|&p| p <= q && (p < keep || q - p < window) && (p >= pad || p == q)));
             }
         }
+        if !always && bits.iter().all(|&b| b) {
+            return Ok(None);
+        }
+        Ok(Some(AttentionMask::Array(Array::from_slice(&bits, &[rows, 1, t, k])?)))
+    }
+
+    /// Whether [`KvCache::trim`] can rewind this cache (a rotating cache only before it
+    /// has dropped anything).
+    pub fn is_trimmable(&self) -> bool {
+        match self.span {
+            Span::Full => true,
+            Span::Rotating { max_size, .. } => self.offset < max_size,
+            Span::Off => false,
+        }
+    }
+
+    /// Forgets the last `n` positions (at most all of them); returns how many were forgotten.
+    pub fn trim(&mut self, n: usize) -> Result<usize> {
+        if !self.is_trimmable() {
+            return Err(LmError::Request("this cache has dropped old positions and cannot be rewound".into()));
+        }
+        let n = n.min(self.offset);
+        self.offset -= n;
+        if let Span::Rotating { idx, .. } = &mut self.span {
+            *idx -= n;
+            self.slot_positions.truncate(*idx);
+        }
+        Ok(n)
+    }
+
+    /// The arrays the cache holds (to evaluate them).
+    pub fn arrays(&self) -> Vec<Array> {
+        self.keys.iter().chain(self.values.iter()).cloned().collect()
+    }
+
+    /// The filled part of the key and value buffers (slot order), if any.
+    pub fn filled(&self) -> Result<Option<(Array, Array)>> {
+        let n = match self.span {
+            Span::Rotating { .. } => self.slot_positions.len(),
+            _ => self.offset,
+        };
+        match (&self.keys, &self.values) {
+            (Some(k), Some(v)) if n > 0 => Ok(Some((prefix(k, n)?, prefix(v, n)?))),
+            _ => Ok(None),
+        }
+    }
+
+    /// A cache restored from its buffers and position (mlx-lm's state layout: the filled
+    /// slots, `offset`, and for rotating caches the ring slot `idx` of the next write).
+    pub fn restore(span: Span, keys: Array, values: Array, offset: usize) -> Result<KvCache> {
+        let (ks, vs) = (keys.shape().to_vec(), values.shape().to_vec());
+        if ks.len() != 4 || vs.len() != 4 || ks[..3] != vs[..3] {
+            return Err(LmError::Request(format!("cache keys {ks:?} and values {vs:?} are not [B, heads, T, D] pairs")));
+        }
+        let len = ks[2];
+        let mut cache = KvCache::with_span(span);
+        cache.offset = offset;
+        match cache.span {
+            Span::Off => return Err(LmError::Request("an 'off' cache has no state to restore".into())),
+            Span::Full => {
+                if offset > len {
+                    return Err(LmError::Request(format!("cache offset {offset} exceeds its {len} stored positions")));
+                }
+            }
+            Span::Rotating { keep, idx, .. } => {
+                let filled = len.min(offset);
+                let consistent = if offset > filled { keep < filled && keep < idx && idx <= filled } else { idx <= filled };
+                if !consistent {
+                    return Err(LmError::Request(format!(
+                        "rotating cache state (offset {offset}, idx {idx}, {len} slots) is inconsistent"
+                    )));
+                }
+                cache.slot_positions = slot_positions(offset, keep, idx, filled);
+            }
+        }
+        (cache.keys, cache.values) = (Some(keys), Some(values));
+        Ok(cache)
     }
 }
 
-/// The buffer, enlarged (in steps of [`CACHE_STEP`]) to hold `end` positions.
-fn grow(buffer: Option<Array>, like: &Array, filled: usize, end: usize) -> Result<Array> {
+/// The position held by each of `filled` ring slots: the first `keep` hold positions
+/// `0..keep`; the rest hold the most recent positions, the newest in slot `idx - 1`.
+fn slot_positions(offset: usize, keep: usize, idx: usize, filled: usize) -> Vec<usize> {
+    if offset <= filled {
+        return (0..offset).collect();
+    }
+    let ring = filled - keep;
+    (0..filled).map(|s| if s < keep { s } else { offset - 1 - (idx - 1 + ring - s) % ring }).collect()
+}
+
+/// Slot indices ordered by the positions they hold.
+fn sorted_order(positions: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..positions.len()).collect();
+    order.sort_by_key(|&s| positions[s]);
+    order
+}
+
+/// The buffer, enlarged (in steps of [`CACHE_STEP`], at most to `limit`) to hold `end`
+/// positions, of which the first `filled` are kept.
+fn grow(buffer: Option<Array>, like: &Array, filled: usize, end: usize, limit: usize) -> Result<Array> {
     let capacity = buffer.as_ref().map_or(0, |b| b.shape()[2]);
     if let Some(b) = &buffer {
         if end <= capacity {
@@ -90,7 +348,7 @@ fn grow(buffer: Option<Array>, like: &Array, filled: usize, end: usize) -> Resul
         }
     }
     let s = like.shape();
-    let new_capacity = end.div_ceil(CACHE_STEP) * CACHE_STEP;
+    let new_capacity = (end.div_ceil(CACHE_STEP) * CACHE_STEP).min(limit).max(end);
     let fresh = rmx::zeros(&[s[0], s[1], new_capacity - filled, s[3]], like.dtype())?;
     Ok(match buffer {
         Some(b) if filled > 0 => rmx::concatenate(&[prefix(&b, filled)?, fresh], 2)?,
@@ -105,35 +363,72 @@ fn write_at(buffer: &Array, update: &Array, at: usize) -> Result<Array> {
     Ok(rmx::slice_update(buffer, update, &starts, &stops, &[1, 1, 1, 1])?)
 }
 
+/// Positions `start..end` of `[B, heads, T, D]`.
+fn range(a: &Array, start: usize, end: usize) -> Result<Array> {
+    let s = a.shape();
+    Ok(rmx::slice(a, &[0, 0, start as isize, 0], &[s[0] as isize, s[1] as isize, end as isize, s[3] as isize], &[1, 1, 1, 1])?)
+}
+
 fn prefix(a: &Array, n: usize) -> Result<Array> {
-    let s = a.shape();
-    Ok(rmx::slice(a, &[0, 0, 0, 0], &[s[0] as isize, s[1] as isize, n as isize, s[3] as isize], &[1, 1, 1, 1])?)
+    if a.shape()[2] == n {
+        return Ok(a.clone());
+    }
+    range(a, 0, n)
 }
 
-fn suffix(a: &Array, n: usize) -> Result<Array> {
-    let s = a.shape();
-    let start = (s[2] - n) as isize;
-    Ok(rmx::slice(a, &[0, 0, start, 0], &[s[0] as isize, s[1] as isize, s[2] as isize, s[3] as isize], &[1, 1, 1, 1])?)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// `[T, K]` boolean: query at `offset + i` sees key at `first + j` when it is not in the future
-/// and less than `window` positions back.
-fn window_mask(offset: usize, t: usize, first: usize, k: usize, window: usize) -> Result<AttentionMask> {
-    let q = rmx::reshape_to(&rmx::arange(offset as f64, (offset + t) as f64, 1.0, Dtype::I32)?, &[t, 1])?;
-    let kp = rmx::reshape_to(&rmx::arange(first as f64, (first + k) as f64, 1.0, Dtype::I32)?, &[1, k])?;
-    let seen = rmx::less_equal(&kp, &q)?;
-    let recent = rmx::less(&rmx::subtract(&q, &kp)?, window as i64)?;
-    Ok(AttentionMask::Array(rmx::logical_and(&seen, &recent)?))
-}
+    #[test]
+    fn ring_slots_hold_the_newest_positions_after_the_kept_ones() {
+        // 8 slots, keep 4, 11 positions seen, next write to slot 5 → slot 4 holds position 10.
+        assert_eq!(slot_positions(11, 4, 5, 8), vec![0, 1, 2, 3, 10, 7, 8, 9]);
+        // Temporal (just-prefilled) layout: idx == filled.
+        assert_eq!(slot_positions(11, 4, 8, 8), vec![0, 1, 2, 3, 7, 8, 9, 10]);
+        assert_eq!(slot_positions(3, 4, 3, 3), vec![0, 1, 2]);
+    }
 
-impl KvCache {
-    /// The arrays the cache holds (to evaluate them).
-    pub fn arrays(&self) -> Vec<Array> {
-        match self {
-            KvCache::Full { keys, values, .. } | KvCache::Window { keys, values, .. } => {
-                keys.iter().chain(values.iter()).cloned().collect()
-            }
-            KvCache::Off => Vec::new(),
+    /// Deterministic pseudo-random `[1, heads, t, dims]` values.
+    fn values(seed: usize, heads: usize, t: usize, dims: usize) -> Array {
+        let v: Vec<f32> = (0..heads * t * dims).map(|i| (((i + 31 * seed) * 7919 % 1000) as f32) / 500.0 - 1.0).collect();
+        Array::from_slice(&v, &[1, heads, t, dims]).unwrap()
+    }
+
+    fn attend(q: &Array, a: &Attend) -> Vec<f32> {
+        rmx::scaled_dot_product_attention(q, &a.keys, &a.values, 0.5, a.mask.as_ref(), None).unwrap().to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn rotating_cache_attends_like_the_masked_full_history() {
+        let (heads, dims, max_size, keep) = (2, 4, 6, 2);
+        let mut cache = KvCache::rotating(max_size, keep).unwrap();
+        let mut history = KvCache::full();
+        let mut offset = 0;
+        for (step, t) in [3, 1, 4, 1, 1, 1, 5, 1, 1, 2, 1, 1, 1].into_iter().enumerate() {
+            let (q, k, v) = (values(3 * step, heads, t, dims), values(3 * step + 1, heads, t, dims), values(3 * step + 2, heads, t, dims));
+            let got = attend(&q, &cache.update(&k, &v).unwrap());
+            let full = history.update(&k, &v).unwrap();
+            let bits: Vec<bool> =
+                (offset..offset + t).flat_map(|q| (0..offset + t).map(move |p| p <= q && (p < keep || q - p < max_size - keep))).collect();
+            let mask = AttentionMask::Array(Array::from_slice(&bits, &[t, offset + t]).unwrap());
+            let want = attend(&q, &Attend { mask: Some(mask), ..full });
+            let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(err < 1e-5, "step {step} (t = {t}): error {err}");
+            offset += t;
+            assert!(cache.filled().unwrap().unwrap().0.shape()[2] <= max_size.max(t + max_size));
         }
+        assert!(!cache.is_trimmable());
+        assert!(cache.trim(1).is_err());
+    }
+
+    #[test]
+    fn trimming_rewinds_full_caches() {
+        let mut cache = KvCache::full();
+        cache.update(&values(0, 1, 5, 2), &values(1, 1, 5, 2)).unwrap();
+        assert_eq!(cache.trim(2).unwrap(), 2);
+        let seen = cache.update(&values(2, 1, 1, 2), &values(3, 1, 1, 2)).unwrap();
+        assert_eq!((cache.offset(), seen.keys.shape()[2]), (4, 4));
+        assert_eq!(cache.trim(10).unwrap(), 4);
     }
 }

@@ -11,6 +11,7 @@
 //! # Ok::<(), rmx_lm::LmError>(())
 //! ```
 
+pub mod batch;
 pub mod cache;
 pub mod chat_template;
 pub mod config;
@@ -19,15 +20,24 @@ pub mod error;
 pub mod generate;
 pub mod loader;
 pub mod models;
+pub mod prompt_cache;
 pub mod rope;
 pub mod sample;
+pub mod speculative;
+pub mod stream;
 pub mod tokenizer;
 
+pub use batch::generate_batch;
 pub use cache::KvCache;
 pub use config::Config;
 pub use error::{LmError, Result};
-pub use generate::{generate_from_tokens, generate_text, FinishReason, GenerateParams, Generation, Stats, TokenStream};
+pub use generate::{
+    generate_from_tokens, generate_speculative, generate_text, generate_with_caches, FinishReason, GenerateParams, Generation,
+};
 pub use loader::{load, load_model, Loaded};
 pub use models::LanguageModel;
+pub use prompt_cache::{load_prompt_cache, save_prompt_cache, PrefixCache};
 pub use sample::{Sampler, SamplingParams};
+pub use speculative::SpeculativeStream;
+pub use stream::{make_caches, Stats, TokenSource, TokenStream};
 pub use tokenizer::Tokenizer;

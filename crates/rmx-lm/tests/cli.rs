@@ -43,9 +43,38 @@ fn generate_on_the_bundled_model_streams_text_and_statistics() {
 }
 
 #[test]
+fn prompt_caches_rotating_caches_and_draft_models_from_the_command_line() {
+    let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/rmx-alice");
+    let generate = |extra: &[&str], prompt: &str| {
+        let mut args = vec!["generate", "-q", "-n", "20"];
+        args.extend(extra);
+        args.extend(["--prompt", prompt]);
+        let out = rmx_lm(&args, None);
+        assert!(out.status.success(), "{extra:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let plain = generate(&[], "Alice was beginning to get very tired");
+    // Speculative decoding with the model as its own draft changes nothing under greedy sampling.
+    let draft = bundled.to_str().unwrap();
+    assert_eq!(generate(&["--draft-model", draft, "--num-draft-tokens", "4"], "Alice was beginning to get very tired"), plain);
+    // A cached prefix plus the rest of the prompt continues like the whole prompt.
+    let file = std::env::temp_dir().join(format!("rmx-lm-cli-cache-{}.safetensors", std::process::id()));
+    let out = rmx_lm(&["cache-prompt", "--prompt", "Alice was beginning", "--prompt-cache-file", file.to_str().unwrap()], None);
+    assert!(out.status.success() && text(&out.stderr).contains("Cached"), "{}", text(&out.stderr));
+    let cached = generate(&["--prompt-cache-file", file.to_str().unwrap()], " to get very tired");
+    assert_eq!(cached.trim_end(), plain.trim_end());
+    std::fs::remove_file(&file).unwrap();
+    // A bounded cache longer than the run is the same as an unbounded one; a small one runs.
+    assert_eq!(generate(&["--max-kv-size", "256"], "Alice was beginning to get very tired"), plain);
+    assert!(!generate(&["--max-kv-size", "8"], "Alice was beginning to get very tired").is_empty());
+}
+
+#[test]
 fn bad_input_is_a_clear_error() {
-    let cases: [(&[&str], Option<&str>, &str); 5] = [
+    let cases: [(&[&str], Option<&str>, &str); 7] = [
         (&["generate", "--prompt", ""], None, "empty prompt"),
+        (&["generate", "-p", "hi", "--max-kv-size", "4"], None, "cannot keep 4"),
+        (&["generate", "-p", "hi", "--prompt-cache-file", "/nonexistent.safetensors"], None, "nonexistent"),
         (&["generate"], Some(""), "empty prompt"),
         (&["generate", "--model", "/nonexistent/model", "-p", "hi"], None, "not a directory"),
         (&["generate", "-p", "hi", "--top-p", "0"], None, "top_p"),

@@ -5,7 +5,7 @@
 //! the KV caches, including Gemma 3's sliding window, whose window is shorter than the run).
 
 use rmx::Array;
-use rmx_lm::{load_model, SamplingParams, TokenStream};
+use rmx_lm::{load_model, SamplingParams, TokenSource, TokenStream};
 use std::path::PathBuf;
 
 fn model_dir(name: &str) -> PathBuf {

@@ -3,7 +3,7 @@
 
 use crate::ModelArg;
 use clap::Args;
-use rmx_lm::{Result, SamplingParams, TokenStream};
+use rmx_lm::{Result, SamplingParams, TokenSource, TokenStream};
 
 #[derive(Args)]
 pub struct BenchArgs {

@@ -4,7 +4,7 @@ use crate::generate::prompt_tokens;
 use crate::{ModelArg, SamplingArgs};
 use clap::Args;
 use rmx_lm::chat_template::{message, Message};
-use rmx_lm::{GenerateParams, LmError, Result};
+use rmx_lm::{GenerateParams, LmError, PrefixCache, Result};
 use std::io::{BufRead, Write};
 
 #[derive(Args)]
@@ -19,6 +19,9 @@ pub struct ChatArgs {
     /// A system message that starts every conversation.
     #[arg(long)]
     system_prompt: Option<String>,
+    /// Keep at most this many positions in the KV cache (the first 4 and the most recent).
+    #[arg(long)]
+    max_kv_size: Option<usize>,
 }
 
 const HELP: &str = "Type a message and press enter. Commands: q = quit, r = reset the conversation, h = this help.";
@@ -34,7 +37,14 @@ pub fn run(args: ChatArgs) -> Result<()> {
     }
     let fresh = || -> Vec<Message> { args.system_prompt.iter().map(|s| message("system", s)).collect() };
     let mut history = fresh();
-    let params = GenerateParams { max_tokens: args.max_tokens, sampling: args.sampling.params(), ..Default::default() };
+    let params = GenerateParams {
+        max_tokens: args.max_tokens,
+        sampling: args.sampling.params(),
+        max_kv_size: args.max_kv_size,
+        ..Default::default()
+    };
+    // The KV cache carries over between turns: each turn processes only what is new.
+    let mut cache = PrefixCache::default();
     println!("[rmx-lm chat] {HELP}");
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();
@@ -49,6 +59,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
             "q" => return Ok(()),
             "r" => {
                 history = fresh();
+                cache.clear();
                 continue;
             }
             "h" => {
@@ -59,12 +70,15 @@ pub fn run(args: ChatArgs) -> Result<()> {
             text => history.push(message("user", text)),
         }
         let tokens = prompt_tokens(&loaded, &history, "", true)?;
-        let reply = rmx_lm::generate_from_tokens(&loaded, &tokens, &params, &mut |piece| {
+        let (caches, new) = cache.prepare(&tokens, || rmx_lm::make_caches(loaded.model.as_ref(), params.max_kv_size))?;
+        let reused = tokens.len() - new.len();
+        let (reply, caches, seen) = rmx_lm::generate_with_caches(&loaded, caches, new, &params, &mut |piece| {
             print!("{piece}");
             let _ = std::io::stdout().flush();
             true
         })?;
         println!();
+        cache.store(caches, [&tokens[..reused], &seen[..]].concat());
         history.push(message("assistant", &reply.text));
     }
 }

@@ -3,8 +3,9 @@
 use crate::{ModelArg, SamplingArgs};
 use clap::Args;
 use rmx_lm::chat_template::message;
-use rmx_lm::{GenerateParams, LmError, Loaded, Result};
+use rmx_lm::{GenerateParams, Generation, LmError, Loaded, Result};
 use std::io::{Read, Write};
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct GenerateArgs {
@@ -30,6 +31,19 @@ pub struct GenerateArgs {
     /// Prompt tokens per forward pass while prefilling.
     #[arg(long, default_value_t = 512)]
     prefill_step: usize,
+    /// Keep at most this many positions in the KV cache (the first 4 and the most recent).
+    #[arg(long)]
+    max_kv_size: Option<usize>,
+    /// Start from a prompt cache written by `rmx-lm cache-prompt` (or mlx-lm): the prompt is
+    /// appended to the cached text as is (no chat template, no BOS).
+    #[arg(long)]
+    prompt_cache_file: Option<PathBuf>,
+    /// A smaller model with the same tokenizer that drafts tokens for speculative decoding.
+    #[arg(long)]
+    draft_model: Option<PathBuf>,
+    /// Tokens the draft model proposes per step.
+    #[arg(long, default_value_t = 3)]
+    num_draft_tokens: usize,
     /// Print only the generated text (no prompt echo, no statistics).
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -49,8 +63,9 @@ pub fn prompt_tokens(loaded: &Loaded, messages: &[rmx_lm::chat_template::Message
     tokenizer.encode(raw, true)
 }
 
-pub fn run(args: GenerateArgs) -> Result<()> {
-    let prompt = match args.prompt.as_deref() {
+/// `--prompt`, or stdin when it is absent or `-`.
+pub fn read_prompt(prompt: Option<&str>) -> Result<String> {
+    let prompt = match prompt {
         Some("-") | None => {
             let mut text = String::new();
             std::io::stdin().read_to_string(&mut text).map_err(|e| LmError::Request(format!("reading the prompt from stdin: {e}")))?;
@@ -61,15 +76,34 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     if prompt.is_empty() {
         return Err(LmError::Request("empty prompt (give --prompt TEXT or pipe text to stdin)".into()));
     }
+    Ok(prompt)
+}
+
+pub fn run(args: GenerateArgs) -> Result<()> {
+    let prompt = read_prompt(args.prompt.as_deref())?;
     let loaded = rmx_lm::load(&args.model.model)?;
-    let mut messages = Vec::new();
-    if let Some(system) = &args.system_prompt {
-        messages.push(message("system", system));
-    }
-    messages.push(message("user", &prompt));
-    let tokens = prompt_tokens(&loaded, &messages, &prompt, !args.ignore_chat_template)?;
-    let params =
-        GenerateParams { max_tokens: args.max_tokens, sampling: args.sampling.params(), stop: args.stop, prefill_step: args.prefill_step };
+    let tokens = match &args.prompt_cache_file {
+        Some(_) => loaded
+            .tokenizer
+            .as_ref()
+            .ok_or_else(|| LmError::file(&loaded.dir.join("tokenizer.json"), "not found"))?
+            .encode(&prompt, false)?,
+        None => {
+            let mut messages = Vec::new();
+            if let Some(system) = &args.system_prompt {
+                messages.push(message("system", system));
+            }
+            messages.push(message("user", &prompt));
+            prompt_tokens(&loaded, &messages, &prompt, !args.ignore_chat_template)?
+        }
+    };
+    let params = GenerateParams {
+        max_tokens: args.max_tokens,
+        sampling: args.sampling.params(),
+        stop: args.stop.clone(),
+        prefill_step: args.prefill_step,
+        max_kv_size: args.max_kv_size,
+    };
     let mut out = std::io::stdout().lock();
     if !args.quiet {
         eprintln!("==========");
@@ -77,18 +111,52 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         let _ = write!(out, "{shown}");
         let _ = out.flush();
     }
-    let generation = rmx_lm::generate_from_tokens(&loaded, &tokens, &params, &mut |piece| {
+    let mut show = |piece: &str| {
         let _ = write!(out, "{piece}");
         let _ = out.flush();
         true
-    })?;
+    };
+    let generation = generate(&args, &loaded, &tokens, &params, &mut show)?;
     let _ = writeln!(out);
     if !args.quiet {
         let s = &generation.stats;
         eprintln!("==========");
         eprintln!("Prompt: {} tokens, {:.3} tokens-per-sec", s.prompt_tokens, s.prompt_tps());
         eprintln!("Generation: {} tokens, {:.3} tokens-per-sec", s.generation_tokens, s.generation_tps());
+        if s.drafted > 0 {
+            eprintln!("Draft tokens accepted: {} of {} ({:.1}%)", s.accepted, s.drafted, 100.0 * s.accepted as f64 / s.drafted as f64);
+        }
         eprintln!("Peak memory: {:.3} GB", s.peak_memory as f64 / 1e9);
     }
     Ok(())
+}
+
+/// Plain, from a prompt cache, or speculative.
+fn generate(
+    args: &GenerateArgs,
+    loaded: &Loaded,
+    tokens: &[u32],
+    params: &GenerateParams,
+    show: &mut dyn FnMut(&str) -> bool,
+) -> Result<Generation> {
+    match (&args.prompt_cache_file, &args.draft_model) {
+        (Some(_), Some(_)) => Err(LmError::NotImplemented("--draft-model together with --prompt-cache-file".into())),
+        (Some(file), None) => {
+            let (caches, _) = rmx_lm::load_prompt_cache(file)?;
+            if caches.len() != loaded.model.new_cache().len() {
+                return Err(LmError::Request(format!(
+                    "{} holds {} layers' caches; the model has {}",
+                    file.display(),
+                    caches.len(),
+                    loaded.model.new_cache().len()
+                )));
+            }
+            Ok(rmx_lm::generate_with_caches(loaded, caches, tokens, params, show)?.0)
+        }
+        (None, Some(dir)) => {
+            let draft = rmx_lm::load(dir)?;
+            rmx_lm::generate_speculative(loaded, &draft, args.num_draft_tokens, tokens, params, show)
+        }
+        (None, None) => rmx_lm::generate_from_tokens(loaded, tokens, params, show),
+    }
 }

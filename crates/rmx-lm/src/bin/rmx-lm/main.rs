@@ -1,9 +1,10 @@
-//! `rmx-lm`: run language models from the command line — `generate`, `chat`, `convert`,
-//! `bench`, `embed`. Every command takes `--model DIR` (a Hugging Face or MLX model directory) and
+//! `rmx-lm`: run language models from the command line — `generate`, `chat`,
+//! `cache-prompt`, `convert`, `bench`, `embed`. Every command takes `--model DIR` (a Hugging Face or MLX model directory) and
 //! defaults to the bundled `models/rmx-alice` (embed needs a BERT model), so each works
 //! offline on a fresh checkout.
 
 mod bench;
+mod cache_prompt;
 mod chat;
 mod convert;
 mod embed;
@@ -33,6 +34,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Talk with a chat model interactively (q quits, r resets the conversation).
     Chat(chat::ChatArgs),
+    /// Run a prompt through the model once and save its KV cache for `generate --prompt-cache-file`.
+    CachePrompt(cache_prompt::CachePromptArgs),
     /// Convert a Hugging Face model to an MLX-format directory, optionally quantized (q4/q8).
     Convert(convert::ConvertArgs),
     /// Measure prompt-processing and generation speed on random tokens.
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Generate(a) => generate::run(a),
         Command::Chat(a) => chat::run(a),
+        Command::CachePrompt(a) => cache_prompt::run(a),
         Command::Convert(a) => convert::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Embed(a) => embed::run(a),
