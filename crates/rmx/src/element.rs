@@ -37,6 +37,16 @@ pub trait Element: Copy + Send + Sync + Default + PartialEq + std::fmt::Debug + 
     fn from_u64(v: u64) -> Self;
     fn from_bool(v: bool) -> Self;
     fn from_c64(v: C64) -> Self;
+    /// Float conversions that stay within float32 precision (f16, bf16 and f32 embed
+    /// exactly in f32, so going through it rounds once, like going through f64, but fast).
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self.to_f64() as f32
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        Self::from_f64(v as f64)
+    }
 
     /// Converts to another element type with `astype`'s semantics.
     #[inline(always)]
@@ -45,6 +55,7 @@ pub trait Element: Copy + Send + Sync + Default + PartialEq + std::fmt::Debug + 
             Kind::Bool => U::from_bool(self.to_bool()),
             Kind::Signed => U::from_i64(self.to_i64()),
             Kind::Unsigned => U::from_u64(self.to_u64()),
+            Kind::Float if Self::DTYPE != Dtype::F64 && U::KIND == Kind::Float && U::DTYPE != Dtype::F64 => U::from_f32(self.to_f32()),
             Kind::Float => U::from_f64(self.to_f64()),
             Kind::Complex => U::from_c64(self.to_c64()),
         }
@@ -158,13 +169,21 @@ int_element!(i32, I32, Signed);
 int_element!(i64, I64, Signed);
 
 macro_rules! float_element {
-    ($t:ty, $dtype:ident, $to64:expr, $from64:expr) => {
+    ($t:ty, $dtype:ident, $to64:expr, $from64:expr, $to32:expr, $from32:expr) => {
         impl Element for $t {
             const DTYPE: Dtype = Dtype::$dtype;
             const KIND: Kind = Kind::Float;
             #[inline(always)]
             fn to_f64(self) -> f64 {
                 $to64(self)
+            }
+            #[inline(always)]
+            fn to_f32(self) -> f32 {
+                $to32(self)
+            }
+            #[inline(always)]
+            fn from_f32(v: f32) -> Self {
+                $from32(v)
             }
             #[inline(always)]
             fn to_i64(self) -> i64 {
@@ -206,10 +225,10 @@ macro_rules! float_element {
     };
 }
 
-float_element!(f32, F32, |x: f32| x as f64, |v: f64| v as f32);
-float_element!(f64, F64, |x: f64| x, |v: f64| v);
-float_element!(f16, F16, f64::from, f16::from_f64);
-float_element!(bf16, BF16, f64::from, bf16::from_f64);
+float_element!(f32, F32, |x: f32| x as f64, |v: f64| v as f32, |x: f32| x, |v: f32| v);
+float_element!(f64, F64, |x: f64| x, |v: f64| v, |x: f64| x as f32, |v: f32| v as f64);
+float_element!(f16, F16, f64::from, f16::from_f64, f16::to_f32, f16::from_f32);
+float_element!(bf16, BF16, f64::from, bf16::from_f64, bf16::to_f32, bf16::from_f32);
 
 impl Element for bool {
     const DTYPE: Dtype = Dtype::Bool;

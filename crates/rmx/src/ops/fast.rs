@@ -2,6 +2,7 @@
 //! This build composes them from primitives (so every transform applies to them); statistics
 //! and softmax run in float32 for half-precision inputs, as MLX does.
 
+use std::sync::Arc;
 use crate::array::Array;
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
@@ -171,6 +172,32 @@ pub fn scaled_dot_product_attention(
             "key/value heads must divide query heads and shapes must agree",
         ));
     }
+    let fused_dtype = matches!(q.dtype(), Dtype::F32 | Dtype::BF16 | Dtype::F16) && k.dtype() == q.dtype() && v.dtype() == q.dtype();
+    if fused_dtype && tq <= FUSED_MAX_QUERIES && sinks.is_none() && matches!(mask, None | Some(AttentionMask::Causal)) {
+        let out_shape = vec![b, nq, tq, v.shape()[3]];
+        let causal = mask.is_some() && tq > 1;
+        let node = Arc::new(crate::primitive::attention::DecodeAttention { scale, causal });
+        return Ok(Array::from_primitive(out_shape, q.dtype(), node, vec![q.clone(), k.clone(), v.clone()]));
+    }
+    attention_by_matmul(q, k, v, scale, mask, sinks)
+}
+
+/// Query blocks up to this size use the fused attention kernel (decoding, speculative
+/// verification); larger ones the matmul formulation.
+const FUSED_MAX_QUERIES: usize = 8;
+
+/// [`scaled_dot_product_attention`] as matmuls and a softmax (shapes already checked).
+pub(crate) fn attention_by_matmul(
+    q: &Array,
+    k: &Array,
+    v: &Array,
+    scale: f64,
+    mask: Option<&AttentionMask>,
+    sinks: Option<&Array>,
+) -> Result<Array> {
+    let op = "scaled_dot_product_attention";
+    let (b, nq, tq, dq) = (q.shape()[0], q.shape()[1], q.shape()[2], q.shape()[3]);
+    let (nkv, tk) = (k.shape()[1], k.shape()[2]);
     let g = nq / nkv;
     let dv = v.shape()[3];
     // [B, Nkv, G, Tq, D] against [B, Nkv, 1, Tk, D].

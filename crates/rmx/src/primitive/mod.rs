@@ -10,6 +10,7 @@ use crate::compile::program::FusedOp;
 use crate::error::Result;
 use std::fmt;
 
+pub mod attention;
 pub mod binary;
 pub mod creation;
 pub mod custom;

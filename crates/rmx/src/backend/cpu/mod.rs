@@ -1,6 +1,7 @@
 //! The CPU backend: strided kernels over every dtype, multi-threaded with rayon above a
 //! size threshold (set `RAYON_NUM_THREADS` to bound the threads).
 
+pub mod attention;
 pub mod copy;
 pub mod elementwise;
 pub mod fft;
