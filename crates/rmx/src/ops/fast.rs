@@ -2,10 +2,10 @@
 //! This build composes them from primitives (so every transform applies to them); statistics
 //! and softmax run in float32 for half-precision inputs, as MLX does.
 
-use std::sync::Arc;
 use crate::array::Array;
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
+use std::sync::Arc;
 
 fn compute_dtype(d: Dtype) -> Dtype {
     if d == Dtype::F64 {

@@ -171,7 +171,12 @@ pub fn quantized_matmul(
     let y = if transpose && nd == 2 && rows <= MATVEC_MAX_ROWS {
         let x2 = crate::contiguous(&crate::reshape_to(&xf, &[rows, k])?)?;
         let inputs = vec![x2, crate::contiguous(wq)?, crate::contiguous(scales)?, crate::contiguous(biases.expect("checked"))?];
-        let y = Array::from_primitive(vec![rows, n], Dtype::F32, Arc::new(QuantizedMatmul { group_size, bits }), inputs);
+        let y = Array::from_primitive(
+            vec![rows, n],
+            Dtype::F32,
+            Arc::new(QuantizedMatmul { group_size, bits, half_input: matches!(x.dtype(), Dtype::F16 | Dtype::BF16) }),
+            inputs,
+        );
         crate::reshape_to(&y, &with_last(x.shape(), n))?
     } else {
         let w = dequantize(wq, scales, biases, group_size, bits, mode, Some(Dtype::F32))?;

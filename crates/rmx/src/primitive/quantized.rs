@@ -31,6 +31,9 @@ pub struct AffineDequantize {
 pub struct QuantizedMatmul {
     pub group_size: usize,
     pub bits: u32,
+    /// `x` was float16 or bfloat16 before its cast to float32: one row may take the int16
+    /// kernel (`backend::cpu::qmv_int16`).
+    pub half_input: bool,
 }
 
 /// A row-contiguous storage as a slice of `len` elements.
@@ -143,6 +146,21 @@ impl Primitive for QuantizedMatmul {
         // SAFETY: the storage is fresh.
         let dst = unsafe { &mut *fresh::<f32>(&storage, out.size()) };
         let (xv, packed) = (slice::<f32>(&xs, x.size()), slice::<u32>(&qs, wq.size()));
+        if self.half_input && m == 1 && crate::backend::cpu::qmv_int16::applies(self.bits, self.group_size) {
+            let row = crate::backend::cpu::qmv_int16::quantize_row(xv, self.group_size, self.bits);
+            with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| crate::backend::cpu::qmv_int16::qmv(
+                &row,
+                packed,
+                s,
+                b,
+                k,
+                self.group_size,
+                self.bits,
+                dst
+            ));
+            out.set_storage(storage);
+            return Ok(());
+        }
         with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| kernels::qmv(
             xv,
             m,

@@ -25,7 +25,8 @@ pub struct Dims {
 pub fn attend<T: Element>(q: &Storage, k: &Storage, v: &Storage, out: &Storage, dims: Dims, scale: f32, causal: bool) {
     let Dims { b, nq, nkv, tq, tk, d, dv } = dims;
     let g = nq / nkv;
-    let (pq, pk, pv, po) = (SendConstPtr(q.ptr::<T>()), SendConstPtr(k.ptr::<T>()), SendConstPtr(v.ptr::<T>()), SendPtr(out.ptr::<T>() as *mut T));
+    let (pq, pk, pv, po) =
+        (SendConstPtr(q.ptr::<T>()), SendConstPtr(k.ptr::<T>()), SendConstPtr(v.ptr::<T>()), SendPtr(out.ptr::<T>() as *mut T));
     let (qs, ks, vs) = (q.strides.clone(), k.strides.clone(), v.strides.clone());
     // One task per (batch, kv head, query position): its g query heads share every key row.
     (0..b * nkv * tq).into_par_iter().for_each(|task| {

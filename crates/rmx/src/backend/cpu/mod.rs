@@ -10,6 +10,7 @@ pub mod hadamard;
 pub mod lines;
 pub mod math;
 pub mod matmul;
+pub mod qmv_int16;
 pub mod quantized;
 pub mod reduce;
 pub mod sort;
