@@ -10,7 +10,7 @@ fn draw(shape: &[usize], seed: u64) -> Array {
 }
 
 fn max_err(a: &Array, b: &Array) -> f64 {
-    let d = rmx::abs(&rmx::subtract(&rmx::astype(a, Dtype::F64).unwrap(), &rmx::astype(b, Dtype::F64).unwrap()).unwrap()).unwrap();
+    let d = rmx::abs(&rmx::subtract(rmx::astype(a, Dtype::F64).unwrap(), rmx::astype(b, Dtype::F64).unwrap()).unwrap()).unwrap();
     rmx::max(&d, None, false).unwrap().item::<f64>().unwrap()
 }
 

@@ -18,8 +18,7 @@ fn half_precision_rows_match_the_dequantized_product() {
             rmx::astype(&rmx::dequantize(&wq, &scales, Some(&biases), g, bits, QuantMode::Affine, None).unwrap(), Dtype::F64).unwrap();
         for dtype in [Dtype::BF16, Dtype::F16] {
             // Values spanning three orders of magnitude, as activations do.
-            let x =
-                rmx::astype(&rmx::multiply(&draw(&[1, k], 2, 1.0), &rmx::exp(&draw(&[1, k], 3, 3.0)).unwrap()).unwrap(), dtype).unwrap();
+            let x = rmx::astype(&rmx::multiply(draw(&[1, k], 2, 1.0), rmx::exp(&draw(&[1, k], 3, 3.0)).unwrap()).unwrap(), dtype).unwrap();
             let got = rmx::quantized_matmul(&x, &wq, &scales, Some(&biases), true, g, bits, QuantMode::Affine).unwrap();
             assert_eq!(got.dtype(), dtype);
             let x64 = rmx::astype(&x, Dtype::F64).unwrap();
