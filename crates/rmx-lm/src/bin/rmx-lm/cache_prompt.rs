@@ -32,7 +32,7 @@ pub struct CachePromptArgs {
 
 pub fn run(args: CachePromptArgs) -> Result<()> {
     let prompt = read_prompt(args.prompt.as_deref())?;
-    let loaded = rmx_lm::load(&args.model.model)?;
+    let loaded = crate::load_with_progress(&args.model.model)?;
     let tokens = prompt_tokens(&loaded, &[message("user", &prompt)], &prompt, args.use_chat_template)?;
     let model = loaded.model.as_ref();
     let caches = rmx_lm::make_caches(model, args.max_kv_size)?;

@@ -27,7 +27,7 @@ pub struct ChatArgs {
 const HELP: &str = "Type a message and press enter. Commands: q = quit, r = reset the conversation, h = this help.";
 
 pub fn run(args: ChatArgs) -> Result<()> {
-    let loaded = rmx_lm::load(&args.model.model)?;
+    let loaded = crate::load_with_progress(&args.model.model)?;
     let tokenizer = loaded.tokenizer.as_ref().ok_or_else(|| LmError::file(&loaded.dir.join("tokenizer.json"), "not found"))?;
     if !tokenizer.has_chat_template() {
         return Err(LmError::Template(format!(

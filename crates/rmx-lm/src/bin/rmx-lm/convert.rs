@@ -5,7 +5,6 @@
 
 use crate::ModelArg;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use rmx::Dtype;
 use rmx_lm::{LmError, Result};
 use rmx_nn::QuantizeSpec;
@@ -81,14 +80,7 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     }
     std::fs::create_dir_all(out).map_err(|e| LmError::file(out, e))?;
     let params = model.parameters();
-    let bar = ProgressBar::new(params.len() as u64)
-        .with_style(ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} tensors").expect("a valid template").progress_chars("=> "));
-    bar.set_message("converting");
-    for (i, value) in params.values().enumerate() {
-        value.eval()?;
-        bar.set_position(i as u64 + 1);
-    }
-    bar.finish();
+    crate::evaluate_with_progress(params.values(), "converting")?;
     let mut metadata = std::collections::BTreeMap::new();
     metadata.insert("format".to_string(), "mlx".to_string());
     rmx::io::save_safetensors(out.join("model.safetensors"), &params, &metadata)?;

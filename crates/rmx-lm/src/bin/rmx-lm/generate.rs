@@ -81,7 +81,7 @@ pub fn read_prompt(prompt: Option<&str>) -> Result<String> {
 
 pub fn run(args: GenerateArgs) -> Result<()> {
     let prompt = read_prompt(args.prompt.as_deref())?;
-    let loaded = rmx_lm::load(&args.model.model)?;
+    let loaded = crate::load_with_progress(&args.model.model)?;
     let tokens = match &args.prompt_cache_file {
         Some(_) => loaded
             .tokenizer
@@ -154,7 +154,7 @@ fn generate(
             Ok(rmx_lm::generate_with_caches(loaded, caches, tokens, params, show)?.0)
         }
         (None, Some(dir)) => {
-            let draft = rmx_lm::load(dir)?;
+            let draft = crate::load_with_progress(dir)?;
             rmx_lm::generate_speculative(loaded, &draft, args.num_draft_tokens, tokens, params, show)
         }
         (None, None) => rmx_lm::generate_from_tokens(loaded, tokens, params, show),

@@ -89,6 +89,30 @@ impl SamplingArgs {
     }
 }
 
+/// Evaluates `arrays` (reading lazily loaded weights from disk) with a progress bar on
+/// stderr, labelled `message`, measured in bytes.
+fn evaluate_with_progress<'a>(arrays: impl ExactSizeIterator<Item = &'a rmx::Array> + Clone, message: &'static str) -> rmx_lm::Result<()> {
+    let total: usize = arrays.clone().map(rmx::Array::nbytes).sum();
+    let style = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes}").expect("a valid template");
+    let bar = indicatif::ProgressBar::new(total as u64).with_style(style.progress_chars("=> "));
+    bar.set_message(message);
+    for a in arrays {
+        a.eval()?;
+        bar.inc(a.nbytes() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// [`rmx_lm::load`], then every weight read from disk under a progress bar (as mlx-lm
+/// evaluates the parameters at load), so the first forward pass does not pay for it.
+fn load_with_progress(dir: &std::path::Path) -> rmx_lm::Result<rmx_lm::Loaded> {
+    let loaded = rmx_lm::load(dir)?;
+    let params = loaded.model.parameters();
+    evaluate_with_progress(params.values(), "loading")?;
+    Ok(loaded)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
