@@ -160,7 +160,11 @@ impl KvCache {
         let (kb, vb) = (write_at(&kb, k, slot)?, write_at(&vb, v, slot)?);
         self.offset += 1;
         let n = self.slot_positions.len();
-        let mask = self.mask(self.offset - 1, 1, &self.slot_positions.clone(), false)?;
+        // Every retained position is visible to the newest one; only padding needs a mask.
+        let mask = match self.left_padding.is_empty() {
+            true => None,
+            false => self.mask(self.offset - 1, 1, &self.slot_positions, false)?,
+        };
         let out = Attend { keys: prefix(&kb, n)?, values: prefix(&vb, n)?, mask };
         (self.keys, self.values) = (Some(kb), Some(vb));
         Ok(out)
@@ -180,7 +184,7 @@ impl KvCache {
         };
         self.slot_positions.extend(self.offset..self.offset + t);
         self.offset += t;
-        let mask = self.mask(self.offset - t, t, &self.slot_positions.clone(), true)?;
+        let mask = self.mask(self.offset - t, t, &self.slot_positions, true)?;
         (self.keys, self.values) = (Some(all_k.clone()), Some(all_v.clone()));
         self.retain_window()?;
         Ok(Attend { keys: all_k, values: all_v, mask })

@@ -47,7 +47,7 @@ impl<'m> SpeculativeStream<'m> {
     ) -> Result<SpeculativeStream<'m>> {
         check_prompt(model, prompt, 0, context)?;
         check_prompt(draft, prompt, 0, None).map_err(|e| LmError::Request(format!("draft model: {e}")))?;
-        let (caches, draft_caches) = (model.new_cache(), draft.new_cache());
+        let (mut caches, mut draft_caches) = (model.new_cache(), draft.new_cache());
         if !caches.iter().chain(&draft_caches).all(KvCache::is_trimmable) {
             return Err(LmError::NotImplemented("speculative decoding with sliding-window (rotating) caches".into()));
         }
@@ -55,28 +55,23 @@ impl<'m> SpeculativeStream<'m> {
         rmx::memory::reset_peak_memory();
         let start = Instant::now();
         let ids = Array::from_slice(prompt, &[1, prompt.len()])?;
-        let mut stream = SpeculativeStream {
+        let logits = prefill(model, &ids, &mut caches, prefill_step)?.pop().expect("one row");
+        prefill(draft, &ids, &mut draft_caches, prefill_step)?;
+        let first = sampler.sample(&logits, prompt)?;
+        Ok(SpeculativeStream {
             model,
             draft,
             caches,
             draft_caches,
-            sampler: Sampler::new(SamplingParams::default())?,
+            sampler,
             num_draft: num_draft.max(1),
             tokens: prompt.to_vec(),
-            ready: VecDeque::new(),
-            unseen: 0,
-            draft_unseen: Vec::new(),
+            ready: VecDeque::from([first]),
+            unseen: first,
+            draft_unseen: vec![first],
             context,
-            stats: Stats { prompt_tokens: prompt.len(), ..Stats::default() },
-        };
-        let logits = prefill(model, &ids, &mut stream.caches, prefill_step)?.pop().expect("one row");
-        prefill(draft, &ids, &mut stream.draft_caches, prefill_step)?;
-        let first = sampler.sample(&logits, prompt)?;
-        stream.sampler = sampler;
-        (stream.unseen, stream.draft_unseen) = (first, vec![first]);
-        stream.ready.push_back(first);
-        stream.stats.prompt_time = start.elapsed();
-        Ok(stream)
+            stats: Stats { prompt_tokens: prompt.len(), prompt_time: start.elapsed(), ..Stats::default() },
+        })
     }
 
     /// One round: draft, verify, keep the agreeing prefix plus the model's next token.
@@ -163,9 +158,7 @@ impl TokenSource for SpeculativeStream<'_> {
         }
         let token = self.ready.pop_front().expect("a round decides at least one token");
         self.tokens.push(token);
-        self.stats.generation_tokens += 1;
-        self.stats.generation_time += start.elapsed();
-        self.stats.peak_memory = rmx::memory::peak_memory();
+        self.stats.record_token(start);
         Ok(Some(token))
     }
 

@@ -32,6 +32,13 @@ impl Stats {
     pub fn generation_tps(&self) -> f64 {
         self.generation_tokens as f64 / self.generation_time.as_secs_f64().max(1e-9)
     }
+
+    /// Counts one generated token whose work began at `start`, and the peak memory so far.
+    pub fn record_token(&mut self, start: Instant) {
+        self.generation_tokens += 1;
+        self.generation_time += start.elapsed();
+        self.peak_memory = rmx::memory::peak_memory();
+    }
 }
 
 /// Anything that yields a prompt's continuation token by token.
@@ -195,9 +202,7 @@ impl TokenSource for TokenStream<'_> {
         let token = self.sampler.sample(&logits, &self.tokens)?;
         self.tokens.push(token);
         self.pending = Some(token);
-        self.stats.generation_tokens += 1;
-        self.stats.generation_time += start.elapsed();
-        self.stats.peak_memory = rmx::memory::peak_memory();
+        self.stats.record_token(start);
         Ok(Some(token))
     }
 

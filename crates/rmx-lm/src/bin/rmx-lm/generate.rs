@@ -143,13 +143,9 @@ fn generate(
         (Some(_), Some(_)) => Err(LmError::NotImplemented("--draft-model together with --prompt-cache-file".into())),
         (Some(file), None) => {
             let (caches, _) = rmx_lm::load_prompt_cache(file)?;
-            if caches.len() != loaded.model.new_cache().len() {
-                return Err(LmError::Request(format!(
-                    "{} holds {} layers' caches; the model has {}",
-                    file.display(),
-                    caches.len(),
-                    loaded.model.new_cache().len()
-                )));
+            let layers = loaded.model.new_cache().len();
+            if caches.len() != layers {
+                return Err(LmError::Request(format!("{} holds {} layers' caches; the model has {layers}", file.display(), caches.len())));
             }
             Ok(rmx_lm::generate_with_caches(loaded, caches, tokens, params, show)?.0)
         }
