@@ -76,6 +76,17 @@ fn check_available(device: Device) -> Result<()> {
     }
 }
 
+/// The calling thread's default device and streams (carried to the thread that evaluates).
+pub(crate) fn thread_defaults() -> (Device, Vec<Stream>) {
+    (default_device(), DEFAULT_STREAMS.with(|s| s.borrow().clone()))
+}
+
+/// Sets [`thread_defaults`] on this thread.
+pub(crate) fn set_thread_defaults(device: Device, streams: Vec<Stream>) {
+    DEFAULT_DEVICE.with(|d| *d.borrow_mut() = device);
+    DEFAULT_STREAMS.with(|s| *s.borrow_mut() = streams);
+}
+
 /// The calling thread's default device.
 pub fn default_device() -> Device {
     DEFAULT_DEVICE.with(|d| *d.borrow())

@@ -22,10 +22,24 @@ use std::sync::Arc;
 /// ```
 pub fn eval(outputs: &[Array]) -> Result<()> {
     let tape = build_tape(outputs)?;
-    for array in tape {
-        run_node(array)?;
+    // Graphs of a few nodes run where they are; larger ones move to the compute pool once
+    // instead of waking it for every parallel kernel.
+    let move_to_pool = tape.len() >= POOL_MIN_NODES && !inline_only();
+    let run = move || tape.into_iter().try_for_each(run_node);
+    if move_to_pool {
+        crate::thread_context::on_pool(run)
+    } else {
+        run()
     }
-    Ok(())
+}
+
+/// Node count from which [`eval`] runs a graph on the compute pool.
+const POOL_MIN_NODES: usize = 4;
+
+/// `RMX_EVAL_INLINE` set: graphs are evaluated on the calling thread (for profiling).
+fn inline_only() -> bool {
+    static INLINE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INLINE.get_or_init(|| std::env::var_os("RMX_EVAL_INLINE").is_some())
 }
 
 /// Starts evaluating `outputs` and returns. Evaluation in this build completes before the

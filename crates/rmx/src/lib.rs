@@ -29,6 +29,7 @@ pub mod ops;
 pub mod primitive;
 pub mod shape;
 pub mod storage;
+mod thread_context;
 pub mod transforms;
 
 pub use array::Array;

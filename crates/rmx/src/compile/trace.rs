@@ -148,6 +148,16 @@ pub(crate) fn tracing() -> bool {
     TRACING.with(|t| t.get() > 0)
 }
 
+/// How many `compile` traces are open on this thread (carried to the thread that evaluates).
+pub(crate) fn tracing_depth() -> usize {
+    TRACING.with(|t| t.get())
+}
+
+/// Sets [`tracing_depth`] on this thread.
+pub(crate) fn set_tracing_depth(depth: usize) {
+    TRACING.with(|t| t.set(depth));
+}
+
 struct Tracing;
 
 impl Tracing {

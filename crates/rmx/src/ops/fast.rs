@@ -1,6 +1,8 @@
 //! The fast ops of `mx.fast`: rms_norm, layer_norm, rope and scaled_dot_product_attention.
-//! This build composes them from primitives (so every transform applies to them); statistics
-//! and softmax run in float32 for half-precision inputs, as MLX does.
+//! rms_norm, rope and decoding-sized attention run as single fused kernels for float32 and
+//! half-precision inputs; their composed formulations (float64, larger attention, and the
+//! fused kernels' reverse rules) are built from primitives. Statistics and softmax run in
+//! float32 for half-precision inputs, as MLX does.
 
 use crate::array::Array;
 use crate::dtype::Dtype;
@@ -36,6 +38,18 @@ fn check_last(op: &'static str, x: &Array, p: Option<&Array>) -> Result<()> {
 /// ```
 pub fn rms_norm(x: &Array, weight: Option<&Array>, eps: f64) -> Result<Array> {
     check_last("rms_norm", x, weight)?;
+    if !matches!(x.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+        return rms_norm_by_ops(x, weight, eps);
+    }
+    let mut inputs = vec![x.clone()];
+    if let Some(w) = weight {
+        inputs.push(crate::astype(w, x.dtype())?);
+    }
+    Ok(Array::from_primitive(x.shape().to_vec(), x.dtype(), Arc::new(crate::primitive::rope_norm::RmsNorm { eps }), inputs))
+}
+
+/// [`rms_norm`] composed from primitives.
+pub(crate) fn rms_norm_by_ops(x: &Array, weight: Option<&Array>, eps: f64) -> Result<Array> {
     let xf = crate::astype(x, compute_dtype(x.dtype()))?;
     let ms = crate::mean(&crate::square(&xf)?, -1, true)?;
     let y = crate::multiply(&xf, &crate::rsqrt(&crate::add(&ms, eps)?)?)?;
@@ -78,27 +92,55 @@ pub fn rope(
     offset: usize,
     freqs: Option<&Array>,
 ) -> Result<Array> {
+    check_rope(x, dims, base, freqs)?;
+    if !matches!(x.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+        return rope_by_ops(x, dims, traditional, base, scale, offset, freqs);
+    }
+    let mut inputs = vec![x.clone()];
+    inputs.extend(freqs.cloned());
+    let rope = crate::primitive::rope_norm::Rope { dims, traditional, base, scale, offset };
+    Ok(Array::from_primitive(x.shape().to_vec(), x.dtype(), Arc::new(rope), inputs))
+}
+
+/// The shape, `dims` and frequency checks of [`rope`].
+fn check_rope(x: &Array, dims: usize, base: Option<f64>, freqs: Option<&Array>) -> Result<()> {
     if x.ndim() < 2 {
         return Err(Error::shapes_detail("rope", &[x.shape()], "needs at least 2 dimensions [..., T, D]"));
     }
     let d = x.shape()[x.ndim() - 1];
-    let t = x.shape()[x.ndim() - 2];
     if dims % 2 != 0 || dims > d || dims == 0 {
         return Err(Error::arg("rope", format!("dims {dims} must be even, positive and at most the feature size {d}")));
     }
+    match (freqs, base) {
+        (Some(f), None) if f.shape() != [dims / 2] => {
+            Err(Error::shapes_detail("rope", &[f.shape()], format!("freqs must have shape [{}]", dims / 2)))
+        }
+        (Some(_), None) | (None, Some(_)) => Ok(()),
+        _ => Err(Error::arg("rope", "exactly one of base and freqs must be given")),
+    }
+}
+
+/// [`rope`] composed from primitives.
+pub(crate) fn rope_by_ops(
+    x: &Array,
+    dims: usize,
+    traditional: bool,
+    base: Option<f64>,
+    scale: f64,
+    offset: usize,
+    freqs: Option<&Array>,
+) -> Result<Array> {
+    check_rope(x, dims, base, freqs)?;
+    let d = x.shape()[x.ndim() - 1];
+    let t = x.shape()[x.ndim() - 2];
     let half = dims / 2;
     let inv_freq = match (freqs, base) {
-        (Some(f), None) => {
-            if f.shape() != [half] {
-                return Err(Error::shapes_detail("rope", &[f.shape()], format!("freqs must have shape [{half}]")));
-            }
-            crate::reciprocal(&crate::astype(f, Dtype::F32)?)?
-        }
+        (Some(f), None) => crate::reciprocal(&crate::astype(f, Dtype::F32)?)?,
         (None, Some(b)) => {
             let i = crate::arange(0.0, half as f64, 1.0, Dtype::F32)?;
             crate::exp(&crate::multiply(&i, -2.0 * b.ln() / dims as f64)?)?
         }
-        _ => return Err(Error::arg("rope", "exactly one of base and freqs must be given")),
+        _ => unreachable!("check_rope requires exactly one of base and freqs"),
     };
     let pos = crate::arange(offset as f64, (offset + t) as f64, 1.0, Dtype::F32)?;
     let angles = crate::multiply(&crate::multiply(&crate::reshape_to(&pos, &[t, 1])?, &crate::reshape_to(&inv_freq, &[1, half])?)?, scale)?;

@@ -23,6 +23,8 @@ pub enum QuantMode {
     Nvfp4,
 }
 
+pub use crate::backend::cpu::qmv_integer::{int8_activations, set_int8_activations};
+
 /// Largest row count `quantized_matmul` serves with its matrix-vector kernel; larger
 /// products dequantize once and use the matmul kernel.
 const MATVEC_MAX_ROWS: usize = 16;
@@ -174,7 +176,12 @@ pub fn quantized_matmul(
         let y = Array::from_primitive(
             vec![rows, n],
             Dtype::F32,
-            Arc::new(QuantizedMatmul { group_size, bits, half_input: matches!(x.dtype(), Dtype::F16 | Dtype::BF16) }),
+            Arc::new(QuantizedMatmul {
+                group_size,
+                bits,
+                half_input: matches!(x.dtype(), Dtype::F16 | Dtype::BF16),
+                int8_activations: crate::backend::cpu::qmv_integer::int8_activations(),
+            }),
             inputs,
         );
         crate::reshape_to(&y, &with_last(x.shape(), n))?

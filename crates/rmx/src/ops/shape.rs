@@ -344,6 +344,10 @@ pub fn as_strided(a: &Array, shape: &[usize], strides: &[isize], offset: usize) 
 
 /// A row-major copy (no copy when already row-major).
 pub fn contiguous(a: &Array) -> Result<Array> {
+    // Computed and already row-major: the array itself (no graph node).
+    if a.is_evaluated() && a.storage()?.is_row_contiguous(a.shape()) {
+        return Ok(a.clone());
+    }
     Ok(Array::from_primitive(a.shape().to_vec(), a.dtype(), Arc::new(Contiguous), vec![a.clone()]))
 }
 

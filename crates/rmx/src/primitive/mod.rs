@@ -11,6 +11,7 @@ use crate::error::Result;
 use std::fmt;
 
 pub mod attention;
+pub mod rope_norm;
 pub mod binary;
 pub mod creation;
 pub mod custom;

@@ -31,9 +31,12 @@ pub struct AffineDequantize {
 pub struct QuantizedMatmul {
     pub group_size: usize,
     pub bits: u32,
-    /// `x` was float16 or bfloat16 before its cast to float32: one row may take the int16
-    /// kernel (`backend::cpu::qmv_int16`).
+    /// `x` was float16 or bfloat16 before its cast to float32: it may take the integer
+    /// kernels (`backend::cpu::qmv_integer`).
     pub half_input: bool,
+    /// With `half_input` and 4-bit weights: int8 instead of int16 activations
+    /// (`rmx::set_int8_activations` when the product was built).
+    pub int8_activations: bool,
 }
 
 /// A row-contiguous storage as a slice of `len` elements.
@@ -146,13 +149,17 @@ impl Primitive for QuantizedMatmul {
         // SAFETY: the storage is fresh.
         let dst = unsafe { &mut *fresh::<f32>(&storage, out.size()) };
         let (xv, packed) = (slice::<f32>(&xs, x.size()), slice::<u32>(&qs, wq.size()));
-        if self.half_input && m == 1 && crate::backend::cpu::qmv_int16::applies(self.bits, self.group_size) {
-            let row = crate::backend::cpu::qmv_int16::quantize_row(xv, self.group_size, self.bits);
-            with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| crate::backend::cpu::qmv_int16::qmv(
-                &row,
+        if self.half_input && k > 0 && crate::backend::cpu::qmv_integer::applies(self.bits, self.group_size) {
+            let rows: Vec<_> = xv
+                .chunks_exact(k)
+                .map(|row| crate::backend::cpu::qmv_integer::quantize_row(row, self.group_size, self.bits, self.int8_activations))
+                .collect();
+            with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| crate::backend::cpu::qmv_integer::qmv(
+                &rows,
                 packed,
                 s,
                 b,
+                n,
                 k,
                 self.group_size,
                 self.bits,

@@ -34,6 +34,16 @@ pub(crate) fn retaining_graph() -> bool {
     RETAIN_DEPTH.with(|d| d.get() > 0)
 }
 
+/// How many transforms on this thread are tracing (carried to the thread that evaluates).
+pub(crate) fn retain_depth() -> usize {
+    RETAIN_DEPTH.with(|d| d.get())
+}
+
+/// Sets [`retain_depth`] on this thread.
+pub(crate) fn set_retain_depth(depth: usize) {
+    RETAIN_DEPTH.with(|d| d.set(depth));
+}
+
 /// Keeps evaluated graphs attached until dropped.
 pub(crate) struct RetainGraph;
 

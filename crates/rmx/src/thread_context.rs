@@ -1,0 +1,106 @@
+//! Runs an evaluation on a thread of the compute pool, carrying the caller's per-thread
+//! settings along.
+//!
+//! Kernels split their work with rayon. Called from outside the pool, every parallel kernel
+//! would hand its work to the pool and put the caller to sleep until it is done: two thread
+//! wake-ups per kernel, tens of microseconds each, which add up over the hundreds of small
+//! kernels of one decode step. Evaluating the whole graph on a pool thread pays that once;
+//! the kernels' parallel parts then go to the pool's other threads directly, which keep
+//! polling for work until the evaluation ends.
+
+use crate::device::{Device, Stream};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The per-thread settings evaluation depends on: whether transforms keep graphs attached,
+/// whether `compile` is tracing, and the default device and streams.
+struct ThreadContext {
+    retain_depth: usize,
+    tracing_depth: usize,
+    device: Device,
+    streams: Vec<Stream>,
+}
+
+impl ThreadContext {
+    fn capture() -> ThreadContext {
+        let (device, streams) = crate::device::thread_defaults();
+        ThreadContext {
+            retain_depth: crate::transforms::retain_depth(),
+            tracing_depth: crate::compile::trace::tracing_depth(),
+            device,
+            streams,
+        }
+    }
+
+    /// Installs these settings on the current thread; returns the ones it replaced.
+    fn install(self) -> ThreadContext {
+        let previous = ThreadContext::capture();
+        crate::transforms::set_retain_depth(self.retain_depth);
+        crate::compile::trace::set_tracing_depth(self.tracing_depth);
+        crate::device::set_thread_defaults(self.device, self.streams);
+        previous
+    }
+}
+
+/// Puts a thread's own settings back when dropped (also when the work panics).
+struct Restore(Option<ThreadContext>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Some(previous) = self.0.take() {
+            previous.install();
+        }
+    }
+}
+
+/// Runs `work` on a thread of the rayon pool with the caller's settings (directly when the
+/// caller is already one), and returns its result. While it runs, the pool's other threads
+/// stay awake and take the kernels' parallel parts as soon as they appear (see
+/// [`help_until`]).
+pub(crate) fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        return work();
+    }
+    let context = ThreadContext::capture();
+    let done = AtomicBool::new(false);
+    rayon::scope(|scope| {
+        let evaluating = rayon::current_thread_index();
+        let done = &done;
+        scope.spawn_broadcast(move |_, thread| {
+            if Some(thread.index()) != evaluating {
+                help_until(done);
+            }
+        });
+        let _finished = SetOnDrop(done);
+        let _restore = Restore(Some(context.install()));
+        work()
+    })
+}
+
+/// Sets the flag when dropped, also when the work panics, so the helpers return.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Runs pending pool jobs until `done`, spinning briefly between them. A sleeping thread
+/// takes a futex wake-up (tens of microseconds on a virtual machine) before it can help
+/// with a kernel; a decode step runs hundreds of kernels of about a hundred microseconds.
+fn help_until(done: &AtomicBool) {
+    let mut idle = 0u32;
+    while !done.load(Ordering::Acquire) {
+        if rayon::yield_now() == Some(rayon::Yield::Executed) {
+            idle = 0;
+        } else if idle < SPINS_BEFORE_YIELD {
+            idle += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Empty polls after which a helper yields its core to the OS between polls.
+const SPINS_BEFORE_YIELD: u32 = 1 << 12;
