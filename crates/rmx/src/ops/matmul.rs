@@ -43,7 +43,9 @@ fn prepare(op: &'static str, a: &Array, b: &Array) -> Result<Prepared> {
         return Err(Error::shapes_detail(op, &[a.shape(), b.shape()], format!("inner dimensions {k} and {k2} differ")));
     }
     let batch = broadcast_shapes_for(op, &a.shape()[..an - 2], &b.shape()[..bn - 2])?;
-    let compute = if native(dtype) { dtype } else { Dtype::F32 };
+    // bf16 products of a few rows (decoding) have their own kernel; larger ones use gemm in f32.
+    let few_rows = dtype == Dtype::BF16 && m <= crate::backend::cpu::matvec_bf16::MAX_ROWS && op == "matmul";
+    let compute = if native(dtype) || few_rows { dtype } else { Dtype::F32 };
     let a = crate::broadcast_to(&crate::astype(&a, compute)?, &[batch.as_slice(), &[m, k]].concat())?;
     let b = crate::broadcast_to(&crate::astype(&b, compute)?, &[batch.as_slice(), &[k, n]].concat())?;
     let mut shape = batch;

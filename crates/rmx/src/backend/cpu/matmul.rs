@@ -83,12 +83,16 @@ pub fn matmul(
         Dtype::F64 => run!(f64, alpha, beta),
         Dtype::F16 => run!(f16, f16::from_f64(alpha), f16::from_f64(beta)),
         Dtype::C64 => run!(c32, c32::new(alpha as f32, 0.0), c32::new(beta as f32, 0.0)),
+        Dtype::BF16 if !read_out && alpha == 0.0 && beta == 1.0 && m <= super::matvec_bf16::MAX_ROWS => {
+            super::matvec_bf16::matmul((m, n, k), a, b, batch_offsets, out)
+        }
         _ => return Err(Error::dtype_detail("matmul", dtype, "matmul needs float or complex inputs")),
     }
     Ok(())
 }
 
-/// Whether [`matmul`] handles `dtype` natively; bf16 goes through f32.
+/// Whether [`matmul`] handles `dtype` natively; bf16 goes through f32 (except products of a
+/// few rows, `matvec_bf16`).
 pub fn native(dtype: Dtype) -> bool {
     matches!(dtype, Dtype::F32 | Dtype::F64 | Dtype::F16 | Dtype::C64)
 }

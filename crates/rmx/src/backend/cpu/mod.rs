@@ -10,6 +10,7 @@ pub mod hadamard;
 pub mod lines;
 pub mod math;
 pub mod matmul;
+pub mod matvec_bf16;
 pub mod qmv_integer;
 pub mod quantized;
 pub mod reduce;
