@@ -68,7 +68,7 @@ fn gradients_and_batching_go_through_the_fused_kernels() {
         let y = rmx::rope(&rmx::rms_norm(&p[0], Some(&p[1]), 1e-6)?, 8, false, Some(10000.0), 1.0, 2, None)?;
         Ok(vec![y])
     };
-    let (_, want) = rmx::vjp(f, &[x.clone(), w.clone()], &[cot.clone()]).unwrap();
+    let (_, want) = rmx::vjp(f, &[x.clone(), w.clone()], std::slice::from_ref(&cot)).unwrap();
     let f32 = |a: &Array| rmx::astype(a, Dtype::F32).unwrap();
     let (_, got) = rmx::vjp(f, &[f32(&x), f32(&w)], &[f32(&cot)]).unwrap();
     for (g, w) in got.iter().zip(&want) {

@@ -21,7 +21,8 @@ fn half_precision_rows_match_the_dequantized_product() {
             rmx::astype(&rmx::dequantize(&wq, &scales, Some(&biases), g, bits, QuantMode::Affine, None).unwrap(), Dtype::F64).unwrap();
         for (dtype, int8) in [(Dtype::BF16, false), (Dtype::F16, false), (Dtype::BF16, true), (Dtype::F16, true)] {
             // Values spanning three orders of magnitude, as activations do.
-            let x = rmx::astype(&rmx::multiply(draw(&[rows, k], 2, 1.0), rmx::exp(&draw(&[rows, k], 3, 3.0)).unwrap()).unwrap(), dtype).unwrap();
+            let x = rmx::astype(&rmx::multiply(draw(&[rows, k], 2, 1.0), rmx::exp(&draw(&[rows, k], 3, 3.0)).unwrap()).unwrap(), dtype)
+                .unwrap();
             rmx::set_int8_activations(int8);
             let got = rmx::quantized_matmul(&x, &wq, &scales, Some(&biases), true, g, bits, QuantMode::Affine).unwrap();
             rmx::set_int8_activations(false);
@@ -31,8 +32,17 @@ fn half_precision_rows_match_the_dequantized_product() {
             // Each activation is off by at most half a step of its group's scale,
             // max|x_group| / (2 · 127) for int8 activations and / (2 · 32767) for int16 ones.
             let levels = if int8 && bits == 4 { 127.0 } else { 32767.0 };
-            let group_max = rmx::max(&rmx::reshape(&rmx::abs(&x64).unwrap(), &[rows as isize, (k / g) as isize, g as isize]).unwrap(), rmx::Axes::List(vec![-1]), true).unwrap();
-            let step = rmx::reshape(&rmx::broadcast_to(&rmx::divide(&group_max, 2.0 * levels).unwrap(), &[rows, k / g, g]).unwrap(), &[rows as isize, k as isize]).unwrap();
+            let group_max = rmx::max(
+                &rmx::reshape(&rmx::abs(&x64).unwrap(), &[rows as isize, (k / g) as isize, g as isize]).unwrap(),
+                rmx::Axes::List(vec![-1]),
+                true,
+            )
+            .unwrap();
+            let step = rmx::reshape(
+                &rmx::broadcast_to(&rmx::divide(&group_max, 2.0 * levels).unwrap(), &[rows, k / g, g]).unwrap(),
+                &[rows as isize, k as isize],
+            )
+            .unwrap();
             let magnitude = rmx::matmul(&step, &rmx::transpose(&rmx::abs(&dense).unwrap(), None).unwrap()).unwrap();
             let (got, want, magnitude) = (
                 rmx::astype(&got, Dtype::F64).unwrap().to_vec::<f64>().unwrap(),

@@ -11,7 +11,6 @@ use crate::error::Result;
 use std::fmt;
 
 pub mod attention;
-pub mod rope_norm;
 pub mod binary;
 pub mod creation;
 pub mod custom;
@@ -26,6 +25,7 @@ pub mod matmul;
 pub mod quantized;
 pub mod random;
 pub mod reduce;
+pub mod rope_norm;
 pub(crate) mod rules;
 pub mod scan;
 pub mod sort;

@@ -154,17 +154,17 @@ impl Primitive for QuantizedMatmul {
                 .chunks_exact(k)
                 .map(|row| crate::backend::cpu::qmv_integer::quantize_row(row, self.group_size, self.bits, self.int8_activations))
                 .collect();
-            with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| crate::backend::cpu::qmv_integer::qmv(
-                &rows,
-                packed,
-                s,
-                b,
-                n,
-                k,
-                self.group_size,
-                self.bits,
-                dst
-            ));
+            with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| {
+                let w = crate::backend::cpu::qmv_integer::PackedWeights {
+                    words: packed,
+                    scales: s,
+                    biases: b,
+                    k,
+                    g: self.group_size,
+                    bits: self.bits,
+                };
+                crate::backend::cpu::qmv_integer::qmv(&rows, &w, dst)
+            });
             out.set_storage(storage);
             return Ok(());
         }

@@ -135,8 +135,7 @@ impl Primitive for RmsNorm {
     }
 
     fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
-        let (_, grads) =
-            crate::vjp(|p| Ok(vec![crate::ops::fast::rms_norm_by_ops(&p[0], p.get(1), self.eps)?]), inputs, &cotangents[..1])?;
+        let (_, grads) = crate::vjp(|p| Ok(vec![crate::ops::fast::rms_norm_by_ops(&p[0], p.get(1), self.eps)?]), inputs, &cotangents[..1])?;
         Ok(argnums.iter().map(|&i| grads[i].clone()).collect())
     }
 

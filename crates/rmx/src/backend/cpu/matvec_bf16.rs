@@ -16,24 +16,21 @@ const COLUMNS_PER_TASK: usize = 32;
 
 /// `out[b] = a[b] @ b[b]` for bfloat16 operands with `m <= MAX_ROWS`; `out` is row-major
 /// `[batch, m, n]`; sums in float32, rounded once.
-pub fn matmul(
-    (m, n, k): (usize, usize, usize),
-    a: &MatOperand,
-    b: &MatOperand,
-    batch_offsets: &[(isize, isize)],
-    out: &Storage,
-) {
+pub fn matmul((m, n, k): (usize, usize, usize), a: &MatOperand, b: &MatOperand, batch_offsets: &[(isize, isize)], out: &Storage) {
     let po = SendPtr(out.ptr::<bf16>() as *mut bf16);
     for (batch, &(oa, ob)) in batch_offsets.iter().enumerate() {
         // SAFETY: reads within a's view (its strides over [m, k] from offset `oa`).
         let rows: Vec<Vec<f32>> = (0..m)
             .map(|i| {
-                (0..k).map(|l| unsafe { *a.storage.ptr::<bf16>().offset(oa + i as isize * a.row_stride + l as isize * a.col_stride) }.to_f32()).collect()
+                (0..k)
+                    .map(|l| {
+                        unsafe { *a.storage.ptr::<bf16>().offset(oa + i as isize * a.row_stride + l as isize * a.col_stride) }.to_f32()
+                    })
+                    .collect()
             })
             .collect();
         let pb = b.storage.ptr::<bf16>() as usize;
         (0..n).into_par_iter().with_min_len(COLUMNS_PER_TASK).for_each(|j| {
-            let po = po;
             // Column j of b: k values `row_stride` apart.
             let start = (pb as *const bf16).wrapping_offset(ob + j as isize * b.col_stride);
             for (i, x) in rows.iter().enumerate() {

@@ -17,8 +17,7 @@
 //!
 //! Float32 activations keep the float kernel, which MLX's results are checked against.
 
-use super::quantized::Scale;
-use rayon::prelude::*;
+use super::quantized::{by_weight_rows, Scale};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether 4-bit products quantize half-precision activations to int8 (see the module doc).
@@ -64,10 +63,7 @@ enum Values {
 pub fn applies(bits: u32, group_size: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        matches!(bits, 4 | 8)
-            && matches!(group_size, 32 | 64 | 128)
-            && is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
+        matches!(bits, 4 | 8) && matches!(group_size, 32 | 64 | 128) && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -97,49 +93,39 @@ pub fn quantize_row(x: &[f32], g: usize, bits: u32, int8: bool) -> QuantizedRow 
         scales.push(max / limit);
         sums.push(group.iter().sum());
     }
-    let values = if int8 {
-        Values::I8(scaled.iter().map(|&v| v as i8).collect())
-    } else {
-        Values::I16(scaled.iter().map(|&v| v as i16).collect())
-    };
+    let values =
+        if int8 { Values::I8(scaled.iter().map(|&v| v as i8).collect()) } else { Values::I16(scaled.iter().map(|&v| v as i16).collect()) };
     QuantizedRow { values, scales, sums, bits }
 }
 
-/// `out[i, r] = Σ_k x_i[k] · dequant(w)[r, k]` for the `n` rows of `bits`-bit `w` (`k`
-/// values each) and the rows `x_i` from [`quantize_row`] (same `g` and `bits`); `out` is
-/// `[xs.len(), n]`. Each row of `w` is read from memory once for all rows of `x`. Callers
-/// check [`applies`] first.
-#[allow(clippy::too_many_arguments)]
-pub fn qmv<S: Scale>(xs: &[QuantizedRow], wq: &[u32], scales: &[S], biases: &[S], n: usize, k: usize, g: usize, bits: u32, out: &mut [f32]) {
-    let m = xs.len();
-    let words_per_row = k * bits as usize / 32;
-    let groups = k / g;
-    const ROWS_PER_TASK: usize = 16;
-    let mut scratch = Vec::new();
-    // Results land row-major over w's rows ([n, m]); for one row of x that is `out` itself.
-    let by_row: &mut [f32] = if m == 1 {
-        &mut *out
-    } else {
-        scratch.resize(n * m, 0f32);
-        &mut scratch
-    };
-    by_row.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(task, block)| {
+/// A packed weight matrix: rows of `k` values of `bits` bits in groups of `g`, with their
+/// scales and biases (`k / g` per row).
+pub struct PackedWeights<'a, S> {
+    pub words: &'a [u32],
+    pub scales: &'a [S],
+    pub biases: &'a [S],
+    pub k: usize,
+    pub g: usize,
+    pub bits: u32,
+}
+
+/// `out[i, r] = Σ_k x_i[k] · dequant(w)[r, k]` for the rows `r` of `w` and the rows `x_i`
+/// from [`quantize_row`] (same `g` and `bits`); `out` is `[xs.len(), rows of w]`. Each row of
+/// `w` is read from memory once for all rows of `x`. Callers check [`applies`] first.
+pub fn qmv<S: Scale>(xs: &[QuantizedRow], w: &PackedWeights<S>, out: &mut [f32]) {
+    let (m, groups) = (xs.len(), w.k / w.g);
+    let words_per_row = w.k * w.bits as usize / 32;
+    let n = w.scales.len() / groups.max(1);
+    by_weight_rows(out, m, n, |first, block| {
         for (i, acc) in block.chunks_mut(m).enumerate() {
-            let r = task * ROWS_PER_TASK + i;
-            let words = &wq[r * words_per_row..(r + 1) * words_per_row];
-            let (s, b) = (&scales[r * groups..(r + 1) * groups], &biases[r * groups..(r + 1) * groups]);
+            let r = first + i;
+            let words = &w.words[r * words_per_row..(r + 1) * words_per_row];
+            let (s, b) = (&w.scales[r * groups..(r + 1) * groups], &w.biases[r * groups..(r + 1) * groups]);
             for (a, x) in acc.iter_mut().zip(xs) {
-                *a = row_dot(words, x, s, b, g);
+                *a = row_dot(words, x, s, b, w.g);
             }
         }
     });
-    if m > 1 {
-        for (i, row) in out.chunks_exact_mut(n).enumerate() {
-            for (r, o) in row.iter_mut().enumerate() {
-                *o = scratch[r * m + i];
-            }
-        }
-    }
 }
 
 /// One weight row against one quantized row of `x`, dispatched on the weight and group size.
@@ -180,12 +166,7 @@ const GROUP_LANES: usize = 8;
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn row_sum<S: Scale>(
-    x: &QuantizedRow,
-    scales: &[S],
-    biases: &[S],
-    mut dot: impl FnMut(usize) -> std::arch::x86_64::__m256i,
-) -> f32 {
+fn row_sum<S: Scale>(x: &QuantizedRow, scales: &[S], biases: &[S], mut dot: impl FnMut(usize) -> std::arch::x86_64::__m256i) -> f32 {
     use std::arch::x86_64::*;
     let mut acc = _mm256_setzero_ps();
     let mut bias_acc = _mm256_setzero_ps();
@@ -218,7 +199,13 @@ fn row_sum<S: Scale>(
 /// and `G` values per group of `scales`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn row_dot_4bit_int8<const G: usize, S: Scale>(bytes: *const u8, values: &[i8], x: &QuantizedRow, scales: &[S], biases: &[S]) -> f32 {
+unsafe fn row_dot_4bit_int8<const G: usize, S: Scale>(
+    bytes: *const u8,
+    values: &[i8],
+    x: &QuantizedRow,
+    scales: &[S],
+    biases: &[S],
+) -> f32 {
     use std::arch::x86_64::*;
     let low_nibbles = _mm256_set1_epi8(0x0F);
     let ones = _mm256_set1_epi16(1);

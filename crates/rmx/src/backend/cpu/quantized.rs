@@ -160,19 +160,10 @@ pub fn qmv<S: Scale>(
     let per = 32 / bits as usize;
     let lanes_fit = m == 1 && matches!(bits, 2 | 4 | 8) && words_per_group % LANES == 0;
     let xt = if lanes_fit { transpose_lanes(x, per) } else { Vec::new() };
-    let rows_per_task = 16usize;
-    // Results land row-major over w's rows ([n, m]); for one row of x that is `out` itself.
-    let mut scratch = Vec::new();
-    let by_row: &mut [f32] = if m == 1 {
-        &mut *out
-    } else {
-        scratch.resize(n * m, 0f32);
-        &mut scratch
-    };
-    by_row.par_chunks_mut(rows_per_task * m).enumerate().for_each(|(task, block)| {
+    by_weight_rows(out, m, n, |first, block| {
         let mut q = vec![0f32; g];
         for (r, acc) in block.chunks_mut(m).enumerate() {
-            let row = task * rows_per_task + r;
+            let row = first + r;
             let packed = &wq[row * words_per_row..(row + 1) * words_per_row];
             acc.fill(0.0);
             if m == 1 && matches!(bits, 2 | 4 | 8) {
@@ -200,11 +191,25 @@ pub fn qmv<S: Scale>(
             }
         }
     });
-    if m > 1 {
-        for mi in 0..m {
-            for row in 0..n {
-                out[mi * n + row] = scratch[row * m + mi];
-            }
+}
+
+/// Weight rows per parallel task of the matrix-vector kernels.
+const ROWS_PER_TASK: usize = 16;
+
+/// Fills `out` (`[m, n]` row-major: `m` rows of x, `n` weight rows) through
+/// `task(first_row, results)`, run in parallel, where `results` holds the outputs of up to
+/// [`ROWS_PER_TASK`] consecutive weight rows, `m` per row (weight-row-major; one row of x
+/// writes `out` directly, more go through a scratch buffer transposed at the end).
+pub fn by_weight_rows(out: &mut [f32], m: usize, n: usize, task: impl Fn(usize, &mut [f32]) + Sync) {
+    if m == 1 {
+        out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(t, block)| task(t * ROWS_PER_TASK, block));
+        return;
+    }
+    let mut scratch = vec![0f32; n * m];
+    scratch.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(t, block)| task(t * ROWS_PER_TASK, block));
+    for (mi, row) in out.chunks_exact_mut(n).enumerate() {
+        for (r, o) in row.iter_mut().enumerate() {
+            *o = scratch[r * m + mi];
         }
     }
 }
