@@ -93,12 +93,15 @@ pub fn rope(
     freqs: Option<&Array>,
 ) -> Result<Array> {
     check_rope(x, dims, base, freqs)?;
+    let rope = crate::primitive::rope_norm::Rope { dims, traditional, base, scale, offset };
     if !matches!(x.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
-        return rope_by_ops(x, dims, traditional, base, scale, offset, freqs);
+        return rope_by_ops(x, &rope, freqs);
     }
     let mut inputs = vec![x.clone()];
-    inputs.extend(freqs.cloned());
-    let rope = crate::primitive::rope_norm::Rope { dims, traditional, base, scale, offset };
+    if let Some(f) = freqs {
+        // The kernel reads the frequencies as float32.
+        inputs.push(crate::astype(f, Dtype::F32)?);
+    }
     Ok(Array::from_primitive(x.shape().to_vec(), x.dtype(), Arc::new(rope), inputs))
 }
 
@@ -120,17 +123,9 @@ fn check_rope(x: &Array, dims: usize, base: Option<f64>, freqs: Option<&Array>) 
     }
 }
 
-/// [`rope`] composed from primitives.
-pub(crate) fn rope_by_ops(
-    x: &Array,
-    dims: usize,
-    traditional: bool,
-    base: Option<f64>,
-    scale: f64,
-    offset: usize,
-    freqs: Option<&Array>,
-) -> Result<Array> {
-    check_rope(x, dims, base, freqs)?;
+/// [`rope`] composed from primitives, for arguments [`check_rope`] accepted.
+pub(crate) fn rope_by_ops(x: &Array, rope: &crate::primitive::rope_norm::Rope, freqs: Option<&Array>) -> Result<Array> {
+    let crate::primitive::rope_norm::Rope { dims, traditional, base, scale, offset } = *rope;
     let d = x.shape()[x.ndim() - 1];
     let t = x.shape()[x.ndim() - 2];
     let half = dims / 2;

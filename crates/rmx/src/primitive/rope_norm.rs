@@ -33,7 +33,7 @@ macro_rules! with_half_or_single {
 }
 
 /// Rotary embedding of `[x]` or `[x, freqs]` (see [`crate::rope`]).
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Rope {
     pub dims: usize,
     pub traditional: bool,
@@ -51,13 +51,14 @@ impl Rope {
                 let step = (-2.0 * base.ln() / self.dims as f64) as f32;
                 Ok((0..half).map(|i| crate::backend::cpu::math::exp_f32(i as f32 * step)).collect())
             }
-            (None, Some(freqs)) => Ok(crate::astype(freqs, Dtype::F32)?.to_vec::<f32>()?.iter().map(|f| 1.0 / f).collect()),
+            // `rope` passes the frequencies as float32.
+            (None, Some(freqs)) => Ok(freqs.to_vec::<f32>()?.iter().map(|f| 1.0 / f).collect()),
             (None, None) => Err(Error::Eval("rope without base or freqs".into())),
         }
     }
 
     fn composed(&self, x: &Array, freqs: Option<&Array>) -> Result<Array> {
-        crate::ops::fast::rope_by_ops(x, self.dims, self.traditional, self.base, self.scale, self.offset, freqs)
+        crate::ops::fast::rope_by_ops(x, self, freqs)
     }
 }
 
