@@ -75,27 +75,35 @@ pub fn applies(bits: u32, group_size: usize) -> bool {
 /// Quantizes one row of `x` (a multiple of `g` values) per group of `g`, for `bits`-bit
 /// weights, in nibble order for 4 bits: to int8 when `int8` (4-bit weights only), else int16.
 pub fn quantize_row(x: &[f32], g: usize, bits: u32, int8: bool) -> QuantizedRow {
-    let int8 = int8 && bits == 4;
-    let limit = if int8 { i8::MAX as f32 } else { i16::MAX as f32 };
-    let mut scaled = vec![0f32; x.len()];
+    if int8 && bits == 4 {
+        let (values, scales, sums) = quantize_groups(x, g, bits, i8::MAX as f32, |v| v as i8);
+        QuantizedRow { values: Values::I8(values), scales, sums, bits }
+    } else {
+        let (values, scales, sums) = quantize_groups(x, g, bits, i16::MAX as f32, |v| v as i16);
+        QuantizedRow { values: Values::I16(values), scales, sums, bits }
+    }
+}
+
+/// `x` scaled per group of `g` to `±limit`, rounded and cast (nibble order for 4 bits),
+/// with each group's scale and exact sum.
+fn quantize_groups<T: Copy + Default>(x: &[f32], g: usize, bits: u32, limit: f32, cast: impl Fn(f32) -> T) -> (Vec<T>, Vec<f32>, Vec<f32>) {
+    let mut values = vec![T::default(); x.len()];
     let mut scales = Vec::with_capacity(x.len() / g);
     let mut sums = Vec::with_capacity(x.len() / g);
-    for (group, out) in x.chunks_exact(g).zip(scaled.chunks_exact_mut(g)) {
+    for (group, out) in x.chunks_exact(g).zip(values.chunks_exact_mut(g)) {
         let max = group.iter().fold(0f32, |m, v| m.max(v.abs()));
         let inv = if max > 0.0 { limit / max } else { 0.0 };
         for (src, dst) in group.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BLOCK)) {
             for i in 0..BLOCK / 2 {
                 let (a, b) = if bits == 4 { (2 * i, 2 * i + 1) } else { (i, BLOCK / 2 + i) };
-                dst[i] = (src[a] * inv).round();
-                dst[BLOCK / 2 + i] = (src[b] * inv).round();
+                dst[i] = cast((src[a] * inv).round());
+                dst[BLOCK / 2 + i] = cast((src[b] * inv).round());
             }
         }
         scales.push(max / limit);
         sums.push(group.iter().sum());
     }
-    let values =
-        if int8 { Values::I8(scaled.iter().map(|&v| v as i8).collect()) } else { Values::I16(scaled.iter().map(|&v| v as i16).collect()) };
-    QuantizedRow { values, scales, sums, bits }
+    (values, scales, sums)
 }
 
 /// A packed weight matrix: rows of `k` values of `bits` bits in groups of `g`, with their
