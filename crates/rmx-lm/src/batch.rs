@@ -26,7 +26,7 @@ use std::time::Instant;
 /// ```
 pub fn generate_batch(loaded: &Loaded, prompts: &[Vec<u32>], params: &GenerateParams) -> Result<Vec<Generation>> {
     let model = loaded.model.as_ref();
-    let tokenizer = loaded.tokenizer.as_ref().ok_or_else(|| LmError::file(&loaded.dir.join("tokenizer.json"), "not found"))?;
+    let tokenizer = loaded.tokenizer()?;
     if prompts.is_empty() {
         return Err(LmError::Request("no prompts to generate from".into()));
     }

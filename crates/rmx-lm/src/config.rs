@@ -160,6 +160,17 @@ impl Config {
         RopeSpec::from_config(dims, theta, scaling.as_ref(), self)
     }
 
+    /// A list of numbers.
+    pub fn f64_list(&self, key: &str) -> Result<Vec<f64>> {
+        match self.get(key) {
+            Some(Value::Array(items)) => {
+                items.iter().map(|v| v.as_f64().ok_or_else(|| self.error(format!("`{key}` must hold numbers, found {v}")))).collect()
+            }
+            Some(v) => Err(self.error(format!("`{key}` must be a list of numbers, found {v}"))),
+            None => Err(self.error(format!("missing field `{key}`"))),
+        }
+    }
+
     /// Errors naming this file.
     pub fn invalid(&self, detail: impl Into<String>) -> LmError {
         self.error(detail.into())

@@ -50,17 +50,13 @@ pub struct Generation {
     pub stats: Stats,
 }
 
-fn tokenizer(loaded: &Loaded) -> Result<&Tokenizer> {
-    loaded.tokenizer.as_ref().ok_or_else(|| LmError::file(&loaded.dir.join("tokenizer.json"), "not found"))
-}
-
 /// Continues the prompt `text` (tokenized as is, with the tokenizer's special tokens),
 /// calling `on_text` with each new piece of text; `on_text` returning `false` stops.
 pub fn generate_text(loaded: &Loaded, text: &str, params: &GenerateParams, on_text: &mut dyn FnMut(&str) -> bool) -> Result<Generation> {
     if text.is_empty() {
         return Err(LmError::Request("empty prompt".into()));
     }
-    let prompt = tokenizer(loaded)?.encode(text, true)?;
+    let prompt = loaded.tokenizer()?.encode(text, true)?;
     generate_from_tokens(loaded, &prompt, params, on_text)
 }
 
@@ -118,7 +114,7 @@ fn drive(
     params: &GenerateParams,
     on_text: &mut dyn FnMut(&str) -> bool,
 ) -> Result<Generation> {
-    let mut text = TextCollector::new(tokenizer(loaded)?, &loaded.eos_token_ids, &params.stop);
+    let mut text = TextCollector::new(loaded.tokenizer()?, &loaded.eos_token_ids, &params.stop);
     while text.tokens.len() < params.max_tokens && text.finish.is_none() {
         let Some(token) = source.next_token()? else { break };
         let piece = text.push(token)?;

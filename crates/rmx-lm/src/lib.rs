@@ -18,6 +18,8 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod generate;
+pub mod gguf;
+mod gguf_tokenizer;
 pub mod loader;
 pub mod models;
 pub mod prompt_cache;

@@ -24,12 +24,27 @@ pub struct Loaded {
     /// Token ids that end generation: `generation_config.json`'s, else `config.json`'s, plus
     /// the tokenizer's EOS token.
     pub eos_token_ids: Vec<u32>,
+    /// The model directory, or the `.gguf` file.
     pub dir: PathBuf,
 }
 
-/// Loads model, tokenizer and generation settings from `dir`.
+impl Loaded {
+    /// The tokenizer, or an error saying the model has none.
+    pub fn tokenizer(&self) -> Result<&Tokenizer> {
+        self.tokenizer.as_ref().ok_or_else(|| {
+            let wanted = if crate::gguf::is_gguf(&self.dir) { "tokenizer.ggml.* metadata" } else { "a tokenizer.json" };
+            LmError::file(&self.dir, format!("has no tokenizer ({wanted})"))
+        })
+    }
+}
+
+/// Loads model, tokenizer and generation settings from `dir`, or from a single `.gguf` file
+/// (see [`crate::gguf`]).
 pub fn load(dir: impl AsRef<Path>) -> Result<Loaded> {
     let dir = dir.as_ref();
+    if crate::gguf::is_gguf(dir) {
+        return crate::gguf::load_gguf(dir);
+    }
     let (model, config) = load_model(dir)?;
     let tokenizer = if dir.join("tokenizer.json").exists() { Some(Tokenizer::load(dir)?) } else { None };
     let generation = dir.join("generation_config.json");
@@ -60,11 +75,18 @@ pub fn load_model(dir: &Path) -> Result<(Box<dyn LanguageModel>, Config)> {
         Some(text) if config.get("vocab_size").is_none() => text,
         _ => config,
     };
-    let mut model = models::build(&config)?;
-    let weights = models::sanitize(&config, read_weights(dir)?)?;
-    apply_quantization(model.as_mut(), &config, &weights)?;
-    rmx_nn::update_weights(model.as_mut(), weights, true).map_err(|e| LmError::Weights(e.to_string()))?;
+    let model = assemble(&config, read_weights(dir)?)?;
     Ok((model, config))
+}
+
+/// Builds the model `config` describes and loads `weights` (checkpoint names) into it:
+/// renames, quantized layers set up, every parameter checked.
+pub(crate) fn assemble(config: &Config, weights: BTreeMap<String, Array>) -> Result<Box<dyn LanguageModel>> {
+    let mut model = models::build(config)?;
+    let weights = models::sanitize(config, weights)?;
+    apply_quantization(model.as_mut(), config, &weights)?;
+    rmx_nn::update_weights(model.as_mut(), weights, true).map_err(|e| LmError::Weights(e.to_string()))?;
+    Ok(model)
 }
 
 /// Every tensor of the directory's safetensors files, memory-mapped.

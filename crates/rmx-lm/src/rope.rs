@@ -1,5 +1,6 @@
 //! Rotary position embeddings as the checkpoints configure them: `default`, `linear`
-//! (positions divided by a factor) and `llama3` (low frequencies slowed, a smooth band between),
+//! (positions divided by a factor), `llama3` (low frequencies slowed, a smooth band between)
+//! and `freq_factors` (per-pair frequency divisors, as GGUF files store llama3 scaling),
 //! all applied by `rmx::rope` with the "rotate halves" pairing transformers uses.
 
 use crate::config::Config;
@@ -50,6 +51,16 @@ impl RopeSpec {
                     return Err(config.invalid(format!("llama3 rope needs high_freq_factor > low_freq_factor, got {high} and {low}")));
                 }
                 Ok(RopeSpec { dims, base: theta, scale: 1.0, periods: Some(llama3_periods(dims, theta, factor, low, high, original)) })
+            }
+            // What GGUF files carry instead of the llama3 parameters: llama.cpp's per-pair
+            // divisors of the frequencies (`rope_freqs`).
+            "freq_factors" => {
+                let factors = s.f64_list("factors")?;
+                if factors.len() != dims / 2 || factors.iter().any(|&f| f.is_nan() || f <= 0.0) {
+                    return Err(config.invalid(format!("freq_factors needs {} positive factors, got {factors:?}", dims / 2)));
+                }
+                let periods = factors.iter().enumerate().map(|(i, f)| (theta.powf(2.0 * i as f64 / dims as f64) * f) as f32).collect();
+                Ok(RopeSpec { dims, base: theta, scale: 1.0, periods: Some(periods) })
             }
             other => Err(LmError::NotImplemented(format!("rope_type '{other}'"))),
         }

@@ -69,6 +69,17 @@ impl Tokenizer {
         Ok(Tokenizer { inner, chat_template, bos_token: field("bos_token"), eos_token: field("eos_token"), add_bos })
     }
 
+    /// A tokenizer from its parts (as a GGUF file stores them).
+    pub(crate) fn from_parts(
+        inner: tokenizers::Tokenizer,
+        chat_template: Option<String>,
+        bos_token: Option<String>,
+        eos_token: Option<String>,
+        add_bos: bool,
+    ) -> Tokenizer {
+        Tokenizer { inner, chat_template, bos_token, eos_token, add_bos }
+    }
+
     /// Token ids of `text`, with the special tokens the tokenizer's post-processor adds
     /// (a BOS for llama) when `add_special_tokens`.
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {

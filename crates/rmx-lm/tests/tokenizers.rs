@@ -84,3 +84,26 @@ fn chatml_template_with_tools_and_loop_controls() {
 fn llama2_template_with_python_string_methods() {
     check_chat("metaspace_llama2");
 }
+
+/// The byte-level BPE written as a vocabulary-only GGUF (llama.cpp's gguf-py, pre-tokenizer
+/// `qwen2`), rebuilt from `tokenizer.ggml.*` and checked against transformers' own GGUF
+/// tokenizer converter (`scripts/gen_lm_gguf_goldens.py`).
+#[test]
+fn gguf_vocabulary_matches_transformers_gguf_converter() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models/gguf");
+    let tok = rmx_lm::gguf::load_gguf_tokenizer(&dir.join("vocab.gguf")).unwrap().expect("a tokenizer");
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("vocab_expected.json")).unwrap()).unwrap();
+    for case in want["encode"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let got = tok.encode(text, false).unwrap();
+        assert_eq!(got, ids(&case["ids"]), "encode {text:?}");
+        assert_eq!(tok.decode(&got, false).unwrap(), case["decoded"].as_str().unwrap(), "decode {text:?}");
+    }
+    assert_eq!(tok.eos_token_id(), tok.token_id("<|im_end|>"));
+    assert!(tok.has_chat_template());
+    // A model file without tokenizer metadata has no tokenizer, and says so when one is needed.
+    let model = dir.join("mistral_q4_0.gguf");
+    assert!(rmx_lm::gguf::load_gguf_tokenizer(&model).unwrap().is_none());
+    let err = rmx_lm::load(&model).unwrap().tokenizer().unwrap_err().to_string();
+    assert!(err.contains("tokenizer.ggml"), "{err}");
+}

@@ -28,7 +28,7 @@ const HELP: &str = "Type a message and press enter. Commands: q = quit, r = rese
 
 pub fn run(args: ChatArgs) -> Result<()> {
     let loaded = crate::load_with_progress(&args.model.model)?;
-    let tokenizer = loaded.tokenizer.as_ref().ok_or_else(|| LmError::file(&loaded.dir.join("tokenizer.json"), "not found"))?;
+    let tokenizer = loaded.tokenizer()?;
     if !tokenizer.has_chat_template() {
         return Err(LmError::Template(format!(
             "{} has no chat template; use `rmx-lm generate` for plain continuation",

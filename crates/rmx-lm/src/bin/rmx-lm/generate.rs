@@ -51,7 +51,7 @@ pub struct GenerateArgs {
 
 /// The prompt token ids: through the chat template when the model has one.
 pub fn prompt_tokens(loaded: &Loaded, messages: &[rmx_lm::chat_template::Message], raw: &str, use_template: bool) -> Result<Vec<u32>> {
-    let tokenizer = loaded.tokenizer.as_ref().ok_or_else(|| LmError::file(&loaded.dir.join("tokenizer.json"), "not found"))?;
+    let tokenizer = loaded.tokenizer()?;
     if use_template && tokenizer.has_chat_template() {
         let text = tokenizer.apply_chat_template(messages, true, &serde_json::Map::new())?;
         // The template writes the special tokens (BOS) itself.
@@ -83,11 +83,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let prompt = read_prompt(args.prompt.as_deref())?;
     let loaded = crate::load_with_progress(&args.model.model)?;
     let tokens = match &args.prompt_cache_file {
-        Some(_) => loaded
-            .tokenizer
-            .as_ref()
-            .ok_or_else(|| LmError::file(&loaded.dir.join("tokenizer.json"), "not found"))?
-            .encode(&prompt, false)?,
+        Some(_) => loaded.tokenizer()?.encode(&prompt, false)?,
         None => {
             let mut messages = Vec::new();
             if let Some(system) = &args.system_prompt {

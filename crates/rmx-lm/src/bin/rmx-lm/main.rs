@@ -1,5 +1,5 @@
 //! `rmx-lm`: run language models from the command line — `generate`, `chat`,
-//! `cache-prompt`, `convert`, `bench`, `embed`. Every command takes `--model DIR` (a Hugging Face or MLX model directory) and
+//! `cache-prompt`, `convert`, `bench`, `embed`. Every command takes `--model DIR` (a Hugging Face or MLX model directory, or a GGUF file) and
 //! defaults to the bundled `models/rmx-alice` (embed needs a BERT model), so each works
 //! offline on a fresh checkout.
 
@@ -51,7 +51,8 @@ enum Command {
 /// The model to load.
 #[derive(Args, Clone)]
 struct ModelArg {
-    /// Model directory (config.json, model*.safetensors, tokenizer.json).
+    /// Model directory (config.json, model*.safetensors, tokenizer.json) or a llama-family
+    /// `.gguf` file (llama, mistral, qwen2, qwen3; F32/F16/BF16, Q4_0/Q4_1/Q8_0 kept quantized, K-quants dequantized).
     #[arg(long, short = 'm', default_value = DEFAULT_MODEL)]
     model: PathBuf,
 }
