@@ -49,7 +49,12 @@ pub fn load_gguf(path: &Path) -> Result<Loaded> {
         unpermute_qk(&mut weights, &config)?;
     }
     let model = crate::loader::assemble(&config, weights)?;
-    let tokenizer = gguf_tokenizer::from_metadata(&meta)?;
+    // A vocabulary rmx cannot rebuild (SentencePiece) leaves the model usable on token ids;
+    // `Loaded::tokenizer` reports the reason when text is needed.
+    let tokenizer = match gguf_tokenizer::from_metadata(&meta) {
+        Err(LmError::NotImplemented(_)) => None,
+        other => other?,
+    };
     let mut eos_token_ids = config.token_ids("eos_token_id")?;
     if let Some(eot) = meta.count("tokenizer.ggml.eot_token_id")? {
         if !eos_token_ids.contains(&(eot as u32)) {

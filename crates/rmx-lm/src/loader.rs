@@ -31,10 +31,15 @@ pub struct Loaded {
 impl Loaded {
     /// The tokenizer, or an error saying the model has none.
     pub fn tokenizer(&self) -> Result<&Tokenizer> {
-        self.tokenizer.as_ref().ok_or_else(|| {
-            let wanted = if crate::gguf::is_gguf(&self.dir) { "tokenizer.ggml.* metadata" } else { "a tokenizer.json" };
-            LmError::file(&self.dir, format!("has no tokenizer ({wanted})"))
-        })
+        if let Some(t) = &self.tokenizer {
+            return Ok(t);
+        }
+        if crate::gguf::is_gguf(&self.dir) {
+            // A GGUF tokenizer rmx cannot rebuild loads as none: say why now that one is needed.
+            crate::gguf::load_gguf_tokenizer(&self.dir)?;
+            return Err(LmError::file(&self.dir, "has no tokenizer (tokenizer.ggml.* metadata)"));
+        }
+        Err(LmError::file(&self.dir, "has no tokenizer (a tokenizer.json)"))
     }
 }
 
@@ -60,8 +65,12 @@ pub fn load(dir: impl AsRef<Path>) -> Result<Loaded> {
     Ok(Loaded { model, config, tokenizer, eos_token_ids: eos, dir: dir.to_path_buf() })
 }
 
-/// Loads only the model and its config.
+/// Loads only the model and its config (from a directory or a `.gguf` file).
 pub fn load_model(dir: &Path) -> Result<(Box<dyn LanguageModel>, Config)> {
+    if crate::gguf::is_gguf(dir) {
+        let loaded = crate::gguf::load_gguf(dir)?;
+        return Ok((loaded.model, loaded.config));
+    }
     if !dir.is_dir() {
         return Err(LmError::file(dir, "not a directory (expected a model directory with config.json and model*.safetensors)"));
     }
