@@ -40,7 +40,10 @@ def main():
     expected = {}
     for name, max_kv in (("qwen3_prefix11", None), ("qwen3_prefix11_rot8", 8)):
         cache = kv.make_prompt_cache(model, max_kv_size=max_kv)
-        model(mx.array(prompt[:-1])[None], cache=cache)
+        # As mlx_lm.cache_prompt does: generate_step with no new tokens (all but the last
+        # prompt token in one chunk, then the last one alone).
+        for _ in generate_step(mx.array(prompt[:-1]), model, max_tokens=0, prompt_cache=cache):
+            pass
         mx.eval([c.state for c in cache])
         kv.save_prompt_cache(os.path.join(OUT, name + ".safetensors"), cache, {"model": "qwen3", "tokens": "11"})
         key = name.replace("qwen3_", "from_")

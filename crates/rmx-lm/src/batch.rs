@@ -43,7 +43,7 @@ pub fn generate_batch(loaded: &Loaded, prompts: &[Vec<u32>], params: &GeneratePa
     let mut samplers = (0..prompts.len())
         .map(|row| Sampler::new(SamplingParams { seed: params.sampling.seed.map(|s| s + row as u64), ..params.sampling.clone() }))
         .collect::<Result<Vec<_>>>()?;
-    let mut caches = make_caches(model, params.max_kv_size)?;
+    let mut caches = make_caches(model, params.max_kv_size, params.kv_quantization)?;
     for c in &mut caches {
         c.set_left_padding(padding.clone());
     }

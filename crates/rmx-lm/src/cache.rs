@@ -11,6 +11,13 @@
 //!   either `p < keep` or `q - p < max_size - keep`, in prefill and decoding alike;
 //! - **off**: no cache; each call attends within its own tokens (training, scoring).
 //!
+//! A full cache may be **quantized** ([`KvQuantization`], mlx-lm's `--kv-bits`): once its
+//! offset reaches `start` (checked before each update, as mlx-lm converts after each model
+//! call) it holds keys and values as MLX affine-quantized triples (packed, scales, biases), so
+//! a long context takes `bits/16` of the memory plus the scales; attention reads them
+//! dequantized (the same arithmetic as mlx-lm's quantized attention: `dequantize` then the
+//! products, up to float rounding).
+//!
 //! Each update returns the keys and values to attend over with the mask that goes with them.
 //! Batched generation left-pads its prompts; [`KvCache::set_left_padding`] hides each row's
 //! padding from its queries. Layout and state follow mlx-lm's `KVCache` / `RotatingKVCache`
@@ -35,12 +42,30 @@ pub enum Span {
     Off,
 }
 
+/// How a quantized cache stores keys and values (MLX affine quantization along the head
+/// dimension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvQuantization {
+    /// 2, 3, 4, 5, 6 or 8.
+    pub bits: u32,
+    /// 32, 64 or 128; must divide the head size.
+    pub group_size: usize,
+    /// Positions kept unquantized before the cache converts (mlx-lm's `quantized_kv_start`).
+    pub start: usize,
+}
+
+/// Packed values, scales and biases of `[B, heads, T, D]` quantized along `D`.
+type Quantized = [Array; 3];
+
 /// The cache of one attention layer.
 #[derive(Clone, Debug)]
 pub struct KvCache {
     span: Span,
     keys: Option<Array>,
     values: Option<Array>,
+    quantization: Option<KvQuantization>,
+    /// A quantized cache's storage once it has converted (then `keys`/`values` are `None`).
+    quantized: Option<(Quantized, Quantized)>,
     /// Positions processed so far (the position of the next token).
     offset: usize,
     /// Rotating caches: the sequence position held in each filled slot, in slot order.
@@ -58,7 +83,39 @@ pub struct Attend {
 
 impl KvCache {
     fn with_span(span: Span) -> KvCache {
-        KvCache { span, keys: None, values: None, offset: 0, slot_positions: Vec::new(), left_padding: Vec::new() }
+        KvCache {
+            span,
+            keys: None,
+            values: None,
+            quantization: None,
+            quantized: None,
+            offset: 0,
+            slot_positions: Vec::new(),
+            left_padding: Vec::new(),
+        }
+    }
+
+    /// A full cache that quantizes its keys and values once `quantization.start` positions are
+    /// cached.
+    ///
+    /// ```
+    /// use rmx_lm::cache::{KvCache, KvQuantization};
+    /// assert!(KvCache::quantized(KvQuantization { bits: 4, group_size: 64, start: 0 }).is_ok());
+    /// assert!(KvCache::quantized(KvQuantization { bits: 7, group_size: 64, start: 0 }).is_err());
+    /// ```
+    pub fn quantized(quantization: KvQuantization) -> Result<KvCache> {
+        let KvQuantization { bits, group_size, .. } = quantization;
+        if !matches!(bits, 2 | 3 | 4 | 5 | 6 | 8) || !matches!(group_size, 32 | 64 | 128) {
+            return Err(LmError::Request(format!(
+                "KV cache quantization needs bits in 2, 3, 4, 5, 6, 8 and a group size of 32, 64 or 128 (got {bits} bits, group {group_size})"
+            )));
+        }
+        Ok(KvCache { quantization: Some(quantization), ..KvCache::full() })
+    }
+
+    /// The quantization of a quantized cache.
+    pub fn quantization(&self) -> Option<KvQuantization> {
+        self.quantization
     }
 
     /// An empty cache for full attention.
@@ -116,6 +173,7 @@ impl KvCache {
                 };
                 Ok(Attend { keys: k.clone(), values: v.clone(), mask })
             }
+            Span::Full if self.quantization.is_some_and(|q| self.offset > 0 && self.offset >= q.start) => self.update_quantized(k, v),
             Span::Full => {
                 let (start, end) = (self.offset, self.offset + t);
                 let kb = write_at(&grow(self.keys.take(), k, start, end, usize::MAX)?, k, start)?;
@@ -127,6 +185,29 @@ impl KvCache {
             Span::Rotating { .. } if t == 1 => self.rotate_in(k, v),
             Span::Rotating { .. } => self.extend_rotating(k, v),
         }
+    }
+
+    fn update_quantized(&mut self, k: &Array, v: &Array) -> Result<Attend> {
+        let q = self.quantization.expect("a quantized cache");
+        let d = k.shape()[3];
+        if d % q.group_size != 0 {
+            return Err(LmError::Request(format!("the KV group size {} does not divide the head size {d}", q.group_size)));
+        }
+        let (start, end) = (self.offset, self.offset + k.shape()[2]);
+        let stored = match (self.quantized.take(), self.keys.take(), self.values.take()) {
+            (Some(stored), _, _) => Some(stored),
+            // Converting: the positions cached so far, quantized once.
+            (None, Some(kb), Some(vb)) => Some((quantize(&prefix(&kb, start)?, q)?, quantize(&prefix(&vb, start)?, q)?)),
+            _ => None,
+        };
+        let (old_k, old_v) = stored.map_or((None, None), |(k, v)| (Some(k), Some(v)));
+        let kq = store(old_k, &quantize(k, q)?, start, end)?;
+        let vq = store(old_v, &quantize(v, q)?, start, end)?;
+        let keys = dequantize(&kq, end, q, k.dtype())?;
+        let values = dequantize(&vq, end, q, v.dtype())?;
+        let mask = self.full_mask(k.shape()[2], end)?;
+        (self.quantized, self.offset) = (Some((kq, vq)), end);
+        Ok(Attend { keys, values, mask })
     }
 
     fn full_mask(&self, t: usize, end: usize) -> Result<Option<AttentionMask>> {
@@ -277,7 +358,8 @@ impl KvCache {
 
     /// The arrays the cache holds (to evaluate them).
     pub fn arrays(&self) -> Vec<Array> {
-        self.keys.iter().chain(self.values.iter()).cloned().collect()
+        let quantized = self.quantized.iter().flat_map(|(k, v)| k.iter().chain(v));
+        self.keys.iter().chain(self.values.iter()).chain(quantized).cloned().collect()
     }
 
     /// The filled part of the key and value buffers (slot order), if any.
@@ -286,6 +368,10 @@ impl KvCache {
             Span::Rotating { .. } => self.slot_positions.len(),
             _ => self.offset,
         };
+        if let (Some((k, v)), Some(q)) = (&self.quantized, self.quantization) {
+            let dtype = k[1].dtype();
+            return Ok(Some((dequantize(k, n, q, dtype)?, dequantize(v, n, q, dtype)?)));
+        }
         match (&self.keys, &self.values) {
             (Some(k), Some(v)) if n > 0 => Ok(Some((prefix(k, n)?, prefix(v, n)?))),
             _ => Ok(None),
@@ -358,6 +444,25 @@ fn grow(buffer: Option<Array>, like: &Array, filled: usize, end: usize, limit: u
         Some(b) if filled > 0 => rmx::concatenate(&[prefix(&b, filled)?, fresh], 2)?,
         _ => fresh,
     })
+}
+
+fn quantize(a: &Array, q: KvQuantization) -> Result<Quantized> {
+    let (packed, scales, biases) = rmx::quantize(a, q.group_size, q.bits, rmx::QuantMode::Affine)?;
+    Ok([packed, scales, biases.expect("affine quantization has biases")])
+}
+
+/// `update` written at positions `start..end` of the quantized buffers (grown as needed).
+fn store(buffers: Option<Quantized>, update: &Quantized, start: usize, end: usize) -> Result<Quantized> {
+    let mut old = buffers.map(|b| b.map(Some)).unwrap_or_default();
+    let mut part = |i: usize| -> Result<Array> { write_at(&grow(old[i].take(), &update[i], start, end, usize::MAX)?, &update[i], start) };
+    Ok([part(0)?, part(1)?, part(2)?])
+}
+
+/// The first `n` positions of quantized buffers, as `dtype`.
+fn dequantize(stored: &Quantized, n: usize, q: KvQuantization, dtype: rmx::Dtype) -> Result<Array> {
+    let [packed, scales, biases] = stored;
+    let (packed, scales, biases) = (prefix(packed, n)?, prefix(scales, n)?, prefix(biases, n)?);
+    Ok(rmx::dequantize(&packed, &scales, Some(&biases), q.group_size, q.bits, rmx::QuantMode::Affine, Some(dtype))?)
 }
 
 fn write_at(buffer: &Array, update: &Array, at: usize) -> Result<Array> {

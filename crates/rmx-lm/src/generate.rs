@@ -3,7 +3,7 @@
 //! [`generate_with_caches`] continues a prompt cache and hands the caches back (chat turns,
 //! `cache-prompt`), [`generate_speculative`] uses a draft model.
 
-use crate::cache::KvCache;
+use crate::cache::{KvCache, KvQuantization};
 use crate::error::{LmError, Result};
 use crate::loader::Loaded;
 use crate::sample::SamplingParams;
@@ -24,11 +24,20 @@ pub struct GenerateParams {
     /// Bound full-attention caches to this many positions (a rotating cache keeping the
     /// first 4 and the most recent ones).
     pub max_kv_size: Option<usize>,
+    /// Quantize full-attention caches (mlx-lm's `--kv-bits`).
+    pub kv_quantization: Option<KvQuantization>,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_tokens: 100, sampling: SamplingParams::default(), stop: Vec::new(), prefill_step: 512, max_kv_size: None }
+        GenerateParams {
+            max_tokens: 100,
+            sampling: SamplingParams::default(),
+            stop: Vec::new(),
+            prefill_step: 512,
+            max_kv_size: None,
+            kv_quantization: None,
+        }
     }
 }
 
@@ -67,7 +76,7 @@ pub fn generate_from_tokens(
     params: &GenerateParams,
     on_text: &mut dyn FnMut(&str) -> bool,
 ) -> Result<Generation> {
-    let caches = make_caches(loaded.model.as_ref(), params.max_kv_size)?;
+    let caches = make_caches(loaded.model.as_ref(), params.max_kv_size, params.kv_quantization)?;
     Ok(generate_with_caches(loaded, caches, prompt, params, on_text)?.0)
 }
 
@@ -100,6 +109,9 @@ pub fn generate_speculative(
 ) -> Result<Generation> {
     if params.max_kv_size.is_some() {
         return Err(LmError::NotImplemented("speculative decoding with --max-kv-size (rotating caches cannot be rewound)".into()));
+    }
+    if params.kv_quantization.is_some() {
+        return Err(LmError::NotImplemented("speculative decoding with a quantized KV cache (--kv-bits)".into()));
     }
     let context = loaded.config.opt_usize("max_position_embeddings")?;
     let (model, draft) = (loaded.model.as_ref(), draft.model.as_ref());

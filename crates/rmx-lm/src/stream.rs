@@ -4,7 +4,7 @@
 //! model. Both are [`TokenSource`]s, which the text layer ([`crate::generate`]) and the CLI
 //! drive.
 
-use crate::cache::{KvCache, Span};
+use crate::cache::{KvCache, KvQuantization, Span};
 use crate::error::{LmError, Result};
 use crate::models::LanguageModel;
 use crate::sample::{Sampler, SamplingParams};
@@ -49,13 +49,18 @@ pub trait TokenSource {
 }
 
 /// The caches for a generation: the model's own kinds, with every full-attention cache
-/// bounded to `max_kv_size` positions (keeping the first 4, as mlx-lm) when given.
-pub fn make_caches(model: &dyn LanguageModel, max_kv_size: Option<usize>) -> Result<Vec<KvCache>> {
+/// bounded to `max_kv_size` positions (keeping the first 4, as mlx-lm) or quantized
+/// (`kv_quantization`) when asked. A cache cannot be both (as in mlx-lm).
+pub fn make_caches(model: &dyn LanguageModel, max_kv_size: Option<usize>, kv_quantization: Option<KvQuantization>) -> Result<Vec<KvCache>> {
+    if max_kv_size.is_some() && kv_quantization.is_some() {
+        return Err(LmError::Request("a quantized KV cache cannot also be bounded (max_kv_size): choose one".into()));
+    }
     model
         .new_cache()
         .into_iter()
-        .map(|c| match (max_kv_size, c.span()) {
-            (Some(n), Span::Full) => KvCache::rotating(n, 4),
+        .map(|c| match (max_kv_size, kv_quantization, c.span()) {
+            (Some(n), _, Span::Full) => KvCache::rotating(n, 4),
+            (_, Some(q), Span::Full) => KvCache::quantized(q),
             _ => Ok(c),
         })
         .collect()
@@ -83,14 +88,16 @@ pub fn check_prompt(model: &dyn LanguageModel, prompt: &[u32], cached: usize, co
     Ok(())
 }
 
-/// Runs `prompt` (`[B, T]` ids) through the model in chunks of `step` positions and returns
-/// the float32 logits of the last position of each row.
+/// Runs `prompt` (`[B, T]` ids) through the model and returns the float32 logits of the last
+/// position of each row. As mlx-lm's generate_step: all but the last token in chunks of `step`
+/// positions, then the last token alone (which matters where caches change between calls,
+/// such as a quantized cache converting once it holds enough positions).
 pub fn prefill(model: &dyn LanguageModel, ids: &Array, caches: &mut [KvCache], step: usize) -> Result<Vec<Vec<f32>>> {
     let (rows, t) = (ids.shape()[0], ids.shape()[1]);
     let step = step.max(1);
     let mut start = 0;
     loop {
-        let end = (start + step).min(t);
+        let end = if start + 1 < t { (start + step).min(t - 1) } else { t };
         let chunk = rmx::slice(ids, &[0, start as isize], &[rows as isize, end as isize], &[1, 1])?;
         let out = model.forward(&chunk, caches)?;
         if end == t {

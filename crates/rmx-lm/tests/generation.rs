@@ -65,9 +65,49 @@ fn mlx_lm_prompt_caches_continue_like_mlx_lm() {
 fn max_kv_size_rotates_like_mlx_lm() {
     let l = loaded("qwen3");
     let (prompt, _) = golden();
-    let caches = make_caches(l.model.as_ref(), Some(16)).unwrap();
+    let caches = make_caches(l.model.as_ref(), Some(16), None).unwrap();
     let mut stream = TokenStream::resume(l.model.as_ref(), caches, &prompt, SamplingParams::default(), 512, None).unwrap();
     assert_eq!(greedy(&mut stream, 32), cache_golden("rot16"));
+}
+
+/// Log-probabilities of `[vocab]` logits.
+fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let log_sum = logits.iter().map(|&x| ((x - max) as f64).exp()).sum::<f64>().ln() as f32 + max;
+    logits.iter().map(|&x| x - log_sum).collect()
+}
+
+/// `--kv-bits` against mlx-lm's generate_step with a QuantizedKVCache
+/// (`scripts/gen_lm_kv_quant_goldens.py`): prefill in chunks of 4 (the cache converts between
+/// chunks once `start` positions are cached), then greedy decoding; every step's
+/// log-probabilities and token must match.
+#[test]
+fn quantized_kv_cache_decodes_like_mlx_lm() {
+    use rmx_lm::cache::KvQuantization;
+    use rmx_lm::stream::prefill;
+    let l = loaded("qwen3");
+    let model = l.model.as_ref();
+    for (bits, start) in [(8, 0), (4, 0), (4, 16)] {
+        let (t, _) = rmx::io::load_safetensors(tests_dir().join(format!("caches/qwen3_kv{bits}_start{start}.safetensors"))).unwrap();
+        let (prompt, want) = (ids(&t, "tokens"), ids(&t, "greedy"));
+        let want_logprobs = t["logprobs"].to_vec::<f32>().unwrap();
+        let vocab = model.vocab_size();
+        let mut caches = make_caches(model, None, Some(KvQuantization { bits, group_size: 32, start })).unwrap();
+        let ids_of = |tokens: &[u32]| Array::from_slice(tokens, &[1, tokens.len()]).unwrap();
+        let mut logits = prefill(model, &ids_of(&prompt), &mut caches, 4).unwrap().pop().unwrap();
+        for (step, &expected) in want.iter().enumerate() {
+            let logprobs = log_softmax(&logits);
+            let reference = &want_logprobs[step * vocab..(step + 1) * vocab];
+            let err = logprobs.iter().zip(reference).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(err < 1e-3, "kv{bits} start {start}, step {step}: log-probability error {err}");
+            let token = (0..vocab).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).unwrap() as u32;
+            assert_eq!(token, expected, "kv{bits} start {start}, step {step}");
+            logits = rmx_lm::stream::last_rows(&model.forward(&ids_of(&[token]), &mut caches).unwrap()).unwrap().pop().unwrap();
+        }
+        assert!(caches.iter().all(|c| c.quantization().is_some() && c.arrays().iter().any(|a| a.dtype() == rmx::Dtype::U32)));
+    }
+    let bounded = make_caches(model, Some(64), Some(KvQuantization { bits: 4, group_size: 32, start: 0 }));
+    assert!(bounded.unwrap_err().to_string().contains("max_kv_size"));
 }
 
 #[test]
@@ -78,7 +118,7 @@ fn saved_prompt_caches_have_mlx_lm_layout_and_reload() {
     let dir = std::env::temp_dir().join(format!("rmx-lm-prompt-cache-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (file, max_kv) in [("qwen3_prefix11", None), ("qwen3_prefix11_rot8", Some(8))] {
-        let stream = TokenStream::resume(model, make_caches(model, max_kv).unwrap(), &prompt[..11], SamplingParams::default(), 512, None);
+        let stream = TokenStream::resume(model, make_caches(model, max_kv, None).unwrap(), &prompt[..11], SamplingParams::default(), 512, None);
         let (caches, seen) = stream.unwrap().into_caches();
         assert_eq!(seen, &prompt[..11], "a prefilled stream holds the whole prompt");
         let ours = dir.join(format!("{file}.safetensors"));
@@ -114,7 +154,7 @@ fn saved_prompt_caches_have_mlx_lm_layout_and_reload() {
             None => assert_eq!(reloaded, cache_golden("from_prefix11"), "{file}: reloaded"),
             Some(_) => {
                 let mut direct =
-                    TokenStream::resume(model, make_caches(model, max_kv).unwrap(), &prompt, SamplingParams::default(), 512, None);
+                    TokenStream::resume(model, make_caches(model, max_kv, None).unwrap(), &prompt, SamplingParams::default(), 512, None);
                 assert_eq!(reloaded, greedy(direct.as_mut().unwrap(), 32), "{file}: reloaded vs uninterrupted");
             }
         }
@@ -194,13 +234,13 @@ fn prefix_cache_processes_only_the_new_tokens() {
     let (prompt, want) = golden();
     let model = l.model.as_ref();
     let mut cache = PrefixCache::default();
-    let (caches, new) = cache.prepare(&prompt[..8], || make_caches(model, None)).unwrap();
+    let (caches, new) = cache.prepare(&prompt[..8], || make_caches(model, None, None)).unwrap();
     assert_eq!(new.len(), 8);
     let stream = TokenStream::resume(model, caches, new, SamplingParams::default(), 512, None).unwrap();
     let (caches, seen) = stream.into_caches();
     cache.store(caches, seen);
     // The second request shares the 8 cached tokens and adds 4.
-    let (caches, new) = cache.prepare(&prompt, || make_caches(model, None)).unwrap();
+    let (caches, new) = cache.prepare(&prompt, || make_caches(model, None, None)).unwrap();
     assert_eq!(new, &prompt[8..]);
     let mut stream = TokenStream::resume(model, caches, new, SamplingParams::default(), 512, None).unwrap();
     assert_eq!(greedy(&mut stream, 32), want);
@@ -208,9 +248,9 @@ fn prefix_cache_processes_only_the_new_tokens() {
     let mut other = prompt[..5].to_vec();
     other.push(prompt[5] ^ 1);
     let mut rewind = PrefixCache::default();
-    let stream = TokenStream::resume(model, make_caches(model, None).unwrap(), &prompt, SamplingParams::default(), 512, None).unwrap();
+    let stream = TokenStream::resume(model, make_caches(model, None, None).unwrap(), &prompt, SamplingParams::default(), 512, None).unwrap();
     let (c, seen) = stream.into_caches();
     rewind.store(c, seen);
-    let (c, new) = rewind.prepare(&other, || make_caches(model, None)).unwrap();
+    let (c, new) = rewind.prepare(&other, || make_caches(model, None, None)).unwrap();
     assert_eq!((new, c[0].offset()), (&other[5..], 5));
 }

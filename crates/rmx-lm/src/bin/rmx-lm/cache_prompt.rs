@@ -3,7 +3,7 @@
 //! file format is mlx-lm's, so either engine reads the other's files).
 
 use crate::generate::{prompt_tokens, read_prompt};
-use crate::ModelArg;
+use crate::{CacheArgs, ModelArg};
 use clap::Args;
 use rmx_lm::chat_template::message;
 use rmx_lm::{Result, SamplingParams, TokenStream};
@@ -22,9 +22,8 @@ pub struct CachePromptArgs {
     /// Render the prompt as a user message through the chat template (if the model has one).
     #[arg(long)]
     use_chat_template: bool,
-    /// Keep at most this many positions in the KV cache (the first 4 and the most recent).
-    #[arg(long)]
-    max_kv_size: Option<usize>,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Prompt tokens per forward pass.
     #[arg(long, default_value_t = 512)]
     prefill_step: usize,
@@ -35,7 +34,7 @@ pub fn run(args: CachePromptArgs) -> Result<()> {
     let loaded = crate::load_with_progress(&args.model.model)?;
     let tokens = prompt_tokens(&loaded, &[message("user", &prompt)], &prompt, args.use_chat_template)?;
     let model = loaded.model.as_ref();
-    let caches = rmx_lm::make_caches(model, args.max_kv_size)?;
+    let caches = rmx_lm::make_caches(model, args.cache.max_kv_size, args.cache.quantization())?;
     let context = loaded.config.opt_usize("max_position_embeddings")?;
     let stream = TokenStream::resume(model, caches, &tokens, SamplingParams::default(), args.prefill_step, context)?;
     let prompt_time = stream.stats.prompt_time;

@@ -1,7 +1,7 @@
 //! `rmx-lm chat`: an interactive conversation through the model's chat template.
 
 use crate::generate::prompt_tokens;
-use crate::{ModelArg, SamplingArgs};
+use crate::{CacheArgs, ModelArg, SamplingArgs};
 use clap::Args;
 use rmx_lm::chat_template::{message, Message};
 use rmx_lm::{GenerateParams, LmError, PrefixCache, Result};
@@ -19,9 +19,8 @@ pub struct ChatArgs {
     /// A system message that starts every conversation.
     #[arg(long)]
     system_prompt: Option<String>,
-    /// Keep at most this many positions in the KV cache (the first 4 and the most recent).
-    #[arg(long)]
-    max_kv_size: Option<usize>,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 const HELP: &str = "Type a message and press enter. Commands: q = quit, r = reset the conversation, h = this help.";
@@ -40,7 +39,8 @@ pub fn run(args: ChatArgs) -> Result<()> {
     let params = GenerateParams {
         max_tokens: args.max_tokens,
         sampling: args.sampling.params(),
-        max_kv_size: args.max_kv_size,
+        max_kv_size: args.cache.max_kv_size,
+        kv_quantization: args.cache.quantization(),
         ..Default::default()
     };
     // The KV cache carries over between turns: each turn processes only what is new.
@@ -70,7 +70,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
             text => history.push(message("user", text)),
         }
         let tokens = prompt_tokens(&loaded, &history, "", true)?;
-        let (caches, new) = cache.prepare(&tokens, || rmx_lm::make_caches(loaded.model.as_ref(), params.max_kv_size))?;
+        let (caches, new) = cache.prepare(&tokens, || rmx_lm::make_caches(loaded.model.as_ref(), params.max_kv_size, params.kv_quantization))?;
         let reused = tokens.len() - new.len();
         let (reply, caches, seen) = rmx_lm::generate_with_caches(&loaded, caches, new, &params, &mut |piece| {
             print!("{piece}");

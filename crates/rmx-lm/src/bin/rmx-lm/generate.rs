@@ -1,6 +1,6 @@
 //! `rmx-lm generate`: one prompt in, streamed text out, then mlx-lm's statistics.
 
-use crate::{ModelArg, SamplingArgs};
+use crate::{CacheArgs, ModelArg, SamplingArgs};
 use clap::Args;
 use rmx_lm::chat_template::message;
 use rmx_lm::{GenerateParams, Generation, LmError, Loaded, Result};
@@ -31,9 +31,8 @@ pub struct GenerateArgs {
     /// Prompt tokens per forward pass while prefilling.
     #[arg(long, default_value_t = 512)]
     prefill_step: usize,
-    /// Keep at most this many positions in the KV cache (the first 4 and the most recent).
-    #[arg(long)]
-    max_kv_size: Option<usize>,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Start from a prompt cache written by `rmx-lm cache-prompt` (or mlx-lm): the prompt is
     /// appended to the cached text as is (no chat template, no BOS).
     #[arg(long)]
@@ -98,7 +97,8 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         sampling: args.sampling.params(),
         stop: args.stop.clone(),
         prefill_step: args.prefill_step,
-        max_kv_size: args.max_kv_size,
+        max_kv_size: args.cache.max_kv_size,
+        kv_quantization: args.cache.quantization(),
     };
     let mut out = std::io::stdout().lock();
     if !args.quiet {

@@ -94,6 +94,29 @@ impl SamplingArgs {
     }
 }
 
+/// KV cache flags shared by generate, chat and cache-prompt.
+#[derive(Args, Clone)]
+struct CacheArgs {
+    /// Keep at most this many positions in the KV cache (the first 4 and the most recent).
+    #[arg(long)]
+    max_kv_size: Option<usize>,
+    /// Quantize the KV cache to this many bits (2, 3, 4, 5, 6 or 8; as mlx-lm's --kv-bits).
+    #[arg(long)]
+    kv_bits: Option<u32>,
+    /// Group size of the KV cache quantization (must divide the head size).
+    #[arg(long, default_value_t = 64)]
+    kv_group_size: usize,
+    /// Positions cached in full precision before the cache is quantized.
+    #[arg(long, default_value_t = 5000)]
+    quantized_kv_start: usize,
+}
+
+impl CacheArgs {
+    fn quantization(&self) -> Option<rmx_lm::cache::KvQuantization> {
+        self.kv_bits.map(|bits| rmx_lm::cache::KvQuantization { bits, group_size: self.kv_group_size, start: self.quantized_kv_start })
+    }
+}
+
 /// Evaluates `arrays` (reading lazily loaded weights from disk) with a progress bar on
 /// stderr, labelled `message`, measured in bytes.
 fn evaluate_with_progress<'a>(arrays: impl ExactSizeIterator<Item = &'a rmx::Array> + Clone, message: &'static str) -> rmx_lm::Result<()> {
