@@ -67,11 +67,20 @@ fn prompt_caches_rotating_caches_and_draft_models_from_the_command_line() {
     // A bounded cache longer than the run is the same as an unbounded one; a small one runs.
     assert_eq!(generate(&["--max-kv-size", "256"], "Alice was beginning to get very tired"), plain);
     assert!(!generate(&["--max-kv-size", "8"], "Alice was beginning to get very tired").is_empty());
+    // An 8-bit KV cache from the first token keeps this small model's greedy text; a GGUF file
+    // loads through --model (its output checked against transformers in tests/models.rs).
+    let kv8 = generate(&["--kv-bits", "8", "--kv-group-size", "32", "--quantized-kv-start", "0"], "Alice was beginning to get very tired");
+    assert_eq!(kv8, plain);
+    let gguf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models/gguf/mistral_q4_0.gguf");
+    let out = rmx_lm(&["bench", "--model", gguf.to_str().unwrap(), "-p", "8", "-g", "4", "-n", "1"], None);
+    assert!(out.status.success() && text(&out.stdout).contains("generation_tps"), "{}", text(&out.stderr));
 }
 
 #[test]
 fn bad_input_is_a_clear_error() {
-    let cases: [(&[&str], Option<&str>, &str); 7] = [
+    let cases: [(&[&str], Option<&str>, &str); 9] = [
+        (&["generate", "-p", "hi", "--kv-bits", "4"], None, "--kv-group-size 64 does not divide the head size 32"),
+        (&["generate", "-p", "hi", "--kv-bits", "7", "--kv-group-size", "32"], None, "bits in 2, 3, 4, 5, 6, 8"),
         (&["generate", "--prompt", ""], None, "empty prompt"),
         (&["generate", "-p", "hi", "--max-kv-size", "4"], None, "cannot keep 4"),
         (&["generate", "-p", "hi", "--prompt-cache-file", "/nonexistent.safetensors"], None, "nonexistent"),

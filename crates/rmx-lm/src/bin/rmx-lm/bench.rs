@@ -1,7 +1,7 @@
 //! `rmx-lm bench`: prompt-processing and generation speed on random tokens, like
 //! `mlx_lm.benchmark` (median of the trials).
 
-use crate::ModelArg;
+use crate::{CacheArgs, ModelArg};
 use clap::Args;
 use rmx_lm::{Result, SamplingParams, TokenSource, TokenStream};
 
@@ -27,6 +27,8 @@ pub struct BenchArgs {
     /// Cast the floating-point parameters first (float32, bfloat16 or float16).
     #[arg(long)]
     dtype: Option<String>,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -35,7 +37,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let (mut model, _) = rmx_lm::load_model(&args.model.model)?;
+    let (mut model, config) = rmx_lm::load_model(&args.model.model)?;
+    let kv_quantization = args.cache.quantization(&config)?;
     if let Some(name) = &args.dtype {
         model.set_dtype(crate::convert::parse_dtype(name)?, &|_| true)?;
     }
@@ -51,8 +54,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .collect();
     let (mut prefill, mut decode, mut peak) = (Vec::new(), Vec::new(), 0);
     for trial in 0..args.trials.max(1) + 1 {
-        let mut stream =
-            TokenStream::new(model.as_ref(), &prompt, SamplingParams { seed: Some(0), ..Default::default() }, args.prefill_step, None)?;
+        let caches = rmx_lm::make_caches(model.as_ref(), args.cache.max_kv_size, kv_quantization)?;
+        let sampling = SamplingParams { seed: Some(0), ..Default::default() };
+        let mut stream = TokenStream::resume(model.as_ref(), caches, &prompt, sampling, args.prefill_step, None)?;
         for _ in 0..args.generation_tokens {
             stream.next_token()?;
         }

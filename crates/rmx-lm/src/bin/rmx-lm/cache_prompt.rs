@@ -34,7 +34,7 @@ pub fn run(args: CachePromptArgs) -> Result<()> {
     let loaded = crate::load_with_progress(&args.model.model)?;
     let tokens = prompt_tokens(&loaded, &[message("user", &prompt)], &prompt, args.use_chat_template)?;
     let model = loaded.model.as_ref();
-    let caches = rmx_lm::make_caches(model, args.cache.max_kv_size, args.cache.quantization())?;
+    let caches = rmx_lm::make_caches(model, args.cache.max_kv_size, args.cache.quantization(&loaded.config)?)?;
     let context = loaded.config.opt_usize("max_position_embeddings")?;
     let stream = TokenStream::resume(model, caches, &tokens, SamplingParams::default(), args.prefill_step, context)?;
     let prompt_time = stream.stats.prompt_time;

@@ -40,7 +40,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
         max_tokens: args.max_tokens,
         sampling: args.sampling.params(),
         max_kv_size: args.cache.max_kv_size,
-        kv_quantization: args.cache.quantization(),
+        kv_quantization: args.cache.quantization(&loaded.config)?,
         ..Default::default()
     };
     // The KV cache carries over between turns: each turn processes only what is new.

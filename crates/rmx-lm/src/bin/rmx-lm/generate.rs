@@ -98,7 +98,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         stop: args.stop.clone(),
         prefill_step: args.prefill_step,
         max_kv_size: args.cache.max_kv_size,
-        kv_quantization: args.cache.quantization(),
+        kv_quantization: args.cache.quantization(&loaded.config)?,
     };
     let mut out = std::io::stdout().lock();
     if !args.quiet {

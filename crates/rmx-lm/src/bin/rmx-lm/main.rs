@@ -112,8 +112,14 @@ struct CacheArgs {
 }
 
 impl CacheArgs {
-    fn quantization(&self) -> Option<rmx_lm::cache::KvQuantization> {
-        self.kv_bits.map(|bits| rmx_lm::cache::KvQuantization { bits, group_size: self.kv_group_size, start: self.quantized_kv_start })
+    /// The requested KV quantization, checked against the model's head size up front.
+    fn quantization(&self, config: &rmx_lm::Config) -> rmx_lm::Result<Option<rmx_lm::cache::KvQuantization>> {
+        let Some(bits) = self.kv_bits else { return Ok(None) };
+        let head = config.head_dim()?;
+        if head % self.kv_group_size != 0 {
+            return Err(rmx_lm::LmError::Request(format!("--kv-group-size {} does not divide the head size {head}", self.kv_group_size)));
+        }
+        Ok(Some(rmx_lm::cache::KvQuantization { bits, group_size: self.kv_group_size, start: self.quantized_kv_start }))
     }
 }
 
