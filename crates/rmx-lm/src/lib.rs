@@ -23,6 +23,7 @@ mod gguf_tokenizer;
 pub mod loader;
 pub mod models;
 pub mod prompt_cache;
+pub mod quant_recipe;
 pub mod rope;
 pub mod sample;
 pub mod speculative;

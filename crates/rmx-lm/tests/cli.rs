@@ -183,3 +183,37 @@ fn convert_quantizes_like_mlx() {
     assert!(text(&again.stderr).contains("already exists"));
     std::fs::remove_dir_all(&out_dir).unwrap();
 }
+
+/// `--quant-predicate` recipes against mlx-lm's own quantize_model with its recipe predicate
+/// (`scripts/gen_lm_mixed_quant_goldens.py`): the same per-layer config entries and the same
+/// bytes in every tensor; the converted directory loads and runs.
+#[test]
+fn convert_mixed_recipes_like_mlx_lm() {
+    let src = tests_dir().join("models/llama");
+    for recipe in ["mixed_3_6", "mixed_2_6"] {
+        let out_dir = std::env::temp_dir().join(format!("rmx-lm-convert-{recipe}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out_dir);
+        let args = ["convert", "--model", src.to_str().unwrap(), "--mlx-path", out_dir.to_str().unwrap(), "-q", "--q-group-size", "32"];
+        let out = rmx_lm(&[&args[..], &["--quant-predicate", recipe]].concat(), None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let golden = tests_dir().join(format!("models/llama_{recipe}"));
+        let config = |dir: &Path| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap()
+        };
+        assert_eq!(config(&out_dir)["quantization"], config(&golden)["quantization"], "{recipe}: config");
+        let converted = rmx::io::load_safetensors(out_dir.join("model.safetensors")).unwrap().0;
+        let mlx = rmx::io::load_safetensors(golden.join("model.safetensors")).unwrap().0;
+        assert_eq!(converted.keys().collect::<Vec<_>>(), mlx.keys().collect::<Vec<_>>(), "{recipe}");
+        for (name, a) in &mlx {
+            assert!(rmx::array_equal(a, &converted[name], false).unwrap().item::<bool>().unwrap(), "{recipe}: {name} differs from mlx-lm's");
+        }
+        // Both directories load (per-layer overrides) and run; 2-3 bit weights of a random
+        // model stay within the float model's logit range.
+        let err = logits_error(&out_dir, "llama");
+        assert!(err.is_finite() && err < 1.0, "{recipe}: relative logits error {err}");
+        assert_eq!(logits_error(&golden, "llama"), err);
+        std::fs::remove_dir_all(&out_dir).unwrap();
+    }
+    let out = rmx_lm(&["convert", "--model", src.to_str().unwrap(), "--mlx-path", "/tmp/x", "-q", "--quant-predicate", "mixed_5_7"], None);
+    assert!(text(&out.stderr).contains("unknown quantization recipe 'mixed_5_7'"), "{}", text(&out.stderr));
+}

@@ -6,6 +6,7 @@
 use crate::ModelArg;
 use clap::Args;
 use rmx::Dtype;
+use rmx_lm::quant_recipe::MixedRecipe;
 use rmx_lm::{LmError, Result};
 use rmx_nn::QuantizeSpec;
 use std::path::PathBuf;
@@ -27,6 +28,10 @@ pub struct ConvertArgs {
     /// Weights per quantization group (32, 64 or 128).
     #[arg(long, default_value_t = 64)]
     q_group_size: usize,
+    /// A mixed-precision recipe (as mlx-lm): mixed_2_6, mixed_3_4, mixed_3_6 or mixed_4_6
+    /// (low/high bits; the head and some v_proj/down_proj layers get the high width).
+    #[arg(long, requires = "quantize")]
+    quant_predicate: Option<String>,
     /// Cast floating-point weights first: float16, bfloat16 or float32.
     #[arg(long)]
     dtype: Option<String>,
@@ -69,14 +74,30 @@ pub fn run(args: ConvertArgs) -> Result<()> {
             return Err(LmError::Request(format!("{} is already quantized", src.display())));
         }
         let spec = QuantizeSpec { group_size: args.q_group_size, bits: args.q_bits, mode: rmx::QuantMode::Affine };
-        // As mlx-lm: every layer that can be quantized and whose rows split into whole groups.
-        let quantized = rmx_nn::quantize(model.as_mut(), spec, &|_, m| {
-            m.parameters().get("weight").is_some_and(|w| w.shape().last().is_some_and(|k| k % spec.group_size == 0))
-        })?;
-        let q = serde_json::json!({"group_size": spec.group_size, "bits": spec.bits, "mode": "affine"});
+        let recipe = match &args.quant_predicate {
+            Some(name) => Some(MixedRecipe::new(name, spec.group_size, config.usize("num_hidden_layers")?)?),
+            None => None,
+        };
+        let spec_for = |path: &str| recipe.map_or(spec, |r| r.spec_for(path));
+        let mut q = serde_json::json!({"group_size": spec.group_size, "bits": spec.bits, "mode": "affine"});
+        let mut specs = vec![spec];
+        if let Some(r) = recipe {
+            specs = r.specs().to_vec();
+        }
+        for layer_spec in specs {
+            // As mlx-lm: every layer that can be quantized and whose rows split into whole groups.
+            let quantized = rmx_nn::quantize(model.as_mut(), layer_spec, &|path, m| {
+                spec_for(path) == layer_spec
+                    && m.parameters().get("weight").is_some_and(|w| w.shape().last().is_some_and(|k| k % spec.group_size == 0))
+            })?;
+            eprintln!("quantized {} layers to {} bits (group size {})", quantized.len(), layer_spec.bits, layer_spec.group_size);
+            // A recipe records every layer's settings, as mlx-lm writes them.
+            for path in quantized.iter().filter(|_| recipe.is_some()) {
+                q[path] = serde_json::json!({"group_size": layer_spec.group_size, "bits": layer_spec.bits, "mode": "affine"});
+            }
+        }
         config_json["quantization"] = q.clone();
         config_json["quantization_config"] = q;
-        eprintln!("quantized {} layers to {} bits (group size {})", quantized.len(), spec.bits, spec.group_size);
     }
     std::fs::create_dir_all(out).map_err(|e| LmError::file(out, e))?;
     let params = model.parameters();
