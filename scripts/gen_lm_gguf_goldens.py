@@ -9,9 +9,11 @@ Two steps, on two machines:
    permutation of `llama`, `rope_freqs` for llama3 scaling) into
    crates/rmx-lm/tests/models/gguf/<name>.gguf, in F32 and in Q8_0 / Q4_0 (gguf-py's quantizer);
    and writes the byte-level BPE tokenizer of tests/tokenizers/bytelevel_chatml as a
-   vocabulary-only GGUF (`vocab.gguf`, architecture qwen2) with `expected.json`: what
-   transformers' GGUF tokenizer converter (`AutoTokenizer.from_pretrained(gguf_file=...)`)
-   encodes for the tokenizer goldens' texts.
+   vocabulary-only GGUF (`vocab.gguf`, architecture qwen2) and the SentencePiece-style one of
+   tests/tokenizers/metaspace_llama2 as a llama.cpp `llama` vocabulary (`vocab_spm.gguf`:
+   tokens, scores, types), each with `<name>_expected.json`: what transformers' GGUF tokenizer
+   converter (`AutoTokenizer.from_pretrained(gguf_file=...)`) encodes for the tokenizer
+   goldens' texts.
 2. Where torch, transformers and gguf are installed (the GPU machine; gguf-py is pure Python,
    put it on PYTHONPATH):
        python3 scripts/gen_lm_gguf_goldens.py expect DIR
@@ -180,6 +182,45 @@ def write_vocab():
     json.dump({"encode": encode}, open(os.path.join(OUT, "vocab_expected.json"), "w"), ensure_ascii=False, indent=1)
 
 
+def write_spm_vocab():
+    """The SentencePiece-style BPE of metaspace_llama2 as a llama.cpp `llama` vocabulary
+    (tokens, scores, token types; no merges: readers rebuild them from the scores)."""
+    import gguf
+    from transformers import AutoTokenizer
+
+    folder = os.path.join(ROOT, "crates", "rmx-lm", "tests", "tokenizers", "metaspace_llama2")
+    tok = json.load(open(os.path.join(folder, "tokenizer.json")))
+    vocab = tok["model"]["vocab"]
+    tokens = [None] * len(vocab)
+    for t, i in vocab.items():
+        tokens[i] = t
+    # llama.cpp's types: 2 unknown, 3 control, 6 byte, 1 normal; SentencePiece scores fall with the id.
+    types = [2 if t == "<unk>" else 3 if t in ("<s>", "</s>") else 6 if t.startswith("<0x") else 1 for t in tokens]
+    scores = [0.0 if ty != 1 else -float(i) for i, ty in enumerate(types)]
+    w = gguf.GGUFWriter(os.path.join(OUT, "vocab_spm.gguf"), "llama")
+    w.add_tokenizer_model("llama")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_unk_token_id(vocab["<unk>"])
+    w.add_bos_token_id(vocab["<s>"])
+    w.add_eos_token_id(vocab["</s>"])
+    w.add_add_bos_token(True)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    hf = AutoTokenizer.from_pretrained(OUT, gguf_file="vocab_spm.gguf")
+    texts = [e["text"] for e in json.load(open(os.path.join(folder, "expected.json")))["encode"]]
+    texts += ["  two leading spaces", "tabs\tand\nnewlines", "unseen: ÄÖÜ 日本語 🤖", "Alice said 'Off with her head!'"]
+    encode = []
+    for t in texts:
+        ids = hf.encode(t, add_special_tokens=False)
+        encode.append({"text": t, "ids": ids, "ids_special": hf.encode(t), "decoded": hf.decode(ids)})
+    json.dump({"encode": encode}, open(os.path.join(OUT, "vocab_spm_expected.json"), "w"), ensure_ascii=False, indent=1)
+
+
 def expect(out_dir):
     import torch
     import transformers
@@ -211,6 +252,7 @@ if __name__ == "__main__":
         for case in CASES:
             write_model(*case)
         write_vocab()
+        write_spm_vocab()
     elif sys.argv[1:2] == ["expect"]:
         expect(sys.argv[2])
     else:

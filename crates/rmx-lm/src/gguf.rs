@@ -265,6 +265,22 @@ impl Metadata<'_> {
             None => Ok(None),
         }
     }
+    /// A list of numbers (`tokenizer.ggml.scores`).
+    pub fn floats(&self, key: &str) -> Result<Option<Vec<f32>>> {
+        match self.map.get(key) {
+            Some(GgufValue::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    GgufValue::F32(x) => Ok(*x),
+                    GgufValue::F64(x) => Ok(*x as f32),
+                    other => Err(self.error(key, &format!("must hold numbers, found {other:?}"))),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(v) => Err(self.error(key, &format!("must be a list of numbers, found {v:?}"))),
+            None => Ok(None),
+        }
+    }
     /// A list of integers (`tokenizer.ggml.token_type`).
     pub fn integers(&self, key: &str) -> Result<Option<Vec<i64>>> {
         match self.map.get(key) {

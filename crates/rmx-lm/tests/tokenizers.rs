@@ -107,3 +107,20 @@ fn gguf_vocabulary_matches_transformers_gguf_converter() {
     let err = rmx_lm::load(&model).unwrap().tokenizer().unwrap_err().to_string();
     assert!(err.contains("tokenizer.ggml"), "{err}");
 }
+
+/// The SentencePiece-style vocabulary written as llama.cpp does (`vocab_spm.gguf`: tokens,
+/// scores, types, no merges) against transformers' GGUF converter: merges from scores, byte
+/// fallback for unseen characters, BOS added.
+#[test]
+fn gguf_sentencepiece_vocabulary_matches_transformers_gguf_converter() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models/gguf");
+    let tok = rmx_lm::gguf::load_gguf_tokenizer(&dir.join("vocab_spm.gguf")).unwrap().expect("a tokenizer");
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("vocab_spm_expected.json")).unwrap()).unwrap();
+    for case in want["encode"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let plain = tok.encode(text, false).unwrap();
+        assert_eq!(plain, ids(&case["ids"]), "encode {text:?}");
+        assert_eq!(tok.encode(text, true).unwrap(), ids(&case["ids_special"]), "encode with BOS {text:?}");
+        assert_eq!(tok.decode(&plain, false).unwrap(), case["decoded"].as_str().unwrap(), "decode {text:?}");
+    }
+}
