@@ -72,8 +72,12 @@ fn prompt_caches_rotating_caches_and_draft_models_from_the_command_line() {
     let kv8 = generate(&["--kv-bits", "8", "--kv-group-size", "32", "--quantized-kv-start", "0"], "Alice was beginning to get very tired");
     assert_eq!(kv8, plain);
     let gguf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models/gguf/mistral_q4_0.gguf");
-    let out = rmx_lm(&["bench", "--model", gguf.to_str().unwrap(), "-p", "8", "-g", "4", "-n", "1"], None);
-    assert!(out.status.success() && text(&out.stdout).contains("generation_tps"), "{}", text(&out.stderr));
+    for batch in ["1", "3"] {
+        let out = rmx_lm(&["bench", "--model", gguf.to_str().unwrap(), "-p", "8", "-g", "4", "-n", "1", "-b", batch, "--json"], None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stats: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+        assert!(stats["generation_tps"].as_f64().unwrap() > 0.0 && stats["batch_size"] == batch.parse::<u64>().unwrap(), "{stats}");
+    }
 }
 
 #[test]
