@@ -118,8 +118,10 @@ pub struct PackedWeights<'a, S> {
 }
 
 /// `out[i, r] = Σ_k x_i[k] · dequant(w)[r, k]` for the rows `r` of `w` and the rows `x_i`
-/// from [`quantize_row`] (same `g` and `bits`); `out` is `[xs.len(), rows of w]`. Each row of
-/// `w` is read from memory once for all rows of `x`. Callers check [`applies`] first.
+/// from [`quantize_row`] (same `g` and `bits`, all int8 or all int16); `out` is
+/// `[xs.len(), rows of w]`. Each row of `w` is read from memory once for all rows of `x`, and
+/// each block of its weights is unpacked once for up to [`ROWS_AT_ONCE`] of them. Callers
+/// check [`applies`] first.
 pub fn qmv<S: Scale>(xs: &[QuantizedRow], w: &PackedWeights<S>, out: &mut [f32]) {
     let (m, groups) = (xs.len(), w.k / w.g);
     let words_per_row = w.k * w.bits as usize / 32;
@@ -129,38 +131,71 @@ pub fn qmv<S: Scale>(xs: &[QuantizedRow], w: &PackedWeights<S>, out: &mut [f32])
             let r = first + i;
             let words = &w.words[r * words_per_row..(r + 1) * words_per_row];
             let (s, b) = (&w.scales[r * groups..(r + 1) * groups], &w.biases[r * groups..(r + 1) * groups]);
-            for (a, x) in acc.iter_mut().zip(xs) {
-                *a = row_dot(words, x, s, b, w.g);
+            let mut done = 0;
+            while done < m {
+                let take = (m - done).min(ROWS_AT_ONCE);
+                let out = &mut acc[done..done + take];
+                match take {
+                    4 => out.copy_from_slice(&rows_dot::<4, S>(words, rows(xs, done), s, b, w.g)),
+                    3 => out.copy_from_slice(&rows_dot::<3, S>(words, rows(xs, done), s, b, w.g)),
+                    2 => out.copy_from_slice(&rows_dot::<2, S>(words, rows(xs, done), s, b, w.g)),
+                    _ => out.copy_from_slice(&rows_dot::<1, S>(words, rows(xs, done), s, b, w.g)),
+                }
+                done += take;
             }
         }
     });
 }
 
-/// One weight row against one quantized row of `x`, dispatched on the weight and group size.
-fn row_dot<S: Scale>(words: &[u32], x: &QuantizedRow, scales: &[S], biases: &[S], g: usize) -> f32 {
+/// Rows of `x` that share each unpacked block of weights (accumulators and activations of
+/// four rows fit the sixteen vector registers with the weights).
+const ROWS_AT_ONCE: usize = 4;
+
+fn rows<const R: usize>(xs: &[QuantizedRow], at: usize) -> [&QuantizedRow; R] {
+    std::array::from_fn(|i| &xs[at + i])
+}
+
+/// One weight row against `R` quantized rows of `x`, dispatched on the weight and group size.
+fn rows_dot<const R: usize, S: Scale>(words: &[u32], xs: [&QuantizedRow; R], scales: &[S], biases: &[S], g: usize) -> [f32; R] {
     #[cfg(target_arch = "x86_64")]
     {
         let bytes = words.as_ptr() as *const u8;
         // SAFETY: callers checked `applies` (AVX2, FMA, group size); `words` holds a whole row
-        // for the groups of `scales`, and `x` was quantized for the same `k`, `g` and bits.
+        // for the groups of `scales`, and every row of `xs` was quantized for the same `k`,
+        // `g` and bits, all to int8 or all to int16.
         unsafe {
-            match (&x.values, x.bits, g) {
-                (Values::I8(v), _, 32) => row_dot_4bit_int8::<32, S>(bytes, v, x, scales, biases),
-                (Values::I8(v), _, 64) => row_dot_4bit_int8::<64, S>(bytes, v, x, scales, biases),
-                (Values::I8(v), _, _) => row_dot_4bit_int8::<128, S>(bytes, v, x, scales, biases),
-                (Values::I16(v), 4, 32) => row_dot_int16::<4, 32, S>(bytes, v, x, scales, biases),
-                (Values::I16(v), 4, 64) => row_dot_int16::<4, 64, S>(bytes, v, x, scales, biases),
-                (Values::I16(v), 4, _) => row_dot_int16::<4, 128, S>(bytes, v, x, scales, biases),
-                (Values::I16(v), _, 32) => row_dot_int16::<8, 32, S>(bytes, v, x, scales, biases),
-                (Values::I16(v), _, 64) => row_dot_int16::<8, 64, S>(bytes, v, x, scales, biases),
-                (Values::I16(v), _, _) => row_dot_int16::<8, 128, S>(bytes, v, x, scales, biases),
+            match (&xs[0].values, xs[0].bits, g) {
+                (Values::I8(_), _, 32) => row_dot_4bit_int8::<32, R, S>(bytes, xs, scales, biases),
+                (Values::I8(_), _, 64) => row_dot_4bit_int8::<64, R, S>(bytes, xs, scales, biases),
+                (Values::I8(_), _, _) => row_dot_4bit_int8::<128, R, S>(bytes, xs, scales, biases),
+                (Values::I16(_), 4, 32) => row_dot_int16::<4, 32, R, S>(bytes, xs, scales, biases),
+                (Values::I16(_), 4, 64) => row_dot_int16::<4, 64, R, S>(bytes, xs, scales, biases),
+                (Values::I16(_), 4, _) => row_dot_int16::<4, 128, R, S>(bytes, xs, scales, biases),
+                (Values::I16(_), _, 32) => row_dot_int16::<8, 32, R, S>(bytes, xs, scales, biases),
+                (Values::I16(_), _, 64) => row_dot_int16::<8, 64, R, S>(bytes, xs, scales, biases),
+                (Values::I16(_), _, _) => row_dot_int16::<8, 128, R, S>(bytes, xs, scales, biases),
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (words, x, scales, biases, g);
+        let _ = (words, xs, scales, biases, g);
         unreachable!("callers check `applies`")
+    }
+}
+
+impl QuantizedRow {
+    fn int8(&self) -> &[i8] {
+        match &self.values {
+            Values::I8(v) => v,
+            Values::I16(_) => unreachable!("rows of one product are quantized alike"),
+        }
+    }
+    fn int16(&self) -> &[i16] {
+        match &self.values {
+            Values::I16(v) => v,
+            Values::I8(_) => unreachable!("rows of one product are quantized alike"),
+        }
     }
 }
 
@@ -168,108 +203,128 @@ fn row_dot<S: Scale>(words: &[u32], x: &QuantizedRow, scales: &[S], biases: &[S]
 /// `b_w · Σx` of eight groups are one vector multiply and one multiply-add.
 const GROUP_LANES: usize = 8;
 
-/// `Σ_groups factor_j · dot_j(group) + b_j Σx_j` over one weight row, where `dot(j)`
-/// returns group `j`'s integer dot product as eight int32 lanes; the factors and the bias
-/// terms of eight groups at a time are computed as vectors.
+/// For each of `R` rows of `x`: `Σ_groups factor_j · dot_j(group) + b_j Σx_j` over one weight
+/// row, where `dot(j)` returns group `j`'s integer dot products (eight int32 lanes per row);
+/// the factors and bias terms of eight groups at a time are computed as vectors.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn row_sum<S: Scale>(x: &QuantizedRow, scales: &[S], biases: &[S], mut dot: impl FnMut(usize) -> std::arch::x86_64::__m256i) -> f32 {
+fn row_sum<const R: usize, S: Scale>(
+    xs: [&QuantizedRow; R],
+    scales: &[S],
+    biases: &[S],
+    mut dot: impl FnMut(usize) -> [std::arch::x86_64::__m256i; R],
+) -> [f32; R] {
     use std::arch::x86_64::*;
-    let mut acc = _mm256_setzero_ps();
-    let mut bias_acc = _mm256_setzero_ps();
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut bias_acc = [_mm256_setzero_ps(); R];
     let whole = scales.len() / GROUP_LANES * GROUP_LANES;
     for first in (0..whole).step_by(GROUP_LANES) {
         let widen = |v: &[S]| -> [f32; GROUP_LANES] { std::array::from_fn(|i| v[first + i].to_f32()) };
         let (s, b) = (widen(scales), widen(biases));
-        // SAFETY: `first + 8` groups exist in `x`'s per-group scales and sums as in `scales`.
-        let (xs, sums) = unsafe { (_mm256_loadu_ps(x.scales.as_ptr().add(first)), _mm256_loadu_ps(x.sums.as_ptr().add(first))) };
-        let mut factors = [0f32; GROUP_LANES];
-        // SAFETY: both arrays hold eight floats.
-        unsafe {
-            _mm256_storeu_ps(factors.as_mut_ptr(), _mm256_mul_ps(_mm256_loadu_ps(s.as_ptr()), xs));
-            bias_acc = _mm256_fmadd_ps(_mm256_loadu_ps(b.as_ptr()), sums, bias_acc);
+        let mut factors = [[0f32; GROUP_LANES]; R];
+        for r in 0..R {
+            // SAFETY: `first + 8` groups exist in each row's per-group scales and sums as in
+            // `scales`; `s`, `b` and `factors[r]` hold eight floats.
+            unsafe {
+                let (xs_r, sums) = (_mm256_loadu_ps(xs[r].scales.as_ptr().add(first)), _mm256_loadu_ps(xs[r].sums.as_ptr().add(first)));
+                _mm256_storeu_ps(factors[r].as_mut_ptr(), _mm256_mul_ps(_mm256_loadu_ps(s.as_ptr()), xs_r));
+                bias_acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(b.as_ptr()), sums, bias_acc[r]);
+            }
         }
-        for (i, f) in factors.iter().enumerate() {
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot(first + i)), _mm256_set1_ps(*f), acc);
+        for i in 0..GROUP_LANES {
+            let dots = dot(first + i);
+            for r in 0..R {
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[r]), _mm256_set1_ps(factors[r][i]), acc[r]);
+            }
         }
     }
-    let mut tail = 0f32;
+    let mut tail = [0f32; R];
     for j in whole..scales.len() {
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot(j)), _mm256_set1_ps(scales[j].to_f32() * x.scales[j]), acc);
-        tail = biases[j].to_f32().mul_add(x.sums[j], tail);
+        let dots = dot(j);
+        for r in 0..R {
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[r]), _mm256_set1_ps(scales[j].to_f32() * xs[r].scales[j]), acc[r]);
+            tail[r] = biases[j].to_f32().mul_add(xs[r].sums[j], tail[r]);
+        }
     }
-    horizontal_sum(_mm256_add_ps(acc, bias_acc)) + tail
+    std::array::from_fn(|r| horizontal_sum(_mm256_add_ps(acc[r], bias_acc[r])) + tail[r])
 }
 
 /// 4-bit weights (16 bytes per block, byte `i` holding weights `2i` and `2i + 1`) against
-/// int8 activations in nibble order. Callers ensure AVX2 and FMA, `G / 2` bytes of weights
-/// and `G` values per group of `scales`.
+/// `R` rows of int8 activations in nibble order. Callers ensure AVX2 and FMA, `G / 2` bytes of
+/// weights and `G` values per group of `scales`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn row_dot_4bit_int8<const G: usize, S: Scale>(
+unsafe fn row_dot_4bit_int8<const G: usize, const R: usize, S: Scale>(
     bytes: *const u8,
-    values: &[i8],
-    x: &QuantizedRow,
+    xs: [&QuantizedRow; R],
     scales: &[S],
     biases: &[S],
-) -> f32 {
+) -> [f32; R] {
     use std::arch::x86_64::*;
     let low_nibbles = _mm256_set1_epi8(0x0F);
     let ones = _mm256_set1_epi16(1);
+    let values = xs.map(QuantizedRow::int8);
     let dot = |j: usize| {
-        let mut sums = _mm256_setzero_si256();
+        let mut sums = [_mm256_setzero_si256(); R];
         for blk in 0..G / BLOCK {
             let at = j * G + blk * BLOCK;
-            // SAFETY: group `j` holds G weights (G / 2 bytes) and G values (caller's sizes).
-            let (packed, xq) = unsafe {
-                (_mm_loadu_si128(bytes.add(at / 2) as *const __m128i), _mm256_loadu_si256(values.as_ptr().add(at) as *const __m256i))
-            };
+            // SAFETY: group `j` holds G weights (G / 2 bytes) (caller's sizes).
+            let packed = unsafe { _mm_loadu_si128(bytes.add(at / 2) as *const __m128i) };
             // Even-indexed weights in the low 16 bytes, odd-indexed ones in the high 16.
             let q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), low_nibbles);
-            sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(q, xq));
+            for r in 0..R {
+                // SAFETY: each row holds G values per group.
+                let xq = unsafe { _mm256_loadu_si256(values[r].as_ptr().add(at) as *const __m256i) };
+                sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(q, xq));
+            }
         }
-        _mm256_madd_epi16(sums, ones)
+        sums.map(|v| _mm256_madd_epi16(v, ones))
     };
-    row_sum(x, scales, biases, dot)
+    row_sum(xs, scales, biases, dot)
 }
 
-/// `BITS` = 4 or 8-bit weights against int16 activations (in nibble order for 4 bits: a
-/// block's 16 bytes widen to 16-bit lanes whose low and high nibbles are the even- and
+/// `BITS` = 4 or 8-bit weights against `R` rows of int16 activations (in nibble order for 4
+/// bits: a block's 16 bytes widen to 16-bit lanes whose low and high nibbles are the even- and
 /// odd-indexed weights). Callers ensure AVX2 and FMA, `G · BITS / 8` bytes of weights and `G`
 /// values per group of `scales`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn row_dot_int16<const BITS: usize, const G: usize, S: Scale>(
+unsafe fn row_dot_int16<const BITS: usize, const G: usize, const R: usize, S: Scale>(
     bytes: *const u8,
-    values: &[i16],
-    x: &QuantizedRow,
+    xs: [&QuantizedRow; R],
     scales: &[S],
     biases: &[S],
-) -> f32 {
+) -> [f32; R] {
     use std::arch::x86_64::*;
     let low_nibble = _mm256_set1_epi16(0x0F);
+    let values = xs.map(QuantizedRow::int16);
     let dot = |j: usize| {
-        let mut sums = _mm256_setzero_si256();
+        let mut sums = [_mm256_setzero_si256(); R];
         for blk in 0..G / BLOCK {
             let at = j * G + blk * BLOCK;
-            // SAFETY: group `j` holds G weights (G · BITS / 8 bytes) and G values (caller's sizes).
-            let (low, high, xa, xb) = unsafe {
-                let xs = values.as_ptr().add(at);
-                let (xa, xb) = (_mm256_loadu_si256(xs as *const __m256i), _mm256_loadu_si256(xs.add(16) as *const __m256i));
+            // SAFETY: group `j` holds G weights (G · BITS / 8 bytes) (caller's sizes).
+            let (low, high) = unsafe {
                 if BITS == 4 {
                     let w = _mm256_cvtepu8_epi16(_mm_loadu_si128(bytes.add(at / 2) as *const __m128i));
-                    (_mm256_and_si256(w, low_nibble), _mm256_srli_epi16(w, 4), xa, xb)
+                    (_mm256_and_si256(w, low_nibble), _mm256_srli_epi16(w, 4))
                 } else {
                     let low = _mm256_cvtepu8_epi16(_mm_loadu_si128(bytes.add(at) as *const __m128i));
-                    (low, _mm256_cvtepu8_epi16(_mm_loadu_si128(bytes.add(at + 16) as *const __m128i)), xa, xb)
+                    (low, _mm256_cvtepu8_epi16(_mm_loadu_si128(bytes.add(at + 16) as *const __m128i)))
                 }
             };
-            sums = _mm256_add_epi32(sums, _mm256_add_epi32(_mm256_madd_epi16(low, xa), _mm256_madd_epi16(high, xb)));
+            for r in 0..R {
+                // SAFETY: each row holds G values per group.
+                let (xa, xb) = unsafe {
+                    let x = values[r].as_ptr().add(at);
+                    (_mm256_loadu_si256(x as *const __m256i), _mm256_loadu_si256(x.add(16) as *const __m256i))
+                };
+                sums[r] = _mm256_add_epi32(sums[r], _mm256_add_epi32(_mm256_madd_epi16(low, xa), _mm256_madd_epi16(high, xb)));
+            }
         }
         sums
     };
-    row_sum(x, scales, biases, dot)
+    row_sum(xs, scales, biases, dot)
 }
 
 /// The sum of a vector's eight lanes.
