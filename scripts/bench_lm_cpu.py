@@ -10,7 +10,8 @@ target/bench/lm_cpu.json with rows {"case", "rmx_tok_s", "llamacpp_tok_s", "spee
 (median of the per-run ratios) plus the decode floor from the bytes read per token.
 
 Run: pip install llama-cpp-python gguf numpy; scripts/bench.sh lm_cpu
-(RUNS=N sets the interleaved runs, KINDS=q4,q8 a subset of the three formats.)
+(RUNS=N sets the interleaved runs, KINDS=q4,q8 a subset of the three formats, RMX_FLAGS extra
+rmx-lm flags such as --int8-activations, RMX_GGUF=1 has rmx-lm read the same GGUF files.)
 """
 import json
 import os
@@ -28,6 +29,10 @@ SHAPE = dict(vocab=151936, hidden=1024, layers=28, heads=16, kv_heads=8, head_di
 PROMPT, DECODE = 512, 128
 RUNS = int(os.environ.get("RUNS", "2"))
 KINDS = os.environ.get("KINDS", "q4,q8,bf16").split(",")
+# Extra rmx-lm flags (e.g. RMX_FLAGS=--int8-activations), and RMX_GGUF=1 to have rmx-lm read
+# the very GGUF file llama.cpp reads instead of the MLX-format directory.
+RMX_FLAGS = os.environ.get("RMX_FLAGS", "").split()
+RMX_GGUF = os.environ.get("RMX_GGUF", "") == "1"
 THREADS = os.cpu_count()
 
 
@@ -146,7 +151,7 @@ def prepare():
 
 def run_rmx(kind):
     out = subprocess.run(
-        [RMX, "bench", "--model", os.path.join(WORK, kind), "-p", str(PROMPT), "-g", str(DECODE), "-n", "1", "--json"],
+        [RMX, *RMX_FLAGS, "bench", "--model", os.path.join(WORK, f"{kind}.gguf" if RMX_GGUF else kind), "-p", str(PROMPT), "-g", str(DECODE), "-n", "1", "--json"],
         check=True, capture_output=True, text=True,
     )
     r = json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,7 +1,8 @@
 //! Decoding-sized quantized products with half-precision activations (the integer kernels:
-//! int16 activations, or int8 for 4-bit weights when asked) against dequantize-then-matmul in
-//! float64 on the same rounded inputs: the error stays within the activations' quantization
-//! step per group plus the output's own rounding.
+//! int16 activations, or int8 for 4-bit weights when asked) and float32 ones (the float kernel,
+//! or the integer kernels when llama.cpp's precision is asked for) against
+//! dequantize-then-matmul in float64 on the same rounded inputs: the error stays within the
+//! activations' quantization step per group plus the output's own rounding.
 
 use rmx::{Array, Dtype, QuantMode};
 
@@ -19,7 +20,8 @@ fn half_precision_rows_match_the_dequantized_product() {
         let biases = biases.unwrap();
         let dense =
             rmx::astype(&rmx::dequantize(&wq, &scales, Some(&biases), g, bits, QuantMode::Affine, None).unwrap(), Dtype::F64).unwrap();
-        for (dtype, int8) in [(Dtype::BF16, false), (Dtype::F16, false), (Dtype::BF16, true), (Dtype::F16, true)] {
+        let cases = [(Dtype::BF16, false), (Dtype::F16, false), (Dtype::BF16, true), (Dtype::F16, true), (Dtype::F32, false), (Dtype::F32, true)];
+        for (dtype, int8) in cases {
             // Values spanning three orders of magnitude, as activations do.
             let x = rmx::astype(&rmx::multiply(draw(&[rows, k], 2, 1.0), rmx::exp(&draw(&[rows, k], 3, 3.0)).unwrap()).unwrap(), dtype)
                 .unwrap();
@@ -49,7 +51,11 @@ fn half_precision_rows_match_the_dequantized_product() {
                 want.to_vec::<f64>().unwrap(),
                 magnitude.to_vec::<f64>().unwrap(),
             );
-            let eps = if dtype == Dtype::BF16 { 2f64.powi(-8) } else { 2f64.powi(-11) };
+            let eps = match dtype {
+                Dtype::BF16 => 2f64.powi(-8),
+                Dtype::F16 => 2f64.powi(-11),
+                _ => 2f64.powi(-20),
+            };
             for ((a, b), m) in got.iter().zip(&want).zip(&magnitude) {
                 assert!(
                     (a - b).abs() <= eps * b.abs() + m * 1.001,

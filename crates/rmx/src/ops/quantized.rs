@@ -179,7 +179,7 @@ pub fn quantized_matmul(
             Arc::new(QuantizedMatmul {
                 group_size,
                 bits,
-                half_input: matches!(x.dtype(), Dtype::F16 | Dtype::BF16),
+                integer_input: matches!(x.dtype(), Dtype::F16 | Dtype::BF16) || crate::backend::cpu::qmv_integer::int8_activations(),
                 int8_activations: crate::backend::cpu::qmv_integer::int8_activations(),
             }),
             inputs,

@@ -31,11 +31,11 @@ pub struct AffineDequantize {
 pub struct QuantizedMatmul {
     pub group_size: usize,
     pub bits: u32,
-    /// `x` was float16 or bfloat16 before its cast to float32: it may take the integer
-    /// kernels (`backend::cpu::qmv_integer`).
-    pub half_input: bool,
-    /// With `half_input` and 4-bit weights: int8 instead of int16 activations
-    /// (`rmx::set_int8_activations` when the product was built).
+    /// `x` may take the integer kernels (`backend::cpu::qmv_integer`): it was float16 or
+    /// bfloat16 before its cast to float32, or llama.cpp's activation precision was asked for
+    /// (`rmx::set_int8_activations` when the product was built, which covers float32 too).
+    pub integer_input: bool,
+    /// With `integer_input` and 4-bit weights: int8 instead of int16 activations.
     pub int8_activations: bool,
 }
 
@@ -149,7 +149,7 @@ impl Primitive for QuantizedMatmul {
         // SAFETY: the storage is fresh.
         let dst = unsafe { &mut *fresh::<f32>(&storage, out.size()) };
         let (xv, packed) = (slice::<f32>(&xs, x.size()), slice::<u32>(&qs, wq.size()));
-        if self.half_input && k > 0 && crate::backend::cpu::qmv_integer::applies(self.bits, self.group_size) {
+        if self.integer_input && k > 0 && crate::backend::cpu::qmv_integer::applies(self.bits, self.group_size) {
             let rows: Vec<_> = xv
                 .chunks_exact(k)
                 .map(|row| crate::backend::cpu::qmv_integer::quantize_row(row, self.group_size, self.bits, self.int8_activations))

@@ -15,17 +15,21 @@
 //! instructions per weight, at an activation error of up to 1/254 of each group's largest
 //! value, still below the 4-bit weights' own (1/30 of a group's range).
 //!
-//! Float32 activations keep the float kernel, which MLX's results are checked against.
+//! Float32 activations keep the float kernel, which MLX's results are checked against, unless
+//! [`set_int8_activations`] asks for llama.cpp's precision: then they take the integer kernels
+//! too (int8 for 4-bit weights, int16 for 8-bit), which is how llama.cpp multiplies its
+//! float32 activations with quantized weights.
 
 use super::quantized::{by_weight_rows, Scale};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Whether 4-bit products quantize half-precision activations to int8 (see the module doc).
+/// Whether quantized products use llama.cpp's activation precision (see the module doc).
 static INT8_ACTIVATIONS: AtomicBool = AtomicBool::new(false);
 
-/// Makes 4-bit quantized products with float16/bfloat16 activations quantize them to int8
-/// (faster, llama.cpp's precision) instead of int16 (the default, MLX's results within
-/// half-precision tolerance). Applies to products built after the call.
+/// Makes quantized matrix-vector products quantize their activations as llama.cpp does
+/// (faster): int8 for 4-bit weights (instead of int16 for float16/bfloat16 activations, MLX's
+/// results within half-precision tolerance), and float32 activations integer too (instead of
+/// the float kernel). Applies to products built after the call.
 ///
 /// ```
 /// rmx::set_int8_activations(true);
