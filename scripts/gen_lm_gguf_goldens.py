@@ -44,6 +44,7 @@ CASES = [
     ("mistral_q4_0", "mistral", "llama", "Q4_0"),
     ("qwen2_f32", "qwen2", "qwen2", "F32"),
     ("qwen3_q4_0", "qwen3", "qwen3", "Q4_0"),
+    ("qwen3_moe_q8_0", "qwen3_moe", "qwen3moe", "Q8_0"),
 ]
 
 LAYER_NAMES = {
@@ -58,7 +59,26 @@ LAYER_NAMES = {
     "mlp.gate_proj": "ffn_gate",
     "mlp.up_proj": "ffn_up",
     "mlp.down_proj": "ffn_down",
+    "mlp.gate": "ffn_gate_inp",
 }
+
+# Per-expert projections, stacked by llama.cpp into one [experts, out, in] tensor each.
+EXPERT_NAMES = {"gate_proj": "ffn_gate_exps", "up_proj": "ffn_up_exps", "down_proj": "ffn_down_exps"}
+
+
+def stack_experts(tensors):
+    """`mlp.experts.E.<proj>.weight` tensors stacked over E, as llama.cpp's converter writes them."""
+    out, experts = {}, {}
+    for name, t in tensors.items():
+        parts = name.split(".")
+        if "experts" in parts:
+            i = parts.index("experts")
+            key = f"blk.{parts[2]}.{EXPERT_NAMES[parts[i + 2]]}.weight"
+            experts.setdefault(key, {})[int(parts[i + 1])] = t
+        else:
+            out[name] = t
+    stacked = {k: np.stack([v[e] for e in sorted(v)]) for k, v in experts.items()}
+    return out, stacked
 
 
 def gguf_name(hf):
@@ -127,6 +147,14 @@ def write_model(name, source, arch, wtype):
     rope = cfg.get("rope_parameters") or cfg.get("rope_scaling") or {}
     w.add_rope_freq_base(rope.get("rope_theta", cfg.get("rope_theta", 10000.0)))
     qtype = getattr(gguf.GGMLQuantizationType, wtype)
+    tensors, stacked = stack_experts(tensors)
+    if stacked:
+        w.add_expert_count(cfg["num_local_experts"] if "num_local_experts" in cfg else cfg["num_experts"])
+        w.add_expert_used_count(cfg["num_experts_per_tok"])
+        w.add_expert_feed_forward_length(cfg["moe_intermediate_size"])
+    for name, t in sorted(stacked.items()):
+        t = t.astype(np.float32)
+        w.add_tensor(name, gguf.quants.quantize(t, qtype) if wtype != "F32" else t, raw_dtype=qtype if wtype != "F32" else None)
     if rope.get("rope_type") == "llama3":
         factors, _ = llama3_rope_factors(cfg, head_dim)
         w.add_tensor("rope_freqs.weight", factors)
@@ -136,7 +164,8 @@ def write_model(name, source, arch, wtype):
         elif arch == "llama" and hf.endswith("k_proj.weight"):
             t = permute(t, heads, kv)
         t = t.astype(np.float32)
-        if t.ndim == 2 and wtype != "F32":
+        # llama.cpp keeps the MoE router (ffn_gate_inp) in float32.
+        if t.ndim == 2 and wtype != "F32" and not hf.endswith("mlp.gate.weight"):
             w.add_tensor(gguf_name(hf), gguf.quants.quantize(t, qtype), raw_dtype=qtype)
         else:
             w.add_tensor(gguf_name(hf), t)
@@ -230,10 +259,14 @@ def expect(out_dir):
     for name, source, _, _ in CASES:
         if name.startswith("llama3"):
             continue  # transformers' GGUF loader ignores rope_freqs (see the module docs)
-        # transformers reads no head size for qwen GGUFs (it assumes hidden / heads): pass it.
-        head_dim = json.load(open(os.path.join(MODELS, source, "config.json"))).get("head_dim")
-        extra = {"head_dim": head_dim} if head_dim else {}
-        model = transformers.AutoModelForCausalLM.from_pretrained(OUT, gguf_file=name + ".gguf", torch_dtype=torch.float64, **extra)
+        # transformers reads no head size for qwen GGUFs (it assumes hidden / heads) nor the
+        # MoE settings llama.cpp does not store: pass them from the source config.
+        cfg = json.load(open(os.path.join(MODELS, source, "config.json")))
+        keys = ("head_dim", "moe_intermediate_size", "norm_topk_prob", "decoder_sparse_step", "mlp_only_layers")
+        extra = {k: cfg[k] for k in keys if cfg.get(k) is not None}
+        # Grouped expert matmuls (MoE) have no float64 kernel: those run in float32.
+        dtype = torch.float32 if "moe" in name else torch.float64
+        model = transformers.AutoModelForCausalLM.from_pretrained(OUT, gguf_file=name + ".gguf", torch_dtype=dtype, **extra)
         model.eval()
         ids = torch.tensor([PROMPT])
         with torch.no_grad():

@@ -152,7 +152,8 @@ fn config_of(meta: &Metadata, arch: &str, weights: &BTreeMap<String, Array>, rop
         match kind {
             "none" => {}
             "linear" => {
-                let factor = meta.number(&key("rope.scaling.factor"))?.ok_or_else(|| meta.error(&key("rope.scaling.factor"), "is missing"))?;
+                let factor =
+                    meta.number(&key("rope.scaling.factor"))?.ok_or_else(|| meta.error(&key("rope.scaling.factor"), "is missing"))?;
                 c.insert("rope_scaling".into(), json!({"rope_type": "linear", "factor": factor}));
             }
             other => return Err(LmError::NotImplemented(format!("GGUF rope scaling '{other}'"))),

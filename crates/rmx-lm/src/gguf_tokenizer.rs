@@ -15,8 +15,7 @@ use std::str::FromStr;
 const LLAMA3_SPLIT: &str =
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// Qwen 2's pre-tokenizer split (`qwen2`), as in its tokenizer.json.
-const QWEN2_SPLIT: &str =
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// GGML token types that are added tokens rather than BPE pieces.
 const CONTROL: i64 = 3;
@@ -39,7 +38,8 @@ pub(crate) fn from_metadata(meta: &Metadata) -> Result<Option<Tokenizer>> {
             )))
         }
     };
-    let inner = tokenizers::Tokenizer::from_str(&spec.to_string()).map_err(|e| LmError::Tokenizer(format!("{}: {e}", meta.path.display())))?;
+    let inner =
+        tokenizers::Tokenizer::from_str(&spec.to_string()).map_err(|e| LmError::Tokenizer(format!("{}: {e}", meta.path.display())))?;
     let token = |key: &str| -> Result<Option<String>> {
         Ok(match meta.count(key)? {
             Some(id) => Some(tokens.get(id).ok_or_else(|| meta.error(key, &format!("{id} is not a token id")))?.to_string()),
@@ -91,7 +91,11 @@ fn byte_level(meta: &Metadata, tokens: &[&str], types: &[i64]) -> Result<Value> 
     let (vocab, added) = vocab_and_added(tokens, types);
     let merges: Vec<Value> = merges
         .iter()
-        .map(|m| m.split_once(' ').map(|(a, b)| json!([a, b])).ok_or_else(|| meta.error("tokenizer.ggml.merges", &format!("entry '{m}' is not two tokens"))))
+        .map(|m| {
+            m.split_once(' ')
+                .map(|(a, b)| json!([a, b]))
+                .ok_or_else(|| meta.error("tokenizer.ggml.merges", &format!("entry '{m}' is not two tokens")))
+        })
         .collect::<Result<_>>()?;
     Ok(json!({
         "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
@@ -155,7 +159,9 @@ fn merges_from_scores(tokens: &[&str], scores: &[f32]) -> Vec<Value> {
             .filter(|(l, r)| score_of.contains_key(l) && score_of.contains_key(r))
             .map(|(l, r)| (l, r, score))
             .collect();
-        local.sort_by(|a, b| (score_of[b.0], score_of[b.1]).partial_cmp(&(score_of[a.0], score_of[a.1])).unwrap_or(std::cmp::Ordering::Equal));
+        local.sort_by(|a, b| {
+            (score_of[b.0], score_of[b.1]).partial_cmp(&(score_of[a.0], score_of[a.1])).unwrap_or(std::cmp::Ordering::Equal)
+        });
         merges.extend(local);
     }
     merges.sort_by(|a, b| b.2.total_cmp(&a.2));

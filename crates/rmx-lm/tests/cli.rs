@@ -201,15 +201,17 @@ fn convert_mixed_recipes_like_mlx_lm() {
         let out = rmx_lm(&[&args[..], &["--quant-predicate", recipe]].concat(), None);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let golden = tests_dir().join(format!("models/llama_{recipe}"));
-        let config = |dir: &Path| -> serde_json::Value {
-            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap()
-        };
+        let config =
+            |dir: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap() };
         assert_eq!(config(&out_dir)["quantization"], config(&golden)["quantization"], "{recipe}: config");
         let converted = rmx::io::load_safetensors(out_dir.join("model.safetensors")).unwrap().0;
         let mlx = rmx::io::load_safetensors(golden.join("model.safetensors")).unwrap().0;
         assert_eq!(converted.keys().collect::<Vec<_>>(), mlx.keys().collect::<Vec<_>>(), "{recipe}");
         for (name, a) in &mlx {
-            assert!(rmx::array_equal(a, &converted[name], false).unwrap().item::<bool>().unwrap(), "{recipe}: {name} differs from mlx-lm's");
+            assert!(
+                rmx::array_equal(a, &converted[name], false).unwrap().item::<bool>().unwrap(),
+                "{recipe}: {name} differs from mlx-lm's"
+            );
         }
         // Both directories load (per-layer overrides) and run; 2-3 bit weights of a random
         // model stay within the float model's logit range.

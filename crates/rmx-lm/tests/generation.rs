@@ -118,7 +118,8 @@ fn saved_prompt_caches_have_mlx_lm_layout_and_reload() {
     let dir = std::env::temp_dir().join(format!("rmx-lm-prompt-cache-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (file, max_kv) in [("qwen3_prefix11", None), ("qwen3_prefix11_rot8", Some(8))] {
-        let stream = TokenStream::resume(model, make_caches(model, max_kv, None).unwrap(), &prompt[..11], SamplingParams::default(), 512, None);
+        let stream =
+            TokenStream::resume(model, make_caches(model, max_kv, None).unwrap(), &prompt[..11], SamplingParams::default(), 512, None);
         let (caches, seen) = stream.unwrap().into_caches();
         assert_eq!(seen, &prompt[..11], "a prefilled stream holds the whole prompt");
         let ours = dir.join(format!("{file}.safetensors"));
@@ -248,7 +249,8 @@ fn prefix_cache_processes_only_the_new_tokens() {
     let mut other = prompt[..5].to_vec();
     other.push(prompt[5] ^ 1);
     let mut rewind = PrefixCache::default();
-    let stream = TokenStream::resume(model, make_caches(model, None, None).unwrap(), &prompt, SamplingParams::default(), 512, None).unwrap();
+    let stream =
+        TokenStream::resume(model, make_caches(model, None, None).unwrap(), &prompt, SamplingParams::default(), 512, None).unwrap();
     let (c, seen) = stream.into_caches();
     rewind.store(c, seen);
     let (c, new) = rewind.prepare(&other, || make_caches(model, None, None)).unwrap();

@@ -20,7 +20,8 @@ fn half_precision_rows_match_the_dequantized_product() {
         let biases = biases.unwrap();
         let dense =
             rmx::astype(&rmx::dequantize(&wq, &scales, Some(&biases), g, bits, QuantMode::Affine, None).unwrap(), Dtype::F64).unwrap();
-        let cases = [(Dtype::BF16, false), (Dtype::F16, false), (Dtype::BF16, true), (Dtype::F16, true), (Dtype::F32, false), (Dtype::F32, true)];
+        let cases =
+            [(Dtype::BF16, false), (Dtype::F16, false), (Dtype::BF16, true), (Dtype::F16, true), (Dtype::F32, false), (Dtype::F32, true)];
         for (dtype, int8) in cases {
             // Values spanning three orders of magnitude, as activations do.
             let x = rmx::astype(&rmx::multiply(draw(&[rows, k], 2, 1.0), rmx::exp(&draw(&[rows, k], 3, 3.0)).unwrap()).unwrap(), dtype)

@@ -93,7 +93,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 /// `rows` prompts of `prompt.len() / rows` tokens each, prefilled as one batch, then
 /// `steps` greedy tokens for every row, one forward pass per step.
-fn run_batch(model: &dyn LanguageModel, mut caches: Vec<KvCache>, prompt: &[u32], rows: usize, steps: usize, prefill_step: usize) -> Result<Stats> {
+fn run_batch(
+    model: &dyn LanguageModel,
+    mut caches: Vec<KvCache>,
+    prompt: &[u32],
+    rows: usize,
+    steps: usize,
+    prefill_step: usize,
+) -> Result<Stats> {
     let len = prompt.len() / rows;
     rmx::memory::reset_peak_memory();
     let start = Instant::now();
@@ -101,7 +108,8 @@ fn run_batch(model: &dyn LanguageModel, mut caches: Vec<KvCache>, prompt: &[u32]
     let prompt_time = start.elapsed();
     let start = Instant::now();
     for step in 0..steps {
-        let next: Vec<u32> = logits.iter().map(|row| (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0) as u32).collect();
+        let next: Vec<u32> =
+            logits.iter().map(|row| (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0) as u32).collect();
         if step + 1 < steps {
             logits = last_rows(&model.forward(&Array::from_slice(&next, &[rows, 1])?, &mut caches)?)?;
         }

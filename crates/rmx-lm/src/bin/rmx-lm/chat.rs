@@ -70,7 +70,8 @@ pub fn run(args: ChatArgs) -> Result<()> {
             text => history.push(message("user", text)),
         }
         let tokens = prompt_tokens(&loaded, &history, "", true)?;
-        let (caches, new) = cache.prepare(&tokens, || rmx_lm::make_caches(loaded.model.as_ref(), params.max_kv_size, params.kv_quantization))?;
+        let (caches, new) =
+            cache.prepare(&tokens, || rmx_lm::make_caches(loaded.model.as_ref(), params.max_kv_size, params.kv_quantization))?;
         let reused = tokens.len() - new.len();
         let (reply, caches, seen) = rmx_lm::generate_with_caches(&loaded, caches, new, &params, &mut |piece| {
             print!("{piece}");
