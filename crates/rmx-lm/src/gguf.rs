@@ -5,7 +5,8 @@
 //! periods, Q4_0/Q4_1/Q8_0 tensors stay quantized (MLX affine, group 32, as `rmx::io` maps
 //! them; the K-quants arrive dequantized) and the tokenizer is rebuilt from `tokenizer.ggml.*`.
 //!
-//! Architectures: `llama` (also Mistral's files), `qwen2`, `qwen3`.
+//! Architectures: `llama` (also Mistral's files), `qwen2`, `qwen3`, `qwen3moe` (stacked experts,
+//! as MLX stores them).
 
 use crate::config::Config;
 use crate::error::{LmError, Result};
@@ -33,8 +34,8 @@ pub fn load_gguf(path: &Path) -> Result<Loaded> {
     let file = rmx::io::load_gguf(path)?;
     let meta = Metadata { map: &file.metadata, path };
     let arch = meta.str("general.architecture")?;
-    if !matches!(arch, "llama" | "qwen2" | "qwen3") {
-        return Err(LmError::NotImplemented(format!("GGUF architecture '{arch}' (llama, qwen2 and qwen3 load)")));
+    if !matches!(arch, "llama" | "qwen2" | "qwen3" | "qwen3moe") {
+        return Err(LmError::NotImplemented(format!("GGUF architecture '{arch}' (llama, qwen2, qwen3 and qwen3moe load)")));
     }
     let mut tensors = file.tensors;
     let rope_freqs = tensors.remove("rope_freqs.weight");
@@ -107,6 +108,10 @@ fn hf_name(gguf: &str) -> Option<String> {
         "ffn_gate" => "mlp.gate_proj",
         "ffn_up" => "mlp.up_proj",
         "ffn_down" => "mlp.down_proj",
+        "ffn_gate_inp" => "mlp.gate",
+        "ffn_gate_exps" => "mlp.switch_mlp.gate_proj",
+        "ffn_up_exps" => "mlp.switch_mlp.up_proj",
+        "ffn_down_exps" => "mlp.switch_mlp.down_proj",
         _ => return None,
     };
     Some(format!("model.layers.{layer}.{module}.{leaf}"))
@@ -128,7 +133,15 @@ fn config_of(meta: &Metadata, arch: &str, weights: &BTreeMap<String, Array>, rop
     }
     let embed = weights.get("model.embed_tokens.weight").ok_or_else(|| LmError::file(meta.path, "has no token_embd.weight tensor"))?;
     let mut c = Map::new();
-    c.insert("model_type".into(), json!(arch));
+    c.insert("model_type".into(), json!(if arch == "qwen3moe" { "qwen3_moe" } else { arch }));
+    if arch == "qwen3moe" {
+        c.insert("num_experts".into(), json!(required("expert_count")?));
+        c.insert("num_experts_per_tok".into(), json!(required("expert_used_count")?));
+        c.insert("moe_intermediate_size".into(), json!(required("expert_feed_forward_length")?));
+        // llama.cpp renormalizes the chosen experts' weights for this architecture.
+        let normalize = !matches!(meta.map.get(&key("expert_weights_norm")), Some(GgufValue::Bool(false)));
+        c.insert("norm_topk_prob".into(), json!(normalize));
+    }
     c.insert("hidden_size".into(), json!(hidden));
     c.insert("num_attention_heads".into(), json!(heads));
     c.insert("num_key_value_heads".into(), json!(meta.count(&key("attention.head_count_kv"))?.unwrap_or(heads)));

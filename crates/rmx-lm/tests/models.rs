@@ -64,8 +64,8 @@ fn gguf_mistral_f32_q8_0_and_q4_0() {
 }
 
 #[test]
-fn gguf_qwen2_f32_with_biases_and_qwen3_q4_0_with_qk_norms() {
-    for file in ["qwen2_f32", "qwen3_q4_0"] {
+fn gguf_qwen2_f32_with_biases_qwen3_q4_0_with_qk_norms_and_qwen3moe_q8_0() {
+    for file in ["qwen2_f32", "qwen3_q4_0", "qwen3_moe_q8_0"] {
         check_gguf(file, &gguf_expected(file));
     }
     let loaded = rmx_lm::load(model_dir("gguf").join("qwen3_q4_0.gguf")).unwrap();
