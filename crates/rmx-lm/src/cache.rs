@@ -14,9 +14,9 @@
 //! A full cache may be **quantized** ([`KvQuantization`], mlx-lm's `--kv-bits`): once its
 //! offset reaches `start` (checked before each update, as mlx-lm converts after each model
 //! call) it holds keys and values as MLX affine-quantized triples (packed, scales, biases), so
-//! a long context takes `bits/16` of the memory plus the scales; attention reads them
-//! dequantized (the same arithmetic as mlx-lm's quantized attention: `dequantize` then the
-//! products, up to float rounding).
+//! a long context takes `bits/16` of the memory plus the scales; [`Attend::attention`] reads
+//! them packed (`rmx::quantized_scaled_dot_product_attention`: rows dequantized as they are
+//! read; the same arithmetic as mlx-lm's quantized attention up to float rounding).
 //!
 //! Each update returns the keys and values to attend over with the mask that goes with them.
 //! Batched generation left-pads its prompts; [`KvCache::set_left_padding`] hides each row's
@@ -76,9 +76,32 @@ pub struct KvCache {
 
 /// What attention needs from a cache update.
 pub struct Attend {
+    /// The keys and values (for a quantized cache: lazily dequantized, computed only if read).
     pub keys: Array,
     pub values: Array,
     pub mask: Option<AttentionMask>,
+    /// A quantized cache's packed keys and values, which [`Attend::attention`] reads directly.
+    pub quantized: Option<QuantizedAttend>,
+}
+
+/// Packed keys and values (`[packed, scales, biases]` each) of a quantized cache.
+pub struct QuantizedAttend {
+    pub keys: [Array; 3],
+    pub values: [Array; 3],
+    pub group_size: usize,
+    pub bits: u32,
+}
+
+impl Attend {
+    /// `softmax(scale · q kᵀ + mask) v` for queries `q: [B, heads, T, D]`, reading a quantized
+    /// cache in its packed form.
+    pub fn attention(&self, q: &Array, scale: f64) -> Result<Array> {
+        if let Some(p) = &self.quantized {
+            let (k, v) = (p.keys.each_ref(), p.values.each_ref());
+            return Ok(rmx::quantized_scaled_dot_product_attention(q, k, v, scale, self.mask.as_ref(), p.group_size, p.bits)?);
+        }
+        Ok(rmx::scaled_dot_product_attention(q, &self.keys, &self.values, scale, self.mask.as_ref(), None)?)
+    }
 }
 
 impl KvCache {
@@ -171,14 +194,14 @@ impl KvCache {
                     true => (t > 1).then_some(AttentionMask::Causal),
                     false => self.mask(0, t, &(0..t).collect::<Vec<_>>(), true)?,
                 };
-                Ok(Attend { keys: k.clone(), values: v.clone(), mask })
+                Ok(Attend { keys: k.clone(), values: v.clone(), mask, quantized: None })
             }
             Span::Full if self.quantization.is_some_and(|q| self.offset > 0 && self.offset >= q.start) => self.update_quantized(k, v),
             Span::Full => {
                 let (start, end) = (self.offset, self.offset + t);
                 let kb = write_at(&grow(self.keys.take(), k, start, end, usize::MAX)?, k, start)?;
                 let vb = write_at(&grow(self.values.take(), v, start, end, usize::MAX)?, v, start)?;
-                let out = Attend { keys: prefix(&kb, end)?, values: prefix(&vb, end)?, mask: self.full_mask(t, end)? };
+                let out = Attend { keys: prefix(&kb, end)?, values: prefix(&vb, end)?, mask: self.full_mask(t, end)?, quantized: None };
                 (self.keys, self.values, self.offset) = (Some(kb), Some(vb), end);
                 Ok(out)
             }
@@ -206,8 +229,9 @@ impl KvCache {
         let keys = dequantize(&kq, end, q, k.dtype())?;
         let values = dequantize(&vq, end, q, v.dtype())?;
         let mask = self.full_mask(k.shape()[2], end)?;
+        let packed = QuantizedAttend { keys: prefixes(&kq, end)?, values: prefixes(&vq, end)?, group_size: q.group_size, bits: q.bits };
         (self.quantized, self.offset) = (Some((kq, vq)), end);
-        Ok(Attend { keys, values, mask })
+        Ok(Attend { keys, values, mask, quantized: Some(packed) })
     }
 
     fn full_mask(&self, t: usize, end: usize) -> Result<Option<AttentionMask>> {
@@ -246,7 +270,7 @@ impl KvCache {
             true => None,
             false => self.mask(self.offset - 1, 1, &self.slot_positions, false)?,
         };
-        let out = Attend { keys: prefix(&kb, n)?, values: prefix(&vb, n)?, mask };
+        let out = Attend { keys: prefix(&kb, n)?, values: prefix(&vb, n)?, mask, quantized: None };
         (self.keys, self.values) = (Some(kb), Some(vb));
         Ok(out)
     }
@@ -268,7 +292,7 @@ impl KvCache {
         let mask = self.mask(self.offset - t, t, &self.slot_positions, true)?;
         (self.keys, self.values) = (Some(all_k.clone()), Some(all_v.clone()));
         self.retain_window()?;
-        Ok(Attend { keys: all_k, values: all_v, mask })
+        Ok(Attend { keys: all_k, values: all_v, mask, quantized: None })
     }
 
     /// Puts a rotating cache's slots in position order (slot `i` holds the `i`-th oldest).
@@ -458,10 +482,14 @@ fn store(buffers: Option<Quantized>, update: &Quantized, start: usize, end: usiz
     Ok([part(0)?, part(1)?, part(2)?])
 }
 
+/// The first `n` positions of quantized buffers.
+fn prefixes(stored: &Quantized, n: usize) -> Result<Quantized> {
+    Ok([prefix(&stored[0], n)?, prefix(&stored[1], n)?, prefix(&stored[2], n)?])
+}
+
 /// The first `n` positions of quantized buffers, as `dtype`.
 fn dequantize(stored: &Quantized, n: usize, q: KvQuantization, dtype: rmx::Dtype) -> Result<Array> {
-    let [packed, scales, biases] = stored;
-    let (packed, scales, biases) = (prefix(packed, n)?, prefix(scales, n)?, prefix(biases, n)?);
+    let [packed, scales, biases] = prefixes(stored, n)?;
     Ok(rmx::dequantize(&packed, &scales, Some(&biases), q.group_size, q.bits, rmx::QuantMode::Affine, Some(dtype))?)
 }
 

@@ -1,7 +1,8 @@
 //! The fused attention kernel (query blocks of up to 8 positions) against the matmul
 //! formulation (float64, which always takes it): values for f32, f16 and bf16, grouped
 //! heads, causal masks over longer keys, strided key/value views (a KV cache's prefix), and
-//! gradients through the fused node. The MLX goldens (`golden_fast`) also reach it.
+//! gradients through the fused node. The MLX goldens (`golden_fast`) also reach it. The
+//! quantized variant (packed keys and values) against attention over the dequantized ones.
 
 use rmx::{Array, AttentionMask, Dtype};
 
@@ -49,4 +50,49 @@ fn gradients_flow_through_the_fused_kernel() {
         let err = max_err(a, b);
         assert!(err < 1e-5, "gradient {i}: error {err}");
     }
+}
+
+#[test]
+fn quantized_attention_matches_attention_over_dequantized_keys_and_values() {
+    use rmx::QuantMode;
+    // (bits, group, heads, kv heads, queries, keys, causal)
+    for (bits, group, nq, nkv, tq, tk, causal) in [
+        (8, 32, 4, 2, 1, 37, false),
+        (4, 64, 8, 2, 3, 9, true),
+        (3, 32, 4, 4, 1, 5, false),
+        (6, 32, 6, 3, 2, 7, true),
+        (2, 64, 2, 1, 12, 12, true),
+    ] {
+        let d = 64;
+        let (q, k, v) = (draw(&[2, nq, tq, d], 11), draw(&[2, nkv, tk + 3, d], 12), draw(&[2, nkv, tk + 3, d], 13));
+        let mask = causal.then_some(AttentionMask::Causal);
+        for (dtype, scale_dtype, tol) in [(Dtype::F32, Dtype::F32, 1e-5), (Dtype::BF16, Dtype::BF16, 3e-2), (Dtype::F16, Dtype::F32, 4e-3)]
+        {
+            let pack = |a: &Array| {
+                let (p, s, b) = rmx::quantize(&rmx::astype(a, scale_dtype).unwrap(), group, bits, QuantMode::Affine).unwrap();
+                // A prefix view of a longer buffer along the positions, like a quantized KV cache.
+                let prefix = |x: &Array| {
+                    let w = x.shape()[3] as isize;
+                    rmx::slice(x, &[0, 0, 0, 0], &[2, nkv as isize, tk as isize, w], &[1, 1, 1, 1]).unwrap()
+                };
+                [prefix(&p), prefix(&s), prefix(&b.unwrap())]
+            };
+            let (kp, vp) = (pack(&k), pack(&v));
+            let deq =
+                |p: &[Array; 3]| rmx::dequantize(&p[0], &p[1], Some(&p[2]), group, bits, QuantMode::Affine, Some(Dtype::F64)).unwrap();
+            let want = rmx::scaled_dot_product_attention(&q, &deq(&kp), &deq(&vp), 0.2, mask.as_ref(), None).unwrap();
+            let qd = rmx::astype(&q, dtype).unwrap();
+            let got =
+                rmx::quantized_scaled_dot_product_attention(&qd, kp.each_ref(), vp.each_ref(), 0.2, mask.as_ref(), group, bits).unwrap();
+            assert_eq!(got.dtype(), dtype);
+            let err = max_err(&got, &want);
+            assert!(err < tol, "{bits} bits g{group} {dtype:?} {nq}/{nkv} heads {tq}x{tk} causal {causal}: error {err}");
+        }
+    }
+    // Shapes that do not describe quantized keys are an error naming the op.
+    let q = draw(&[1, 2, 1, 64], 1);
+    let (p, s, b) = rmx::quantize(&rmx::astype(&draw(&[1, 1, 4, 64], 2), Dtype::F32).unwrap(), 32, 4, QuantMode::Affine).unwrap();
+    let b = b.unwrap();
+    let err = rmx::quantized_scaled_dot_product_attention(&q, [&p, &s, &b], [&p, &s, &b], 1.0, None, 32, 8).unwrap_err();
+    assert!(err.to_string().contains("quantized_scaled_dot_product_attention"), "{err}");
 }

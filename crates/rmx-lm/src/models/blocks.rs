@@ -137,7 +137,7 @@ impl Attention {
         let k = self.rope.forward(&to_bhtd(&k)?, offset)?;
         let v = to_bhtd(&heads_first(&v, kv_heads)?)?;
         let seen = cache.update(&k, &v)?;
-        let o = rmx::scaled_dot_product_attention(&q, &seen.keys, &seen.values, self.scale, seen.mask.as_ref(), None)?;
+        let o = seen.attention(&q, self.scale)?;
         let o = rmx::reshape_to(&rmx::transpose(&o, Some(&[0, 2, 1, 3]))?, &[b, t, heads * head_dim])?;
         Ok(self.o_proj.forward(&o)?)
     }

@@ -219,6 +219,75 @@ pub fn scaled_dot_product_attention(
     attention_by_matmul(q, k, v, scale, mask, sinks)
 }
 
+/// [`scaled_dot_product_attention`] over MLX-affine-quantized keys and values (`[packed,
+/// scales, biases]` each, quantized along the head size as [`quantize`](crate::quantize) does;
+/// what a quantized KV cache holds). Few query positions with no mask or a causal one run a
+/// fused kernel that dequantizes each key and value row as it reads it (the cache is read in
+/// its packed size); other cases dequantize to `q`'s dtype first. The result has `q`'s dtype.
+///
+/// ```
+/// use rmx::{Dtype, QuantMode};
+/// let q = rmx::random::normal(&[1, 4, 1, 64], Dtype::F32, 0.0, 1.0, None)?;
+/// let k = rmx::random::normal(&[1, 2, 10, 64], Dtype::F32, 0.0, 1.0, None)?;
+/// let (kq, ks, kb) = rmx::quantize(&k, 32, 8, QuantMode::Affine)?;
+/// let (vq, vs, vb) = rmx::quantize(&k, 32, 8, QuantMode::Affine)?;
+/// let (kb, vb) = (kb.unwrap(), vb.unwrap());
+/// let out = rmx::quantized_scaled_dot_product_attention(&q, [&kq, &ks, &kb], [&vq, &vs, &vb], 0.125, None, 32, 8)?;
+/// assert_eq!(out.shape(), &[1, 4, 1, 64]);
+/// # Ok::<(), rmx::Error>(())
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn quantized_scaled_dot_product_attention(
+    q: &Array,
+    keys: [&Array; 3],
+    values: [&Array; 3],
+    scale: f64,
+    mask: Option<&AttentionMask>,
+    group_size: usize,
+    bits: u32,
+) -> Result<Array> {
+    let op = "quantized_scaled_dot_product_attention";
+    let d = q.shape().last().copied().unwrap_or(0);
+    for [packed, scales, biases] in [keys, values] {
+        let ok = q.ndim() == 4
+            && packed.ndim() == 4
+            && packed.dtype() == Dtype::U32
+            && matches!(bits, 2 | 3 | 4 | 5 | 6 | 8)
+            && matches!(group_size, 32 | 64 | 128)
+            && d % group_size == 0
+            && packed.shape()[3] * 32 == d * bits as usize
+            && scales.shape() == biases.shape()
+            && scales.dtype() == biases.dtype()
+            && scales.shape()[..3] == packed.shape()[..3]
+            && scales.shape()[3] * group_size == d;
+        if !ok {
+            return Err(Error::shapes_detail(
+                op,
+                &[q.shape(), packed.shape(), scales.shape(), biases.shape()],
+                format!("q must be [B, N, T, D] and keys/values packed [B, Nkv, T, D·{bits}/32] uint32 with [B, Nkv, T, D/{group_size}] scales and biases (bits 2-8, group 32/64/128)"),
+            ));
+        }
+    }
+    let deq = |[p, s, b]: [&Array; 3]| crate::dequantize(p, s, Some(b), group_size, bits, crate::QuantMode::Affine, Some(q.dtype()));
+    let (tq, nq, nkv) = (q.shape()[2], q.shape()[1], keys[0].shape()[1]);
+    let fused = matches!(q.dtype(), Dtype::F32 | Dtype::BF16 | Dtype::F16)
+        && matches!(keys[1].dtype(), Dtype::F32 | Dtype::BF16 | Dtype::F16)
+        && keys[1].dtype() == values[1].dtype()
+        && keys[0].shape() == values[0].shape()
+        && nkv > 0
+        && nq % nkv == 0
+        && q.shape()[0] == keys[0].shape()[0]
+        && tq <= FUSED_MAX_QUERIES
+        && matches!(mask, None | Some(AttentionMask::Causal));
+    if !fused {
+        return scaled_dot_product_attention(q, &deq(keys)?, &deq(values)?, scale, mask, None);
+    }
+    let node =
+        Arc::new(crate::primitive::attention::QuantizedDecodeAttention { scale, causal: mask.is_some() && tq > 1, group_size, bits });
+    let inputs = [vec![q.clone()], keys.map(Array::clone).to_vec(), values.map(Array::clone).to_vec()].concat();
+    Ok(Array::from_primitive(q.shape().to_vec(), q.dtype(), node, inputs))
+}
+
 /// Query blocks up to this size use the fused attention kernel (decoding, speculative
 /// verification); larger ones the matmul formulation.
 const FUSED_MAX_QUERIES: usize = 8;
