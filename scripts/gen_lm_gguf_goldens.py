@@ -45,6 +45,7 @@ CASES = [
     ("qwen2_f32", "qwen2", "qwen2", "F32"),
     ("qwen3_q4_0", "qwen3", "qwen3", "Q4_0"),
     ("qwen3_moe_q8_0", "qwen3_moe", "qwen3moe", "Q8_0"),
+    ("phi3_q8_0", "phi3", "phi3", "Q8_0"),
 ]
 
 LAYER_NAMES = {
@@ -60,6 +61,9 @@ LAYER_NAMES = {
     "mlp.up_proj": "ffn_up",
     "mlp.down_proj": "ffn_down",
     "mlp.gate": "ffn_gate_inp",
+    # phi3's fused projections.
+    "self_attn.qkv_proj": "attn_qkv",
+    "mlp.gate_up_proj": "ffn_up",
 }
 
 # Per-expert projections, stacked by llama.cpp into one [experts, out, in] tensor each.
@@ -262,7 +266,7 @@ def expect(out_dir):
         # transformers reads no head size for qwen GGUFs (it assumes hidden / heads) nor the
         # MoE settings llama.cpp does not store: pass them from the source config.
         cfg = json.load(open(os.path.join(MODELS, source, "config.json")))
-        keys = ("head_dim", "moe_intermediate_size", "norm_topk_prob", "decoder_sparse_step", "mlp_only_layers")
+        keys = ("head_dim", "moe_intermediate_size", "norm_topk_prob", "decoder_sparse_step", "mlp_only_layers", "pad_token_id")
         extra = {k: cfg[k] for k in keys if cfg.get(k) is not None}
         # Grouped expert matmuls (MoE) have no float64 kernel: those run in float32.
         dtype = torch.float32 if "moe" in name else torch.float64

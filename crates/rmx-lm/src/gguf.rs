@@ -6,7 +6,7 @@
 //! them; the K-quants arrive dequantized) and the tokenizer is rebuilt from `tokenizer.ggml.*`.
 //!
 //! Architectures: `llama` (also Mistral's files), `qwen2`, `qwen3`, `qwen3moe` (stacked experts,
-//! as MLX stores them).
+//! as MLX stores them), `phi3` (fused projections; no long-context rope factors).
 
 use crate::config::Config;
 use crate::error::{LmError, Result};
@@ -34,14 +34,20 @@ pub fn load_gguf(path: &Path) -> Result<Loaded> {
     let file = rmx::io::load_gguf(path)?;
     let meta = Metadata { map: &file.metadata, path };
     let arch = meta.str("general.architecture")?;
-    if !matches!(arch, "llama" | "qwen2" | "qwen3" | "qwen3moe") {
-        return Err(LmError::NotImplemented(format!("GGUF architecture '{arch}' (llama, qwen2, qwen3 and qwen3moe load)")));
+    if !matches!(arch, "llama" | "qwen2" | "qwen3" | "qwen3moe" | "phi3") {
+        return Err(LmError::NotImplemented(format!("GGUF architecture '{arch}' (llama, qwen2, qwen3, qwen3moe and phi3 load)")));
+    }
+    for factors in ["rope_factors_long.weight", "rope_factors_short.weight"] {
+        if file.tensors.contains_key(factors) {
+            return Err(LmError::NotImplemented(format!("GGUF long-context rope factors ({factors})")));
+        }
     }
     let mut tensors = file.tensors;
     let rope_freqs = tensors.remove("rope_freqs.weight");
     let mut weights = BTreeMap::new();
     for (name, tensor) in tensors {
-        let hf = hf_name(&name).ok_or_else(|| LmError::file(path, format!("unexpected GGUF tensor '{name}' for architecture {arch}")))?;
+        let hf =
+            hf_name(&name, arch).ok_or_else(|| LmError::file(path, format!("unexpected GGUF tensor '{name}' for architecture {arch}")))?;
         weights.insert(hf, tensor);
     }
     embed_in_compute_dtype(&mut weights)?;
@@ -71,8 +77,8 @@ pub fn load_gguf_tokenizer(path: &Path) -> Result<Option<crate::Tokenizer>> {
     gguf_tokenizer::from_metadata(&Metadata { map: &file.metadata, path })
 }
 
-/// The Hugging Face name of a llama.cpp tensor name.
-fn hf_name(gguf: &str) -> Option<String> {
+/// The Hugging Face name of a llama.cpp tensor name in a file of architecture `arch`.
+fn hf_name(gguf: &str, arch: &str) -> Option<String> {
     let top = match gguf {
         "token_embd.weight" => Some("model.embed_tokens.weight"),
         "output_norm.weight" => Some("model.norm.weight"),
@@ -106,7 +112,10 @@ fn hf_name(gguf: &str) -> Option<String> {
         "attn_q_norm" => "self_attn.q_norm",
         "attn_k_norm" => "self_attn.k_norm",
         "ffn_gate" => "mlp.gate_proj",
+        // phi3 keeps the gate and up projections fused in `ffn_up`.
+        "ffn_up" if arch == "phi3" => "mlp.gate_up_proj",
         "ffn_up" => "mlp.up_proj",
+        "attn_qkv" => "self_attn.qkv_proj",
         "ffn_down" => "mlp.down_proj",
         "ffn_gate_inp" => "mlp.gate",
         "ffn_gate_exps" => "mlp.switch_mlp.gate_proj",

@@ -74,6 +74,11 @@ fn gguf_qwen2_f32_with_biases_qwen3_q4_0_with_qk_norms_and_qwen3moe_q8_0() {
 }
 
 #[test]
+fn gguf_phi3_q8_0_with_fused_projections() {
+    check_gguf("phi3_q8_0", &gguf_expected("phi3_q8_0"));
+}
+
+#[test]
 fn gguf_errors_name_the_problem() {
     let dir = std::env::temp_dir().join(format!("rmx-gguf-errors-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -52,7 +52,7 @@ enum Command {
 #[derive(Args, Clone)]
 struct ModelArg {
     /// Model directory (config.json, model*.safetensors, tokenizer.json) or a llama-family
-    /// `.gguf` file (llama, mistral, qwen2, qwen3, qwen3moe; F32/F16/BF16, Q4_0/Q4_1/Q8_0 kept quantized, K-quants dequantized).
+    /// `.gguf` file (llama, mistral, qwen2, qwen3, qwen3moe, phi3; F32/F16/BF16, Q4_0/Q4_1/Q8_0 kept quantized, K-quants dequantized).
     #[arg(long, short = 'm', default_value = DEFAULT_MODEL)]
     model: PathBuf,
 }
