@@ -125,6 +125,14 @@ def llama3_rope_factors(cfg, head_dim):
     return np.array(factors, dtype=np.float32), base
 
 
+def finish(writer):
+    """Writes a GGUFWriter's header, metadata and tensors, and closes the file."""
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def write_model(name, source, arch, wtype):
     import gguf
     from safetensors.numpy import load_file
@@ -173,10 +181,7 @@ def write_model(name, source, arch, wtype):
             w.add_tensor(gguf_name(hf), gguf.quants.quantize(t, qtype), raw_dtype=qtype)
         else:
             w.add_tensor(gguf_name(hf), t)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    finish(w)
 
 
 def write_vocab():
@@ -204,10 +209,7 @@ def write_vocab():
     w.add_bos_token_id(special["<|endoftext|>"])
     w.add_add_bos_token(False)
     w.add_chat_template(config["chat_template"])
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    finish(w)
     hf = AutoTokenizer.from_pretrained(OUT, gguf_file="vocab.gguf")
     texts = [e["text"] for e in json.load(open(os.path.join(TOKENIZER, "expected.json")))["encode"]]
     texts += ["<|im_start|>user\nHi there<|im_end|>\n", "  spaces\t\ttabs\r\nnewlines 1234567 ÄÖÜ café 日本語 🤖"]
@@ -240,10 +242,7 @@ def write_spm_vocab():
     w.add_bos_token_id(vocab["<s>"])
     w.add_eos_token_id(vocab["</s>"])
     w.add_add_bos_token(True)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    finish(w)
     hf = AutoTokenizer.from_pretrained(OUT, gguf_file="vocab_spm.gguf")
     texts = [e["text"] for e in json.load(open(os.path.join(folder, "expected.json")))["encode"]]
     texts += ["  two leading spaces", "tabs\tand\nnewlines", "unseen: ÄÖÜ 日本語 🤖", "Alice said 'Off with her head!'"]

@@ -226,10 +226,11 @@ impl KvCache {
         let (old_k, old_v) = stored.map_or((None, None), |(k, v)| (Some(k), Some(v)));
         let kq = store(old_k, &quantize(k, q)?, start, end)?;
         let vq = store(old_v, &quantize(v, q)?, start, end)?;
-        let keys = dequantize(&kq, end, q, k.dtype())?;
-        let values = dequantize(&vq, end, q, v.dtype())?;
+        let (kp, vp) = (prefixes(&kq, end)?, prefixes(&vq, end)?);
+        // Lazy: computed only if a caller reads `keys`/`values` instead of `attention`.
+        let (keys, values) = (dequantize(&kp, q, k.dtype())?, dequantize(&vp, q, v.dtype())?);
         let mask = self.full_mask(k.shape()[2], end)?;
-        let packed = QuantizedAttend { keys: prefixes(&kq, end)?, values: prefixes(&vq, end)?, group_size: q.group_size, bits: q.bits };
+        let packed = QuantizedAttend { keys: kp, values: vp, group_size: q.group_size, bits: q.bits };
         (self.quantized, self.offset) = (Some((kq, vq)), end);
         Ok(Attend { keys, values, mask, quantized: Some(packed) })
     }
@@ -394,7 +395,7 @@ impl KvCache {
         };
         if let (Some((k, v)), Some(q)) = (&self.quantized, self.quantization) {
             let dtype = k[1].dtype();
-            return Ok(Some((dequantize(k, n, q, dtype)?, dequantize(v, n, q, dtype)?)));
+            return Ok(Some((dequantize(&prefixes(k, n)?, q, dtype)?, dequantize(&prefixes(v, n)?, q, dtype)?)));
         }
         match (&self.keys, &self.values) {
             (Some(k), Some(v)) if n > 0 => Ok(Some((prefix(k, n)?, prefix(v, n)?))),
@@ -487,10 +488,10 @@ fn prefixes(stored: &Quantized, n: usize) -> Result<Quantized> {
     Ok([prefix(&stored[0], n)?, prefix(&stored[1], n)?, prefix(&stored[2], n)?])
 }
 
-/// The first `n` positions of quantized buffers, as `dtype`.
-fn dequantize(stored: &Quantized, n: usize, q: KvQuantization, dtype: rmx::Dtype) -> Result<Array> {
-    let [packed, scales, biases] = prefixes(stored, n)?;
-    Ok(rmx::dequantize(&packed, &scales, Some(&biases), q.group_size, q.bits, rmx::QuantMode::Affine, Some(dtype))?)
+/// Quantized `[packed, scales, biases]` as `dtype`.
+fn dequantize(parts: &Quantized, q: KvQuantization, dtype: rmx::Dtype) -> Result<Array> {
+    let [packed, scales, biases] = parts;
+    Ok(rmx::dequantize(packed, scales, Some(biases), q.group_size, q.bits, rmx::QuantMode::Affine, Some(dtype))?)
 }
 
 fn write_at(buffer: &Array, update: &Array, at: usize) -> Result<Array> {

@@ -273,54 +273,42 @@ impl Metadata<'_> {
             None => Ok(None),
         }
     }
-    /// A list of strings (`tokenizer.ggml.tokens`, `.merges`).
-    pub fn strings(&self, key: &str) -> Result<Option<Vec<&str>>> {
+    /// A list whose items `item` converts (`None` for an item of the wrong type, named `what`).
+    fn list<'m, T>(&'m self, key: &str, what: &str, item: impl Fn(&'m GgufValue) -> Option<T>) -> Result<Option<Vec<T>>> {
         match self.map.get(key) {
             Some(GgufValue::Array(items)) => items
                 .iter()
-                .map(|v| match v {
-                    GgufValue::Str(s) => Ok(s.as_str()),
-                    other => Err(self.error(key, &format!("must hold strings, found {other:?}"))),
-                })
+                .map(|v| item(v).ok_or_else(|| self.error(key, &format!("must hold {what}, found {v:?}"))))
                 .collect::<Result<Vec<_>>>()
                 .map(Some),
-            Some(v) => Err(self.error(key, &format!("must be a list of strings, found {v:?}"))),
+            Some(v) => Err(self.error(key, &format!("must be a list of {what}, found {v:?}"))),
             None => Ok(None),
         }
+    }
+    /// A list of strings (`tokenizer.ggml.tokens`, `.merges`).
+    pub fn strings(&self, key: &str) -> Result<Option<Vec<&str>>> {
+        self.list(key, "strings", |v| match v {
+            GgufValue::Str(s) => Some(s.as_str()),
+            _ => None,
+        })
     }
     /// A list of numbers (`tokenizer.ggml.scores`).
     pub fn floats(&self, key: &str) -> Result<Option<Vec<f32>>> {
-        match self.map.get(key) {
-            Some(GgufValue::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    GgufValue::F32(x) => Ok(*x),
-                    GgufValue::F64(x) => Ok(*x as f32),
-                    other => Err(self.error(key, &format!("must hold numbers, found {other:?}"))),
-                })
-                .collect::<Result<Vec<_>>>()
-                .map(Some),
-            Some(v) => Err(self.error(key, &format!("must be a list of numbers, found {v:?}"))),
-            None => Ok(None),
-        }
+        self.list(key, "numbers", |v| match v {
+            GgufValue::F32(x) => Some(*x),
+            GgufValue::F64(x) => Some(*x as f32),
+            _ => None,
+        })
     }
     /// A list of integers (`tokenizer.ggml.token_type`).
     pub fn integers(&self, key: &str) -> Result<Option<Vec<i64>>> {
-        match self.map.get(key) {
-            Some(GgufValue::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    GgufValue::I32(x) => Ok(*x as i64),
-                    GgufValue::U32(x) => Ok(*x as i64),
-                    GgufValue::I64(x) => Ok(*x),
-                    GgufValue::U8(x) => Ok(*x as i64),
-                    other => Err(self.error(key, &format!("must hold integers, found {other:?}"))),
-                })
-                .collect::<Result<Vec<_>>>()
-                .map(Some),
-            Some(v) => Err(self.error(key, &format!("must be a list of integers, found {v:?}"))),
-            None => Ok(None),
-        }
+        self.list(key, "integers", |v| match v {
+            GgufValue::I32(x) => Some(*x as i64),
+            GgufValue::U32(x) => Some(*x as i64),
+            GgufValue::I64(x) => Some(*x),
+            GgufValue::U8(x) => Some(*x as i64),
+            _ => None,
+        })
     }
     pub fn number(&self, key: &str) -> Result<Option<f64>> {
         use GgufValue::*;

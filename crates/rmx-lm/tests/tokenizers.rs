@@ -85,15 +85,21 @@ fn llama2_template_with_python_string_methods() {
     check_chat("metaspace_llama2");
 }
 
+/// A vocabulary-only GGUF of tests/models/gguf, its tokenizer and transformers' encodings.
+fn gguf_vocabulary(name: &str) -> (PathBuf, Tokenizer, Vec<Value>) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models/gguf");
+    let tok = rmx_lm::gguf::load_gguf_tokenizer(&dir.join(format!("{name}.gguf"))).unwrap().expect("a tokenizer");
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}_expected.json"))).unwrap()).unwrap();
+    (dir, tok, want["encode"].as_array().unwrap().clone())
+}
+
 /// The byte-level BPE written as a vocabulary-only GGUF (llama.cpp's gguf-py, pre-tokenizer
 /// `qwen2`), rebuilt from `tokenizer.ggml.*` and checked against transformers' own GGUF
 /// tokenizer converter (`scripts/gen_lm_gguf_goldens.py`).
 #[test]
 fn gguf_vocabulary_matches_transformers_gguf_converter() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models/gguf");
-    let tok = rmx_lm::gguf::load_gguf_tokenizer(&dir.join("vocab.gguf")).unwrap().expect("a tokenizer");
-    let want: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("vocab_expected.json")).unwrap()).unwrap();
-    for case in want["encode"].as_array().unwrap() {
+    let (dir, tok, cases) = gguf_vocabulary("vocab");
+    for case in &cases {
         let text = case["text"].as_str().unwrap();
         let got = tok.encode(text, false).unwrap();
         assert_eq!(got, ids(&case["ids"]), "encode {text:?}");
@@ -113,10 +119,8 @@ fn gguf_vocabulary_matches_transformers_gguf_converter() {
 /// fallback for unseen characters, BOS added.
 #[test]
 fn gguf_sentencepiece_vocabulary_matches_transformers_gguf_converter() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models/gguf");
-    let tok = rmx_lm::gguf::load_gguf_tokenizer(&dir.join("vocab_spm.gguf")).unwrap().expect("a tokenizer");
-    let want: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("vocab_spm_expected.json")).unwrap()).unwrap();
-    for case in want["encode"].as_array().unwrap() {
+    let (_, tok, cases) = gguf_vocabulary("vocab_spm");
+    for case in &cases {
         let text = case["text"].as_str().unwrap();
         let plain = tok.encode(text, false).unwrap();
         assert_eq!(plain, ids(&case["ids"]), "encode {text:?}");
