@@ -108,8 +108,7 @@ fn run_batch(
     let prompt_time = start.elapsed();
     let start = Instant::now();
     for step in 0..steps {
-        let next: Vec<u32> =
-            logits.iter().map(|row| (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0) as u32).collect();
+        let next: Vec<u32> = logits.iter().map(|row| rmx_lm::sample::argmax(row)).collect();
         if step + 1 < steps {
             logits = last_rows(&model.forward(&Array::from_slice(&next, &[rows, 1])?, &mut caches)?)?;
         }
