@@ -26,8 +26,9 @@ const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/r
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Quantize bf16/f16 activations to int8 in 4-bit products (llama.cpp's precision, a few
-    /// percent faster decoding) instead of int16 (results match MLX within bf16 tolerance).
+    /// Quantize activations to int8 in 4-bit products, and in 8-bit ones on CPUs with AVX-512
+    /// VNNI (llama.cpp's precision, faster decoding), instead of int16 for bf16/f16 and float
+    /// for f32 activations (results match MLX within bf16 tolerance).
     #[arg(long, global = true)]
     int8_activations: bool,
 }

@@ -15,6 +15,11 @@
 //! instructions per weight, at an activation error of up to 1/254 of each group's largest
 //! value, still below the 4-bit weights' own (1/30 of a group's range).
 //!
+//! Where the CPU has AVX-512 VNNI, [`qmv_vnni`](super::qmv_vnni)'s kernels take over (one
+//! instruction multiplies and accumulates 64 unsigned weights by int8 activations, or 32 by
+//! int16 ones, with no intermediate to saturate), and 8-bit weights take int8 activations too
+//! when asked.
+//!
 //! Float32 activations keep the float kernel, which MLX's results are checked against, unless
 //! [`set_int8_activations`] asks for llama.cpp's precision: then they take the integer kernels
 //! too (int8 for 4-bit weights, int16 for 8-bit), which is how llama.cpp multiplies its
@@ -48,9 +53,9 @@ pub fn int8_activations() -> bool {
 /// Values per block: 16 bytes of 4-bit or 32 bytes of 8-bit weights.
 const BLOCK: usize = 32;
 
-/// One row of `x` prepared for the integer kernels: quantized values (for 4-bit weights, per
-/// block of 32 the 16 even-indexed then the 16 odd-indexed ones, the order in which nibbles
-/// unpack), per group its scale and exact sum, and the weights' bit width.
+/// One row of `x` prepared for the integer kernels: quantized values (for 4-bit weights in
+/// the order nibbles unpack in, see [`nibble_span`]), per group its scale and exact sum, and
+/// the weights' bit width.
 pub struct QuantizedRow {
     values: Values,
     scales: Vec<f32>,
@@ -77,35 +82,72 @@ pub fn applies(bits: u32, group_size: usize) -> bool {
 }
 
 /// Quantizes one row of `x` (a multiple of `g` values) per group of `g`, for `bits`-bit
-/// weights, in nibble order for 4 bits: to int8 when `int8` (4-bit weights only), else int16.
+/// weights, in the order the kernels unpack weights in (see [`nibble_span`]): to int8 when
+/// `int8` (for 8-bit weights only where AVX-512 VNNI multiplies them without saturating),
+/// else int16.
 pub fn quantize_row(x: &[f32], g: usize, bits: u32, int8: bool) -> QuantizedRow {
-    if int8 && bits == 4 {
-        let (values, scales, sums) = quantize_groups(x, g, bits, i8::MAX as f32, |v| v as i8);
+    let vnni = super::qmv_vnni::available();
+    if int8 && (bits == 4 || vnni) {
+        let span = nibble_span(bits, 1);
+        let (values, scales, sums) = quantize_groups(x, g, span, i8::MAX as f32, |v| v as i8);
         QuantizedRow { values: Values::I8(values), scales, sums, bits }
     } else {
-        let (values, scales, sums) = quantize_groups(x, g, bits, i16::MAX as f32, |v| v as i16);
+        let span = nibble_span(bits, if vnni && g % 64 == 0 { 2 } else { 1 });
+        let (values, scales, sums) = quantize_groups(x, g, span, i16::MAX as f32, |v| v as i16);
         QuantizedRow { values: Values::I16(values), scales, sums, bits }
     }
 }
 
-/// `x` scaled per group of `g` to `±limit`, rounded and cast (nibble order for 4 bits),
-/// with each group's scale and exact sum.
-fn quantize_groups<T: Copy + Default>(x: &[f32], g: usize, bits: u32, limit: f32, cast: impl Fn(f32) -> T) -> (Vec<T>, Vec<f32>, Vec<f32>) {
+/// For 4-bit weights, the number of 32-value blocks whose even- and odd-indexed values are
+/// gathered: one for the kernels that widen a block's 16 bytes at a time (16 even, then 16
+/// odd values), two for the AVX-512 int16 kernel, which widens 32 bytes into low nibbles
+/// `[A even, B even]` and high nibbles `[A odd, B odd]` of blocks A and B. `None` (natural
+/// order) for 8-bit weights.
+fn nibble_span(bits: u32, blocks: usize) -> Option<usize> {
+    (bits == 4).then_some(blocks)
+}
+
+/// `x` scaled per group of `g` to `±limit`, rounded (half to even) and cast, in the order of
+/// [`nibble_span`], with each group's scale and exact sum.
+fn quantize_groups<T: Copy + Default>(
+    x: &[f32],
+    g: usize,
+    span: Option<usize>,
+    limit: f32,
+    cast: impl Fn(f32) -> T,
+) -> (Vec<T>, Vec<f32>, Vec<f32>) {
     let mut values = vec![T::default(); x.len()];
     let mut scales = Vec::with_capacity(x.len() / g);
     let mut sums = Vec::with_capacity(x.len() / g);
+    let mut scaled = vec![0f32; g];
     for (group, out) in x.chunks_exact(g).zip(values.chunks_exact_mut(g)) {
-        let max = group.iter().fold(0f32, |m, v| m.max(v.abs()));
+        // Eight lanes each for the largest magnitude and the sum, so both vectorize.
+        let (mut max, mut sum) = ([0f32; 8], [0f32; 8]);
+        for chunk in group.chunks_exact(8) {
+            for i in 0..8 {
+                max[i] = max[i].max(chunk[i].abs());
+                sum[i] += chunk[i];
+            }
+        }
+        let max = max.iter().fold(0f32, |m, &v| m.max(v));
         let inv = if max > 0.0 { limit / max } else { 0.0 };
-        for (src, dst) in group.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BLOCK)) {
-            for i in 0..BLOCK / 2 {
-                let (a, b) = if bits == 4 { (2 * i, 2 * i + 1) } else { (i, BLOCK / 2 + i) };
-                dst[i] = cast((src[a] * inv).round());
-                dst[BLOCK / 2 + i] = cast((src[b] * inv).round());
+        scaled.iter_mut().zip(group).for_each(|(d, &v)| *d = (v * inv).round_ties_even());
+        match span {
+            None => out.iter_mut().zip(&scaled).for_each(|(d, &v)| *d = cast(v)),
+            Some(blocks) => {
+                let width = BLOCK * blocks;
+                for (src, dst) in scaled.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
+                    for (half, dst) in dst.chunks_exact_mut(width / 2).enumerate() {
+                        for (i, d) in dst.iter_mut().enumerate() {
+                            let (block, within) = (i / (BLOCK / 2), i % (BLOCK / 2));
+                            *d = cast(src[block * BLOCK + 2 * within + half]);
+                        }
+                    }
+                }
             }
         }
         scales.push(max / limit);
-        sums.push(group.iter().sum());
+        sums.push(sum.iter().sum());
     }
     (values, scales, sums)
 }
@@ -166,8 +208,13 @@ fn rows_dot<const R: usize, S: Scale>(words: &[u32], xs: [&QuantizedRow; R], sca
         let bytes = words.as_ptr() as *const u8;
         // SAFETY: callers checked `applies` (AVX2, FMA, group size); `words` holds a whole row
         // for the groups of `scales`, and every row of `xs` was quantized for the same `k`,
-        // `g` and bits, all to int8 or all to int16.
+        // `g` and bits, all to int8 or all to int16 (int8 with 8 bits only where VNNI is).
         unsafe {
+            if super::qmv_vnni::available() {
+                if let Some(sums) = rows_dot_vnni(bytes, xs, scales, biases, g) {
+                    return sums;
+                }
+            }
             match (&xs[0].values, xs[0].bits, g) {
                 (Values::I8(_), _, 32) => row_dot_4bit_int8::<32, R, S>(bytes, xs, scales, biases),
                 (Values::I8(_), _, 64) => row_dot_4bit_int8::<64, R, S>(bytes, xs, scales, biases),
@@ -186,6 +233,42 @@ fn rows_dot<const R: usize, S: Scale>(words: &[u32], xs: [&QuantizedRow; R], sca
         let _ = (words, xs, scales, biases, g);
         unreachable!("callers check `applies`")
     }
+}
+
+/// [`rows_dot`] on AVX-512 VNNI (see [`qmv_vnni`](super::qmv_vnni)), or `None` for int16
+/// activations in groups of 32, which keep the AVX2 kernel.
+///
+/// # Safety
+/// As [`rows_dot`]'s kernels, and the CPU has [`qmv_vnni::available`](super::qmv_vnni::available)'s features.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+unsafe fn rows_dot_vnni<const R: usize, S: Scale>(
+    bytes: *const u8,
+    xs: [&QuantizedRow; R],
+    scales: &[S],
+    biases: &[S],
+    g: usize,
+) -> Option<[f32; R]> {
+    use super::qmv_vnni::{dot_4bit_int8, dot_8bit_int8, dot_int16};
+    // The rows' values as pointers (null for the other integer width).
+    let (int8, int16) = match &xs[0].values {
+        Values::I8(_) => (xs.map(|x| x.int8().as_ptr()), [std::ptr::null(); R]),
+        Values::I16(_) => ([std::ptr::null(); R], xs.map(|x| x.int16().as_ptr())),
+    };
+    // SAFETY (every arm): the caller's sizes; the features are this function's.
+    Some(match (&xs[0].values, xs[0].bits, g) {
+        (Values::I8(_), 4, 32) => row_sum(xs, scales, biases, |j| unsafe { dot_4bit_int8::<32, R>(bytes, int8, j) }),
+        (Values::I8(_), 4, 64) => row_sum(xs, scales, biases, |j| unsafe { dot_4bit_int8::<64, R>(bytes, int8, j) }),
+        (Values::I8(_), 4, _) => row_sum(xs, scales, biases, |j| unsafe { dot_4bit_int8::<128, R>(bytes, int8, j) }),
+        (Values::I8(_), _, 32) => row_sum(xs, scales, biases, |j| unsafe { dot_8bit_int8::<32, R>(bytes, int8, j) }),
+        (Values::I8(_), _, 64) => row_sum(xs, scales, biases, |j| unsafe { dot_8bit_int8::<64, R>(bytes, int8, j) }),
+        (Values::I8(_), _, _) => row_sum(xs, scales, biases, |j| unsafe { dot_8bit_int8::<128, R>(bytes, int8, j) }),
+        (Values::I16(_), _, 32) => return None,
+        (Values::I16(_), 4, 64) => row_sum(xs, scales, biases, |j| unsafe { dot_int16::<4, 64, R>(bytes, int16, j) }),
+        (Values::I16(_), 4, _) => row_sum(xs, scales, biases, |j| unsafe { dot_int16::<4, 128, R>(bytes, int16, j) }),
+        (Values::I16(_), _, 64) => row_sum(xs, scales, biases, |j| unsafe { dot_int16::<8, 64, R>(bytes, int16, j) }),
+        (Values::I16(_), _, _) => row_sum(xs, scales, biases, |j| unsafe { dot_int16::<8, 128, R>(bytes, int16, j) }),
+    })
 }
 
 impl QuantizedRow {
