@@ -213,7 +213,7 @@ impl KvCache {
     fn update_quantized(&mut self, k: &Array, v: &Array) -> Result<Attend> {
         let q = self.quantization.expect("a quantized cache");
         let d = k.shape()[3];
-        if d % q.group_size != 0 {
+        if !d.is_multiple_of(q.group_size) {
             return Err(LmError::Request(format!("the KV group size {} does not divide the head size {d}", q.group_size)));
         }
         let (start, end) = (self.offset, self.offset + k.shape()[2]);

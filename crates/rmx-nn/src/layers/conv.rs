@@ -38,7 +38,7 @@ fn check(kind: &'static str, kernel: &[usize], o: &ConvOptions, in_channels: usi
             format!("need 1-3 spatial dimensions with stride, padding and dilation for each; got kernel {kernel:?}, {o:?}"),
         ));
     }
-    if o.groups == 0 || in_channels % o.groups != 0 || out_channels % o.groups != 0 {
+    if o.groups == 0 || !in_channels.is_multiple_of(o.groups) || !out_channels.is_multiple_of(o.groups) {
         return Err(Error::arg(
             kind,
             format!("{in_channels} input and {out_channels} output channels do not split into {} groups", o.groups),

@@ -89,7 +89,7 @@ impl Module for GroupNorm {}
 
 impl GroupNorm {
     pub fn new(num_groups: usize, dims: usize, eps: f64, affine: bool, pytorch_compatible: bool) -> Result<GroupNorm> {
-        if num_groups == 0 || dims % num_groups != 0 {
+        if num_groups == 0 || !dims.is_multiple_of(num_groups) {
             return Err(rmx::Error::arg("GroupNorm", format!("{dims} channels do not split into {num_groups} groups")));
         }
         Ok(GroupNorm {

@@ -28,7 +28,7 @@ impl Module for MultiHeadAttention {}
 impl MultiHeadAttention {
     /// All inputs and outputs of width `dims`.
     pub fn new(dims: usize, num_heads: usize, bias: bool) -> Result<MultiHeadAttention> {
-        if num_heads == 0 || dims % num_heads != 0 {
+        if num_heads == 0 || !dims.is_multiple_of(num_heads) {
             return Err(rmx::Error::arg("MultiHeadAttention", format!("dims {dims} must be divisible by num_heads {num_heads}")));
         }
         Ok(MultiHeadAttention {

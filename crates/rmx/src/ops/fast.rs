@@ -111,7 +111,7 @@ fn check_rope(x: &Array, dims: usize, base: Option<f64>, freqs: Option<&Array>) 
         return Err(Error::shapes_detail("rope", &[x.shape()], "needs at least 2 dimensions [..., T, D]"));
     }
     let d = x.shape()[x.ndim() - 1];
-    if dims % 2 != 0 || dims > d || dims == 0 {
+    if !dims.is_multiple_of(2) || dims > d || dims == 0 {
         return Err(Error::arg("rope", format!("dims {dims} must be even, positive and at most the feature size {d}")));
     }
     match (freqs, base) {

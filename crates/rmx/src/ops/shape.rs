@@ -52,7 +52,7 @@ fn infer_shape(op: &'static str, from: &[usize], shape: &[isize]) -> Result<Vec<
     }
     let mut out: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(i) = infer {
-        if known == 0 || size % known != 0 {
+        if known == 0 || !size.is_multiple_of(known) {
             return Err(Error::shapes_detail(op, &[from], format!("cannot reshape to {shape:?}")));
         }
         out[i] = size / known;
@@ -295,7 +295,7 @@ pub fn stack(arrays: &[Array], axis: isize) -> Result<Array> {
 pub fn split(a: &Array, sections: usize, axis: isize) -> Result<Vec<Array>> {
     let ax = normalize_axis("split", axis, a.ndim())?;
     let n = a.shape()[ax];
-    if sections == 0 || n % sections != 0 {
+    if sections == 0 || !n.is_multiple_of(sections) {
         return Err(Error::arg("split", format!("axis of size {n} cannot be split into {sections} equal sections")));
     }
     let step = n / sections;

@@ -88,7 +88,7 @@ pub(crate) fn file_array(source: &Arc<ByteSource>, offset: usize, shape: Vec<usi
     if let ByteSource::Mapped { map, .. } = &**source {
         let len = crate::shape::numel(&shape) * dtype.size();
         let ptr = map[offset..].as_ptr();
-        if dtype != Dtype::Bool && len > 0 && (ptr as usize) % dtype.size() == 0 {
+        if dtype != Dtype::Bool && len > 0 && (ptr as usize).is_multiple_of(dtype.size()) {
             let ptr = std::ptr::NonNull::new(ptr as *mut u8).expect("a slice pointer is never null");
             // SAFETY: the map holds `len` bytes from `ptr` (bounds checked by the caller), is
             // never written (external buffers are not donated) and lives as long as the

@@ -27,7 +27,7 @@ pub fn threefry2x32(key: (u32, u32), count: (u32, u32)) -> (u32, u32) {
 fn key_words(key: (u32, u32), n: usize) -> Vec<u32> {
     let mut out = vec![0u32; n.max(1)];
     let half = n / 2;
-    let even = n % 2 == 0;
+    let even = n.is_multiple_of(2);
     let (mut c0, mut c1) = (0usize, half + usize::from(!even));
     while c0 + 1 < half {
         let (a, b) = threefry2x32(key, (c0 as u32, c1 as u32));
@@ -62,7 +62,7 @@ impl Primitive for RandomBits {
         let out = &outputs[0];
         let keys = inputs[0].to_vec::<u32>()?;
         let num_keys = keys.len() / 2;
-        if num_keys == 0 || out.size() % num_keys != 0 {
+        if num_keys == 0 || !out.size().is_multiple_of(num_keys) {
             return Err(Error::arg("random_bits", format!("{num_keys} keys cannot fill {} elements evenly", out.size())));
         }
         let storage = alloc_output(out.shape(), out.dtype())?;

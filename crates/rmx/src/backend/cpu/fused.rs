@@ -323,7 +323,7 @@ unsafe fn gather<T: Copy, F: Copy>(base: *const T, shape: &[usize], strides: &[i
 unsafe fn store<F: Lane>(src: &[F], ptr: SendPtr<u8>, dtype: Dtype, start: usize, stream: bool) {
     let bytes = std::mem::size_of_val(src);
     let out = ptr.0.wrapping_add(start * dtype.size());
-    if stream && dtype.size() == std::mem::size_of::<F>() && out as usize % 32 == 0 {
+    if stream && dtype.size() == std::mem::size_of::<F>() && (out as usize).is_multiple_of(32) {
         // SAFETY: same type and size (f32 or f64 registers into an f32 or f64 output).
         if unsafe { stream_copy(src.as_ptr() as *const u8, out, bytes) }.is_some() {
             return;

@@ -5,7 +5,7 @@
 
 /// The supported odd factor of `n` (1, 12, 20 or 28) and `2^k`, if `n` has that form.
 pub fn factor(n: usize) -> Option<(usize, usize)> {
-    [1usize, 12, 20, 28].into_iter().find(|&m| n % m == 0 && (n / m).is_power_of_two()).map(|m| (m, n / m))
+    [1usize, 12, 20, 28].into_iter().find(|&m| n.is_multiple_of(m) && (n / m).is_power_of_two()).map(|m| (m, n / m))
 }
 
 pub(crate) const H12: [&str; 12] = [

@@ -92,7 +92,7 @@ pub fn quantize_row(x: &[f32], g: usize, bits: u32, int8: bool) -> QuantizedRow 
         let (values, scales, sums) = quantize_groups(x, g, span, i8::MAX as f32, |v| v as i8);
         QuantizedRow { values: Values::I8(values), scales, sums, bits }
     } else {
-        let span = nibble_span(bits, if vnni && g % 64 == 0 { 2 } else { 1 });
+        let span = nibble_span(bits, if vnni && g.is_multiple_of(64) { 2 } else { 1 });
         let (values, scales, sums) = quantize_groups(x, g, span, i16::MAX as f32, |v| v as i16);
         QuantizedRow { values: Values::I16(values), scales, sums, bits }
     }

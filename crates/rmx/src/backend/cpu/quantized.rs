@@ -158,7 +158,7 @@ pub fn qmv<S: Scale>(
     let xsum: Vec<f32> = x.chunks(g).map(|c| c.iter().sum()).collect();
     // One row of x and groups of whole 8-word blocks: the lane-transposed kernel.
     let per = 32 / bits as usize;
-    let lanes_fit = m == 1 && matches!(bits, 2 | 4 | 8) && words_per_group % LANES == 0;
+    let lanes_fit = m == 1 && matches!(bits, 2 | 4 | 8) && words_per_group.is_multiple_of(LANES);
     let xt = if lanes_fit { transpose_lanes(x, per) } else { Vec::new() };
     by_weight_rows(out, m, n, |first, block| {
         let mut q = vec![0f32; g];
