@@ -168,14 +168,15 @@ pub fn quantized_matmul(
             format!("x's last axis must be {k_w} (w holds {n} x {k_w} when transposed)"),
         ));
     }
-    let xf = crate::astype(x, Dtype::F32)?;
     let rows = x.size() / k.max(1);
     let y = if transpose && nd == 2 && rows <= MATVEC_MAX_ROWS {
-        let x2 = crate::contiguous(&crate::reshape_to(&xf, &[rows, k])?)?;
+        // The kernel reads x and writes the result in x's float dtype.
+        let x = if matches!(x.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) { x.clone() } else { crate::astype(x, Dtype::F32)? };
+        let x2 = crate::contiguous(&crate::reshape_to(&x, &[rows, k])?)?;
         let inputs = vec![x2, crate::contiguous(wq)?, crate::contiguous(scales)?, crate::contiguous(biases.expect("checked"))?];
         let y = Array::from_primitive(
             vec![rows, n],
-            Dtype::F32,
+            x.dtype(),
             Arc::new(QuantizedMatmul {
                 group_size,
                 bits,
@@ -188,7 +189,7 @@ pub fn quantized_matmul(
     } else {
         let w = dequantize(wq, scales, biases, group_size, bits, mode, Some(Dtype::F32))?;
         let w = if transpose { crate::swapaxes(&w, -1, -2)? } else { w };
-        crate::matmul(&xf, &w)?
+        crate::matmul(&crate::astype(x, Dtype::F32)?, &w)?
     };
     crate::astype(&y, x.dtype())
 }

@@ -1,7 +1,7 @@
 //! Affine quantization primitives: `AffineQuantize` (float32 rows → packed words, scales,
 //! biases), `AffineDequantize` and `QuantizedMatmul` (`x @ dequant(w).T` for 2-d `w`).
 //! Inputs arrive row-contiguous, floats as float32 except scales and biases, which keep
-//! the checkpoint's dtype.
+//! the checkpoint's dtype, and `QuantizedMatmul`'s `x`, which keeps its own.
 
 use super::Primitive;
 use crate::array::Array;
@@ -26,13 +26,14 @@ pub struct AffineDequantize {
     pub bits: u32,
 }
 
-/// `x [M, K] @ dequant(w [N, K]).T` in float32, reading the packed weights once.
+/// `x [M, K] @ dequant(w [N, K]).T` accumulated in float32, reading the packed weights once;
+/// `x` and the result share a float dtype (converted in the kernel: decode-sized rows).
 #[derive(Debug)]
 pub struct QuantizedMatmul {
     pub group_size: usize,
     pub bits: u32,
-    /// `x` may take the integer kernels (`backend::cpu::qmv_integer`): it was float16 or
-    /// bfloat16 before its cast to float32, or llama.cpp's activation precision was asked for
+    /// `x` may take the integer kernels (`backend::cpu::qmv_integer`): it is float16 or
+    /// bfloat16, or llama.cpp's activation precision was asked for
     /// (`rmx::set_int8_activations` when the product was built, which covers float32 too).
     pub integer_input: bool,
     /// With `integer_input` and 4-bit weights: int8 instead of int16 activations.
@@ -145,10 +146,23 @@ impl Primitive for QuantizedMatmul {
         let n = wq.shape()[0];
         let m = x.size() / k.max(1);
         let (xs, qs, ss, bs) = (x.storage()?, wq.storage()?, scales.storage()?, biases.storage()?);
-        let storage = alloc_output(out.shape(), Dtype::F32)?;
-        // SAFETY: the storage is fresh.
-        let dst = unsafe { &mut *fresh::<f32>(&storage, out.size()) };
-        let (xv, packed) = (slice::<f32>(&xs, x.size()), slice::<u32>(&qs, wq.size()));
+        let storage = alloc_output(out.shape(), out.dtype())?;
+        // Decode-sized `x` and outputs of any float dtype are converted here rather than by
+        // separate cast nodes: a few thousand values against a whole weight matrix.
+        let xv: std::borrow::Cow<[f32]> = match x.dtype() {
+            Dtype::F16 => slice::<f16>(&xs, x.size()).iter().map(|v| v.to_f32()).collect(),
+            Dtype::BF16 => slice::<bf16>(&xs, x.size()).iter().map(|v| v.to_f32()).collect(),
+            _ => std::borrow::Cow::Borrowed(slice::<f32>(&xs, x.size())),
+        };
+        let mut staging = Vec::new();
+        let dst: &mut [f32] = if out.dtype() == Dtype::F32 {
+            // SAFETY: the storage is fresh.
+            unsafe { &mut *fresh::<f32>(&storage, out.size()) }
+        } else {
+            staging.resize(out.size(), 0f32);
+            &mut staging
+        };
+        let packed = slice::<u32>(&qs, wq.size());
         if self.integer_input && k > 0 && crate::backend::cpu::qmv_integer::applies(self.bits, self.group_size) {
             let rows: Vec<_> = xv
                 .chunks_exact(k)
@@ -165,21 +179,30 @@ impl Primitive for QuantizedMatmul {
                 };
                 crate::backend::cpu::qmv_integer::qmv(&rows, &w, dst)
             });
-            out.set_storage(storage);
-            return Ok(());
+        } else {
+            with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| kernels::qmv(
+                &xv,
+                m,
+                packed,
+                s,
+                b,
+                n,
+                k,
+                self.group_size,
+                self.bits,
+                dst
+            ));
         }
-        with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| kernels::qmv(
-            xv,
-            m,
-            packed,
-            s,
-            b,
-            n,
-            k,
-            self.group_size,
-            self.bits,
-            dst
-        ));
+        match out.dtype() {
+            // SAFETY (both): the storage is fresh.
+            Dtype::F16 => {
+                unsafe { &mut *fresh::<f16>(&storage, out.size()) }.iter_mut().zip(&staging).for_each(|(o, &v)| *o = f16::from_f32(v))
+            }
+            Dtype::BF16 => {
+                unsafe { &mut *fresh::<bf16>(&storage, out.size()) }.iter_mut().zip(&staging).for_each(|(o, &v)| *o = bf16::from_f32(v))
+            }
+            _ => {}
+        }
         out.set_storage(storage);
         Ok(())
     }
@@ -188,7 +211,8 @@ impl Primitive for QuantizedMatmul {
         let (wq, scales, biases) = (&inputs[1], &inputs[2], &inputs[3]);
         // ȳ^T x is the cotangent of the dequantized weight [N, K]; scales and biases share it.
         let parameters = if argnums.iter().any(|&i| i >= 2) {
-            let w_bar = crate::matmul(&crate::transpose(&cotangents[0], None)?, &inputs[0])?;
+            let (y_bar, x) = (crate::astype(&cotangents[0], Dtype::F32)?, crate::astype(&inputs[0], Dtype::F32)?);
+            let w_bar = crate::matmul(&crate::transpose(&y_bar, None)?, &x)?;
             Some(affine_parameter_cotangents(wq, scales, &w_bar, self.group_size, self.bits)?)
         } else {
             None
@@ -207,7 +231,7 @@ impl Primitive for QuantizedMatmul {
                         crate::QuantMode::Affine,
                         Some(Dtype::F32),
                     )?;
-                    crate::matmul(&cotangents[0], &w)
+                    crate::astype(&crate::matmul(&cotangents[0], &w)?, inputs[0].dtype())
                 }
                 i => {
                     let (s_bar, b_bar) = parameters.as_ref().expect("computed for argnums >= 2");
