@@ -172,6 +172,7 @@ pub fn qmv<S: Scale>(xs: &[QuantizedRow], w: &PackedWeights<S>, out: &mut [f32])
     let (m, groups) = (xs.len(), w.k / w.g);
     let words_per_row = w.k * w.bits as usize / 32;
     let n = w.scales.len() / groups.max(1);
+    let vnni = super::qmv_vnni::available();
     by_weight_rows(out, m, n, |first, block| {
         for (i, acc) in block.chunks_mut(m).enumerate() {
             let r = first + i;
@@ -182,10 +183,10 @@ pub fn qmv<S: Scale>(xs: &[QuantizedRow], w: &PackedWeights<S>, out: &mut [f32])
                 let take = (m - done).min(ROWS_AT_ONCE);
                 let out = &mut acc[done..done + take];
                 match take {
-                    4 => out.copy_from_slice(&rows_dot::<4, S>(words, rows(xs, done), s, b, w.g)),
-                    3 => out.copy_from_slice(&rows_dot::<3, S>(words, rows(xs, done), s, b, w.g)),
-                    2 => out.copy_from_slice(&rows_dot::<2, S>(words, rows(xs, done), s, b, w.g)),
-                    _ => out.copy_from_slice(&rows_dot::<1, S>(words, rows(xs, done), s, b, w.g)),
+                    4 => out.copy_from_slice(&rows_dot::<4, S>(words, rows(xs, done), s, b, w.g, vnni)),
+                    3 => out.copy_from_slice(&rows_dot::<3, S>(words, rows(xs, done), s, b, w.g, vnni)),
+                    2 => out.copy_from_slice(&rows_dot::<2, S>(words, rows(xs, done), s, b, w.g, vnni)),
+                    _ => out.copy_from_slice(&rows_dot::<1, S>(words, rows(xs, done), s, b, w.g, vnni)),
                 }
                 done += take;
             }
@@ -201,16 +202,18 @@ fn rows<const R: usize>(xs: &[QuantizedRow], at: usize) -> [&QuantizedRow; R] {
     std::array::from_fn(|i| &xs[at + i])
 }
 
-/// One weight row against `R` quantized rows of `x`, dispatched on the weight and group size.
-fn rows_dot<const R: usize, S: Scale>(words: &[u32], xs: [&QuantizedRow; R], scales: &[S], biases: &[S], g: usize) -> [f32; R] {
+/// One weight row against `R` quantized rows of `x`, dispatched on the weight and group size,
+/// on the AVX-512 VNNI kernels where `vnni` (the CPU has them: [`qmv_vnni::available`](super::qmv_vnni::available)).
+fn rows_dot<const R: usize, S: Scale>(words: &[u32], xs: [&QuantizedRow; R], scales: &[S], biases: &[S], g: usize, vnni: bool) -> [f32; R] {
     #[cfg(target_arch = "x86_64")]
     {
         let bytes = words.as_ptr() as *const u8;
         // SAFETY: callers checked `applies` (AVX2, FMA, group size); `words` holds a whole row
         // for the groups of `scales`, and every row of `xs` was quantized for the same `k`,
-        // `g` and bits, all to int8 or all to int16 (int8 with 8 bits only where VNNI is).
+        // `g` and bits, all to int8 or all to int16 (int8 with 8 bits only where VNNI is), and
+        // `vnni` only where the CPU has the VNNI kernels' features.
         unsafe {
-            if super::qmv_vnni::available() {
+            if vnni {
                 if let Some(sums) = rows_dot_vnni(bytes, xs, scales, biases, g) {
                     return sums;
                 }
@@ -230,7 +233,7 @@ fn rows_dot<const R: usize, S: Scale>(words: &[u32], xs: [&QuantizedRow; R], sca
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (words, xs, scales, biases, g);
+        let _ = (words, xs, scales, biases, g, vnni);
         unreachable!("callers check `applies`")
     }
 }
@@ -249,7 +252,7 @@ unsafe fn rows_dot_vnni<const R: usize, S: Scale>(
     biases: &[S],
     g: usize,
 ) -> Option<[f32; R]> {
-    use super::qmv_vnni::{dot_4bit_int8, dot_8bit_int8, dot_int16};
+    use super::qmv_vnni::{dot_int16, dot_int8};
     // The rows' values as pointers (null for the other integer width).
     let (int8, int16) = match &xs[0].values {
         Values::I8(_) => (xs.map(|x| x.int8().as_ptr()), [std::ptr::null(); R]),
@@ -257,12 +260,12 @@ unsafe fn rows_dot_vnni<const R: usize, S: Scale>(
     };
     // SAFETY (every arm): the caller's sizes; the features are this function's.
     Some(match (&xs[0].values, xs[0].bits, g) {
-        (Values::I8(_), 4, 32) => row_sum(xs, scales, biases, |j| unsafe { dot_4bit_int8::<32, R>(bytes, int8, j) }),
-        (Values::I8(_), 4, 64) => row_sum(xs, scales, biases, |j| unsafe { dot_4bit_int8::<64, R>(bytes, int8, j) }),
-        (Values::I8(_), 4, _) => row_sum(xs, scales, biases, |j| unsafe { dot_4bit_int8::<128, R>(bytes, int8, j) }),
-        (Values::I8(_), _, 32) => row_sum(xs, scales, biases, |j| unsafe { dot_8bit_int8::<32, R>(bytes, int8, j) }),
-        (Values::I8(_), _, 64) => row_sum(xs, scales, biases, |j| unsafe { dot_8bit_int8::<64, R>(bytes, int8, j) }),
-        (Values::I8(_), _, _) => row_sum(xs, scales, biases, |j| unsafe { dot_8bit_int8::<128, R>(bytes, int8, j) }),
+        (Values::I8(_), 4, 32) => row_sum(xs, scales, biases, |j| unsafe { dot_int8::<4, 32, R>(bytes, int8, j) }),
+        (Values::I8(_), 4, 64) => row_sum(xs, scales, biases, |j| unsafe { dot_int8::<4, 64, R>(bytes, int8, j) }),
+        (Values::I8(_), 4, _) => row_sum(xs, scales, biases, |j| unsafe { dot_int8::<4, 128, R>(bytes, int8, j) }),
+        (Values::I8(_), _, 32) => row_sum(xs, scales, biases, |j| unsafe { dot_int8::<8, 32, R>(bytes, int8, j) }),
+        (Values::I8(_), _, 64) => row_sum(xs, scales, biases, |j| unsafe { dot_int8::<8, 64, R>(bytes, int8, j) }),
+        (Values::I8(_), _, _) => row_sum(xs, scales, biases, |j| unsafe { dot_int8::<8, 128, R>(bytes, int8, j) }),
         (Values::I16(_), _, 32) => return None,
         (Values::I16(_), 4, 64) => row_sum(xs, scales, biases, |j| unsafe { dot_int16::<4, 64, R>(bytes, int16, j) }),
         (Values::I16(_), 4, _) => row_sum(xs, scales, biases, |j| unsafe { dot_int16::<4, 128, R>(bytes, int16, j) }),

@@ -46,64 +46,45 @@ fn fold(v: __m512i) -> __m256i {
     _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v))
 }
 
-/// Group `j`'s int32 partial sums of 4-bit weights (`G / 2` bytes per group from `bytes`)
-/// against `R` rows of int8 activations in nibble order (`x[r]` from group 0).
+/// Group `j`'s int32 partial sums of `BITS` = 4- or 8-bit weights (`G · BITS / 8` bytes per
+/// group from `bytes`) against `R` rows of int8 activations (`x[r]` from group 0; nibble order
+/// for 4 bits, natural order for 8).
 ///
 /// # Safety
 /// The CPU has the features of [`available`]; every group up to `j` is in bounds.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
-pub unsafe fn dot_4bit_int8<const G: usize, const R: usize>(bytes: *const u8, x: [*const i8; R], j: usize) -> [__m256i; R] {
+pub unsafe fn dot_int8<const BITS: usize, const G: usize, const R: usize>(bytes: *const u8, x: [*const i8; R], j: usize) -> [__m256i; R] {
     // SAFETY: the caller guarantees the features and the bounds (see # Safety).
     unsafe {
         let low_nibbles = _mm512_set1_epi8(0x0F);
         if G == 32 {
+            // One block: for 4 bits its 16 bytes' low nibbles then high ones (even, then odd).
             let at = j * G;
-            let packed = _mm_loadu_si128(bytes.add(at / 2) as *const __m128i);
-            let q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm512_castsi512_si256(low_nibbles));
+            let q = if BITS == 4 {
+                let packed = _mm_loadu_si128(bytes.add(at / 2) as *const __m128i);
+                _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm512_castsi512_si256(low_nibbles))
+            } else {
+                _mm256_loadu_si256(bytes.add(at) as *const __m256i)
+            };
             return std::array::from_fn(|r| {
                 _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, _mm256_loadu_si256(x[r].add(at) as *const __m256i))
             });
         }
-        // 32 bytes hold two blocks A and B; their 128-bit halves go to lanes [A, A, B, B] and
-        // the odd lanes shift right by a nibble: [A even, A odd, B even, B odd], the order of x.
+        // For 4 bits, 32 bytes hold two blocks A and B; their 128-bit halves go to lanes
+        // [A, A, B, B] and the odd lanes shift right by a nibble: [A even, A odd, B even, B odd],
+        // the order of x.
         let shifts = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
-        let mut sums = [_mm512_setzero_si512(); R];
-        for half in 0..G / 64 {
-            let at = j * G + half * 64;
-            let packed = _mm512_castsi256_si512(_mm256_loadu_si256(bytes.add(at / 2) as *const __m256i));
-            let q = _mm512_and_si512(_mm512_srlv_epi64(_mm512_shuffle_i64x2::<0x50>(packed, packed), shifts), low_nibbles);
-            for r in 0..R {
-                sums[r] = _mm512_dpbusd_epi32(sums[r], q, _mm512_loadu_si512(x[r].add(at) as *const _));
-            }
-        }
-        sums.map(|v| fold(v))
-    }
-}
-
-/// Group `j`'s int32 partial sums of 8-bit weights (`G` bytes per group) against `R` rows of
-/// int8 activations in natural order.
-///
-/// # Safety
-/// As [`dot_4bit_int8`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-#[inline]
-pub unsafe fn dot_8bit_int8<const G: usize, const R: usize>(bytes: *const u8, x: [*const i8; R], j: usize) -> [__m256i; R] {
-    // SAFETY: the caller guarantees the features and the bounds (see # Safety).
-    unsafe {
-        if G == 32 {
-            let at = j * G;
-            let q = _mm256_loadu_si256(bytes.add(at) as *const __m256i);
-            return std::array::from_fn(|r| {
-                _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, _mm256_loadu_si256(x[r].add(at) as *const __m256i))
-            });
-        }
         let mut sums = [_mm512_setzero_si512(); R];
         for part in 0..G / 64 {
             let at = j * G + part * 64;
-            let q = _mm512_loadu_si512(bytes.add(at) as *const _);
+            let q = if BITS == 4 {
+                let packed = _mm512_castsi256_si512(_mm256_loadu_si256(bytes.add(at / 2) as *const __m256i));
+                _mm512_and_si512(_mm512_srlv_epi64(_mm512_shuffle_i64x2::<0x50>(packed, packed), shifts), low_nibbles)
+            } else {
+                _mm512_loadu_si512(bytes.add(at) as *const _)
+            };
             for r in 0..R {
                 sums[r] = _mm512_dpbusd_epi32(sums[r], q, _mm512_loadu_si512(x[r].add(at) as *const _));
             }
@@ -116,7 +97,7 @@ pub unsafe fn dot_8bit_int8<const G: usize, const R: usize>(bytes: *const u8, x:
 /// activations (for 4 bits in two-block nibble order), for groups of 64 or 128.
 ///
 /// # Safety
-/// As [`dot_4bit_int8`], and `G` is a multiple of 64.
+/// As [`dot_int8`], and `G` is a multiple of 64.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
