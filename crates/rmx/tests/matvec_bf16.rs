@@ -1,6 +1,7 @@
 //! bfloat16 products of a few rows (the decoding kernel, which widens weights as it reads
 //! them) against float64 products of the same rounded values: weights in `nn.Linear` layout
-//! (a transposed view), a row-major right operand, batches, and a 1-d left operand.
+//! (a transposed view), a row-major right operand, batches, and a 1-d left operand. Run it
+//! with `RMX_NO_AVX512=1` too, on AVX-512 BF16 CPUs, to check the AVX2 kernel.
 
 use rmx::{Array, Dtype};
 
@@ -30,6 +31,11 @@ fn few_row_bf16_products_match_float64() {
         let w = draw(&[45, 67], 10 + m as u64);
         check(&x, &rmx::transpose(&w, None).unwrap());
         check(&x, &draw(&[67, 45], 20 + m as u64));
+    }
+    // Long rows: full 32-wide steps plus a masked tail; column counts off the kernel's 4.
+    for (m, k, n) in [(1usize, 1030usize, 45usize), (2, 1024, 64), (1, 31, 3), (5, 333, 6)] {
+        let w = draw(&[n, k], 40 + k as u64);
+        check(&draw(&[m, k], 41 + k as u64), &rmx::transpose(&w, None).unwrap());
     }
     check(&draw(&[2, 3, 40], 30), &rmx::transpose(&draw(&[2, 17, 40], 31), Some(&[0, 2, 1])).unwrap());
     check(&draw(&[40], 32), &draw(&[40, 5], 33));

@@ -18,3 +18,9 @@ pub mod reduce;
 pub mod rope_norm;
 pub mod sort;
 pub mod strided;
+
+/// Whether the AVX-512 kernels (VNNI quantized products, BF16 products) may run where the CPU
+/// has them: `RMX_NO_AVX512=1` keeps the AVX2 kernels, to compare or test them.
+pub fn avx512_allowed() -> bool {
+    std::env::var_os("RMX_NO_AVX512").is_none()
+}

@@ -18,14 +18,14 @@
 use std::arch::x86_64::*;
 
 /// Whether the CPU has AVX-512 with VNNI (the features the kernels of this file need), and
-/// `RMX_NO_VNNI` is not set (which keeps the AVX2 kernels, to compare or test them).
+/// [`avx512_allowed`](super::avx512_allowed) (`RMX_NO_AVX512` unset).
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use std::sync::OnceLock;
         static HAS: OnceLock<bool> = OnceLock::new();
         *HAS.get_or_init(|| {
-            std::env::var_os("RMX_NO_VNNI").is_none()
+            super::avx512_allowed()
                 && is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx512bw")
                 && is_x86_feature_detected!("avx512vl")
