@@ -20,6 +20,12 @@ fn half_precision_rows_match_the_dequantized_product() {
         (1, 9, 384, 128, 8),
         (16, 21, 128, 32, 8),
         (2, 24, 512, 128, 4),
+        // More than 16 groups (factor vectors of 16 groups plus a partial one); rows not a
+        // multiple of the AVX-512 kernels' chunk (the AVX2 kernels take them).
+        (4, 7, 640, 32, 4),
+        (1, 11, 1152, 64, 8),
+        (1, 5, 192, 64, 4),
+        (2, 6, 96, 32, 8),
     ] {
         let w = draw(&[n, k], 1, 0.5);
         let (wq, scales, biases) = rmx::quantize(&w, g, bits, QuantMode::Affine).unwrap();

@@ -54,7 +54,7 @@ pub fn int8_activations() -> bool {
 const BLOCK: usize = 32;
 
 /// One row of `x` prepared for the integer kernels: quantized values (for 4-bit weights in
-/// the order nibbles unpack in, see [`nibble_span`]), per group its scale and exact sum, and
+/// the order nibbles unpack in, see [`Layout`]), per group its scale and exact sum, and
 /// the weights' bit width.
 pub struct QuantizedRow {
     values: Values,
@@ -82,45 +82,53 @@ pub fn applies(bits: u32, group_size: usize) -> bool {
 }
 
 /// Quantizes one row of `x` (a multiple of `g` values) per group of `g`, for `bits`-bit
-/// weights, in the order the kernels unpack weights in (see [`nibble_span`]): to int8 when
-/// `int8` (for 8-bit weights only where AVX-512 VNNI multiplies them without saturating),
-/// else int16.
+/// weights, in the order the kernel that will read it unpacks weights in (see [`Layout`]):
+/// to int8 when `int8` (for 8-bit weights only where AVX-512 VNNI multiplies them without
+/// saturating, in rows of whole 64-byte chunks), else int16.
 pub fn quantize_row(x: &[f32], g: usize, bits: u32, int8: bool) -> QuantizedRow {
     let vnni = super::qmv_vnni::available();
-    if int8 && (bits == 4 || vnni) {
-        let span = nibble_span(bits, 1);
-        let (values, scales, sums) = quantize_groups(x, g, span, i8::MAX as f32, |v| v as i8);
+    if int8 && (bits == 4 || (vnni && x.len().is_multiple_of(super::qmv_vnni::chunk_values(8)))) {
+        let layout = Layout::of(bits, x.len(), true, vnni);
+        let (values, scales, sums) = quantize_groups(x, g, layout, i8::MAX as f32, |v| v as i8);
         QuantizedRow { values: Values::I8(values), scales, sums, bits }
     } else {
-        let span = nibble_span(bits, if vnni && g.is_multiple_of(64) { 2 } else { 1 });
-        let (values, scales, sums) = quantize_groups(x, g, span, i16::MAX as f32, |v| v as i16);
+        let layout = Layout::of(bits, x.len(), false, vnni);
+        let (values, scales, sums) = quantize_groups(x, g, layout, i16::MAX as f32, |v| v as i16);
         QuantizedRow { values: Values::I16(values), scales, sums, bits }
     }
 }
 
-/// For 4-bit weights, the number of 32-value blocks whose even- and odd-indexed values are
-/// gathered: one for the kernels that widen a block's 16 bytes at a time (16 even, then 16
-/// odd values), two for the AVX-512 int16 kernel, which widens 32 bytes into low nibbles
-/// `[A even, B even]` and high nibbles `[A odd, B odd]` of blocks A and B. `None` (natural
-/// order) for 8-bit weights.
-fn nibble_span(bits: u32, blocks: usize) -> Option<usize> {
-    (bits == 4).then_some(blocks)
+/// The order of a quantized row of `x`: the order in which its kernel unpacks the weights.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// As given (8-bit weights).
+    Natural,
+    /// Per `width` values, value `stride · i + n` at `n · width / stride + i`: for the AVX2
+    /// 4-bit kernels (`width` 32, `stride` 2: a block's 16 even-indexed values, then the odd
+    /// ones, as a byte's low and high nibbles unpack) and the AVX-512 ones (`width` 128, the
+    /// nibbles of a byte for int8 activations or of a 16-bit word for int16, `stride` 2 or 4).
+    Interleaved { width: usize, stride: usize },
 }
 
-/// `x` scaled per group of `g` to `±limit`, rounded (half to even) and cast, in the order of
-/// [`nibble_span`], with each group's scale and exact sum.
-fn quantize_groups<T: Copy + Default>(
-    x: &[f32],
-    g: usize,
-    span: Option<usize>,
-    limit: f32,
-    cast: impl Fn(f32) -> T,
-) -> (Vec<T>, Vec<f32>, Vec<f32>) {
-    let mut values = vec![T::default(); x.len()];
+impl Layout {
+    /// The layout of `k` activations for `bits`-bit weights; `vnni`: the AVX-512 VNNI kernels
+    /// run (for 4 bits they need `k` to be a multiple of 128, else the AVX2 kernels do).
+    fn of(bits: u32, k: usize, int8: bool, vnni: bool) -> Layout {
+        match bits {
+            8 => Layout::Natural,
+            _ if vnni && k.is_multiple_of(128) => Layout::Interleaved { width: 128, stride: if int8 { 2 } else { 4 } },
+            _ => Layout::Interleaved { width: BLOCK, stride: 2 },
+        }
+    }
+}
+
+/// `x` scaled per group of `g` to `±limit`, rounded (half to even) and cast, in `layout`'s
+/// order, with each group's scale and exact sum.
+fn quantize_groups<T: Copy>(x: &[f32], g: usize, layout: Layout, limit: f32, cast: impl Fn(f32) -> T) -> (Vec<T>, Vec<f32>, Vec<f32>) {
+    let mut scaled = vec![0f32; x.len()];
     let mut scales = Vec::with_capacity(x.len() / g);
     let mut sums = Vec::with_capacity(x.len() / g);
-    let mut scaled = vec![0f32; g];
-    for (group, out) in x.chunks_exact(g).zip(values.chunks_exact_mut(g)) {
+    for (group, out) in x.chunks_exact(g).zip(scaled.chunks_exact_mut(g)) {
         // Eight lanes each for the largest magnitude and the sum, so both vectorize.
         let (mut max, mut sum) = ([0f32; 8], [0f32; 8]);
         for chunk in group.chunks_exact(8) {
@@ -131,24 +139,24 @@ fn quantize_groups<T: Copy + Default>(
         }
         let max = max.iter().fold(0f32, |m, &v| m.max(v));
         let inv = if max > 0.0 { limit / max } else { 0.0 };
-        scaled.iter_mut().zip(group).for_each(|(d, &v)| *d = (v * inv).round_ties_even());
-        match span {
-            None => out.iter_mut().zip(&scaled).for_each(|(d, &v)| *d = cast(v)),
-            Some(blocks) => {
-                let width = BLOCK * blocks;
-                for (src, dst) in scaled.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
-                    for (half, dst) in dst.chunks_exact_mut(width / 2).enumerate() {
-                        for (i, d) in dst.iter_mut().enumerate() {
-                            let (block, within) = (i / (BLOCK / 2), i % (BLOCK / 2));
-                            *d = cast(src[block * BLOCK + 2 * within + half]);
-                        }
-                    }
-                }
-            }
-        }
+        out.iter_mut().zip(group).for_each(|(d, &v)| *d = (v * inv).round_ties_even());
         scales.push(max / limit);
         sums.push(sum.iter().sum());
     }
+    let values = match layout {
+        Layout::Natural => scaled.iter().map(|&v| cast(v)).collect(),
+        Layout::Interleaved { width, stride } => {
+            let mut values = vec![cast(0.0); x.len()];
+            for (src, dst) in scaled.chunks_exact(width).zip(values.chunks_exact_mut(width)) {
+                for (n, dst) in dst.chunks_exact_mut(width / stride).enumerate() {
+                    for (i, d) in dst.iter_mut().enumerate() {
+                        *d = cast(src[stride * i + n]);
+                    }
+                }
+            }
+            values
+        }
+    };
     (values, scales, sums)
 }
 
@@ -238,13 +246,14 @@ fn rows_dot<const R: usize, S: Scale>(words: &[u32], xs: [&QuantizedRow; R], sca
     }
 }
 
-/// [`rows_dot`] on AVX-512 VNNI (see [`qmv_vnni`](super::qmv_vnni)), or `None` for int16
-/// activations in groups of 32, which keep the AVX2 kernel.
+/// [`rows_dot`] on AVX-512 VNNI (see [`qmv_vnni`](super::qmv_vnni)), or `None` where the
+/// AVX2 kernels keep the product: rows of 4-bit weights not a multiple of 128 long, and 8-bit
+/// weights in groups of 32 against int16 activations or in rows not a multiple of 64 long.
 ///
 /// # Safety
 /// As [`rows_dot`]'s kernels, and the CPU has [`qmv_vnni::available`](super::qmv_vnni::available)'s features.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn rows_dot_vnni<const R: usize, S: Scale>(
     bytes: *const u8,
     xs: [&QuantizedRow; R],
@@ -252,25 +261,44 @@ unsafe fn rows_dot_vnni<const R: usize, S: Scale>(
     biases: &[S],
     g: usize,
 ) -> Option<[f32; R]> {
-    use super::qmv_vnni::{dot_int16, dot_int8};
-    // The rows' values as pointers (null for the other integer width).
-    let (int8, int16) = match &xs[0].values {
-        Values::I8(_) => (xs.map(|x| x.int8().as_ptr()), [std::ptr::null(); R]),
-        Values::I16(_) => ([std::ptr::null(); R], xs.map(|x| x.int16().as_ptr())),
-    };
-    // SAFETY (every arm): the caller's sizes; the features are this function's.
-    Some(match (&xs[0].values, xs[0].bits, g) {
-        (Values::I8(_), 4, 32) => row_sum(xs, scales, biases, |j| unsafe { dot_int8::<4, 32, R>(bytes, int8, j) }),
-        (Values::I8(_), 4, 64) => row_sum(xs, scales, biases, |j| unsafe { dot_int8::<4, 64, R>(bytes, int8, j) }),
-        (Values::I8(_), 4, _) => row_sum(xs, scales, biases, |j| unsafe { dot_int8::<4, 128, R>(bytes, int8, j) }),
-        (Values::I8(_), _, 32) => row_sum(xs, scales, biases, |j| unsafe { dot_int8::<8, 32, R>(bytes, int8, j) }),
-        (Values::I8(_), _, 64) => row_sum(xs, scales, biases, |j| unsafe { dot_int8::<8, 64, R>(bytes, int8, j) }),
-        (Values::I8(_), _, _) => row_sum(xs, scales, biases, |j| unsafe { dot_int8::<8, 128, R>(bytes, int8, j) }),
-        (Values::I16(_), _, 32) => return None,
-        (Values::I16(_), 4, 64) => row_sum(xs, scales, biases, |j| unsafe { dot_int16::<4, 64, R>(bytes, int16, j) }),
-        (Values::I16(_), 4, _) => row_sum(xs, scales, biases, |j| unsafe { dot_int16::<4, 128, R>(bytes, int16, j) }),
-        (Values::I16(_), _, 64) => row_sum(xs, scales, biases, |j| unsafe { dot_int16::<8, 64, R>(bytes, int16, j) }),
-        (Values::I16(_), _, _) => row_sum(xs, scales, biases, |j| unsafe { dot_int16::<8, 128, R>(bytes, int16, j) }),
+    use super::qmv_vnni::{chunk4_int16, chunk4_int8, chunk8_int16, chunk8_int8, chunk_values, row_sum, RowFactors};
+    let bits = xs[0].bits;
+    let int16 = matches!(xs[0].values, Values::I16(_));
+    if !(scales.len() * g).is_multiple_of(chunk_values(bits)) || (bits == 8 && int16 && g == 32) {
+        return None;
+    }
+    let factors = || xs.map(|x| RowFactors { scales: &x.scales, sums: &x.sums });
+    // The group size as a constant (so lanes find their group by shifts, not divisions).
+    macro_rules! by_group {
+        ($chunk:expr, $dot:expr) => {
+            // SAFETY (every arm): the caller's sizes (whole chunks, checked above); the
+            // features are this function's.
+            unsafe {
+                match g {
+                    32 => row_sum::<R, 32, { $chunk }, S>(scales, biases, factors(), $dot),
+                    64 => row_sum::<R, 64, { $chunk }, S>(scales, biases, factors(), $dot),
+                    _ => row_sum::<R, 128, { $chunk }, S>(scales, biases, factors(), $dot),
+                }
+            }
+        };
+    }
+    Some(match (&xs[0].values, bits) {
+        (Values::I16(_), 4) => {
+            let x = xs.map(|x| x.int16().as_ptr());
+            by_group!(chunk_values(4), |c| chunk4_int16(bytes, x, c))
+        }
+        (Values::I16(_), _) => {
+            let x = xs.map(|x| x.int16().as_ptr());
+            by_group!(chunk_values(8), |c| chunk8_int16(bytes, x, c))
+        }
+        (Values::I8(_), 4) => {
+            let x = xs.map(|x| x.int8().as_ptr());
+            by_group!(chunk_values(4), |c| chunk4_int8(bytes, x, c))
+        }
+        (Values::I8(_), _) => {
+            let x = xs.map(|x| x.int8().as_ptr());
+            by_group!(chunk_values(8), |c| chunk8_int8(bytes, x, c))
+        }
     })
 }
 

@@ -7,10 +7,13 @@ use rayon::prelude::*;
 
 /// The dtypes scales and biases come in (float32, float16, bfloat16).
 pub trait Scale: Copy + Send + Sync {
+    /// This type's dtype (for kernels that convert whole vectors of them).
+    const DTYPE: crate::dtype::Dtype;
     fn to_f32(self) -> f32;
 }
 
 impl Scale for f32 {
+    const DTYPE: crate::dtype::Dtype = crate::dtype::Dtype::F32;
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self
@@ -18,6 +21,7 @@ impl Scale for f32 {
 }
 
 impl Scale for f16 {
+    const DTYPE: crate::dtype::Dtype = crate::dtype::Dtype::F16;
     #[inline(always)]
     fn to_f32(self) -> f32 {
         f16::to_f32(self)
@@ -25,6 +29,7 @@ impl Scale for f16 {
 }
 
 impl Scale for bf16 {
+    const DTYPE: crate::dtype::Dtype = crate::dtype::Dtype::BF16;
     /// The exact widening (the upper half of an f32), which vectorizes.
     #[inline(always)]
     fn to_f32(self) -> f32 {
