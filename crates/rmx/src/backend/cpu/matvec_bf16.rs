@@ -24,9 +24,6 @@ pub const MAX_ROWS: usize = 8;
 /// Output columns per SIMD kernel call (they share each load of a left row).
 const COLUMNS_PER_CALL: usize = 4;
 
-/// Bytes ahead of each column's position that the AVX-512 kernel asks the cache for.
-const PREFETCH_AHEAD: usize = 2048;
-
 /// Kernel calls per parallel task.
 const CALLS_PER_TASK: usize = 8;
 
@@ -130,7 +127,7 @@ unsafe fn dot_avx512_bf16(w: [*const u16; COLUMNS_PER_CALL], x: *const u16, k: u
         unsafe {
             let xv: __m512bh = std::mem::transmute(_mm512_maskz_loadu_epi16(mask, x.add(l) as *const i16));
             for c in 0..COLUMNS_PER_CALL {
-                _mm_prefetch::<_MM_HINT_T0>((w[c].wrapping_add(l + PREFETCH_AHEAD / 2)) as *const i8);
+                super::prefetch_ahead(w[c].wrapping_add(l));
                 let wv: __m512bh = std::mem::transmute(_mm512_maskz_loadu_epi16(mask, w[c].add(l) as *const i16));
                 acc[c] = _mm512_dpbf16_ps(acc[c], wv, xv);
             }

@@ -24,3 +24,23 @@ pub mod strided;
 pub fn avx512_allowed() -> bool {
     std::env::var_os("RMX_NO_AVX512").is_none()
 }
+
+/// How far ahead of its current position a matrix-vector kernel asks for weights: the
+/// hardware prefetchers alone stream a weight matrix from memory at about 13 GB/s on two cores
+/// of the Xeon these kernels were measured on; a prefetch 2 KB ahead keeps enough lines in
+/// flight for about 20 GB/s (1 KB: 17, 4 KB: 17.5).
+pub const PREFETCH_AHEAD: usize = 2048;
+
+/// Asks the cache for the line [`PREFETCH_AHEAD`] bytes past `at` (a hint: it never faults,
+/// and past the end of the weights it fetches nothing useful).
+#[inline(always)]
+pub fn prefetch_ahead<T>(at: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching reads no memory architecturally, for any address.
+    unsafe {
+        use std::arch::x86_64::*;
+        _mm_prefetch::<_MM_HINT_T0>((at as *const i8).wrapping_add(PREFETCH_AHEAD))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}

@@ -384,6 +384,7 @@ unsafe fn row_dot_4bit_int8<const G: usize, const R: usize, S: Scale>(
     let ones = _mm256_set1_epi16(1);
     let values = xs.map(QuantizedRow::int8);
     let dot = |j: usize| {
+        super::prefetch_ahead(bytes.wrapping_add(j * G / 2));
         let mut sums = [_mm256_setzero_si256(); R];
         for blk in 0..G / BLOCK {
             let at = j * G + blk * BLOCK;
@@ -418,6 +419,7 @@ unsafe fn row_dot_int16<const BITS: usize, const G: usize, const R: usize, S: Sc
     let low_nibble = _mm256_set1_epi16(0x0F);
     let values = xs.map(QuantizedRow::int16);
     let dot = |j: usize| {
+        super::prefetch_ahead(bytes.wrapping_add(j * G * BITS / 8));
         let mut sums = [_mm256_setzero_si256(); R];
         for blk in 0..G / BLOCK {
             let at = j * G + blk * BLOCK;

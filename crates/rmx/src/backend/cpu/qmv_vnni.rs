@@ -40,19 +40,10 @@ pub fn available() -> bool {
     false
 }
 
-/// How far ahead of the chunk it reads each kernel call asks for a line of weights (one
-/// prefetch per 64-byte chunk). The hardware prefetchers alone stream a weight matrix from
-/// memory at about 13 GB/s on two cores of the Xeon these kernels were measured on; asking
-/// 2 KB ahead keeps enough lines in flight for about 20 GB/s (1 KB: 17, 4 KB: 17.5).
-const PREFETCH_AHEAD: usize = 2048;
-
-/// Asks for the line `PREFETCH_AHEAD` bytes past chunk `c` of `bytes` (a hint: it never
-/// faults, and past the end of the weights it fetches nothing useful).
-#[cfg(target_arch = "x86_64")]
+/// Asks for the line [`PREFETCH_AHEAD`](super::PREFETCH_AHEAD) bytes past chunk `c`.
 #[inline(always)]
 fn prefetch(bytes: *const u8, c: usize) {
-    // SAFETY: prefetching reads no memory architecturally, for any address.
-    unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.wrapping_add(c * 64 + PREFETCH_AHEAD) as *const i8) }
+    super::prefetch_ahead(bytes.wrapping_add(c * 64));
 }
 
 /// Weights per chunk (64 bytes) of `bits`-bit weights.
