@@ -77,18 +77,18 @@ pub fn matmul((m, n, k): (usize, usize, usize), a: &MatOperand, b: &MatOperand, 
         let column = move |j: usize| (pb as *const bf16).wrapping_offset(ob + j as isize * b.col_stride);
         // SAFETY (for the writes below): each (i, j) of this batch's output block is written by one task.
         let write = move |i: usize, j: usize, sum: f32| unsafe { *po.get().add(batch * m * n + i * n + j) = bf16::from_f32(sum) };
+        // The rows as float32, for the kernels that multiply in float32.
+        let wide: Vec<Vec<f32>> =
+            if simd == Simd::Avx512Bf16 { Vec::new() } else { rows.iter().map(|r| r.iter().map(|v| v.to_f32()).collect()).collect() };
         if simd == Simd::None {
-            let rows: Vec<Vec<f32>> = rows.iter().map(|r| r.iter().map(|v| v.to_f32()).collect()).collect();
             (0..n).into_par_iter().with_min_len(COLUMNS_PER_CALL * CALLS_PER_TASK).for_each(|j| {
-                for (i, x) in rows.iter().enumerate() {
+                for (i, x) in wide.iter().enumerate() {
                     // SAFETY: k elements `row_stride` apart inside b's view.
                     write(i, j, (0..k).map(|l| unsafe { *column(j).offset(l as isize * b.row_stride) }.to_f32() * x[l]).sum());
                 }
             });
             continue;
         }
-        let wide: Vec<Vec<f32>> =
-            if simd == Simd::Avx2 { rows.iter().map(|r| r.iter().map(|v| v.to_f32()).collect()).collect() } else { Vec::new() };
         (0..n.div_ceil(COLUMNS_PER_CALL)).into_par_iter().with_min_len(CALLS_PER_TASK).for_each(|call| {
             let first = call * COLUMNS_PER_CALL;
             let count = COLUMNS_PER_CALL.min(n - first);

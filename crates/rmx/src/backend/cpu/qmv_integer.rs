@@ -86,13 +86,13 @@ pub fn applies(bits: u32, group_size: usize) -> bool {
 /// to int8 when `int8` (for 8-bit weights only where AVX-512 VNNI multiplies them without
 /// saturating, in rows of whole 64-byte chunks), else int16.
 pub fn quantize_row(x: &[f32], g: usize, bits: u32, int8: bool) -> QuantizedRow {
-    let vnni = super::qmv_vnni::available();
-    if int8 && (bits == 4 || (vnni && x.len().is_multiple_of(super::qmv_vnni::chunk_values(8)))) {
-        let layout = Layout::of(bits, x.len(), true, vnni);
+    let vnni = |int16| super::qmv_vnni::handles(bits, x.len(), g, int16);
+    if int8 && (bits == 4 || vnni(false)) {
+        let layout = Layout::of(bits, true, vnni(false));
         let (values, scales, sums) = quantize_groups(x, g, layout, i8::MAX as f32, |v| v as i8);
         QuantizedRow { values: Values::I8(values), scales, sums, bits }
     } else {
-        let layout = Layout::of(bits, x.len(), false, vnni);
+        let layout = Layout::of(bits, false, vnni(true));
         let (values, scales, sums) = quantize_groups(x, g, layout, i16::MAX as f32, |v| v as i16);
         QuantizedRow { values: Values::I16(values), scales, sums, bits }
     }
@@ -111,12 +111,12 @@ enum Layout {
 }
 
 impl Layout {
-    /// The layout of `k` activations for `bits`-bit weights; `vnni`: the AVX-512 VNNI kernels
-    /// run (for 4 bits they need `k` to be a multiple of 128, else the AVX2 kernels do).
-    fn of(bits: u32, k: usize, int8: bool, vnni: bool) -> Layout {
+    /// The layout of activations for `bits`-bit weights; `vnni`: the AVX-512 VNNI kernels take
+    /// the product ([`qmv_vnni::handles`](super::qmv_vnni::handles)), else the AVX2 ones do.
+    fn of(bits: u32, int8: bool, vnni: bool) -> Layout {
         match bits {
             8 => Layout::Natural,
-            _ if vnni && k.is_multiple_of(128) => Layout::Interleaved { width: 128, stride: if int8 { 2 } else { 4 } },
+            _ if vnni => Layout::Interleaved { width: 128, stride: if int8 { 2 } else { 4 } },
             _ => Layout::Interleaved { width: BLOCK, stride: 2 },
         }
     }
@@ -247,8 +247,7 @@ fn rows_dot<const R: usize, S: Scale>(words: &[u32], xs: [&QuantizedRow; R], sca
 }
 
 /// [`rows_dot`] on AVX-512 VNNI (see [`qmv_vnni`](super::qmv_vnni)), or `None` where the
-/// AVX2 kernels keep the product: rows of 4-bit weights not a multiple of 128 long, and 8-bit
-/// weights in groups of 32 against int16 activations or in rows not a multiple of 64 long.
+/// AVX2 kernels keep the product ([`qmv_vnni::handles`](super::qmv_vnni::handles)).
 ///
 /// # Safety
 /// As [`rows_dot`]'s kernels, and the CPU has [`qmv_vnni::available`](super::qmv_vnni::available)'s features.
@@ -261,44 +260,34 @@ unsafe fn rows_dot_vnni<const R: usize, S: Scale>(
     biases: &[S],
     g: usize,
 ) -> Option<[f32; R]> {
-    use super::qmv_vnni::{chunk4_int16, chunk4_int8, chunk8_int16, chunk8_int8, chunk_values, row_sum, RowFactors};
+    use super::qmv_vnni::{chunk, chunk_values, handles, row_sum, RowFactors};
     let bits = xs[0].bits;
-    let int16 = matches!(xs[0].values, Values::I16(_));
-    if !(scales.len() * g).is_multiple_of(chunk_values(bits)) || (bits == 8 && int16 && g == 32) {
+    if !handles(bits, scales.len() * g, g, matches!(xs[0].values, Values::I16(_))) {
         return None;
     }
     let factors = || xs.map(|x| RowFactors { scales: &x.scales, sums: &x.sums });
-    // The group size as a constant (so lanes find their group by shifts, not divisions).
-    macro_rules! by_group {
-        ($chunk:expr, $dot:expr) => {
-            // SAFETY (every arm): the caller's sizes (whole chunks, checked above); the
+    // The bit width and group size as constants (so lanes find their group by shifts, not
+    // divisions), for activation pointers `$x`.
+    macro_rules! by_shape {
+        ($x:expr) => {{
+            let x = $x;
+            // SAFETY (every arm): the caller's sizes (whole chunks, checked by `handles`); the
             // features are this function's.
             unsafe {
-                match g {
-                    32 => row_sum::<R, 32, { $chunk }, S>(scales, biases, factors(), $dot),
-                    64 => row_sum::<R, 64, { $chunk }, S>(scales, biases, factors(), $dot),
-                    _ => row_sum::<R, 128, { $chunk }, S>(scales, biases, factors(), $dot),
+                match (bits, g) {
+                    (4, 32) => row_sum::<R, 32, { chunk_values(4) }, S>(scales, biases, factors(), |c| chunk::<4, _, R>(bytes, x, c)),
+                    (4, 64) => row_sum::<R, 64, { chunk_values(4) }, S>(scales, biases, factors(), |c| chunk::<4, _, R>(bytes, x, c)),
+                    (4, _) => row_sum::<R, 128, { chunk_values(4) }, S>(scales, biases, factors(), |c| chunk::<4, _, R>(bytes, x, c)),
+                    (_, 32) => row_sum::<R, 32, { chunk_values(8) }, S>(scales, biases, factors(), |c| chunk::<8, _, R>(bytes, x, c)),
+                    (_, 64) => row_sum::<R, 64, { chunk_values(8) }, S>(scales, biases, factors(), |c| chunk::<8, _, R>(bytes, x, c)),
+                    _ => row_sum::<R, 128, { chunk_values(8) }, S>(scales, biases, factors(), |c| chunk::<8, _, R>(bytes, x, c)),
                 }
             }
-        };
+        }};
     }
-    Some(match (&xs[0].values, bits) {
-        (Values::I16(_), 4) => {
-            let x = xs.map(|x| x.int16().as_ptr());
-            by_group!(chunk_values(4), |c| chunk4_int16(bytes, x, c))
-        }
-        (Values::I16(_), _) => {
-            let x = xs.map(|x| x.int16().as_ptr());
-            by_group!(chunk_values(8), |c| chunk8_int16(bytes, x, c))
-        }
-        (Values::I8(_), 4) => {
-            let x = xs.map(|x| x.int8().as_ptr());
-            by_group!(chunk_values(4), |c| chunk4_int8(bytes, x, c))
-        }
-        (Values::I8(_), _) => {
-            let x = xs.map(|x| x.int8().as_ptr());
-            by_group!(chunk_values(8), |c| chunk8_int8(bytes, x, c))
-        }
+    Some(match &xs[0].values {
+        Values::I16(_) => by_shape!(xs.map(|x| x.int16().as_ptr())),
+        Values::I8(_) => by_shape!(xs.map(|x| x.int8().as_ptr())),
     })
 }
 

@@ -51,97 +51,78 @@ pub const fn chunk_values(bits: u32) -> usize {
     512 / bits as usize
 }
 
-/// Chunk `c` of 4-bit weights (64 bytes from `bytes`) against `R` rows of int16 activations:
-/// word `i` holds weights `4i .. 4i + 4`, one per nibble, and `x` holds per chunk the first
-/// nibbles' activations, then the second ones', and so on.
-///
-/// # Safety
-/// The CPU has the features of [`available`]; chunk `c` is in bounds of `bytes` and of each
-/// row of `x`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-#[inline]
-pub unsafe fn chunk4_int16<const R: usize>(bytes: *const u8, x: [*const i16; R], c: usize) -> [__m512i; R] {
-    // SAFETY: the caller guarantees the features and the bounds (see # Safety).
-    unsafe {
-        prefetch(bytes, c);
-        let nibble = _mm512_set1_epi16(0x0F);
-        let w = _mm512_loadu_si512(bytes.add(c * 64) as *const _);
-        let q = [
-            _mm512_and_si512(w, nibble),
-            _mm512_and_si512(_mm512_srli_epi16::<4>(w), nibble),
-            _mm512_and_si512(_mm512_srli_epi16::<8>(w), nibble),
-            _mm512_srli_epi16::<12>(w),
-        ];
-        x.map(|x| {
-            let x = x.add(c * 128);
-            let mut sum = _mm512_setzero_si512();
-            for (n, q) in q.iter().enumerate() {
-                sum = _mm512_dpwssd_epi32(sum, *q, _mm512_loadu_si512(x.add(32 * n) as *const _));
-            }
-            sum
-        })
-    }
+/// Whether these kernels take a product of `k`-value rows of `bits`-bit weights in groups of
+/// `g` against int16 (`int16`) or int8 activations: the CPU has them ([`available`]), rows are
+/// whole chunks, and 8-bit weights against int16 activations (whose chunk halves share lanes,
+/// see [`chunk`]) come in groups of at least 64. Elsewhere the AVX2 kernels run, and
+/// [`quantize_row`](super::qmv_integer::quantize_row) lays activations out for them.
+pub fn handles(bits: u32, k: usize, g: usize, int16: bool) -> bool {
+    available() && k.is_multiple_of(chunk_values(bits)) && !(bits == 8 && int16 && g < 64)
 }
 
-/// Chunk `c` of 4-bit weights against `R` rows of int8 activations: byte `i` holds weights
-/// `2i` and `2i + 1`, and `x` holds per chunk the even-indexed activations, then the odd ones.
+/// Chunk `c` (64 bytes from `bytes`) of `BITS` = 4- or 8-bit weights against `R` rows of int8
+/// or int16 activations `T`, in the order of the module doc: for 4 bits, a 16-bit word holds
+/// weights `4i .. 4i + 4` (int16: one vector per nibble) and a byte weights `2i, 2i + 1`
+/// (int8: even, then odd); for 8 bits against int16 the chunk's two halves widen to one
+/// vector each and share lanes, so groups must hold at least 64 weights.
 ///
 /// # Safety
-/// As [`chunk4_int16`].
+/// The CPU has the features of [`available`]; `T` is `i8` or `i16`; chunk `c` is in bounds of
+/// `bytes` and of each row of `x`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[inline]
-pub unsafe fn chunk4_int8<const R: usize>(bytes: *const u8, x: [*const i8; R], c: usize) -> [__m512i; R] {
-    // SAFETY: the caller guarantees the features and the bounds (see # Safety).
-    unsafe {
-        prefetch(bytes, c);
-        let nibble = _mm512_set1_epi8(0x0F);
-        let w = _mm512_loadu_si512(bytes.add(c * 64) as *const _);
-        let (even, odd) = (_mm512_and_si512(w, nibble), _mm512_and_si512(_mm512_srli_epi16::<4>(w), nibble));
-        x.map(|x| {
-            let x = x.add(c * 128);
-            let sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), even, _mm512_loadu_si512(x as *const _));
-            _mm512_dpbusd_epi32(sum, odd, _mm512_loadu_si512(x.add(64) as *const _))
-        })
-    }
-}
-
-/// Chunk `c` of 8-bit weights against `R` rows of int8 activations (natural order).
-///
-/// # Safety
-/// As [`chunk4_int16`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-#[inline]
-pub unsafe fn chunk8_int8<const R: usize>(bytes: *const u8, x: [*const i8; R], c: usize) -> [__m512i; R] {
-    // SAFETY: the caller guarantees the features and the bounds (see # Safety).
-    unsafe {
-        prefetch(bytes, c);
-        let w = _mm512_loadu_si512(bytes.add(c * 64) as *const _);
-        x.map(|x| _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(x.add(c * 64) as *const _)))
-    }
-}
-
-/// Chunk `c` of 8-bit weights against `R` rows of int16 activations (natural order). The two
-/// halves of the chunk share lanes, so groups must hold at least 64 weights.
-///
-/// # Safety
-/// As [`chunk4_int16`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-#[inline]
-pub unsafe fn chunk8_int16<const R: usize>(bytes: *const u8, x: [*const i16; R], c: usize) -> [__m512i; R] {
+pub unsafe fn chunk<const BITS: u32, T, const R: usize>(bytes: *const u8, x: [*const T; R], c: usize) -> [__m512i; R] {
     // SAFETY: the caller guarantees the features and the bounds (see # Safety).
     unsafe {
         prefetch(bytes, c);
         let at = bytes.add(c * 64);
-        let low = _mm512_cvtepu8_epi16(_mm256_loadu_si256(at as *const __m256i));
-        let high = _mm512_cvtepu8_epi16(_mm256_loadu_si256(at.add(32) as *const __m256i));
+        let first = c * chunk_values(BITS);
+        let line = || _mm512_loadu_si512(at as *const _);
+        match (BITS, size_of::<T>()) {
+            (4, 2) => {
+                let (w, nibble) = (line(), _mm512_set1_epi16(0x0F));
+                let q = [
+                    _mm512_and_si512(w, nibble),
+                    _mm512_and_si512(_mm512_srli_epi16::<4>(w), nibble),
+                    _mm512_and_si512(_mm512_srli_epi16::<8>(w), nibble),
+                    _mm512_srli_epi16::<12>(w),
+                ];
+                products(q, x, first)
+            }
+            (4, _) => {
+                let (w, nibble) = (line(), _mm512_set1_epi8(0x0F));
+                products([_mm512_and_si512(w, nibble), _mm512_and_si512(_mm512_srli_epi16::<4>(w), nibble)], x, first)
+            }
+            (_, 2) => {
+                let half = |h: usize| _mm512_cvtepu8_epi16(_mm256_loadu_si256(at.add(32 * h) as *const __m256i));
+                products([half(0), half(1)], x, first)
+            }
+            _ => products([line()], x, first),
+        }
+    }
+}
+
+/// For each row of `x` (int8 or int16 activations `T`, from value `first`): the sum of the
+/// products of `q[n]` with the `n`-th following 64 bytes of activations (`vpdpwssd` for int16,
+/// `vpdpbusd` for int8, with `q` the unsigned operand).
+///
+/// # Safety
+/// As [`chunk`]; `N · 64` bytes from value `first` are in bounds of each row.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn products<const N: usize, T, const R: usize>(q: [__m512i; N], x: [*const T; R], first: usize) -> [__m512i; R] {
+    // SAFETY: the caller's bounds.
+    unsafe {
         x.map(|x| {
-            let x = x.add(c * 64);
-            let sum = _mm512_dpwssd_epi32(_mm512_setzero_si512(), low, _mm512_loadu_si512(x as *const _));
-            _mm512_dpwssd_epi32(sum, high, _mm512_loadu_si512(x.add(32) as *const _))
+            let x = x.add(first) as *const u8;
+            let mut sum = _mm512_setzero_si512();
+            for (n, q) in q.iter().enumerate() {
+                let values = _mm512_loadu_si512(x.add(64 * n) as *const _);
+                sum = if size_of::<T>() == 2 { _mm512_dpwssd_epi32(sum, *q, values) } else { _mm512_dpbusd_epi32(sum, *q, values) };
+            }
+            sum
         })
     }
 }
