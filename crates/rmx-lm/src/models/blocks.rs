@@ -1,4 +1,4 @@
-//! The pieces decoder-only transformers share: RMS normalization, grouped-query attention with
+//! The pieces decoder-only transformers share: grouped-query attention with
 //! rotary positions and optional per-head norms, the gated MLP, and the pre-norm decoder layer
 //! that llama, mistral, qwen2, qwen3 and phi3 are made of. Parameter names are transformers'
 //! (`self_attn.q_proj`, `mlp.gate_proj`, `input_layernorm`...).
@@ -7,44 +7,13 @@ use crate::cache::KvCache;
 use crate::error::Result;
 use crate::rope::Rope;
 use rmx::{Array, Dtype};
-use rmx_nn::{visit, Linear, Module, Param};
+use rmx_nn::{visit, Linear, Module, RMSNorm};
 
 /// A [`Linear`] of the given shape whose weights will be loaded from a checkpoint
 /// (zeros until then: never materialized if replaced before evaluation).
 pub fn placeholder_linear(input: usize, output: usize, bias: bool) -> Result<Linear> {
     let bias = if bias { Some(rmx::zeros(&[output], Dtype::F32)?) } else { None };
     Ok(Linear::from_weights(rmx::zeros(&[output, input], Dtype::F32)?, bias))
-}
-
-/// `x / rms(x) * w` over the last axis; Gemma scales by `1 + w` instead (`unit_offset`).
-#[derive(Clone, Debug)]
-pub struct RmsNorm {
-    pub weight: Param,
-    eps: f64,
-    unit_offset: bool,
-}
-visit!(RmsNorm { weight });
-impl Module for RmsNorm {}
-
-impl RmsNorm {
-    pub fn new(dims: usize, eps: f64) -> Result<RmsNorm> {
-        Ok(RmsNorm { weight: Param::new(rmx::ones(&[dims], Dtype::F32)?), eps, unit_offset: false })
-    }
-
-    /// Gemma's variant: the stored weight is an offset from one.
-    pub fn with_unit_offset(dims: usize, eps: f64) -> Result<RmsNorm> {
-        Ok(RmsNorm { weight: Param::new(rmx::zeros(&[dims], Dtype::F32)?), eps, unit_offset: true })
-    }
-
-    pub fn forward(&self, x: &Array) -> Result<Array> {
-        if self.unit_offset {
-            // Gemma computes `1 + w` in float32 before the cast to the activation dtype.
-            let w = rmx::add(&rmx::astype(&self.weight.value, Dtype::F32)?, 1.0)?;
-            let y = rmx::rms_norm(&rmx::astype(x, Dtype::F32)?, Some(&w), self.eps)?;
-            return Ok(rmx::astype(&y, x.dtype())?);
-        }
-        Ok(rmx::rms_norm(x, Some(&self.weight.value), self.eps)?)
-    }
 }
 
 /// The shape of an attention layer.
@@ -65,8 +34,8 @@ pub struct Attention {
     pub v_proj: Option<Linear>,
     pub qkv_proj: Option<Linear>,
     pub o_proj: Linear,
-    pub q_norm: Option<RmsNorm>,
-    pub k_norm: Option<RmsNorm>,
+    pub q_norm: Option<RMSNorm>,
+    pub k_norm: Option<RMSNorm>,
     shape: AttentionShape,
     scale: f64,
     rope: Rope,
@@ -102,7 +71,7 @@ impl Attention {
     }
 
     /// Adds per-head norms of the queries and keys.
-    pub fn with_head_norms(mut self, q_norm: RmsNorm, k_norm: RmsNorm) -> Attention {
+    pub fn with_head_norms(mut self, q_norm: RMSNorm, k_norm: RMSNorm) -> Attention {
         (self.q_norm, self.k_norm) = (Some(q_norm), Some(k_norm));
         self
     }
@@ -231,8 +200,8 @@ impl FeedForward for Mlp {
 pub struct DecoderLayer {
     pub self_attn: Attention,
     pub mlp: Box<dyn FeedForward>,
-    pub input_layernorm: RmsNorm,
-    pub post_attention_layernorm: RmsNorm,
+    pub input_layernorm: RMSNorm,
+    pub post_attention_layernorm: RMSNorm,
 }
 visit!(DecoderLayer { self_attn, mlp, input_layernorm, post_attention_layernorm });
 impl Module for DecoderLayer {}

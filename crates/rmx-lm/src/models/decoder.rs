@@ -2,19 +2,19 @@
 //! the output head (its own `lm_head` or the embedding reused when tied). llama, mistral,
 //! qwen2, qwen3, qwen3_moe and phi3 are this structure with different layers.
 
-use super::blocks::{DecoderLayer, RmsNorm};
+use super::blocks::DecoderLayer;
 use super::LanguageModel;
 use crate::cache::KvCache;
 use crate::error::{LmError, Result};
 use rmx::{Array, Dtype};
-use rmx_nn::{visit, Embedding, Linear, Module};
+use rmx_nn::{visit, Embedding, Linear, Module, RMSNorm};
 
 /// The `model.*` part: embedding, layers, final norm.
 #[derive(Debug)]
 pub struct Body {
     pub embed_tokens: Embedding,
     pub layers: Vec<DecoderLayer>,
-    pub norm: RmsNorm,
+    pub norm: RMSNorm,
 }
 visit!(Body { embed_tokens, layers, norm });
 impl Module for Body {}
@@ -30,7 +30,7 @@ impl Module for CausalTransformer {}
 
 impl CausalTransformer {
     /// `layers` on top of a `[vocab, hidden]` embedding; `tied` reuses it as the head.
-    pub fn new(vocab: usize, hidden: usize, layers: Vec<DecoderLayer>, norm: RmsNorm, tied: bool) -> Result<CausalTransformer> {
+    pub fn new(vocab: usize, hidden: usize, layers: Vec<DecoderLayer>, norm: RMSNorm, tied: bool) -> Result<CausalTransformer> {
         let embed_tokens = Embedding::from_weight(rmx::zeros(&[vocab, hidden], Dtype::F32)?);
         let lm_head = if tied { None } else { Some(super::blocks::placeholder_linear(hidden, vocab, false)?) };
         Ok(CausalTransformer { model: Body { embed_tokens, layers, norm }, lm_head })
@@ -121,13 +121,13 @@ impl DenseArgs {
         Ok(DecoderLayer {
             self_attn,
             mlp,
-            input_layernorm: RmsNorm::new(self.hidden, self.eps)?,
-            post_attention_layernorm: RmsNorm::new(self.hidden, self.eps)?,
+            input_layernorm: RMSNorm::new(self.hidden, self.eps)?,
+            post_attention_layernorm: RMSNorm::new(self.hidden, self.eps)?,
         })
     }
 
     /// The model around `layers`.
     pub fn model(&self, layers: Vec<DecoderLayer>) -> Result<CausalTransformer> {
-        CausalTransformer::new(self.vocab, self.hidden, layers, RmsNorm::new(self.hidden, self.eps)?, self.tied)
+        CausalTransformer::new(self.vocab, self.hidden, layers, RMSNorm::new(self.hidden, self.eps)?, self.tied)
     }
 }

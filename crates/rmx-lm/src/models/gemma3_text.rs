@@ -4,7 +4,7 @@
 //! per-head q/k norms, a `query_pre_attn_scalar` softmax scale, embeddings multiplied by
 //! `sqrt(hidden_size)` and a tied output head with optional final soft-capping.
 
-use super::blocks::{Attention, FeedForward, GateActivation, Mlp, RmsNorm};
+use super::blocks::{Attention, FeedForward, GateActivation, Mlp};
 use super::decoder::{check_caches, output_head, DenseArgs};
 use super::LanguageModel;
 use crate::cache::KvCache;
@@ -12,17 +12,17 @@ use crate::error::{LmError, Result};
 use crate::rope::{Rope, RopeSpec};
 use crate::Config;
 use rmx::{Array, Dtype};
-use rmx_nn::{visit, Embedding, Linear, Module};
+use rmx_nn::{visit, Embedding, Linear, Module, RMSNorm};
 
 /// One Gemma 3 decoder layer.
 #[derive(Debug)]
 pub struct GemmaLayer {
     pub self_attn: Attention,
     pub mlp: Mlp,
-    pub input_layernorm: RmsNorm,
-    pub post_attention_layernorm: RmsNorm,
-    pub pre_feedforward_layernorm: RmsNorm,
-    pub post_feedforward_layernorm: RmsNorm,
+    pub input_layernorm: RMSNorm,
+    pub post_attention_layernorm: RMSNorm,
+    pub pre_feedforward_layernorm: RMSNorm,
+    pub post_feedforward_layernorm: RMSNorm,
     sliding: bool,
 }
 visit!(GemmaLayer { self_attn, mlp, input_layernorm, post_attention_layernorm, pre_feedforward_layernorm, post_feedforward_layernorm });
@@ -42,7 +42,7 @@ impl GemmaLayer {
 pub struct GemmaBody {
     pub embed_tokens: Embedding,
     pub layers: Vec<GemmaLayer>,
-    pub norm: RmsNorm,
+    pub norm: RMSNorm,
 }
 visit!(GemmaBody { embed_tokens, layers, norm });
 impl Module for GemmaBody {}
@@ -82,7 +82,7 @@ pub fn build(c: &Config) -> Result<Gemma3Text> {
     let activation_name = c.opt_str("hidden_activation")?.or(c.opt_str("hidden_act")?).unwrap_or("gelu_pytorch_tanh");
     let activation = GateActivation::from_name(activation_name)
         .ok_or_else(|| LmError::NotImplemented(format!("hidden_activation '{activation_name}'")))?;
-    let norm = || RmsNorm::with_unit_offset(a.hidden, a.eps);
+    let norm = || RMSNorm::with_unit_offset(a.hidden, a.eps);
     let layers = layer_types
         .iter()
         .map(|kind| {
@@ -93,7 +93,7 @@ pub fn build(c: &Config) -> Result<Gemma3Text> {
             };
             let rope = if sliding { local_rope.clone() } else { global_rope.clone() };
             let attn = Attention::new(a.attention_shape(), c.bool_or("attention_bias", false)?, rope)?
-                .with_head_norms(RmsNorm::with_unit_offset(a.head_dim, a.eps)?, RmsNorm::with_unit_offset(a.head_dim, a.eps)?)
+                .with_head_norms(RMSNorm::with_unit_offset(a.head_dim, a.eps)?, RMSNorm::with_unit_offset(a.head_dim, a.eps)?)
                 .with_scale(scale);
             Ok(GemmaLayer {
                 self_attn: attn,

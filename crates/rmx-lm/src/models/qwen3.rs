@@ -1,17 +1,18 @@
 //! Qwen3: llama with an RMS norm over each query and key head before the rotation, and an
 //! explicit `head_dim` (not `hidden_size / heads`).
 
-use super::blocks::{Attention, Mlp, RmsNorm};
+use super::blocks::{Attention, Mlp};
 use super::decoder::{CausalTransformer, DenseArgs};
 use crate::error::Result;
 use crate::rope::Rope;
 use crate::Config;
+use rmx_nn::RMSNorm;
 
 /// Qwen3's attention: per-head `q_norm` and `k_norm`.
 pub fn attention(c: &Config, a: &DenseArgs) -> Result<Attention> {
     let rope = Rope::new(&c.rope(a.head_dim, None)?)?;
     let attn = Attention::new(a.attention_shape(), c.bool_or("attention_bias", false)?, rope)?;
-    Ok(attn.with_head_norms(RmsNorm::new(a.head_dim, a.eps)?, RmsNorm::new(a.head_dim, a.eps)?))
+    Ok(attn.with_head_norms(RMSNorm::new(a.head_dim, a.eps)?, RMSNorm::new(a.head_dim, a.eps)?))
 }
 
 /// Builds the model `c` describes, with placeholder weights.

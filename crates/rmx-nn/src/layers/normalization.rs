@@ -35,11 +35,20 @@ fn affine(y: Array, weight: &Option<Param>, bias: &Option<Param>) -> Result<Arra
     }
 }
 
-/// `x / rms(x) * weight` over the last axis.
+/// `x / rms(x) * weight` over the last axis. Gemma's variant ([`RMSNorm::with_unit_offset`])
+/// stores the weight as an offset from one and scales by `1 + weight`.
+///
+/// ```
+/// let norm = rmx_nn::RMSNorm::new(4, 1e-5).unwrap();
+/// let y = norm.forward(&rmx::Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[1, 4]).unwrap()).unwrap();
+/// assert_eq!(y.shape(), &[1, 4]);
+/// ```
 #[derive(Clone, Debug)]
 pub struct RMSNorm {
     pub weight: Param,
     pub eps: f64,
+    /// Scale by `1 + weight` (computed in float32) instead of `weight`.
+    pub unit_offset: bool,
 }
 visit!(RMSNorm { weight });
 impl Module for RMSNorm {}
@@ -47,9 +56,19 @@ impl Module for RMSNorm {}
 impl RMSNorm {
     /// Weight of ones; MLX's default `eps` is 1e-5.
     pub fn new(dims: usize, eps: f64) -> Result<RMSNorm> {
-        Ok(RMSNorm { weight: ones(dims)?, eps })
+        Ok(RMSNorm { weight: ones(dims)?, eps, unit_offset: false })
+    }
+    /// Gemma's variant: weight of zeros, applied as `1 + weight`.
+    pub fn with_unit_offset(dims: usize, eps: f64) -> Result<RMSNorm> {
+        Ok(RMSNorm { weight: zeros(dims)?, eps, unit_offset: true })
     }
     pub fn forward(&self, x: &Array) -> Result<Array> {
+        if self.unit_offset {
+            // Gemma computes `1 + w` and the norm in float32, then casts back to x's dtype.
+            let w = rmx::add(&rmx::astype(&self.weight.value, Dtype::F32)?, 1.0)?;
+            let y = rmx::rms_norm(&rmx::astype(x, Dtype::F32)?, Some(&w), self.eps)?;
+            return rmx::astype(&y, x.dtype());
+        }
         rmx::rms_norm(x, Some(&self.weight.value), self.eps)
     }
 }
