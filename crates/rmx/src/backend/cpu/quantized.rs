@@ -62,17 +62,10 @@ pub fn pack(q: &[u32], bits: u32, out: &mut [u32]) {
 #[inline]
 pub fn unpack(words: &[u32], bits: u32, out: &mut [f32]) {
     match bits {
-        // Whole values per word: a shift per lane, which vectorizes.
-        2 | 4 | 8 => {
-            let per = (32 / bits) as usize;
-            let mask = (1u32 << bits) - 1;
-            for (chunk, &word) in out.chunks_mut(per).zip(words) {
-                for (i, o) in chunk.iter_mut().enumerate() {
-                    // Through i32: the unsigned conversion would not vectorize.
-                    *o = ((word >> (i as u32 * bits)) & mask) as i32 as f32;
-                }
-            }
-        }
+        // Whole values per word: a fixed shift per lane, fully vectorized.
+        2 => unpack_whole::<2, 16>(words, out),
+        4 => unpack_whole::<4, 8>(words, out),
+        8 => unpack_whole::<8, 4>(words, out),
         _ => {
             let mask = (1u64 << bits) - 1;
             let (mut acc, mut have, mut w) = (0u64, 0u32, 0usize);
@@ -86,6 +79,25 @@ pub fn unpack(words: &[u32], bits: u32, out: &mut [f32]) {
                 acc >>= bits;
                 have -= bits;
             }
+        }
+    }
+}
+
+/// [`unpack`] for widths that divide 32: `PER = 32 / BITS` values per word, each word's
+/// values unpacked as one fixed-size array (a broadcast, variable shift and mask per lane).
+#[inline(always)]
+fn unpack_whole<const BITS: u32, const PER: usize>(words: &[u32], out: &mut [f32]) {
+    let mask = (1u32 << BITS) - 1;
+    let (whole, tail) = out.as_chunks_mut::<PER>();
+    for (chunk, &word) in whole.iter_mut().zip(words) {
+        for (i, o) in chunk.iter_mut().enumerate() {
+            // Through i32: the unsigned conversion would not vectorize.
+            *o = ((word >> (i as u32 * BITS)) & mask) as i32 as f32;
+        }
+    }
+    if let Some(&word) = words.get(whole.len()) {
+        for (i, o) in tail.iter_mut().enumerate() {
+            *o = ((word >> (i as u32 * BITS)) & mask) as i32 as f32;
         }
     }
 }
