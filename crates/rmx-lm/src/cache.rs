@@ -72,6 +72,9 @@ pub struct KvCache {
     slot_positions: Vec<usize>,
     /// Per batch row: leading positions that are padding (empty: none).
     left_padding: Vec<usize>,
+    /// The length the sequence reaches at the end of the current prefill (0: unknown), for
+    /// rotary embeddings that depend on it (LongRoPE).
+    expected_length: usize,
 }
 
 /// What attention needs from a cache update.
@@ -115,7 +118,29 @@ impl KvCache {
             offset: 0,
             slot_positions: Vec::new(),
             left_padding: Vec::new(),
+            expected_length: 0,
         }
+    }
+
+    /// An empty cache of the same kind (span and quantization), to recompute a sequence in.
+    pub fn emptied(&self) -> KvCache {
+        let span = match self.span {
+            Span::Rotating { max_size, keep, .. } => Span::Rotating { max_size, keep, idx: 0 },
+            ref other => other.clone(),
+        };
+        KvCache { quantization: self.quantization, ..KvCache::with_span(span) }
+    }
+
+    /// Announces that the sequence will hold `length` positions once the current prefill
+    /// (possibly several forward calls) is done.
+    pub fn expect_length(&mut self, length: usize) {
+        self.expected_length = length;
+    }
+
+    /// The sequence length that decides a length-dependent rotary embedding for the next
+    /// `new` positions: the announced length or, past it, the length after them.
+    pub fn sequence_length(&self, new: usize) -> usize {
+        self.expected_length.max(self.offset + new)
     }
 
     /// A full cache that quantizes its keys and values once `quantization.start` positions are

@@ -94,6 +94,8 @@ pub fn check_prompt(model: &dyn LanguageModel, prompt: &[u32], cached: usize, co
 /// such as a quantized cache converting once it holds enough positions).
 pub fn prefill(model: &dyn LanguageModel, ids: &Array, caches: &mut [KvCache], step: usize) -> Result<Vec<Vec<f32>>> {
     let (rows, t) = (ids.shape()[0], ids.shape()[1]);
+    let total = caches.first().map_or(0, KvCache::offset) + t;
+    caches.iter_mut().for_each(|c| c.expect_length(total));
     let step = step.max(1);
     let mut start = 0;
     loop {
@@ -134,6 +136,7 @@ pub struct TokenStream<'m> {
     logits: Option<Vec<f32>>,
     pending: Option<u32>,
     context: Option<usize>,
+    prefill_step: usize,
     pub stats: Stats,
 }
 
@@ -151,7 +154,8 @@ impl<'m> TokenStream<'m> {
     }
 
     /// Like [`TokenStream::new`], continuing `caches` (a prompt cache: `prompt` follows
-    /// what they hold).
+    /// what they hold). A LongRoPE model whose sequence outgrows its original context
+    /// recomputes only the tokens of this stream: the cached prefix keeps its rotation.
     pub fn resume(
         model: &'m dyn LanguageModel,
         mut caches: Vec<KvCache>,
@@ -176,6 +180,7 @@ impl<'m> TokenStream<'m> {
             logits,
             pending: None,
             context: context.map(|c| c - cached),
+            prefill_step,
             stats,
         })
     }
@@ -195,6 +200,24 @@ impl<'m> TokenStream<'m> {
     }
 }
 
+impl TokenStream<'_> {
+    /// Runs the last sampled token `t` through the model: the logits of the next position.
+    /// When this token takes a LongRoPE model past its original context, the whole sequence
+    /// is recomputed with the long rotation instead (transformers' Phi-3 drops its cache at
+    /// that point too), unless the caches began with a prompt cache whose tokens are unknown.
+    fn advance(&mut self, t: u32) -> Result<Option<Vec<f32>>> {
+        let cached = self.caches.first().map_or(0, KvCache::offset);
+        let whole_sequence_known = self.tokens.len() == cached + 1;
+        if self.model.long_context_from() == Some(cached) && whole_sequence_known {
+            self.caches = self.caches.iter().map(KvCache::emptied).collect();
+            let ids = Array::from_slice(&self.tokens, &[1, self.tokens.len()])?;
+            return Ok(prefill(self.model, &ids, &mut self.caches, self.prefill_step)?.pop());
+        }
+        let ids = Array::from_slice(&[t], &[1, 1])?;
+        Ok(last_rows(&self.model.forward(&ids, &mut self.caches)?)?.pop())
+    }
+}
+
 impl TokenSource for TokenStream<'_> {
     fn next_token(&mut self) -> Result<Option<u32>> {
         let start = Instant::now();
@@ -202,8 +225,7 @@ impl TokenSource for TokenStream<'_> {
             if self.context.is_some_and(|limit| self.tokens.len() >= limit) {
                 return Ok(None);
             }
-            let ids = Array::from_slice(&[t], &[1, 1])?;
-            self.logits = last_rows(&self.model.forward(&ids, &mut self.caches)?)?.pop();
+            self.logits = self.advance(t)?;
         }
         let logits = self.logits.take().expect("logits are computed before each draw");
         let token = self.sampler.sample(&logits, &self.tokens)?;

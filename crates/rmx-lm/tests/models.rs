@@ -134,6 +134,19 @@ fn phi3() {
     check("phi3");
 }
 
+/// Short factors for the 12-token prompt, long ones once the continuation passes the original
+/// context of 16; partial rotary embedding; attention factor sqrt(1 + ln 16 / ln 16).
+#[test]
+fn phi3_with_longrope_scaling() {
+    check("phi3_longrope");
+}
+
+/// `factor` 4 where max/original positions is 8: transformers uses the explicit factor.
+#[test]
+fn qwen3_with_yarn_rope_scaling() {
+    check("qwen3_yarn");
+}
+
 #[test]
 fn gemma3_text_with_sliding_window() {
     check("gemma3_text");

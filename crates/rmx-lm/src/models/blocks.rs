@@ -61,6 +61,11 @@ impl Attention {
         })
     }
 
+    /// The rotary embedding of the queries and keys.
+    pub fn rope(&self) -> &Rope {
+        &self.rope
+    }
+
     /// One fused `qkv_proj` (phi3).
     pub fn fused(shape: AttentionShape, rope: Rope) -> Result<Attention> {
         let AttentionShape { hidden, heads, kv_heads, head_dim } = shape;
@@ -101,9 +106,9 @@ impl Attention {
             (q, k) = (qn.forward(&q)?, kn.forward(&k)?);
         }
         let to_bhtd = |a: &Array| -> Result<Array> { Ok(rmx::transpose(a, Some(&[0, 2, 1, 3]))?) };
-        let offset = cache.offset();
-        let q = self.rope.forward(&to_bhtd(&q)?, offset)?;
-        let k = self.rope.forward(&to_bhtd(&k)?, offset)?;
+        let (offset, length) = (cache.offset(), cache.sequence_length(t));
+        let q = self.rope.forward(&to_bhtd(&q)?, offset, length)?;
+        let k = self.rope.forward(&to_bhtd(&k)?, offset, length)?;
         let v = to_bhtd(&heads_first(&v, kv_heads)?)?;
         let seen = cache.update(&k, &v)?;
         let o = seen.attention(&q, self.scale)?;

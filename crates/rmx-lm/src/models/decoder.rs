@@ -70,6 +70,10 @@ impl LanguageModel for CausalTransformer {
     fn vocab_size(&self) -> usize {
         self.model.embed_tokens.weight.value.shape()[0]
     }
+
+    fn long_context_from(&self) -> Option<usize> {
+        self.model.layers.first().and_then(|l| l.self_attn.rope().long_context_from())
+    }
 }
 
 /// The sizes every dense decoder config has.

@@ -29,6 +29,12 @@ pub trait LanguageModel: Module + std::fmt::Debug {
     fn new_cache(&self) -> Vec<KvCache>;
     /// Rows of the output head.
     fn vocab_size(&self) -> usize;
+    /// Sequences longer than this rotate every position differently (LongRoPE's long
+    /// factors): a sequence that grows past it must be recomputed from its first token, as
+    /// transformers does. `None` for models whose positions do not depend on the length.
+    fn long_context_from(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Builds the model `config` describes (weights are placeholders until loaded).
