@@ -20,10 +20,12 @@ Two steps, on two machines:
    loads every model GGUF with transformers' own GGUF loader (`gguf_file=`, which dequantizes
    and undoes the permutation independently of rmx) and writes DIR/<name>.safetensors with the
    prompt logits and the greedy continuation (same prompt as gen_lm_goldens.py); copy them to
-   crates/rmx-lm/tests/models/gguf/expected/. transformers ignores `rope_freqs`, so the llama3
-   checkpoint is instead checked against the Hugging Face model's own goldens.
+   crates/rmx-lm/tests/models/gguf/expected/. transformers ignores `rope_freqs` and the LongRoPE
+   factors, so the llama3 and phi3_longrope checkpoints are instead checked against the Hugging
+   Face models' own goldens.
 """
 import json
+import math
 import os
 import sys
 
@@ -46,6 +48,7 @@ CASES = [
     ("qwen3_q4_0", "qwen3", "qwen3", "Q4_0"),
     ("qwen3_moe_q8_0", "qwen3_moe", "qwen3moe", "Q8_0"),
     ("phi3_q8_0", "phi3", "phi3", "Q8_0"),
+    ("phi3_longrope_f32", "phi3_longrope", "phi3", "F32"),
 ]
 
 LAYER_NAMES = {
@@ -151,12 +154,12 @@ def write_model(name, source, arch, wtype):
     w.add_head_count_kv(kv)
     w.add_key_length(head_dim)
     w.add_value_length(head_dim)
-    w.add_rope_dimension_count(head_dim)
+    rope = cfg.get("rope_parameters") or cfg.get("rope_scaling") or {}
+    w.add_rope_dimension_count(int(head_dim * rope.get("partial_rotary_factor", 1.0)))
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_vocab_size(cfg["vocab_size"])
     w.add_bos_token_id(cfg["bos_token_id"])
     w.add_eos_token_id(cfg["eos_token_id"])
-    rope = cfg.get("rope_parameters") or cfg.get("rope_scaling") or {}
     w.add_rope_freq_base(rope.get("rope_theta", cfg.get("rope_theta", 10000.0)))
     qtype = getattr(gguf.GGMLQuantizationType, wtype)
     tensors, stacked = stack_experts(tensors)
@@ -170,6 +173,15 @@ def write_model(name, source, arch, wtype):
     if rope.get("rope_type") == "llama3":
         factors, _ = llama3_rope_factors(cfg, head_dim)
         w.add_tensor("rope_freqs.weight", factors)
+    if rope.get("rope_type") == "longrope":
+        # As llama.cpp's Phi-3 converter: both factor lists as tensors, the original context
+        # and the attention factor sqrt(1 + ln(scale) / ln(original)) as metadata.
+        original = cfg["original_max_position_embeddings"]
+        scale = cfg["max_position_embeddings"] / original
+        w.add_rope_scaling_orig_ctx_len(original)
+        w.add_rope_scaling_attn_factors(math.sqrt(1 + math.log(scale) / math.log(original)) if scale > 1.0 else 1.0)
+        w.add_tensor("rope_factors_long.weight", np.array(rope["long_factor"], np.float32))
+        w.add_tensor("rope_factors_short.weight", np.array(rope["short_factor"], np.float32))
     for hf, t in sorted(tensors.items()):
         if arch == "llama" and hf.endswith("q_proj.weight"):
             t = permute(t, heads, heads)
@@ -260,8 +272,8 @@ def expect(out_dir):
 
     os.makedirs(out_dir, exist_ok=True)
     for name, source, _, _ in CASES:
-        if name.startswith("llama3"):
-            continue  # transformers' GGUF loader ignores rope_freqs (see the module docs)
+        if name.startswith(("llama3", "phi3_longrope")):
+            continue  # transformers' GGUF loader ignores rope_freqs and LongRoPE (module docs)
         # transformers reads no head size for qwen GGUFs (it assumes hidden / heads) nor the
         # MoE settings llama.cpp does not store: pass them from the source config.
         cfg = json.load(open(os.path.join(MODELS, source, "config.json")))

@@ -6,7 +6,8 @@
 //! them; the K-quants arrive dequantized) and the tokenizer is rebuilt from `tokenizer.ggml.*`.
 //!
 //! Architectures: `llama` (also Mistral's files), `qwen2`, `qwen3`, `qwen3moe` (stacked experts,
-//! as MLX stores them), `phi3` (fused projections; no long-context rope factors).
+//! as MLX stores them), `phi3` (fused projections, partial rotary embeddings, LongRoPE from
+//! `rope_factors_long`/`rope_factors_short` and the `rope.scaling.*` metadata).
 
 use crate::config::Config;
 use crate::error::{LmError, Result};
@@ -37,13 +38,12 @@ pub fn load_gguf(path: &Path) -> Result<Loaded> {
     if !matches!(arch, "llama" | "qwen2" | "qwen3" | "qwen3moe" | "phi3") {
         return Err(LmError::NotImplemented(format!("GGUF architecture '{arch}' (llama, qwen2, qwen3, qwen3moe and phi3 load)")));
     }
-    for factors in ["rope_factors_long.weight", "rope_factors_short.weight"] {
-        if file.tensors.contains_key(factors) {
-            return Err(LmError::NotImplemented(format!("GGUF long-context rope factors ({factors})")));
-        }
-    }
     let mut tensors = file.tensors;
-    let rope_freqs = tensors.remove("rope_freqs.weight");
+    let rope = RopeTensors {
+        freqs: tensors.remove("rope_freqs.weight"),
+        long: tensors.remove("rope_factors_long.weight"),
+        short: tensors.remove("rope_factors_short.weight"),
+    };
     let mut weights = BTreeMap::new();
     for (name, tensor) in tensors {
         let hf =
@@ -51,7 +51,7 @@ pub fn load_gguf(path: &Path) -> Result<Loaded> {
         weights.insert(hf, tensor);
     }
     embed_in_compute_dtype(&mut weights)?;
-    let config = config_of(&meta, arch, &weights, rope_freqs.as_ref())?;
+    let config = config_of(&meta, arch, &weights, &rope)?;
     if arch == "llama" {
         unpermute_qk(&mut weights, &config)?;
     }
@@ -127,7 +127,19 @@ fn hf_name(gguf: &str, arch: &str) -> Option<String> {
 }
 
 /// The `config.json` equivalent of the file's metadata and tensors.
-fn config_of(meta: &Metadata, arch: &str, weights: &BTreeMap<String, Array>, rope_freqs: Option<&Array>) -> Result<Config> {
+/// The rotary-embedding tensors llama.cpp stores beside the weights: llama3's per-pair
+/// frequency divisors, Phi-3's LongRoPE factors.
+struct RopeTensors {
+    freqs: Option<Array>,
+    long: Option<Array>,
+    short: Option<Array>,
+}
+
+fn floats(a: &Array) -> Result<Vec<f32>> {
+    Ok(rmx::astype(a, rmx::Dtype::F32)?.to_vec::<f32>()?)
+}
+
+fn config_of(meta: &Metadata, arch: &str, weights: &BTreeMap<String, Array>, rope: &RopeTensors) -> Result<Config> {
     let key = |k: &str| format!("{arch}.{k}");
     let required = |k: &str| meta.count(&key(k))?.ok_or_else(|| meta.error(&key(k), "is missing"));
     let (hidden, heads) = (required("embedding_length")?, required("attention.head_count")?);
@@ -135,10 +147,9 @@ fn config_of(meta: &Metadata, arch: &str, weights: &BTreeMap<String, Array>, rop
         return Err(meta.error(&key("attention.head_count"), &format!("{heads} does not divide the embedding length {hidden}")));
     }
     let head_dim = meta.count(&key("attention.key_length"))?.unwrap_or(hidden / heads);
-    if let Some(rotated) = meta.count(&key("rope.dimension_count"))? {
-        if rotated != head_dim {
-            return Err(LmError::NotImplemented(format!("GGUF partial rotary embeddings ({rotated} of {head_dim} features)")));
-        }
+    let rotated = meta.count(&key("rope.dimension_count"))?.unwrap_or(head_dim);
+    if rotated != head_dim && arch != "phi3" {
+        return Err(LmError::NotImplemented(format!("GGUF partial rotary embeddings ({rotated} of {head_dim} features) for {arch}")));
     }
     let embed = weights.get("model.embed_tokens.weight").ok_or_else(|| LmError::file(meta.path, "has no token_embd.weight tensor"))?;
     let mut c = Map::new();
@@ -167,9 +178,23 @@ fn config_of(meta: &Metadata, arch: &str, weights: &BTreeMap<String, Array>, rop
             c.insert(field.into(), json!(id));
         }
     }
-    if let Some(factors) = rope_freqs {
-        let factors = rmx::astype(factors, rmx::Dtype::F32)?.to_vec::<f32>()?;
-        c.insert("rope_scaling".into(), json!({"rope_type": "freq_factors", "factors": factors}));
+    if rotated != head_dim {
+        c.insert("partial_rotary_factor".into(), json!(rotated as f64 / head_dim as f64));
+    }
+    if let Some(factors) = &rope.freqs {
+        c.insert("rope_scaling".into(), json!({"rope_type": "freq_factors", "factors": floats(factors)?}));
+    } else if let (Some(long), Some(short)) = (&rope.long, &rope.short) {
+        let original = key("rope.scaling.original_context_length");
+        let mut scaling = json!({
+            "rope_type": "longrope",
+            "long_factor": floats(long)?,
+            "short_factor": floats(short)?,
+            "original_max_position_embeddings": meta.count(&original)?.ok_or_else(|| meta.error(&original, "is missing"))?,
+        });
+        if let Some(factor) = meta.number(&key("rope.scaling.attn_factor"))? {
+            scaling["attention_factor"] = json!(factor);
+        }
+        c.insert("rope_scaling".into(), scaling);
     } else if let Some(kind) = meta.opt_str(&key("rope.scaling.type"))? {
         match kind {
             "none" => {}

@@ -78,6 +78,13 @@ fn gguf_phi3_q8_0_with_fused_projections() {
     check_gguf("phi3_q8_0", &gguf_expected("phi3_q8_0"));
 }
 
+/// llama.cpp's LongRoPE tensors and metadata, against the Hugging Face checkpoint's goldens
+/// (transformers' GGUF loader ignores the factors).
+#[test]
+fn gguf_phi3_f32_with_longrope_factors_and_partial_rotary() {
+    check_gguf("phi3_longrope_f32", &model_dir("phi3_longrope").join("expected.safetensors"));
+}
+
 #[test]
 fn gguf_errors_name_the_problem() {
     let dir = std::env::temp_dir().join(format!("rmx-gguf-errors-{}", std::process::id()));
