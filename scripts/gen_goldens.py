@@ -993,6 +993,56 @@ def gen_quant():
     fam.write()
 
 
+def gen_quant_fp():
+    """MLX's floating-point modes (mxfp4, mxfp8, nvfp4), byte for byte: rows at several
+    magnitudes (so the scales span many exponents), a zero group, values on the E2M1 / E4M3
+    rounding midpoints, and nvfp4 with a global scale."""
+    fam = Family("quant_fp")
+    fp4 = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0], np.float32)
+    for mode, g in [("mxfp4", 32), ("mxfp8", 32), ("nvfp4", 16)]:
+        bits = 8 if mode == "mxfp8" else 4
+        args = {"group_size": g, "bits": bits, "mode": mode}
+        for dt in ["float32", "float16", "bfloat16"]:
+            v = RNG.uniform(-1, 1, (6, 256)).astype(np.float32)
+            v *= np.array([1e-3, 0.07, 1.0, 5.5, 300.0, 1.0], np.float32)[:, None]
+            v[5, :g] = 0.0  # a zero group
+            # E2M1 midpoints (ties) scaled into the group's range: the first value fixes the
+            # scale at exactly 2^0 for the fp4 modes.
+            mids = np.concatenate([[6.0], (fp4[1:] + fp4[:-1]) / 2, -(fp4[1:] + fp4[:-1]) / 2]).astype(np.float32)
+            v[5, g:g + len(mids)] = mids
+            w = Tensor(v, dt)
+            wq, sc = mx.quantize(w.mlx(), group_size=g, bits=bits, mode=mode)[:2]
+            tag = f"{mode}_{dt}"
+            fam.add(f"quantize_{tag}", "quantize", [w], [from_mlx(wq), from_mlx(sc)], args=args, tol=(0, 0))
+            fam.add(f"dequantize_{tag}", "dequantize", [from_mlx(wq), from_mlx(sc)],
+                    [from_mlx(mx.dequantize(wq, sc, group_size=g, bits=bits, mode=mode))], args=args, tol=(0, 0))
+            if dt == "float32":
+                for m in [1, 5]:
+                    x = rand((m, 256), dt, -1, 1)
+                    y = mx.quantized_matmul(x.mlx(), wq, sc, transpose=True, group_size=g, bits=bits, mode=mode)
+                    fam.add(f"qmm_{tag}_m{m}", "quantized_matmul", [x, from_mlx(wq), from_mlx(sc)], [from_mlx(y)],
+                            args={**args, "transpose": True}, tol=(1e-5, 1e-5))
+    w = rand((4, 64), "float32", -3, 3)
+    for gs in [3.7, 0.01, 1000.0]:
+        gsa = mx.array(np.float32(gs))
+        wq, sc = mx.quantize(w.mlx(), mode="nvfp4", global_scale=gsa)[:2]
+        gst = Tensor(np.array(gs, np.float32), "float32")
+        args = {"group_size": 16, "bits": 4, "mode": "nvfp4", "global_scale": True}
+        fam.add(f"quantize_nvfp4_global{gs}", "quantize", [w, gst], [from_mlx(wq), from_mlx(sc)], args=args, tol=(0, 0))
+        fam.add(f"dequantize_nvfp4_global{gs}", "dequantize", [from_mlx(wq), from_mlx(sc), gst],
+                [from_mlx(mx.dequantize(wq, sc, mode="nvfp4", global_scale=gsa))], args=args, tol=(0, 0))
+    # Mixture of experts in mxfp4.
+    we = rand((4, 16, 64), "float32", -1, 1)
+    wq_e, s_e = mx.quantize(we.mlx(), mode="mxfp4")[:2]
+    xe = rand((3, 1, 64), "float32", -1, 1)
+    rhs = Tensor(np.array([[2, 0], [1, 3], [2, 2]], dtype=np.uint32), "uint32")
+    lhs = Tensor(np.array([[0, 0], [1, 1], [2, 2]], dtype=np.uint32), "uint32")
+    ye = mx.gather_qmm(xe.mlx(), wq_e, s_e, lhs_indices=lhs.mlx(), rhs_indices=rhs.mlx(), transpose=True, mode="mxfp4")
+    fam.add("gather_qmm_mxfp4", "gather_qmm", [xe, from_mlx(wq_e), from_mlx(s_e), lhs, rhs], [from_mlx(ye)],
+            args={"group_size": 32, "bits": 4, "mode": "mxfp4", "transpose": True}, tol=(1e-5, 1e-5))
+    fam.write()
+
+
 def gen_npy():
     """.npy files as NumPy writes them (byte orders, Fortran order, 0-d, empty), with their
     values as JSON, for the IO tests."""
@@ -1102,6 +1152,6 @@ def gen_promotion():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "linalg", "fft", "quant", "npy", "npz", "safetensors_files", "promotion"]
+    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "linalg", "fft", "quant", "quant_fp", "npy", "npz", "safetensors_files", "promotion"]
     for w in which:
         globals()[f"gen_{w}"]()

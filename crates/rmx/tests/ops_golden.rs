@@ -78,3 +78,8 @@ fn fft_matches_numpy() {
 fn quantization_matches_mlx_byte_for_byte() {
     check_family("quant");
 }
+
+#[test]
+fn fp_quantization_modes_match_mlx_byte_for_byte() {
+    check_family("quant_fp");
+}

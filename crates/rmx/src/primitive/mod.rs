@@ -15,6 +15,7 @@ pub mod binary;
 pub mod creation;
 pub mod custom;
 pub mod fft;
+pub mod fp_quantized;
 pub mod fused;
 pub mod hadamard;
 pub mod identity;

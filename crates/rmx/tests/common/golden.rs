@@ -419,23 +419,32 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
             one(rmx::block_masked_mm(&x[0], &x[1], args["block_size"].as_u64().unwrap() as usize, Some(&x[2]), Some(&x[3]), Some(&x[4])))
         }
         "quantize" => {
-            let (g, bits) = (args["group_size"].as_u64().unwrap() as usize, args["bits"].as_u64().unwrap() as u32);
-            let (wq, scales, biases) = rmx::quantize(&x[0], g, bits, rmx::QuantMode::Affine)?;
-            Ok(vec![wq, scales, biases.expect("affine mode has biases")])
+            let (g, bits, mode) = quant_args(args);
+            let (wq, scales, biases) = match args.get("global_scale") {
+                Some(_) => rmx::quantize_with_global_scale(&x[0], g, bits, mode, &x[1])?,
+                None => rmx::quantize(&x[0], g, bits, mode)?,
+            };
+            Ok([Some(wq), Some(scales), biases].into_iter().flatten().collect())
         }
         "dequantize" => {
-            let (g, bits) = (args["group_size"].as_u64().unwrap() as usize, args["bits"].as_u64().unwrap() as u32);
-            one(rmx::dequantize(&x[0], &x[1], Some(&x[2]), g, bits, rmx::QuantMode::Affine, None))
+            let (g, bits, mode) = quant_args(args);
+            match (mode, args.get("global_scale")) {
+                (rmx::QuantMode::Affine, _) => one(rmx::dequantize(&x[0], &x[1], Some(&x[2]), g, bits, mode, None)),
+                (_, Some(_)) => one(rmx::dequantize_with_global_scale(&x[0], &x[1], g, bits, mode, &x[2], None)),
+                _ => one(rmx::dequantize(&x[0], &x[1], None, g, bits, mode, None)),
+            }
         }
         "quantized_matmul" => {
-            let (g, bits) = (args["group_size"].as_u64().unwrap() as usize, args["bits"].as_u64().unwrap() as u32);
+            let (g, bits, mode) = quant_args(args);
             let transpose = args["transpose"].as_bool().unwrap();
-            one(rmx::quantized_matmul(&x[0], &x[1], &x[2], Some(&x[3]), transpose, g, bits, rmx::QuantMode::Affine))
+            one(rmx::quantized_matmul(&x[0], &x[1], &x[2], x.get(3), transpose, g, bits, mode))
         }
         "gather_qmm" => {
-            let (g, bits) = (args["group_size"].as_u64().unwrap() as usize, args["bits"].as_u64().unwrap() as u32);
+            let (g, bits, mode) = quant_args(args);
             let transpose = args["transpose"].as_bool().unwrap();
-            one(rmx::gather_qmm(&x[0], &x[1], &x[2], Some(&x[3]), x.get(4), x.get(5), transpose, g, bits, rmx::QuantMode::Affine))
+            // Affine inputs carry biases at index 3; the floating-point modes have none.
+            let (biases, indices) = if mode == rmx::QuantMode::Affine { (x.get(3), &x[4.min(x.len())..]) } else { (None, &x[3..]) };
+            one(rmx::gather_qmm(&x[0], &x[1], &x[2], biases, indices.first(), indices.get(1), transpose, g, bits, mode))
         }
         "hadamard_transform" => one(rmx::hadamard_transform(&x[0], args.get("scale").and_then(Value::as_f64))),
         fft if fft.starts_with("fft.") => super::fft_ops::run(fft, x, args),
@@ -479,4 +488,16 @@ pub fn check_family(family: &str) {
     }
     assert!(failures.is_empty(), "{} of {} {family} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
     eprintln!("{family}: {} golden cases passed", cases.len());
+}
+
+/// Group size, bits and mode of a quantization case (`mode` absent: affine).
+fn quant_args(args: &Value) -> (usize, u32, rmx::QuantMode) {
+    let mode = match args.get("mode").and_then(Value::as_str) {
+        None | Some("affine") => rmx::QuantMode::Affine,
+        Some("mxfp4") => rmx::QuantMode::Mxfp4,
+        Some("mxfp8") => rmx::QuantMode::Mxfp8,
+        Some("nvfp4") => rmx::QuantMode::Nvfp4,
+        Some(other) => panic!("unknown quantization mode {other}"),
+    };
+    (args["group_size"].as_u64().unwrap() as usize, args["bits"].as_u64().unwrap() as u32, mode)
 }

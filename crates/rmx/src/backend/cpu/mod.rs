@@ -5,6 +5,7 @@ pub mod attention;
 pub mod copy;
 pub mod elementwise;
 pub mod fft;
+pub mod fp_quantized;
 pub mod fused;
 pub mod hadamard;
 pub mod lines;
