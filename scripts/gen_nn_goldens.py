@@ -16,6 +16,8 @@ from mlx.utils import tree_flatten
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "rmx-nn", "tests", "golden")
 rng = np.random.default_rng(42)
+# Layer initializers draw from MLX's generator: seeded too, so the file regenerates identically.
+mx.random.seed(42)
 arrays = {}
 
 
@@ -243,6 +245,14 @@ sched = {
 }
 for name, s in sched.items():
     arrays[f"sched.{name}"] = mx.array([float(s(mx.array(i))) for i in steps], dtype=mx.float32)
+
+# Quantized linear in the floating-point modes (added last, so the earlier cases keep their
+# random draws): packed weights, uint8 scales, no biases.
+for mode in ["mxfp4", "mxfp8", "nvfp4"]:
+    fp_base = nn.Linear(64, 8)
+    fp = nn.QuantizedLinear.from_linear(fp_base, mode=mode)
+    fx = rnd(2, 64)
+    put(f"quantized_linear_{mode}", x=fx, weight_f32=fp_base.weight, bias=fp_base.bias, y=fp(fx), qweight=fp.weight, scales=fp.scales)
 
 os.makedirs(OUT, exist_ok=True)
 mx.save_safetensors(os.path.join(OUT, "nn.safetensors"), {k: mx.array(v) for k, v in arrays.items()})

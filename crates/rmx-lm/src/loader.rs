@@ -170,9 +170,18 @@ pub fn quantization_of(config: &Config) -> Result<Option<Quantization>> {
     let spec_of = |c: &Config| -> Result<QuantizeSpec> {
         let mode = match c.opt_str("mode")?.unwrap_or("affine") {
             "affine" => rmx::QuantMode::Affine,
+            "mxfp4" => rmx::QuantMode::Mxfp4,
+            "mxfp8" => rmx::QuantMode::Mxfp8,
+            "nvfp4" => rmx::QuantMode::Nvfp4,
             other => return Err(LmError::NotImplemented(format!("quantization mode '{other}'"))),
         };
-        Ok(QuantizeSpec { group_size: c.opt_usize("group_size")?.unwrap_or(64), bits: c.usize("bits")? as u32, mode })
+        // The floating-point modes fix group size and bits; affine defaults to MLX's 64 and 4.
+        let (group, bits) = mode.fixed_format().unwrap_or((64, 4));
+        Ok(QuantizeSpec {
+            group_size: c.opt_usize("group_size")?.unwrap_or(group),
+            bits: c.opt_usize("bits")?.map_or(bits, |b| b as u32),
+            mode,
+        })
     };
     let default = spec_of(&q)?;
     let mut overrides = BTreeMap::new();

@@ -216,6 +216,27 @@ fn quantized_linear_matches_mlx_bytes_and_output() {
     assert!(layer.trainable_parameters().is_empty(), "quantized layers are frozen, as in MLX");
 }
 
+/// MLX's `QuantizedLinear` in the floating-point modes: uint8 scales, no biases.
+#[test]
+fn quantized_linear_fp_modes_match_mlx() {
+    let g = golden();
+    for (mode, group_size, bits) in [("mxfp4", 32, 4), ("mxfp8", 32, 8), ("nvfp4", 16, 4)] {
+        let case = |role: &str| g[&format!("quantized_linear_{mode}.{role}")].clone();
+        let mut layer = Linear::from_weights(case("weight_f32"), Some(case("bias")));
+        let mode_enum = match mode {
+            "mxfp4" => rmx::QuantMode::Mxfp4,
+            "mxfp8" => rmx::QuantMode::Mxfp8,
+            _ => rmx::QuantMode::Nvfp4,
+        };
+        quantize(&mut layer, QuantizeSpec { group_size, bits, mode: mode_enum }, &|_, _| true).unwrap();
+        let p = layer.parameters();
+        assert_eq!(p.keys().collect::<Vec<_>>(), ["bias", "scales", "weight"], "{mode}");
+        assert_eq!(p["weight"].to_bytes().unwrap(), case("qweight").to_bytes().unwrap(), "{mode}: packed weights");
+        assert_eq!(p["scales"].to_bytes().unwrap(), case("scales").to_bytes().unwrap(), "{mode}: scales");
+        assert_close(mode, &layer.forward(&case("x")).unwrap(), &case("y"), 1e-4);
+    }
+}
+
 #[test]
 fn quantized_embedding_matches_mlx() {
     let g = golden();

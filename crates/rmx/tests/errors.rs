@@ -73,7 +73,20 @@ fn bad_quantization_arguments_are_errors() {
     assert!(msg(rmx::quantize(&f32s(&[4, 40]), 32, 4, Affine).unwrap_err()).contains("divisible"));
     assert!(msg(rmx::quantize(&f32s(&[64]), 32, 4, Affine).unwrap_err()).contains("ndim"));
     assert!(rmx::quantize(&Array::from_slice(&[1i32; 64], &[2, 32]).unwrap(), 32, 4, Affine).is_err());
-    assert!(matches!(rmx::quantize(&w, 32, 4, rmx::QuantMode::Mxfp4).unwrap_err(), Error::NotImplemented(_)));
+    // The floating-point modes fix their group size and bits, take no biases and uint8 scales;
+    // only nvfp4 takes a global scale, a float32 scalar.
+    use rmx::QuantMode::{Mxfp4, Mxfp8, Nvfp4};
+    assert!(msg(rmx::quantize(&w, 64, 4, Mxfp4).unwrap_err()).contains("group_size 32"));
+    assert!(msg(rmx::quantize(&w, 32, 4, Mxfp8).unwrap_err()).contains("bits 8"));
+    let (fq, fs, none) = rmx::quantize(&w, 32, 4, Mxfp4).unwrap();
+    assert!(none.is_none());
+    assert!(msg(rmx::dequantize(&fq, &fs, Some(&fs), 32, 4, Mxfp4, None).unwrap_err()).contains("no biases"));
+    let f32_scales = rmx::astype(&fs, rmx::Dtype::F32).unwrap();
+    assert!(msg(rmx::dequantize(&fq, &f32_scales, None, 32, 4, Mxfp4, None).unwrap_err()).contains("uint8"));
+    let global = Array::from_slice(&[2.0f32], &[]).unwrap();
+    assert!(msg(rmx::quantize_with_global_scale(&w, 32, 4, Mxfp4, &global).unwrap_err()).contains("Nvfp4"));
+    let two = Array::from_slice(&[2.0f32, 3.0], &[2]).unwrap();
+    assert!(msg(rmx::quantize_with_global_scale(&w, 16, 4, Nvfp4, &two).unwrap_err()).contains("global scale"));
     let (wq, s, b) = rmx::quantize(&w, 32, 4, Affine).unwrap();
     assert!(msg(rmx::dequantize(&wq, &s, None, 32, 4, Affine, None).unwrap_err()).contains("biases"));
     assert!(msg(rmx::dequantize(&wq, &s, b.as_ref(), 64, 4, Affine, None).unwrap_err()).contains("scales"));

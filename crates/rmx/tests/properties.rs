@@ -202,6 +202,29 @@ fn quantized_matmul_gradient_is_the_dequantized_weight() {
     }
 }
 
+/// The floating-point modes: the gradient with respect to x is the dequantized weight (as
+/// affine), and asking for the scales' gradient (uint8) is an error, as in MLX.
+#[test]
+fn fp_mode_quantized_matmul_differentiates_x_only() {
+    let w = rmx::random::normal(&[16, 64], Dtype::F32, 0.0, 1.0, Some(&rmx::random::key(12))).unwrap();
+    let x = rmx::random::normal(&[3, 64], Dtype::F32, 0.0, 1.0, Some(&rmx::random::key(13))).unwrap();
+    for (mode, g, bits) in [(rmx::QuantMode::Mxfp4, 32, 4), (rmx::QuantMode::Mxfp8, 32, 8), (rmx::QuantMode::Nvfp4, 16, 4)] {
+        let (wq, s, _) = rmx::quantize(&w, g, bits, mode).unwrap();
+        let loss = |a: &[Array]| -> rmx::Result<Vec<Array>> {
+            let y = rmx::quantized_matmul(&a[0], &wq, &a[1], None, true, g, bits, mode)?;
+            Ok(vec![rmx::sum(&y, rmx::Axes::All, false)?])
+        };
+        let gx = rmx::grad(loss, &[0])(&[x.clone(), s.clone()]).unwrap().swap_remove(0);
+        let w_hat = rmx::dequantize(&wq, &s, None, g, bits, mode, Some(Dtype::F32)).unwrap();
+        let want = rmx::broadcast_to(&rmx::sum(&w_hat, 0, true).unwrap(), &[3, 64]).unwrap();
+        for (a, e) in gx.to_vec::<f32>().unwrap().iter().zip(want.to_vec::<f32>().unwrap()) {
+            assert!((a - e).abs() < 1e-4, "{mode:?}: {a} vs {e}");
+        }
+        let err = rmx::grad(loss, &[1])(&[x.clone(), s.clone()]).unwrap_err();
+        assert!(err.to_string().contains("uint8"), "{mode:?}: {err}");
+    }
+}
+
 /// The loss is linear in scales and biases, so central differences are exact up to rounding.
 #[test]
 fn quantized_matmul_gradients_of_scales_and_biases_match_finite_differences() {

@@ -67,7 +67,11 @@ fn check_global_scale(op: &'static str, mode: QuantMode, global_scale: &Array) -
         return Err(Error::arg(op, format!("a global scale is only valid in mode Nvfp4, not {mode:?}")));
     }
     if global_scale.dtype() != Dtype::F32 || global_scale.size() != 1 {
-        return Err(Error::dtype_detail(op, global_scale.dtype(), format!("the global scale must be one float32 (shape {:?})", global_scale.shape())));
+        return Err(Error::dtype_detail(
+            op,
+            global_scale.dtype(),
+            format!("the global scale must be one float32 (shape {:?})", global_scale.shape()),
+        ));
     }
     Ok(())
 }
@@ -126,7 +130,13 @@ pub fn quantize_with_global_scale(
     quantize_impl(w, group_size, bits, mode, Some(global_scale))
 }
 
-fn quantize_impl(w: &Array, group_size: usize, bits: u32, mode: QuantMode, global_scale: Option<&Array>) -> Result<(Array, Array, Option<Array>)> {
+fn quantize_impl(
+    w: &Array,
+    group_size: usize,
+    bits: u32,
+    mode: QuantMode,
+    global_scale: Option<&Array>,
+) -> Result<(Array, Array, Option<Array>)> {
     let op = "quantize";
     check_mode(op, mode, group_size, bits)?;
     check_float(op, w, "weights")?;
@@ -185,11 +195,9 @@ fn check_packed(
     }
     match biases {
         None if scales.dtype() != Dtype::U8 => Err(Error::dtype_detail(op, scales.dtype(), format!("mode {mode:?} scales must be uint8"))),
-        Some(b) if !matches!(scales.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) || b.dtype() != scales.dtype() => Err(Error::dtype_detail(
-            op,
-            scales.dtype(),
-            format!("scales and biases must share a float dtype (biases are {})", b.dtype()),
-        )),
+        Some(b) if !matches!(scales.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) || b.dtype() != scales.dtype() => {
+            Err(Error::dtype_detail(op, scales.dtype(), format!("scales and biases must share a float dtype (biases are {})", b.dtype())))
+        }
         _ => Ok(k),
     }
 }
