@@ -64,8 +64,17 @@ fn schedules_match_mlx() {
     for (name, lr) in cases {
         let got = Array::from_vec((0..12).map(|s| lr.at(s) as f32).collect());
         assert_close(name, &got, &g[&format!("sched.{name}")], 1e-6);
+        // The traced form (rmx ops on a step-count array, what a compiled step uses) too.
+        let steps = Array::from_vec((0..12).map(|s| s as f32).collect());
+        let traced = match lr.at_step(&optim::PerStep::Traced(steps)).unwrap() {
+            optim::PerStep::Traced(a) => rmx::broadcast_to(&a, &[12]).unwrap(),
+            optim::PerStep::Host(_) => panic!("{name}: a traced step gave a host rate"),
+        };
+        assert_close(&format!("{name} (traced)"), &traced, &g[&format!("sched.{name}")], 1e-6);
     }
     assert!(schedulers::join_schedules(vec![], vec![]).is_err());
+    let custom = optim::LearningRate::schedule(|s| 1.0 / (1 + s) as f64);
+    assert!(custom.at_step(&optim::PerStep::Traced(Array::scalar(1.0f32))).is_err(), "host-only schedules cannot be traced");
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! A whole training step (forward, backward, optimizer) compiled with `rmx::compile` and
-//! explicit state gives the uncompiled trajectory; a step whose optimizer depends on the
-//! step count refuses to be traced instead of freezing it.
+//! explicit state gives the uncompiled trajectory — with the optimizer's state (moments, step
+//! count) passed through too, for Adam with bias correction under a cosine schedule; a step
+//! whose optimizer depends on the step count but keeps its state outside refuses to be traced
+//! instead of freezing the count.
 
 use rmx::{Array, Dtype};
 use rmx_nn::{activations, losses, optim, Activation, Linear, Module, Sequential};
@@ -77,6 +79,60 @@ fn compiled_training_step_matches_uncompiled_and_refuses_step_dependent_rules() 
     step_dependent_optimizers_refuse_to_be_compiled();
 }
 
+fn adam() -> optim::Optimizer<optim::AdamW> {
+    let rule = optim::AdamW { adam: optim::Adam { bias_correction: true, ..Default::default() }, weight_decay: 0.01 };
+    optim::Optimizer::new(rule, optim::schedulers::cosine_decay(0.05, 4, 0.005))
+}
+
+/// Adam(W) with bias correction and a cosine schedule: both read the step count, which goes
+/// through the compiled step with the moments (`Optimizer::init`, `load_state` inside the
+/// trace, `state()` among its outputs).
+#[test]
+fn compiled_step_with_optimizer_state_matches_eager_adam_and_schedule() {
+    let (x, y) = data();
+    let mut model = mlp();
+    let mut opt = adam();
+    let mut eager = Vec::new();
+    for _ in 0..6 {
+        let (l, grads) = rmx_nn::value_and_grad(&mut model, |m| Ok(vec![loss(m, &x, &y)?])).unwrap();
+        opt.update(&mut model, &grads).unwrap();
+        eager.push(l[0].item::<f32>().unwrap());
+    }
+
+    let model = mlp();
+    let names: Vec<String> = model.trainable_parameters().into_keys().collect();
+    let mut opt = adam();
+    opt.init(&model.trainable_parameters()).unwrap();
+    let opt_keys: Vec<String> = opt.state().unwrap().into_keys().collect();
+    let mut state: Vec<Array> = model.trainable_parameters().into_values().chain(opt.state().unwrap().into_values()).collect();
+    let (n_params, keys) = (names.len(), opt_keys.clone());
+    let (model, opt) = (Mutex::new(model), Mutex::new(opt));
+    let step = rmx::compile(Box::new(move |args: &[Array]| {
+        let (params, rest) = args.split_at(n_params);
+        let (opt_state, xy) = rest.split_at(keys.len());
+        let mut m = model.lock().unwrap();
+        let mut o = opt.lock().unwrap();
+        m.update(&names.iter().cloned().zip(params.iter().cloned()).collect(), true)?;
+        o.load_state(&keys.iter().cloned().zip(opt_state.iter().cloned()).collect())?;
+        let (l, grads) = rmx_nn::value_and_grad(&mut *m, |m| Ok(vec![loss(m, &xy[0], &xy[1])?]))?;
+        let new = o.apply_gradients(&grads, &m.trainable_parameters())?;
+        let new_state = o.state()?;
+        Ok(names.iter().map(|n| new[n].clone()).chain(keys.iter().map(|k| new_state[k].clone())).chain([l[0].clone()]).collect())
+    }) as Box<dyn Fn(&[Array]) -> rmx::Result<Vec<Array>> + Send + Sync>);
+    let mut compiled = Vec::new();
+    for _ in 0..6 {
+        let out = step.call_with_state(&mut state, &[x.clone(), y.clone()]).unwrap();
+        compiled.push(out[0].item::<f32>().unwrap());
+    }
+    assert_eq!(step.trace_count(), 1, "one trace for every step");
+    let step_index = n_params + opt_keys.iter().position(|k| k == "step").unwrap();
+    assert_eq!(state[step_index].item::<u64>().unwrap(), 6, "the step count advanced through the trace");
+    for (a, b) in eager.iter().zip(&compiled) {
+        assert!((a - b).abs() < 1e-5, "eager {eager:?} vs compiled {compiled:?}");
+    }
+    assert!(compiled[5] < compiled[0], "loss falls: {compiled:?}");
+}
+
 fn compiled_training_step_matches_uncompiled() {
     let (x, y) = data();
     let (eager, final_params) = eager_trajectory();
@@ -101,7 +157,7 @@ fn step_dependent_optimizers_refuse_to_be_compiled() {
     let (x, y) = data();
     let (step, mut state) = compiled_step(optim::Optimizer::new(optim::Adam { bias_correction: true, ..Default::default() }, 0.01));
     let err = step.call_with_state(&mut state, &[x, y]).unwrap_err().to_string();
-    assert!(err.contains("step count"), "{err}");
+    assert!(err.contains("step count") && err.contains("load_state"), "{err}");
 }
 
 /// A thread that keeps building and evaluating randomly initialised layers (drawing from the

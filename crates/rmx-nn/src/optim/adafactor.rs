@@ -2,7 +2,7 @@
 //! and column averages for matrices, relative step sizes scaled by the parameter's RMS,
 //! update clipping, optional first moment and weight decay.
 
-use super::{slot, Rule, State};
+use super::{slot, PerStep, Rule, State};
 use rmx::{Array, Axes, Result};
 
 /// Adafactor. With `relative_step` (the default) the learning rate given to the
@@ -39,8 +39,9 @@ fn rms(x: &Array) -> Result<Array> {
     rmx::sqrt(&rmx::mean(&rmx::square(x)?, Axes::All, false)?)
 }
 
-fn blend(old: &Array, beta: f64, new: &Array) -> Result<Array> {
-    rmx::add(&rmx::multiply(old, beta)?, &rmx::multiply(new, 1.0 - beta)?)
+fn blend(old: &Array, beta: &PerStep, new: &Array) -> Result<Array> {
+    let take = beta.map(|b| 1.0 - b, |b| rmx::subtract(1.0, b))?;
+    rmx::add(&rmx::multiply(old, beta.operand(old)?)?, &rmx::multiply(new, take.operand(new)?)?)
 }
 
 impl Rule for Adafactor {
@@ -68,20 +69,24 @@ impl Rule for Adafactor {
         Ok(state)
     }
 
-    fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: f64, step: usize) -> Result<Array> {
-        let step_f = step as f64;
-        let relative = if self.relative_step { (if self.warmup_init { 1e-6 * step_f } else { 1e-2 }).min(1.0 / step_f.sqrt()) } else { lr };
-        let p_rms = rms(p)?;
-        let lr = if self.scale_parameter {
-            rmx::multiply(&rmx::maximum(&p_rms, self.eps.1)?, relative)?
+    fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: &PerStep, step: &PerStep) -> Result<Array> {
+        let warmup = self.warmup_init;
+        let relative = if self.relative_step {
+            step.map(
+                |t| (if warmup { 1e-6 * t } else { 1e-2 }).min(1.0 / t.sqrt()),
+                |t| rmx::minimum(&if warmup { rmx::multiply(t, 1e-6)? } else { rmx::full(&[], 1e-2, rmx::Dtype::F32)? }, &rmx::rsqrt(t)?),
+            )?
         } else {
-            rmx::full(&[], relative, p.dtype())?
+            lr.clone()
         };
-        let beta_2 = 1.0 - step_f.powf(self.decay_rate);
+        let relative = rmx::astype(&relative.array()?, p.dtype())?;
+        let lr = if self.scale_parameter { rmx::multiply(&rmx::maximum(&rms(p)?, self.eps.1)?, &relative)? } else { relative };
+        let decay_rate = self.decay_rate;
+        let beta_2 = step.map(|t| 1.0 - t.powf(decay_rate), |t| rmx::subtract(1.0, &rmx::power(t, decay_rate)?))?;
         let sq = rmx::add(&rmx::square(g)?, self.eps.0)?;
         let update = if g.ndim() >= 2 {
-            let row = blend(slot(state, "exp_avg_sq_row")?, beta_2, &rmx::mean(&sq, -1, false)?)?;
-            let col = blend(slot(state, "exp_avg_sq_col")?, beta_2, &rmx::mean(&sq, -2, false)?)?;
+            let row = blend(slot(state, "exp_avg_sq_row")?, &beta_2, &rmx::mean(&sq, -1, false)?)?;
+            let col = blend(slot(state, "exp_avg_sq_col")?, &beta_2, &rmx::mean(&sq, -2, false)?)?;
             let r = rmx::rsqrt(&rmx::divide(&row, &rmx::mean(&row, -1, true)?)?)?;
             let c = rmx::rsqrt(&col)?;
             let approx = rmx::multiply(&rmx::expand_dims(&r, &[-1])?, &rmx::expand_dims(&c, &[-2])?)?;
@@ -89,7 +94,7 @@ impl Rule for Adafactor {
             state.insert("exp_avg_sq_col", col);
             rmx::multiply(&approx, g)?
         } else {
-            let v = blend(slot(state, "exp_avg_sq")?, beta_2, &sq)?;
+            let v = blend(slot(state, "exp_avg_sq")?, &beta_2, &sq)?;
             let u = rmx::multiply(&rmx::rsqrt(&v)?, g)?;
             state.insert("exp_avg_sq", v);
             u
@@ -97,7 +102,7 @@ impl Rule for Adafactor {
         let update = rmx::divide(&update, &rmx::maximum(&rmx::divide(&rms(&update)?, self.clip_threshold)?, 1.0)?)?;
         let mut update = rmx::multiply(&lr, &update)?;
         if let Some(b1) = self.beta_1 {
-            update = blend(slot(state, "exp_avg")?, b1, &update)?;
+            update = blend(slot(state, "exp_avg")?, &PerStep::Host(b1), &update)?;
             state.insert("exp_avg", update.clone());
         }
         let p =

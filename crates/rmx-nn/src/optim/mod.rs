@@ -2,16 +2,22 @@
 //! rate schedule and per-parameter state, around an update [`Rule`] per algorithm (MLX's
 //! `apply_single`). State is a flat map of arrays (`step`, `learning_rate`,
 //! `<param>.<slot>`) that saves and loads with any weight format.
+//!
+//! A whole training step compiles (`rmx::compile` with explicit state) when the optimizer's
+//! state goes through it: [`Optimizer::load_state`] inside the traced function makes the step
+//! count a traced input, so bias corrections and schedules read it (see [`PerStep`]).
 
 mod adafactor;
 mod multi;
 mod muon;
+mod per_step;
 mod rules;
 pub mod schedulers;
 
 pub use adafactor::Adafactor;
 pub use multi::{ApplyGradients, MultiOptimizer};
 pub use muon::Muon;
+pub use per_step::PerStep;
 pub use rules::{AdaDelta, Adagrad, Adam, AdamW, Adamax, Lion, RMSprop, Sgd};
 pub use schedulers::LearningRate;
 
@@ -42,7 +48,7 @@ pub trait Rule: Send + Sync {
     }
     /// The new parameter from its gradient, updating `state` in place. `step` counts
     /// from 1; `lr` is the scheduled learning rate.
-    fn apply(&self, grad: &Array, param: &Array, state: &mut State, lr: f64, step: usize) -> Result<Array>;
+    fn apply(&self, grad: &Array, param: &Array, state: &mut State, lr: &PerStep, step: &PerStep) -> Result<Array>;
 }
 
 /// An optimizer: a [`Rule`] with its learning rate, step and state.
@@ -61,12 +67,15 @@ pub struct Optimizer<R: Rule> {
     pub rule: R,
     pub learning_rate: LearningRate,
     step: usize,
+    /// The step count as a traced input, while a compiled step that loaded the optimizer's
+    /// state is being traced.
+    traced_step: Option<Array>,
     state: BTreeMap<String, State>,
 }
 
 impl<R: Rule> Optimizer<R> {
     pub fn new(rule: R, learning_rate: impl Into<LearningRate>) -> Optimizer<R> {
-        Optimizer { rule, learning_rate: learning_rate.into(), step: 0, state: BTreeMap::new() }
+        Optimizer { rule, learning_rate: learning_rate.into(), step: 0, traced_step: None, state: BTreeMap::new() }
     }
 
     /// Steps taken so far.
@@ -85,15 +94,27 @@ impl<R: Rule> Optimizer<R> {
         grads: &BTreeMap<String, Array>,
         params: &BTreeMap<String, Array>,
     ) -> Result<BTreeMap<String, Array>> {
-        if rmx::compile::is_tracing() && (self.rule.uses_step() || !self.learning_rate.is_constant()) {
-            // The step count is a host number: a trace would freeze its current value.
-            return Err(Error::NotImplemented(
-                "compiling an optimizer step whose rule or learning rate depends on the step count (it would be frozen into the trace)"
-                    .into(),
-            ));
-        }
-        let lr = self.learning_rate.at(self.step);
-        self.step += 1;
+        let (lr, step) = match self.traced_step.take() {
+            Some(traced) => {
+                let lr = self.learning_rate.at_step(&PerStep::Traced(traced.clone()))?;
+                let next = rmx::add(&traced, 1.0)?;
+                self.traced_step = Some(next.clone());
+                (lr, PerStep::Traced(next))
+            }
+            None => {
+                if rmx::compile::is_tracing() && (self.rule.uses_step() || !self.learning_rate.is_constant()) {
+                    // A host step count would be frozen into the trace at its current value.
+                    return Err(Error::arg(
+                        "Optimizer",
+                        "this rule or learning rate depends on the step count: pass the optimizer's state through the compiled \
+                         function (load_state inside it, state() among its outputs) so the step count is traced",
+                    ));
+                }
+                let lr = PerStep::Host(self.learning_rate.at(self.step));
+                self.step += 1;
+                (lr, PerStep::Host(self.step as f64))
+            }
+        };
         let mut out = BTreeMap::new();
         for (name, g) in grads {
             let p = params.get(name).ok_or_else(|| Error::arg("Optimizer", format!("gradient for '{name}', which is not a parameter")))?;
@@ -108,9 +129,21 @@ impl<R: Rule> Optimizer<R> {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => e.insert(self.rule.init(p)?),
             };
-            out.insert(name.clone(), self.rule.apply(g, p, state, lr, self.step)?);
+            out.insert(name.clone(), self.rule.apply(g, p, state, &lr, &step)?);
         }
         Ok(out)
+    }
+
+    /// Creates the state of every parameter in `params` that has none yet (MLX's
+    /// `Optimizer.init`), so [`Optimizer::state`] lists every array a step will update — what
+    /// a compiled training step passes through as explicit state.
+    pub fn init(&mut self, params: &BTreeMap<String, Array>) -> Result<()> {
+        for (name, p) in params {
+            if !self.state.contains_key(name) {
+                self.state.insert(name.clone(), self.rule.init(p)?);
+            }
+        }
+        Ok(())
     }
 
     /// Applies one step to `model`'s trainable parameters.
@@ -121,8 +154,17 @@ impl<R: Rule> Optimizer<R> {
     /// The state as flat arrays: `step`, `learning_rate` and `<param>.<slot>`.
     pub fn state(&self) -> Result<BTreeMap<String, Array>> {
         let mut out = BTreeMap::new();
-        out.insert("step".to_string(), Array::scalar(self.step as u64));
-        out.insert("learning_rate".to_string(), Array::scalar(self.learning_rate.at(self.step) as f32));
+        match &self.traced_step {
+            Some(step) => {
+                out.insert("step".to_string(), rmx::astype(step, Dtype::U64)?);
+                let lr = self.learning_rate.at_step(&PerStep::Traced(step.clone()))?;
+                out.insert("learning_rate".to_string(), lr.array()?);
+            }
+            None => {
+                out.insert("step".to_string(), Array::scalar(self.step as u64));
+                out.insert("learning_rate".to_string(), Array::scalar(self.learning_rate.at(self.step) as f32));
+            }
+        }
         for (name, arrays) in &self.state {
             for (slot, a) in arrays {
                 out.insert(format!("{name}.{slot}"), a.clone());
@@ -132,10 +174,13 @@ impl<R: Rule> Optimizer<R> {
     }
 
     /// Restores a state saved by [`Optimizer::state`] (the schedule itself is code and
-    /// stays as constructed).
+    /// stays as constructed). Called while `rmx::compile` traces, the step count becomes a
+    /// traced input.
     pub fn load_state(&mut self, state: &BTreeMap<String, Array>) -> Result<()> {
         let step = state.get("step").ok_or_else(|| Error::arg("Optimizer::load_state", "no 'step' entry"))?;
-        let step = rmx::astype(step, Dtype::U64)?.item::<u64>()? as usize;
+        // Inside a traced step the count stays an array (an input of the trace).
+        self.traced_step = if rmx::compile::is_tracing() { Some(rmx::astype(step, Dtype::F32)?) } else { None };
+        let step = if self.traced_step.is_some() { self.step } else { rmx::astype(step, Dtype::U64)?.item::<u64>()? as usize };
         let mut restored: BTreeMap<String, State> = BTreeMap::new();
         let slots = self.rule.slots();
         for (key, a) in state {

@@ -2,7 +2,7 @@
 //! Newton–Schulz iterations (MLX's coefficients 3.4445, -4.7750, 2.0315); other
 //! parameters take the plain momentum update.
 
-use super::{slot, Rule, State};
+use super::{slot, PerStep, Rule, State};
 use rmx::{Array, Axes, Result};
 
 /// Muon (MLX defaults: momentum 0.95, weight decay 0.01, Nesterov, 5 iterations).
@@ -45,7 +45,7 @@ impl Rule for Muon {
         &["v"]
     }
 
-    fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: f64, _step: usize) -> Result<Array> {
+    fn apply(&self, g: &Array, p: &Array, state: &mut State, lr: &PerStep, _step: &PerStep) -> Result<Array> {
         let g = if self.weight_decay != 0.0 { rmx::add(g, &rmx::multiply(p, self.weight_decay)?)? } else { g.clone() };
         let v = rmx::add(&rmx::multiply(slot(state, "v")?, self.momentum)?, &rmx::multiply(&g, 1.0 - self.momentum)?)?;
         state.insert("v", v.clone());
@@ -56,10 +56,11 @@ impl Rule for Muon {
             let flat = rmx::reshape(&update, &[shape[0] as isize, -1])?;
             let ortho = rmx::reshape_to(&newton_schulz(&flat, self.ns_steps)?, &shape)?;
             let (rows, cols) = (shape[shape.len() - 2] as f64, shape[shape.len() - 1] as f64);
-            (ortho, lr * (rows / cols).max(1.0).sqrt())
+            let factor = (rows / cols).max(1.0).sqrt();
+            (ortho, lr.map(|lr| lr * factor, |lr| rmx::multiply(lr, factor))?)
         } else {
-            (update, lr)
+            (update, lr.clone())
         };
-        rmx::subtract(p, &rmx::multiply(&update, lr)?)
+        rmx::subtract(p, &rmx::multiply(&update, lr.operand(&update)?)?)
     }
 }
