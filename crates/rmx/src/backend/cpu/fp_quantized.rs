@@ -22,10 +22,11 @@ pub fn e2m1_code(v: f32) -> u8 {
     // Midpoints between consecutive magnitudes: a value on a midpoint keeps the lower one.
     const MIDPOINTS: [f32; 7] = [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0];
     let magnitude = MIDPOINTS.iter().take_while(|&&m| a > m).count() as u8;
-    if magnitude == 0 || !(v < 0.0) {
-        magnitude
-    } else {
+    // Zero (either sign) and NaN are code 0; negative values set the sign bit.
+    if magnitude > 0 && v < 0.0 {
         magnitude | 8
+    } else {
+        magnitude
     }
 }
 
