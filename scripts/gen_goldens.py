@@ -1040,6 +1040,22 @@ def gen_quant_fp():
     ye = mx.gather_qmm(xe.mlx(), wq_e, s_e, lhs_indices=lhs.mlx(), rhs_indices=rhs.mlx(), transpose=True, mode="mxfp4")
     fam.add("gather_qmm_mxfp4", "gather_qmm", [xe, from_mlx(wq_e), from_mlx(s_e), lhs, rhs], [from_mlx(ye)],
             args={"group_size": 32, "bits": 4, "mode": "mxfp4", "transpose": True}, tol=(1e-5, 1e-5))
+    # Both operands quantized (qqmm); MLX's CPU kernel takes one row of x and a packed w.
+    for mode, g, bits in [("nvfp4", 16, 4), ("mxfp8", 32, 8)]:
+        w = rand((8, 64), "float32", -2, 2)
+        wq, sc = mx.quantize(w.mlx(), mode=mode)[:2]
+        for dt in ["float32", "bfloat16"]:
+            x = rand((1, 64), dt, -3, 3)
+            if dt == "float32":
+                y, tol = from_mlx(mx.qqmm(x.mlx(), wq, scales=sc, mode=mode)), (1e-5, 1e-5)
+            else:
+                # MLX accumulates bfloat16 products in bfloat16 (5% off here); the reference
+                # is the exact product of MLX's quantized operands.
+                dq = lambda q, s: np.array(mx.dequantize(q, s, mode=mode, dtype=mx.float32), dtype=np.float64)
+                xq, xs = mx.quantize(x.mlx(), mode=mode)[:2]
+                y, tol = Tensor(dq(xq, xs) @ dq(wq, sc).T, dt), TOL[dt]
+            fam.add(f"qqmm_{mode}_{dt}", "qqmm", [x, from_mlx(wq), from_mlx(sc)], [y],
+                    args={"group_size": g, "bits": bits, "mode": mode}, tol=tol)
     fam.write()
 
 

@@ -254,6 +254,15 @@ for mode in ["mxfp4", "mxfp8", "nvfp4"]:
     fx = rnd(2, 64)
     put(f"quantized_linear_{mode}", x=fx, weight_f32=fp_base.weight, bias=fp_base.bias, y=fp(fx), qweight=fp.weight, scales=fp.scales)
 
+# QQLinear (input quantized too) in evaluation mode: packed weight and one row of x (MLX's
+# CPU qqmm takes one row).
+for mode in ["nvfp4", "mxfp8"]:
+    qq_base = nn.Linear(64, 8, bias=False)
+    qq = nn.QQLinear.from_linear(qq_base, mode=mode)
+    qq.eval()
+    qqx = rnd(1, 64)
+    put(f"qq_linear_{mode}", x=qqx, weight_f32=qq_base.weight, y=qq(qqx), qweight=qq.weight, scales=qq.scales)
+
 os.makedirs(OUT, exist_ok=True)
 mx.save_safetensors(os.path.join(OUT, "nn.safetensors"), {k: mx.array(v) for k, v in arrays.items()})
 print(f"{OUT}/nn.safetensors: {len(arrays)} arrays")

@@ -39,6 +39,7 @@ pub use layers::linear::{Bilinear, Identity, Linear};
 pub use layers::normalization::{BatchNorm, GroupNorm, InstanceNorm, LayerNorm, RMSNorm};
 pub use layers::pooling::{Pool, PoolKind};
 pub use layers::positional::{ALiBi, RoPE, SinusoidalPositionalEncoding};
+pub use layers::qq_linear::QQLinear;
 pub use layers::quantized::quantize_weight;
 pub use layers::recurrent::{GRU, LSTM, RNN};
 pub use layers::transformer::{

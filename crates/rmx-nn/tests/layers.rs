@@ -237,6 +237,31 @@ fn quantized_linear_fp_modes_match_mlx() {
     }
 }
 
+/// MLX's `QQLinear` (input quantized too) in evaluation mode; back in training mode the
+/// weight is float again.
+#[test]
+fn qq_linear_matches_mlx() {
+    let g = golden();
+    for (mode, spec) in [
+        ("nvfp4", QuantizeSpec { group_size: 16, bits: 4, mode: rmx::QuantMode::Nvfp4 }),
+        ("mxfp8", QuantizeSpec { group_size: 32, bits: 8, mode: rmx::QuantMode::Mxfp8 }),
+    ] {
+        let case = |role: &str| g[&format!("qq_linear_{mode}.{role}")].clone();
+        let mut layer = rmx_nn::QQLinear::from_linear(&Linear::from_weights(case("weight_f32"), None), spec).unwrap();
+        layer.train(false);
+        let p = layer.parameters();
+        assert_eq!(p["weight"].to_bytes().unwrap(), case("qweight").to_bytes().unwrap(), "{mode}: packed weights");
+        assert_eq!(p["scales"].to_bytes().unwrap(), case("scales").to_bytes().unwrap(), "{mode}: scales");
+        assert!(layer.trainable_parameters().is_empty(), "{mode}: a packed weight is not trained");
+        assert_close(mode, &layer.forward(&case("x")).unwrap(), &case("y"), 1e-4);
+        layer.train(true);
+        assert_eq!(layer.parameters().keys().collect::<Vec<_>>(), ["weight"], "{mode}: float weight in training mode");
+        assert_eq!(layer.weight.value.dtype(), rmx::Dtype::F32);
+    }
+    let biased = Linear::from_weights(rmx::ones(&[8, 64], rmx::Dtype::F32).unwrap(), Some(rmx::zeros(&[8], rmx::Dtype::F32).unwrap()));
+    assert!(rmx_nn::QQLinear::from_linear(&biased, rmx_nn::QQLinear::nvfp4()).is_err(), "QQLinear has no bias, as in MLX");
+}
+
 #[test]
 fn quantized_embedding_matches_mlx() {
     let g = golden();

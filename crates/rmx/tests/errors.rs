@@ -85,6 +85,8 @@ fn bad_quantization_arguments_are_errors() {
     assert!(msg(rmx::dequantize(&fq, &f32_scales, None, 32, 4, Mxfp4, None).unwrap_err()).contains("uint8"));
     let global = Array::from_slice(&[2.0f32], &[]).unwrap();
     assert!(msg(rmx::quantize_with_global_scale(&w, 32, 4, Mxfp4, &global).unwrap_err()).contains("Nvfp4"));
+    assert!(msg(rmx::qqmm(&w, &w, None, 32, 4, Mxfp4).unwrap_err()).contains("Nvfp4 and Mxfp8"));
+    assert!(msg(rmx::qqmm(&f32s(&[2, 32]), &w, None, 32, 8, Mxfp8).unwrap_err()).contains("x's last axis"));
     let two = Array::from_slice(&[2.0f32, 3.0], &[2]).unwrap();
     assert!(msg(rmx::quantize_with_global_scale(&w, 16, 4, Nvfp4, &two).unwrap_err()).contains("global scale"));
     let (wq, s, b) = rmx::quantize(&w, 32, 4, Affine).unwrap();

@@ -10,6 +10,7 @@ pub mod linear;
 pub mod normalization;
 pub mod pooling;
 pub mod positional;
+pub mod qq_linear;
 pub(crate) mod quantized;
 pub mod recurrent;
 pub mod transformer;

@@ -365,3 +365,43 @@ pub fn gather_qmm(
     let y = crate::gather_mm(&crate::astype(x, Dtype::F32)?, &w, lhs_indices, rhs.as_ref())?;
     crate::astype(&y, x.dtype())
 }
+
+/// `quantize(x) @ dequantize(w).T` with both operands quantized (MLX's `qqmm`, modes
+/// `Nvfp4` and `Mxfp8`): `x` (`[..., K]`) is quantized along its last axis on the fly, and so
+/// is `w` (`[N, K]`) unless `scales` is given (then `w` is already packed). The product is
+/// computed in float32 over the quantized values and returned in `x`'s dtype. Not
+/// differentiable: quantizing has no derivative (MLX's CPU `qqmm` has none either).
+///
+/// ```
+/// let x = rmx::ones(&[1, 32], rmx::Dtype::F32)?;
+/// let w = rmx::full(&[4, 32], 0.5, rmx::Dtype::F32)?;
+/// let y = rmx::qqmm(&x, &w, None, 32, 8, rmx::QuantMode::Mxfp8)?;
+/// assert_eq!(y.to_vec::<f32>()?, vec![16.0; 4]);
+/// # Ok::<(), rmx::Error>(())
+/// ```
+pub fn qqmm(x: &Array, w: &Array, scales: Option<&Array>, group_size: usize, bits: u32, mode: QuantMode) -> Result<Array> {
+    let op = "qqmm";
+    if !matches!(mode, QuantMode::Nvfp4 | QuantMode::Mxfp8) {
+        return Err(Error::arg(op, format!("both operands quantize only in modes Nvfp4 and Mxfp8, not {mode:?}")));
+    }
+    check_mode(op, mode, group_size, bits)?;
+    check_float(op, x, "x")?;
+    let round_trip = |a: &Array| -> Result<Array> {
+        let (q, s, _) = quantize(a, group_size, bits, mode)?;
+        dequantize(&q, &s, None, group_size, bits, mode, Some(Dtype::F32))
+    };
+    let w = match scales {
+        Some(s) => dequantize(w, s, None, group_size, bits, mode, Some(Dtype::F32))?,
+        None => {
+            check_float(op, w, "w")?;
+            round_trip(w)?
+        }
+    };
+    let k = x.shape().last().copied().unwrap_or(0);
+    if w.ndim() != 2 || w.shape()[1] != k {
+        return Err(Error::shapes_detail(op, &[x.shape(), w.shape()], format!("w must be [N, {k}] (x's last axis)")));
+    }
+    let rows = x.size() / k.max(1);
+    let xq = crate::reshape_to(&round_trip(&crate::reshape_to(x, &[rows, k])?)?, x.shape())?;
+    crate::astype(&crate::matmul(&xq, &crate::swapaxes(&w, -1, -2)?)?, x.dtype())
+}

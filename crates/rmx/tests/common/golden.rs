@@ -446,6 +446,10 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
             let (biases, indices) = if mode == rmx::QuantMode::Affine { (x.get(3), &x[4.min(x.len())..]) } else { (None, &x[3..]) };
             one(rmx::gather_qmm(&x[0], &x[1], &x[2], biases, indices.first(), indices.get(1), transpose, g, bits, mode))
         }
+        "qqmm" => {
+            let (g, bits, mode) = quant_args(args);
+            one(rmx::qqmm(&x[0], &x[1], Some(&x[2]), g, bits, mode))
+        }
         "hadamard_transform" => one(rmx::hadamard_transform(&x[0], args.get("scale").and_then(Value::as_f64))),
         fft if fft.starts_with("fft.") => super::fft_ops::run(fft, x, args),
         linalg if linalg.starts_with("linalg.") => super::linalg_checks::run(linalg, x, args),
