@@ -60,7 +60,9 @@ impl QQLinear {
         if !matches!(spec.mode, QuantMode::Nvfp4 | QuantMode::Mxfp8) {
             return Err(Error::arg(op, format!("mode must be Nvfp4 or Mxfp8, got {:?}", spec.mode)));
         }
-        if spec.mode.fixed_format() != Some((spec.group_size, spec.bits)) || weight.ndim() != 2 || weight.shape()[1] % spec.group_size != 0
+        if spec.mode.fixed_format() != Some((spec.group_size, spec.bits))
+            || weight.ndim() != 2
+            || !weight.shape()[1].is_multiple_of(spec.group_size)
         {
             return Err(Error::shapes_detail(
                 op,
