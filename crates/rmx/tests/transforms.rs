@@ -131,6 +131,8 @@ fn reduction_cases() -> Vec<Case> {
         case("softmax", s, (-2.0, 2.0), |a| rmx::softmax(&a[0], -1)),
         case("cumsum", s, (-1.0, 1.0), |a| rmx::cumsum(&a[0], Some(1), false, true)),
         case("cumsum_reverse_exclusive", s, (-1.0, 1.0), |a| rmx::cumsum(&a[0], Some(2), true, false)),
+        case("cummax", s, (-1.0, 1.0), |a| rmx::cummax(&a[0], Some(1), false, true)),
+        case("cummin_reverse", s, (-1.0, 1.0), |a| rmx::cummin(&a[0], Some(2), true, true)),
     ]
 }
 
@@ -280,9 +282,32 @@ fn misuse_gets_clear_errors() {
     assert!(err.to_string().contains("scalar"), "{err}");
     let err = rmx::grad(|a| Ok(vec![rmx::sum(&a[0], Axes::All, false)?]), &[3])(std::slice::from_ref(&x)).unwrap_err();
     assert!(err.to_string().contains("argnum 3"), "{err}");
-    let err = rmx::grad(|a| Ok(vec![rmx::sum(&rmx::cummax(&a[0], None, false, true)?, Axes::All, false)?]), &[0])(std::slice::from_ref(&x))
-        .unwrap_err();
-    assert!(err.to_string().contains("not implemented: vjp of cummax"), "{err}");
+    let err =
+        rmx::grad(|a| Ok(vec![rmx::sum(&rmx::cumprod(&a[0], None, false, true)?, Axes::All, false)?]), &[0])(std::slice::from_ref(&x))
+            .unwrap_err();
+    assert!(err.to_string().contains("not implemented: vjp of cumprod"), "{err}");
+    let err =
+        rmx::grad(|a| Ok(vec![rmx::sum(&rmx::cummax(&a[0], None, false, false)?, Axes::All, false)?]), &[0])(std::slice::from_ref(&x))
+            .unwrap_err();
+    assert!(err.to_string().contains("not implemented: vjp of cummax (exclusive)"), "{err}");
+}
+
+/// cummax/cummin send each output's cotangent to the latest position holding the running
+/// extreme, ties included, as MLX (its gradients for these inputs, `mx.grad`).
+#[test]
+fn cummax_and_cummin_gradients_with_ties_match_mlx() {
+    let x = Array::from_slice(&[1.0f32, 3.0, 2.0, 3.0, 5.0, 0.5], &[6]).unwrap();
+    let c = Array::from_slice(&[1.0f32, 10.0, 100.0, 1000.0, 10000.0, 100000.0], &[6]).unwrap();
+    let grad_of = |max: bool| {
+        let c = c.clone();
+        let f = move |a: &[Array]| {
+            let y = if max { rmx::cummax(&a[0], Some(0), false, true)? } else { rmx::cummin(&a[0], Some(0), false, true)? };
+            Ok(vec![rmx::sum(&rmx::multiply(&y, &c)?, Axes::All, false)?])
+        };
+        rmx::grad(f, &[0])(std::slice::from_ref(&x)).unwrap().swap_remove(0).to_vec::<f32>().unwrap()
+    };
+    assert_eq!(grad_of(true), [1.0, 110.0, 0.0, 1000.0, 110000.0, 0.0]);
+    assert_eq!(grad_of(false), [11111.0, 0.0, 0.0, 0.0, 0.0, 100000.0]);
 }
 
 /// Where each input's batch goes: `(input index, input rank) -> axis` (`None`: unmapped).

@@ -154,11 +154,20 @@ impl Primitive for Scan {
         Ok(())
     }
 
-    fn vjp(&self, _: &[Array], cotangents: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], outputs: &[Array]) -> Result<Vec<Array>> {
         match self.op {
             // Each input contributes to the outputs after it (before it when reversed).
             ScanOp::Sum => Ok(vec![crate::cumsum(&cotangents[0], Some(self.axis as isize), !self.reverse, self.inclusive)?]),
-            other => Err(crate::error::Error::NotImplemented(format!("vjp of {}", other.name()))),
+            ScanOp::Max | ScanOp::Min if self.inclusive => {
+                let flip = |a: &Array| if self.reverse { crate::flip(a, Some(&[self.axis as isize])) } else { Ok(a.clone()) };
+                let g = extreme_scan_vjp(&flip(&inputs[0])?, &flip(&outputs[0])?, &flip(&cotangents[0])?, self.axis)?;
+                Ok(vec![flip(&g)?])
+            }
+            other => Err(crate::error::Error::NotImplemented(format!(
+                "vjp of {}{}",
+                other.name(),
+                if matches!(other, ScanOp::Max | ScanOp::Min) { " (exclusive)" } else { "" }
+            ))),
         }
     }
 
@@ -168,4 +177,25 @@ impl Primitive for Scan {
         let size = x.shape()[0];
         super::rules::batched_front(super::rules::batched_node(std::sync::Arc::new(shifted), vec![x], size, &outputs[0]))
     }
+}
+
+/// The vjp of an inclusive forward cummax/cummin `y` of `x` along `axis`: each output's
+/// cotangent goes to the latest position at or before it where `x` equals the running
+/// extreme (as MLX: of equal values, the later one). Position `j` with `x[j] == y[j]` thus
+/// collects the cotangents from `j` up to the next such position.
+fn extreme_scan_vjp(x: &Array, y: &Array, c: &Array, axis: usize) -> Result<Array> {
+    let (n, ax) = (x.shape()[axis], axis as isize);
+    let mut along = vec![1usize; x.ndim()];
+    along[axis] = n;
+    let index = crate::broadcast_to(&crate::reshape_to(&crate::arange(0.0, n as f64, 1.0, Dtype::I32)?, &along)?, x.shape())?;
+    let sources = crate::equal(x, y)?;
+    // The next source after each position (n past the last), through an exclusive reverse min.
+    let next = crate::cummin(&crate::where_(&sources, &index, n as i32)?, Some(ax), true, false)?;
+    let next = crate::minimum(&next, n as i32)?;
+    let from = crate::cumsum(c, Some(ax), true, true)?;
+    let mut pad_shape = x.shape().to_vec();
+    pad_shape[axis] = 1;
+    let padded = crate::concatenate(&[from.clone(), crate::zeros(&pad_shape, from.dtype())?], ax)?;
+    let beyond = crate::take_along_axis(&padded, &next, Some(ax))?;
+    crate::where_(&sources, &crate::subtract(&from, &beyond)?, 0.0)
 }
