@@ -133,6 +133,8 @@ fn reduction_cases() -> Vec<Case> {
         case("cumsum_reverse_exclusive", s, (-1.0, 1.0), |a| rmx::cumsum(&a[0], Some(2), true, false)),
         case("cummax", s, (-1.0, 1.0), |a| rmx::cummax(&a[0], Some(1), false, true)),
         case("cummin_reverse", s, (-1.0, 1.0), |a| rmx::cummin(&a[0], Some(2), true, true)),
+        case("logcumsumexp", s, (-2.0, 2.0), |a| rmx::logcumsumexp(&a[0], Some(1), false, true)),
+        case("logcumsumexp_reverse", s, (-2.0, 2.0), |a| rmx::logcumsumexp(&a[0], Some(2), true, true)),
     ]
 }
 
@@ -290,6 +292,32 @@ fn misuse_gets_clear_errors() {
         rmx::grad(|a| Ok(vec![rmx::sum(&rmx::cummax(&a[0], None, false, false)?, Axes::All, false)?]), &[0])(std::slice::from_ref(&x))
             .unwrap_err();
     assert!(err.to_string().contains("not implemented: vjp of cummax (exclusive)"), "{err}");
+}
+
+/// logcumsumexp's gradient stays finite where the exponentials would overflow (x = 300) and
+/// covers the exclusive scans; values from MLX's `mx.grad` of the same loss (the infinite
+/// first output of an exclusive scan masked out).
+#[test]
+fn logcumsumexp_gradients_match_mlx() {
+    let x = Array::from_slice(&[0.5f32, -1.0, 2.0, 300.0, -2.0], &[5]).unwrap();
+    let c = Array::from_slice(&[1.0f32, -2.0, 3.0, 0.5, -1.5], &[5]).unwrap();
+    let cases: [(bool, bool, [f32; 5]); 3] = [
+        (false, true, [-0.109_277_84, -0.247_513_32, 2.356_791, -0.999_986_4, 0.0]),
+        (true, false, [0.0, 0.0, 0.0, 1.999_991_2, 0.5]),
+        (false, false, [0.540_368_56, 0.566_832_9, 0.392_798_54, -1.499_987_1, 0.0]),
+    ];
+    for (reverse, inclusive, want) in cases {
+        let c = c.clone();
+        let f = move |a: &[Array]| {
+            let y = rmx::logcumsumexp(&a[0], Some(0), reverse, inclusive)?;
+            let y = rmx::where_(&rmx::isinf(&y)?, 0.0, &y)?;
+            Ok(vec![rmx::sum(&rmx::multiply(&y, &c)?, Axes::All, false)?])
+        };
+        let got = rmx::grad(f, &[0])(std::slice::from_ref(&x)).unwrap().swap_remove(0).to_vec::<f32>().unwrap();
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "reverse {reverse} inclusive {inclusive}: {got:?} vs {want:?}");
+        }
+    }
 }
 
 /// cummax/cummin send each output's cotangent to the latest position holding the running

@@ -163,6 +163,18 @@ impl Primitive for Scan {
                 let g = extreme_scan_vjp(&flip(&inputs[0])?, &flip(&outputs[0])?, &flip(&cotangents[0])?, self.axis)?;
                 Ok(vec![flip(&g)?])
             }
+            ScanOp::LogAddExp => {
+                // x̄_j = Σ_i c_i exp(x_j − y_i) over the outputs i that include x_j: split by
+                // the sign of c, each part is a logcumsumexp in the other direction, so nothing
+                // overflows.
+                let (x, y, c, ax) = (&inputs[0], &outputs[0], &cotangents[0], Some(self.axis as isize));
+                let part = |weights: &Array| -> Result<Array> {
+                    let logs = crate::subtract(&crate::log(weights)?, y)?;
+                    crate::exp(&crate::add(x, &crate::logcumsumexp(&logs, ax, !self.reverse, self.inclusive)?)?)
+                };
+                let (positive, negative) = (crate::maximum(c, 0.0)?, crate::maximum(&crate::negative(c)?, 0.0)?);
+                Ok(vec![crate::subtract(&part(&positive)?, &part(&negative)?)?])
+            }
             other => Err(crate::error::Error::NotImplemented(format!(
                 "vjp of {}{}",
                 other.name(),
