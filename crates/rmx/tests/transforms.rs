@@ -133,6 +133,8 @@ fn reduction_cases() -> Vec<Case> {
         case("cumsum_reverse_exclusive", s, (-1.0, 1.0), |a| rmx::cumsum(&a[0], Some(2), true, false)),
         case("cummax", s, (-1.0, 1.0), |a| rmx::cummax(&a[0], Some(1), false, true)),
         case("cummin_reverse", s, (-1.0, 1.0), |a| rmx::cummin(&a[0], Some(2), true, true)),
+        case("cumprod", s, (0.5, 1.5), |a| rmx::cumprod(&a[0], Some(1), false, true)),
+        case("cumprod_reverse_signed", s, (-1.5, 1.5), |a| rmx::cumprod(&a[0], Some(2), true, true)),
         case("logcumsumexp", s, (-2.0, 2.0), |a| rmx::logcumsumexp(&a[0], Some(1), false, true)),
         case("logcumsumexp_reverse", s, (-2.0, 2.0), |a| rmx::logcumsumexp(&a[0], Some(2), true, true)),
     ]
@@ -285,13 +287,32 @@ fn misuse_gets_clear_errors() {
     let err = rmx::grad(|a| Ok(vec![rmx::sum(&a[0], Axes::All, false)?]), &[3])(std::slice::from_ref(&x)).unwrap_err();
     assert!(err.to_string().contains("argnum 3"), "{err}");
     let err =
-        rmx::grad(|a| Ok(vec![rmx::sum(&rmx::cumprod(&a[0], None, false, true)?, Axes::All, false)?]), &[0])(std::slice::from_ref(&x))
+        rmx::grad(|a| Ok(vec![rmx::sum(&rmx::cumprod(&a[0], None, false, false)?, Axes::All, false)?]), &[0])(std::slice::from_ref(&x))
             .unwrap_err();
-    assert!(err.to_string().contains("not implemented: vjp of cumprod"), "{err}");
+    assert!(err.to_string().contains("not implemented: vjp of cumprod (exclusive)"), "{err}");
     let err =
         rmx::grad(|a| Ok(vec![rmx::sum(&rmx::cummax(&a[0], None, false, false)?, Axes::All, false)?]), &[0])(std::slice::from_ref(&x))
             .unwrap_err();
     assert!(err.to_string().contains("not implemented: vjp of cummax (exclusive)"), "{err}");
+}
+
+/// cumprod's gradient is exact with zeros in the input (one zero, two zeros, reversed); values
+/// from MLX's `mx.grad` of `sum(cumprod(x) * [1, 2, 3, 4, 5])`.
+#[test]
+fn cumprod_gradients_with_zeros_match_mlx() {
+    let c = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0, 5.0], &[5]).unwrap();
+    let cases: [([f32; 5], bool, [f32; 5]); 3] = [
+        ([2.0, 0.0, 3.0, 0.0, 5.0], false, [1.0, 22.0, 0.0, 0.0, 0.0]),
+        ([2.0, -1.5, 3.0, 0.5, 5.0], false, [-80.75, 109.0, -52.5, -261.0, -22.5]),
+        ([2.0, 0.0, 3.0, 4.0, 5.0], true, [0.0, 240.0, 60.0, 65.0, 57.0]),
+    ];
+    for (xs, reverse, want) in cases {
+        let c = c.clone();
+        let f =
+            move |a: &[Array]| Ok(vec![rmx::sum(&rmx::multiply(&rmx::cumprod(&a[0], Some(0), reverse, true)?, &c)?, Axes::All, false)?]);
+        let got = rmx::grad(f, &[0])(&[Array::from_slice(&xs, &[5]).unwrap()]).unwrap().swap_remove(0).to_vec::<f32>().unwrap();
+        assert_eq!(got, want, "x {xs:?} reverse {reverse}");
+    }
 }
 
 /// logcumsumexp's gradient stays finite where the exponentials would overflow (x = 300) and

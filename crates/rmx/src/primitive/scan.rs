@@ -158,6 +158,11 @@ impl Primitive for Scan {
         match self.op {
             // Each input contributes to the outputs after it (before it when reversed).
             ScanOp::Sum => Ok(vec![crate::cumsum(&cotangents[0], Some(self.axis as isize), !self.reverse, self.inclusive)?]),
+            ScanOp::Prod if self.inclusive => {
+                let flip = |a: &Array| if self.reverse { crate::flip(a, Some(&[self.axis as isize])) } else { Ok(a.clone()) };
+                let g = cumprod_vjp(&flip(&inputs[0])?, &flip(&outputs[0])?, &flip(&cotangents[0])?, self.axis)?;
+                Ok(vec![flip(&g)?])
+            }
             ScanOp::Max | ScanOp::Min if self.inclusive => {
                 let flip = |a: &Array| if self.reverse { crate::flip(a, Some(&[self.axis as isize])) } else { Ok(a.clone()) };
                 let g = extreme_scan_vjp(&flip(&inputs[0])?, &flip(&outputs[0])?, &flip(&cotangents[0])?, self.axis)?;
@@ -178,7 +183,7 @@ impl Primitive for Scan {
             other => Err(crate::error::Error::NotImplemented(format!(
                 "vjp of {}{}",
                 other.name(),
-                if matches!(other, ScanOp::Max | ScanOp::Min) { " (exclusive)" } else { "" }
+                if matches!(other, ScanOp::Prod | ScanOp::Max | ScanOp::Min) { " (exclusive)" } else { "" }
             ))),
         }
     }
@@ -191,15 +196,40 @@ impl Primitive for Scan {
     }
 }
 
+/// Positions `0..n` along `axis`, broadcast to `shape` (int32).
+fn positions(shape: &[usize], axis: usize) -> Result<Array> {
+    let mut along = vec![1usize; shape.len()];
+    along[axis] = shape[axis];
+    crate::broadcast_to(&crate::reshape_to(&crate::arange(0.0, shape[axis] as f64, 1.0, Dtype::I32)?, &along)?, shape)
+}
+
+/// The vjp of an inclusive forward cumprod `y` of `x` along `axis`, exact with zeros in `x`:
+/// `x̄_j = Σ_{i≥j} c_i Π_{k≤i, k≠j} x_k`. Before a line's first zero `z` that is
+/// `Σ_{i≥j} c_i y_i / x_j` (the `y_i` past `z` vanish); at `z` it is the product before `z`
+/// times `Σ_{i≥z} c_i Π_{z<k≤i} x_k`; after `z` every term holds the zero.
+fn cumprod_vjp(x: &Array, y: &Array, c: &Array, axis: usize) -> Result<Array> {
+    let (n, ax) = (x.shape()[axis], axis as isize);
+    let index = positions(x.shape(), axis)?;
+    let zero = crate::equal(x, 0.0)?;
+    let first_zero = crate::min(&crate::where_(&zero, &index, n as i32)?, ax, true)?;
+    let before = crate::less(&index, &first_zero)?;
+    let safe_x = crate::where_(&zero, 1.0, x)?;
+    let before_zero = crate::divide(&crate::cumsum(&crate::multiply(c, y)?, Some(ax), true, true)?, &safe_x)?;
+    // At the first zero: the product before it, times the sums of c_i Π_{z<k≤i} x_k.
+    let at = crate::equal(&index, &first_zero)?;
+    let prefix = crate::cumprod(&safe_x, Some(ax), false, false)?;
+    let after_z = crate::cumprod(&crate::where_(&crate::less_equal(&index, &first_zero)?, 1.0, x)?, Some(ax), false, true)?;
+    let at_zero = crate::multiply(&prefix, &crate::cumsum(&crate::multiply(c, &after_z)?, Some(ax), true, true)?)?;
+    crate::where_(&before, &before_zero, &crate::where_(&at, &at_zero, 0.0)?)
+}
+
 /// The vjp of an inclusive forward cummax/cummin `y` of `x` along `axis`: each output's
 /// cotangent goes to the latest position at or before it where `x` equals the running
 /// extreme (as MLX: of equal values, the later one). Position `j` with `x[j] == y[j]` thus
 /// collects the cotangents from `j` up to the next such position.
 fn extreme_scan_vjp(x: &Array, y: &Array, c: &Array, axis: usize) -> Result<Array> {
     let (n, ax) = (x.shape()[axis], axis as isize);
-    let mut along = vec![1usize; x.ndim()];
-    along[axis] = n;
-    let index = crate::broadcast_to(&crate::reshape_to(&crate::arange(0.0, n as f64, 1.0, Dtype::I32)?, &along)?, x.shape())?;
+    let index = positions(x.shape(), axis)?;
     let sources = crate::equal(x, y)?;
     // The next source after each position (n past the last), through an exclusive reverse min.
     let next = crate::cummin(&crate::where_(&sources, &index, n as i32)?, Some(ax), true, false)?;
