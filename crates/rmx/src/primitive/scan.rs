@@ -131,6 +131,22 @@ fn logcumsumexp<T: Element>(p: &Scan, x: &crate::storage::Storage, shape: &[usiz
     });
 }
 
+impl Scan {
+    /// Runs `vjp` (written for a forward scan: `(x, y, cotangent, axis)`) on this scan's
+    /// arrays, flipping the axis first and the result back for a reversed scan.
+    fn in_forward_order(
+        &self,
+        vjp: fn(&Array, &Array, &Array, usize) -> Result<Array>,
+        inputs: &[Array],
+        outputs: &[Array],
+        cotangents: &[Array],
+    ) -> Result<Vec<Array>> {
+        let flip = |a: &Array| if self.reverse { crate::flip(a, Some(&[self.axis as isize])) } else { Ok(a.clone()) };
+        let g = vjp(&flip(&inputs[0])?, &flip(&outputs[0])?, &flip(&cotangents[0])?, self.axis)?;
+        Ok(vec![flip(&g)?])
+    }
+}
+
 impl Primitive for Scan {
     fn name(&self) -> &'static str {
         self.op.name()
@@ -158,16 +174,8 @@ impl Primitive for Scan {
         match self.op {
             // Each input contributes to the outputs after it (before it when reversed).
             ScanOp::Sum => Ok(vec![crate::cumsum(&cotangents[0], Some(self.axis as isize), !self.reverse, self.inclusive)?]),
-            ScanOp::Prod if self.inclusive => {
-                let flip = |a: &Array| if self.reverse { crate::flip(a, Some(&[self.axis as isize])) } else { Ok(a.clone()) };
-                let g = cumprod_vjp(&flip(&inputs[0])?, &flip(&outputs[0])?, &flip(&cotangents[0])?, self.axis)?;
-                Ok(vec![flip(&g)?])
-            }
-            ScanOp::Max | ScanOp::Min if self.inclusive => {
-                let flip = |a: &Array| if self.reverse { crate::flip(a, Some(&[self.axis as isize])) } else { Ok(a.clone()) };
-                let g = extreme_scan_vjp(&flip(&inputs[0])?, &flip(&outputs[0])?, &flip(&cotangents[0])?, self.axis)?;
-                Ok(vec![flip(&g)?])
-            }
+            ScanOp::Prod if self.inclusive => self.in_forward_order(cumprod_vjp, inputs, outputs, cotangents),
+            ScanOp::Max | ScanOp::Min if self.inclusive => self.in_forward_order(extreme_scan_vjp, inputs, outputs, cotangents),
             ScanOp::LogAddExp => {
                 // x̄_j = Σ_i c_i exp(x_j − y_i) over the outputs i that include x_j: split by
                 // the sign of c, each part is a logcumsumexp in the other direction, so nothing
