@@ -208,6 +208,9 @@ pub struct Rope {
     periods: Option<Array>,
     long: Option<(usize, Array)>,
     attention_factor: f64,
+    /// With a partial rotation: the per-feature factors (`attention_factor` on the rotated
+    /// prefix, 1 after it), built once at the first call, in that call's head size and dtype.
+    prefix_factors: std::sync::OnceLock<Array>,
 }
 
 impl Rope {
@@ -220,7 +223,15 @@ impl Rope {
         let array = |p: &[f32]| Array::from_slice(p, &[p.len()]);
         let periods = spec.periods.as_deref().map(array).transpose()?;
         let long = spec.long.as_ref().map(|l| Ok::<_, rmx::Error>((l.original, array(&l.periods)?))).transpose()?;
-        Ok(Rope { dims: spec.dims, base: spec.base, scale: spec.scale, periods, long, attention_factor: spec.attention_factor })
+        Ok(Rope {
+            dims: spec.dims,
+            base: spec.base,
+            scale: spec.scale,
+            periods,
+            long,
+            attention_factor: spec.attention_factor,
+            prefix_factors: std::sync::OnceLock::new(),
+        })
     }
 
     /// Rotates positions `offset..offset + T` of a sequence of `length` positions. LongRoPE
@@ -240,9 +251,21 @@ impl Rope {
         if head == self.dims {
             return Ok(rmx::multiply(&y, self.attention_factor)?);
         }
-        // Only the rotated prefix of each head is scaled.
-        let factors: Vec<f32> = (0..head).map(|i| if i < self.dims { self.attention_factor as f32 } else { 1.0 }).collect();
-        let factors = rmx::astype(&Array::from_slice(&factors, &[head])?, x.dtype())?;
+        // Only the rotated prefix of each head is scaled. Every call of a model has the same
+        // head size and dtype; a call with others builds its own factors.
+        let build = || -> Result<Array> {
+            let f: Vec<f32> = (0..head).map(|i| if i < self.dims { self.attention_factor as f32 } else { 1.0 }).collect();
+            Ok(rmx::astype(&Array::from_slice(&f, &[head])?, x.dtype())?)
+        };
+        let factors = match self.prefix_factors.get() {
+            Some(f) if f.shape() == [head] && f.dtype() == x.dtype() => f.clone(),
+            Some(_) => build()?,
+            None => {
+                let f = build()?;
+                rmx::eval(std::slice::from_ref(&f))?;
+                self.prefix_factors.get_or_init(|| f).clone()
+            }
+        };
         Ok(rmx::multiply(&y, &factors)?)
     }
 }

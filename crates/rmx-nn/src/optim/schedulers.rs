@@ -120,13 +120,12 @@ pub fn join_schedules(schedules: Vec<LearningRate>, boundaries: Vec<usize>) -> R
     }
     let starts: Vec<usize> = std::iter::once(0).chain(boundaries.iter().copied()).collect();
     let host = {
-        let (schedules, boundaries) = (schedules.clone(), boundaries.clone());
+        let (schedules, boundaries, starts) = (schedules.clone(), boundaries.clone(), starts.clone());
         move |s: usize| {
             let i = boundaries.iter().take_while(|&&b| s >= b).count().min(schedules.len() - 1);
             schedules[i].at(s - starts[i])
         }
     };
-    let starts: Vec<usize> = std::iter::once(0).chain(boundaries.iter().copied()).collect();
     let traced = move |s: &Array| {
         // The last schedule, then each earlier one where the step is below its boundary.
         let piece = |i: usize| schedules[i].at_step(&PerStep::Traced(rmx::subtract(s, starts[i] as f64)?))?.array();

@@ -6,8 +6,12 @@
 //! round the exponent up, E2M1 codes take the nearest value with ties to the smaller
 //! magnitude, E4M3 rounds to nearest even and saturates at 448.
 
+use super::quantized::{pack, unpack};
 use crate::ops::quantized::QuantMode;
 use rayon::prelude::*;
+
+/// The largest group of the floating-point modes (mx: 32, nvfp4: 16).
+const MAX_GROUP: usize = 32;
 
 /// The E2M1 values of codes 0..16 (bit 3 is the sign).
 const FP4_VALUES: [f32; 16] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0];
@@ -70,13 +74,13 @@ pub fn e4m3_decode(b: u8) -> f32 {
 
 /// The E8M0 byte of a group whose largest magnitude is `absmax`: `ceil(log2(absmax / max)) +
 /// 127`, wrapped to a byte as MLX's cast does for out-of-range exponents; 127 for a zero
-/// group.
+/// group, 255 (E8M0's NaN) for a non-finite one.
 fn e8m0_encode(absmax: f32, max: f32) -> u8 {
-    let x = absmax / max;
-    if x == 0.0 || !x.is_finite() {
-        return if x == 0.0 { 127 } else { 255 };
+    match absmax / max {
+        0.0 => 127,
+        x if !x.is_finite() => 255,
+        x => ((x as f64).log2().ceil() as i64 + 127) as u8,
     }
-    ((x as f64).log2().ceil() as i64 + 127) as u8
 }
 
 /// `2^(s - 127)`.
@@ -84,14 +88,11 @@ fn e8m0_decode(s: u8) -> f32 {
     2f64.powi(s as i32 - 127) as f32
 }
 
-/// Values per group, bits per value and the largest representable value of an fp mode.
+/// Values per group, bits per value ([`QuantMode::fixed_format`]) and the largest
+/// representable value of an fp mode.
 fn format(mode: QuantMode) -> (usize, u32, f32) {
-    match mode {
-        QuantMode::Mxfp4 => (32, 4, 6.0),
-        QuantMode::Mxfp8 => (32, 8, 448.0),
-        QuantMode::Nvfp4 => (16, 4, 6.0),
-        QuantMode::Affine => unreachable!("the affine mode has its own kernels"),
-    }
+    let (group, bits) = mode.fixed_format().expect("the affine mode has its own kernels");
+    (group, bits, if bits == 8 { 448.0 } else { 6.0 })
 }
 
 /// The multiplier of a group's decoded scale.
@@ -114,16 +115,15 @@ pub fn quantize(w: &[f32], mode: QuantMode, global: Option<f32>, wq: &mut [u32],
             _ => e8m0_encode(absmax, max),
         };
         let s = scale_value(mode, *scale, global);
-        packed.fill(0);
-        for (i, &v) in group.iter().enumerate() {
-            let code = match (bits, s == 0.0) {
+        let mut codes = [0u32; MAX_GROUP];
+        for (code, &v) in codes.iter_mut().zip(group) {
+            *code = match (bits, s == 0.0) {
                 (_, true) => 0,
                 (4, false) => e2m1_code(v / s) as u32,
                 (_, false) => e4m3_encode(v / s) as u32,
             };
-            let per = 32 / bits as usize;
-            packed[i / per] |= code << ((i % per) as u32 * bits);
         }
+        pack(&codes[..g], bits, packed);
     });
 }
 
@@ -133,11 +133,11 @@ pub fn dequantize(wq: &[u32], scales: &[u8], mode: QuantMode, global: Option<f32
     let words = g * bits as usize / 32;
     out.par_chunks_mut(g).zip(wq.par_chunks(words)).zip(scales.par_iter()).with_min_len(64).for_each(|((group, packed), &byte)| {
         let s = scale_value(mode, byte, global);
-        let per = 32 / bits as usize;
-        for (i, o) in group.iter_mut().enumerate() {
-            let code = (packed[i / per] >> ((i % per) as u32 * bits)) & ((1 << bits) - 1);
-            let v = if bits == 4 { FP4_VALUES[code as usize] } else { e4m3_decode(code as u8) };
-            *o = v * s;
+        // The codes, unpacked as integers (exact in f32), then mapped to their values.
+        unpack(packed, bits, group);
+        for o in group.iter_mut() {
+            let code = *o as u8;
+            *o = s * if bits == 4 { FP4_VALUES[code as usize] } else { e4m3_decode(code) };
         }
     });
 }
