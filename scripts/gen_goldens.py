@@ -1056,6 +1056,37 @@ def gen_quant_fp():
                 y, tol = Tensor(dq(xq, xs) @ dq(wq, sc).T, dt), TOL[dt]
             fam.add(f"qqmm_{mode}_{dt}", "qqmm", [x, from_mlx(wq), from_mlx(sc)], [y],
                     args={"group_size": g, "bits": bits, "mode": mode}, tol=tol)
+    # Gradients of qqmm as MLX defines them (its vjp, read from the graph mx.grad builds):
+    # dx = qqmm(c, w.T) and dw = qqmm(c.T, x.T), quantizing along the new contraction axis, the
+    # cotangent taking max|c| as its global scale when the forward pass had global scales.
+    # MLX's CPU qqmm only multiplies one row, so the products are formed here from MLX's own
+    # quantize/dequantize. The last case has contraction lengths that are not whole groups
+    # (MLX refuses them): rmx pads with zeros, and so does this reference.
+    for mode, shape_x, n, globals in [("nvfp4", (2, 16, 64), 32, False), ("mxfp8", (32, 64), 32, False),
+                                      ("nvfp4", (16, 32), 16, True), ("nvfp4", (2, 3, 48), 8, False)]:
+        g, bits = (16, 4) if mode == "nvfp4" else (32, 8)
+        x, w = rand(shape_x, "float32", -2, 2), rand((n, shape_x[-1]), "float32", -1, 1)
+        c = rand(shape_x[:-1] + (n,), "float32", -1, 1)
+        gx, gw = (Tensor(np.array(v, np.float32), "float32") for v in (3.5, 1.5))
+
+        def round_trip(a, gs):
+            a = np.pad(a, [(0, 0), (0, -a.shape[1] % g)])
+            kw = {"global_scale": mx.array(np.float32(gs))} if gs is not None else {}
+            q, s = mx.quantize(mx.array(a.astype(np.float32)), mode=mode, **kw)[:2]
+            return np.array(mx.dequantize(q, s, mode=mode, dtype=mx.float32, **kw), np.float64)
+
+        def product(a, b, ga, gb):
+            return round_trip(a, ga) @ round_trip(b, gb).T
+
+        x2, c2 = np_of(x).reshape(-1, shape_x[-1]), np_of(c).reshape(-1, n)
+        g_x, g_w, g_c = (3.5, 1.5, np.abs(c2).max()) if globals else (None, None, None)
+        y = product(x2, np_of(w), g_x, g_w).reshape(np_of(c).shape)
+        dx = product(c2, np_of(w).T, g_c, g_w).reshape(np_of(x).shape)
+        dw = product(c2.T, x2.T, g_c, g_x)
+        ins = [x, w, c] + ([gx, gw] if globals else [])
+        args = {"group_size": g, "bits": bits, "mode": mode, **({"global_scale": True} if globals else {})}
+        fam.add(f"qqmm_vjp_{mode}_{'x'.join(map(str, shape_x))}{'_global' if globals else ''}", "qqmm_vjp", ins,
+                [Tensor(y, "float32"), Tensor(dx, "float32"), Tensor(dw, "float32")], args=args, tol=(1e-5, 1e-5))
     fam.write()
 
 

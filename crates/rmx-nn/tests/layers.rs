@@ -262,6 +262,41 @@ fn qq_linear_matches_mlx() {
     assert!(rmx_nn::QQLinear::from_linear(&biased, rmx_nn::QQLinear::nvfp4()).is_err(), "QQLinear has no bias, as in MLX");
 }
 
+/// In training mode a `QQLinear` learns through `qqmm`'s gradients (MLX's reverse rule, whose
+/// values `rmx`'s quant_fp goldens check): fitting a linear map brings the loss down eightfold,
+/// near what the teacher's own weights reach through the quantized product, and the packed
+/// (evaluation) layer keeps the fit.
+#[test]
+fn qq_linear_trains_through_quantized_products() {
+    let key = |k| Some(rmx::random::key(k));
+    let teacher = rmx::random::normal(&[8, 32], Dtype::F32, 0.0, 0.3, key(1).as_ref()).unwrap();
+    let x = rmx::random::normal(&[64, 32], Dtype::F32, 0.0, 1.0, key(2).as_ref()).unwrap();
+    let y = rmx::matmul(&x, &rmx::transpose(&teacher, None).unwrap()).unwrap();
+    for spec in [QQLinear::nvfp4(), QuantizeSpec { group_size: 32, bits: 8, mode: rmx::QuantMode::Mxfp8 }] {
+        let weight = rmx::random::normal(&[8, 32], Dtype::F32, 0.0, 0.1, key(3).as_ref()).unwrap();
+        let mut layer = QQLinear::from_linear(&Linear::from_weights(weight, None), spec).unwrap();
+        let mut opt = optim::Optimizer::new(optim::Adam::default(), 0.02);
+        let loss_of = |l: &QQLinear| losses::mse_loss(&l.forward(&x)?, &y, losses::Reduction::Mean);
+        let mut losses_seen = Vec::new();
+        for _ in 0..80 {
+            let (loss, grads) = value_and_grad(&mut layer, |l| Ok(vec![loss_of(l)?])).unwrap();
+            losses_seen.push(loss[0].item::<f32>().unwrap());
+            opt.update(&mut layer, &grads).unwrap();
+        }
+        // The floor: the teacher's own weights through the quantized product.
+        let floor = loss_of(&QQLinear::from_linear(&Linear::from_weights(teacher.clone(), None), spec).unwrap()).unwrap();
+        let floor = floor.item::<f32>().unwrap();
+        let (first, last) = (losses_seen[0], *losses_seen.last().unwrap());
+        // nvfp4 gradients are 4-bit products rounded to nearest (MLX's rule): the fit stalls
+        // about 5x above the floor (exact gradients reach it), mxfp8 within 2x.
+        let reach = if spec.mode == rmx::QuantMode::Nvfp4 { 6.0 } else { 3.0 };
+        assert!(last < first / 8.0 && last < reach * floor, "{:?}: loss {first} -> {last} (floor {floor})", spec.mode);
+        layer.train(false);
+        let packed = loss_of(&layer).unwrap().item::<f32>().unwrap();
+        assert!(packed < reach * floor, "{:?}: packed loss {packed} (trained {last}, floor {floor})", spec.mode);
+    }
+}
+
 #[test]
 fn quantized_embedding_matches_mlx() {
     let g = golden();

@@ -55,6 +55,7 @@ pub use ops::indexing::*;
 pub use ops::layout::*;
 pub use ops::linalg;
 pub use ops::matmul::*;
+pub use ops::qqmm::*;
 pub use ops::quantized::*;
 pub use ops::random;
 pub use ops::reduce::*;

@@ -89,6 +89,9 @@ fn bad_quantization_arguments_are_errors() {
     assert!(msg(rmx::qqmm(&f32s(&[2, 32]), &w, None, 32, 8, Mxfp8).unwrap_err()).contains("x's last axis"));
     let two = Array::from_slice(&[2.0f32, 3.0], &[2]).unwrap();
     assert!(msg(rmx::quantize_with_global_scale(&w, 16, 4, Nvfp4, &two).unwrap_err()).contains("global scale"));
+    let qq = |g: &Array, mode, group, bits| rmx::qqmm_with_global_scales(&w, &w, None, Some(g), None, group, bits, mode);
+    assert!(msg(qq(&global, Mxfp8, 32, 8).unwrap_err()).contains("only valid in mode Nvfp4"));
+    assert!(msg(qq(&two, Nvfp4, 16, 4).unwrap_err()).contains("one float32"));
     let (wq, s, b) = rmx::quantize(&w, 32, 4, Affine).unwrap();
     assert!(msg(rmx::dequantize(&wq, &s, None, 32, 4, Affine, None).unwrap_err()).contains("biases"));
     assert!(msg(rmx::dequantize(&wq, &s, b.as_ref(), 64, 4, Affine, None).unwrap_err()).contains("scales"));

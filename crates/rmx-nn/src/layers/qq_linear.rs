@@ -1,6 +1,7 @@
 //! `QQLinear` (MLX's): a bias-free linear layer that quantizes its input as well as its
 //! weight (`rmx::qqmm`, modes nvfp4 and mxfp8). In evaluation mode the weight is stored packed
-//! with its `scales`; in training mode it is kept in float and quantized on the fly.
+//! with its `scales`; in training mode it is kept in float, quantized on the fly, and trained
+//! through `qqmm`'s gradients (MLX's rule: each gradient is itself a quantized product).
 
 use crate::module::{Module, Param, QuantizeSpec};
 use crate::visit;

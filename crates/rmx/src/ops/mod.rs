@@ -14,6 +14,7 @@ pub mod indexing;
 pub mod layout;
 pub mod linalg;
 pub mod matmul;
+pub mod qqmm;
 pub mod quantized;
 pub mod random;
 pub mod reduce;

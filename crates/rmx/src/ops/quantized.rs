@@ -45,7 +45,7 @@ impl QuantMode {
     }
 }
 
-fn check_mode(op: &'static str, mode: QuantMode, group_size: usize, bits: u32) -> Result<()> {
+pub(super) fn check_mode(op: &'static str, mode: QuantMode, group_size: usize, bits: u32) -> Result<()> {
     if let Some((g, b)) = mode.fixed_format() {
         if (group_size, bits) != (g, b) {
             return Err(Error::arg(op, format!("mode {mode:?} needs group_size {g} and bits {b}, got {group_size} and {bits}")));
@@ -62,7 +62,7 @@ fn check_mode(op: &'static str, mode: QuantMode, group_size: usize, bits: u32) -
 }
 
 /// nvfp4's global scale: a float32 scalar, for that mode only.
-fn check_global_scale(op: &'static str, mode: QuantMode, global_scale: &Array) -> Result<()> {
+pub(super) fn check_global_scale(op: &'static str, mode: QuantMode, global_scale: &Array) -> Result<()> {
     if mode != QuantMode::Nvfp4 {
         return Err(Error::arg(op, format!("a global scale is only valid in mode Nvfp4, not {mode:?}")));
     }
@@ -77,7 +77,7 @@ fn check_global_scale(op: &'static str, mode: QuantMode, global_scale: &Array) -
 }
 
 /// Checks that `a` (named `what`) is float32, float16 or bfloat16.
-fn check_float(op: &'static str, a: &Array, what: &str) -> Result<()> {
+pub(super) fn check_float(op: &'static str, a: &Array, what: &str) -> Result<()> {
     if matches!(a.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
         Ok(())
     } else {
@@ -130,7 +130,7 @@ pub fn quantize_with_global_scale(
     quantize_impl(w, group_size, bits, mode, Some(global_scale))
 }
 
-fn quantize_impl(
+pub(super) fn quantize_impl(
     w: &Array,
     group_size: usize,
     bits: u32,
@@ -233,7 +233,7 @@ pub fn dequantize_with_global_scale(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn dequantize_impl(
+pub(super) fn dequantize_impl(
     wq: &Array,
     scales: &Array,
     biases: Option<&Array>,
@@ -364,44 +364,4 @@ pub fn gather_qmm(
     let w = if transpose { crate::swapaxes(&w, -1, -2)? } else { w };
     let y = crate::gather_mm(&crate::astype(x, Dtype::F32)?, &w, lhs_indices, rhs.as_ref())?;
     crate::astype(&y, x.dtype())
-}
-
-/// `quantize(x) @ dequantize(w).T` with both operands quantized (MLX's `qqmm`, modes
-/// `Nvfp4` and `Mxfp8`): `x` (`[..., K]`) is quantized along its last axis on the fly, and so
-/// is `w` (`[N, K]`) unless `scales` is given (then `w` is already packed). The product is
-/// computed in float32 over the quantized values and returned in `x`'s dtype. Not
-/// differentiable: quantizing has no derivative (MLX's CPU `qqmm` has none either).
-///
-/// ```
-/// let x = rmx::ones(&[1, 32], rmx::Dtype::F32)?;
-/// let w = rmx::full(&[4, 32], 0.5, rmx::Dtype::F32)?;
-/// let y = rmx::qqmm(&x, &w, None, 32, 8, rmx::QuantMode::Mxfp8)?;
-/// assert_eq!(y.to_vec::<f32>()?, vec![16.0; 4]);
-/// # Ok::<(), rmx::Error>(())
-/// ```
-pub fn qqmm(x: &Array, w: &Array, scales: Option<&Array>, group_size: usize, bits: u32, mode: QuantMode) -> Result<Array> {
-    let op = "qqmm";
-    if !matches!(mode, QuantMode::Nvfp4 | QuantMode::Mxfp8) {
-        return Err(Error::arg(op, format!("both operands quantize only in modes Nvfp4 and Mxfp8, not {mode:?}")));
-    }
-    check_mode(op, mode, group_size, bits)?;
-    check_float(op, x, "x")?;
-    let round_trip = |a: &Array| -> Result<Array> {
-        let (q, s, _) = quantize(a, group_size, bits, mode)?;
-        dequantize(&q, &s, None, group_size, bits, mode, Some(Dtype::F32))
-    };
-    let w = match scales {
-        Some(s) => dequantize(w, s, None, group_size, bits, mode, Some(Dtype::F32))?,
-        None => {
-            check_float(op, w, "w")?;
-            round_trip(w)?
-        }
-    };
-    let k = x.shape().last().copied().unwrap_or(0);
-    if w.ndim() != 2 || w.shape()[1] != k {
-        return Err(Error::shapes_detail(op, &[x.shape(), w.shape()], format!("w must be [N, {k}] (x's last axis)")));
-    }
-    let rows = x.size() / k.max(1);
-    let xq = crate::reshape_to(&round_trip(&crate::reshape_to(x, &[rows, k])?)?, x.shape())?;
-    crate::astype(&crate::matmul(&xq, &crate::swapaxes(&w, -1, -2)?)?, x.dtype())
 }

@@ -27,8 +27,12 @@ where
     move |primals: &[Array]| {
         let computed = f(primals)?;
         let specs: Vec<(Vec<usize>, Dtype)> = computed.iter().map(|o| (o.shape().to_vec(), o.dtype())).collect();
+        // The rule replaces f's graph in reverse mode: stop the tape at f's outputs, so it
+        // neither walks f's graph (with zero cotangents) nor needs its primitives' rules.
         let mut inputs = primals.to_vec();
-        inputs.extend(computed);
+        for c in &computed {
+            inputs.push(crate::stop_gradient(c)?);
+        }
         let node = CustomVjp { primals: primals.len(), rule: Arc::clone(&rule) };
         Ok(Array::multi_from_primitive(specs, Arc::new(node), inputs))
     }

@@ -450,6 +450,14 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
             let (g, bits, mode) = quant_args(args);
             one(rmx::qqmm(&x[0], &x[1], Some(&x[2]), g, bits, mode))
         }
+        "qqmm_vjp" => {
+            // Inputs x, w, cotangent (, global scales of x and w); outputs y, dx, dw.
+            let (g, bits, mode) = quant_args(args);
+            let (gx, gw) = (x.get(3), x.get(4));
+            let product = |p: &[Array]| Ok(vec![rmx::qqmm_with_global_scales(&p[0], &p[1], None, gx, gw, g, bits, mode)?]);
+            let (y, grads) = rmx::vjp(product, &x[..2], &x[2..3])?;
+            Ok([y, grads].concat())
+        }
         "hadamard_transform" => one(rmx::hadamard_transform(&x[0], args.get("scale").and_then(Value::as_f64))),
         fft if fft.starts_with("fft.") => super::fft_ops::run(fft, x, args),
         linalg if linalg.starts_with("linalg.") => super::linalg_checks::run(linalg, x, args),
