@@ -8,7 +8,8 @@
 //! training steps against NumPy's hand-written forward/backward (`{"case", "ms",
 //! "peer_ms", "speedup"}`). Results go to `target/bench/nn_quant.json` and a printed table.
 //!
-//! Run: `scripts/bench.sh nn_quant`.
+//! Run: `scripts/bench.sh nn_quant [filter]` (with a filter, only the rows whose case names
+//! contain it).
 
 #[path = "../../rmx/benches/common/numpy_peer.rs"]
 mod numpy_peer;
@@ -114,6 +115,9 @@ fn mlp_train_step() -> (f64, f64) {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; the first other argument filters the cases.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
+    let wanted = |case: &str| case.contains(filter.as_str());
     let mut rows = Vec::new();
     for (n, k) in [(4096usize, 4096usize), (14336, 4096)] {
         let shape = format!("{k}x{n}");
@@ -125,7 +129,21 @@ fn main() {
             rmx::eval(&[wq.clone(), s.clone(), b.clone()]).unwrap();
             let bytes = wq.nbytes() + s.nbytes() + b.nbytes();
             let run = || rmx::quantized_matmul(&x, &wq, &s, Some(&b), true, 64, bits, QuantMode::Affine).unwrap().eval().unwrap();
-            rows.push((format!("q{bits}_matvec_{shape}"), bytes, measure(&run, bytes, 21)));
+            let case = format!("q{bits}_matvec_{shape}");
+            if wanted(&case) {
+                rows.push((case, bytes, measure(&run, bytes, 21)));
+            }
+        }
+        for mode in [QuantMode::Mxfp4, QuantMode::Nvfp4, QuantMode::Mxfp8] {
+            let (g, bits) = mode.fixed_format().unwrap();
+            let (wq, s, _) = rmx::quantize(&w, g, bits, mode).unwrap();
+            rmx::eval(&[wq.clone(), s.clone()]).unwrap();
+            let bytes = wq.nbytes() + s.nbytes();
+            let run = || rmx::quantized_matmul(&x, &wq, &s, None, true, g, bits, mode).unwrap().eval().unwrap();
+            let case = format!("{}_matvec_{shape}", format!("{mode:?}").to_lowercase());
+            if wanted(&case) {
+                rows.push((case, bytes, measure(&run, bytes, 21)));
+            }
         }
         for dtype in [Dtype::F32, Dtype::BF16] {
             let wd = rmx::astype(&w, dtype).unwrap();
@@ -133,10 +151,15 @@ fn main() {
             rmx::eval(&[wd.clone(), xd.clone()]).unwrap();
             let wt = rmx::transpose(&wd, None).unwrap();
             let run = || rmx::matmul(&xd, &wt).unwrap().eval().unwrap();
-            rows.push((format!("{dtype}_matvec_{shape}"), wd.nbytes(), measure(&run, wd.nbytes(), 11)));
+            let case = format!("{dtype}_matvec_{shape}");
+            if wanted(&case) {
+                rows.push((case, wd.nbytes(), measure(&run, wd.nbytes(), 11)));
+            }
         }
     }
-    safetensors_rows(&mut rows);
+    if wanted("safetensors_load_1GB") {
+        safetensors_rows(&mut rows);
+    }
     println!("{:<26} {:>9} {:>8} {:>10} {:>18}", "case", "ms", "gbps", "memcpy_ms", "fraction_of_memcpy");
     let mut json = Vec::new();
     for (case, bytes, (t, m)) in &rows {
@@ -145,10 +168,12 @@ fn main() {
         println!("{case:<26} {t:>9.3} {gbps:>8.2} {m:>10.3} {fraction:>18.2}");
         json.push(format!("  {{\"case\": \"{case}\", \"ms\": {t:.4}, \"gbps\": {gbps:.3}, \"fraction_of_memcpy\": {fraction:.3}}}"));
     }
-    let (ours, theirs) = mlp_train_step();
-    let speedup = theirs / ours;
-    println!("mlp_train_step (784-512-512-10, batch 128, SGD): rmx {ours:.3} ms, NumPy {theirs:.3} ms, speedup {speedup:.2}x");
-    json.push(format!("  {{\"case\": \"mlp_train_step\", \"ms\": {ours:.4}, \"peer_ms\": {theirs:.4}, \"speedup\": {speedup:.3}}}"));
+    if wanted("mlp_train_step") {
+        let (ours, theirs) = mlp_train_step();
+        let speedup = theirs / ours;
+        println!("mlp_train_step (784-512-512-10, batch 128, SGD): rmx {ours:.3} ms, NumPy {theirs:.3} ms, speedup {speedup:.2}x");
+        json.push(format!("  {{\"case\": \"mlp_train_step\", \"ms\": {ours:.4}, \"peer_ms\": {theirs:.4}, \"speedup\": {speedup:.3}}}"));
+    }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("nn_quant.json"), format!("[\n{}\n]\n", json.join(",\n"))).unwrap();

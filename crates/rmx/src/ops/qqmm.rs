@@ -81,8 +81,7 @@ pub fn qqmm_with_global_scales(
         global_x: global_scale_x.is_some(),
         global_w: global_scale_w.is_some(),
     };
-    let primals: Vec<Array> =
-        [Some(x), Some(w), scales, global_scale_x, global_scale_w].into_iter().flatten().cloned().collect();
+    let primals: Vec<Array> = [Some(x), Some(w), scales, global_scale_x, global_scale_w].into_iter().flatten().cloned().collect();
     let f = crate::custom_vjp(move |p| Ok(vec![plan.forward(p)?]), move |p, c, _| plan.backward(p, &c[0]));
     Ok(f(&primals)?.swap_remove(0))
 }

@@ -9,7 +9,7 @@
 use crate::array::Array;
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
-use crate::primitive::fp_quantized::{FpDequantize, FpQuantize};
+use crate::primitive::fp_quantized::{FpDequantize, FpQuantize, FpQuantizedMatmul};
 use crate::primitive::quantized::{AffineDequantize, AffineQuantize, QuantizedMatmul};
 use std::sync::Arc;
 
@@ -296,7 +296,14 @@ pub fn quantized_matmul(
         ));
     }
     let rows = x.size() / k.max(1);
-    let y = if transpose && nd == 2 && rows <= MATVEC_MAX_ROWS && mode == QuantMode::Affine {
+    let decode_sized = transpose && nd == 2 && rows <= MATVEC_MAX_ROWS;
+    let y = if decode_sized && mode != QuantMode::Affine {
+        // The kernel reads x and writes the result in x's float dtype.
+        let x2 = crate::contiguous(&crate::reshape_to(x, &[rows, k])?)?;
+        let inputs = vec![x2, crate::contiguous(wq)?, crate::contiguous(scales)?];
+        let y = Array::from_primitive(vec![rows, n], x.dtype(), Arc::new(FpQuantizedMatmul { mode }), inputs);
+        crate::reshape_to(&y, &with_last(x.shape(), n))?
+    } else if decode_sized {
         // The kernel reads x and writes the result in x's float dtype.
         let x = if matches!(x.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) { x.clone() } else { crate::astype(x, Dtype::F32)? };
         let x2 = crate::contiguous(&crate::reshape_to(&x, &[rows, k])?)?;

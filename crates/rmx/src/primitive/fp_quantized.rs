@@ -1,7 +1,8 @@
 //! Floating-point quantization primitives (`mxfp4`, `mxfp8`, `nvfp4`): `FpQuantize` (float32
-//! rows → packed codes and one scale byte per group) and `FpDequantize` (back to float32).
-//! An optional last input is nvfp4's float32 global scale (a scalar). Inputs arrive
-//! row-contiguous.
+//! rows → packed codes and one scale byte per group), `FpDequantize` (back to float32) and
+//! `FpQuantizedMatmul` (decode-sized `x @ dequant(w).T` straight from the packed codes). An
+//! optional last input of the first two is nvfp4's float32 global scale (a scalar). Inputs
+//! arrive row-contiguous.
 
 use super::Primitive;
 use crate::array::Array;
@@ -22,6 +23,13 @@ pub struct FpQuantize {
 /// scales, global_scale]`.
 #[derive(Debug)]
 pub struct FpDequantize {
+    pub mode: QuantMode,
+}
+
+/// `x [M, K] @ dequant(w [N, K]).T` for few rows (decode), reading the packed codes once;
+/// inputs `[x, wq, scales]`, `x` and the result in one float dtype.
+#[derive(Debug)]
+pub struct FpQuantizedMatmul {
     pub mode: QuantMode,
 }
 
@@ -88,5 +96,44 @@ impl Primitive for FpDequantize {
             _ => "the global scale",
         };
         Err(Error::NotImplemented(format!("vjp of dequantize ({:?}) with respect to {what}", self.mode)))
+    }
+}
+
+impl Primitive for FpQuantizedMatmul {
+    fn name(&self) -> &'static str {
+        "quantized_matmul"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        let (x, wq, scales, out) = (&inputs[0], &inputs[1], &inputs[2], &outputs[0]);
+        let k = *x.shape().last().expect("checked: ndim >= 1");
+        let (m, n) = (x.size() / k.max(1), wq.shape()[0]);
+        let (qs, ss) = (wq.storage()?, scales.storage()?);
+        super::quantized::in_float32(x, out, |xv, dst| {
+            // SAFETY: row-contiguous inputs of their sizes.
+            let (packed, bytes) = unsafe { (qs.as_slice::<u32>(wq.size()), ss.as_slice::<u8>(scales.size())) };
+            crate::backend::cpu::qmv_fp::qmv_fp(xv, m, packed, bytes, n, k, self.mode, dst);
+            Ok(())
+        })
+    }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let (x, wq, scales) = (&inputs[0], &inputs[1], &inputs[2]);
+        let (group_size, bits) = self.mode.fixed_format().expect("a floating-point mode");
+        argnums
+            .iter()
+            .map(|&i| match i {
+                // y = x W^T, so x̄ = ȳ W.
+                0 => {
+                    let w = crate::dequantize(wq, scales, None, group_size, bits, self.mode, Some(Dtype::F32))?;
+                    crate::astype(&crate::matmul(&crate::astype(&cotangents[0], Dtype::F32)?, &w)?, x.dtype())
+                }
+                1 => Err(Error::NotImplemented(format!(
+                    "vjp of quantized_matmul ({:?}) with respect to the packed weights (integers)",
+                    self.mode
+                ))),
+                _ => Err(Error::NotImplemented(format!("vjp of quantized_matmul ({:?}) with respect to the scales (as MLX)", self.mode))),
+            })
+            .collect()
     }
 }

@@ -145,66 +145,41 @@ impl Primitive for QuantizedMatmul {
         let k = *x.shape().last().expect("checked: ndim >= 1");
         let n = wq.shape()[0];
         let m = x.size() / k.max(1);
-        let (xs, qs, ss, bs) = (x.storage()?, wq.storage()?, scales.storage()?, biases.storage()?);
-        let storage = alloc_output(out.shape(), out.dtype())?;
-        // Decode-sized `x` and outputs of any float dtype are converted here rather than by
-        // separate cast nodes: a few thousand values against a whole weight matrix.
-        let xv: std::borrow::Cow<[f32]> = match x.dtype() {
-            Dtype::F16 => slice::<f16>(&xs, x.size()).iter().map(|v| v.to_f32()).collect(),
-            Dtype::BF16 => slice::<bf16>(&xs, x.size()).iter().map(|v| v.to_f32()).collect(),
-            _ => std::borrow::Cow::Borrowed(slice::<f32>(&xs, x.size())),
-        };
-        let mut staging = Vec::new();
-        let dst: &mut [f32] = if out.dtype() == Dtype::F32 {
-            // SAFETY: the storage is fresh.
-            unsafe { &mut *fresh::<f32>(&storage, out.size()) }
-        } else {
-            staging.resize(out.size(), 0f32);
-            &mut staging
-        };
+        let (qs, ss, bs) = (wq.storage()?, scales.storage()?, biases.storage()?);
         let packed = slice::<u32>(&qs, wq.size());
-        if self.integer_input && k > 0 && crate::backend::cpu::qmv_integer::applies(self.bits, self.group_size) {
-            let rows: Vec<_> = xv
-                .chunks_exact(k)
-                .map(|row| crate::backend::cpu::qmv_integer::quantize_row(row, self.group_size, self.bits, self.int8_activations))
-                .collect();
-            with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| {
-                let w = crate::backend::cpu::qmv_integer::PackedWeights {
-                    words: packed,
-                    scales: s,
-                    biases: b,
+        in_float32(x, out, |xv, dst| {
+            if self.integer_input && k > 0 && crate::backend::cpu::qmv_integer::applies(self.bits, self.group_size) {
+                let rows: Vec<_> = xv
+                    .chunks_exact(k)
+                    .map(|row| crate::backend::cpu::qmv_integer::quantize_row(row, self.group_size, self.bits, self.int8_activations))
+                    .collect();
+                with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| {
+                    let w = crate::backend::cpu::qmv_integer::PackedWeights {
+                        words: packed,
+                        scales: s,
+                        biases: b,
+                        k,
+                        g: self.group_size,
+                        bits: self.bits,
+                    };
+                    crate::backend::cpu::qmv_integer::qmv(&rows, &w, dst)
+                });
+            } else {
+                with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| kernels::qmv(
+                    xv,
+                    m,
+                    packed,
+                    s,
+                    b,
+                    n,
                     k,
-                    g: self.group_size,
-                    bits: self.bits,
-                };
-                crate::backend::cpu::qmv_integer::qmv(&rows, &w, dst)
-            });
-        } else {
-            with_scale_type!(scales.dtype(), &ss, &bs, scales.size(), |s, b| kernels::qmv(
-                &xv,
-                m,
-                packed,
-                s,
-                b,
-                n,
-                k,
-                self.group_size,
-                self.bits,
-                dst
-            ));
-        }
-        match out.dtype() {
-            // SAFETY (both): the storage is fresh.
-            Dtype::F16 => {
-                unsafe { &mut *fresh::<f16>(&storage, out.size()) }.iter_mut().zip(&staging).for_each(|(o, &v)| *o = f16::from_f32(v))
+                    self.group_size,
+                    self.bits,
+                    dst
+                ));
             }
-            Dtype::BF16 => {
-                unsafe { &mut *fresh::<bf16>(&storage, out.size()) }.iter_mut().zip(&staging).for_each(|(o, &v)| *o = bf16::from_f32(v))
-            }
-            _ => {}
-        }
-        out.set_storage(storage);
-        Ok(())
+            Ok(())
+        })
     }
 
     fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
@@ -240,6 +215,40 @@ impl Primitive for QuantizedMatmul {
             })
             .collect()
     }
+}
+
+/// Runs a matrix-vector kernel on float32 views of `x` and of `out` (both float32, float16 or
+/// bfloat16): decode-sized `x` and outputs are converted here rather than by separate cast
+/// nodes (a few thousand values against a whole weight matrix); sets `out`'s storage.
+pub(super) fn in_float32(x: &Array, out: &Array, body: impl FnOnce(&[f32], &mut [f32]) -> Result<()>) -> Result<()> {
+    let xs = x.storage()?;
+    let storage = alloc_output(out.shape(), out.dtype())?;
+    let xv: std::borrow::Cow<[f32]> = match x.dtype() {
+        Dtype::F16 => slice::<f16>(&xs, x.size()).iter().map(|v| v.to_f32()).collect(),
+        Dtype::BF16 => slice::<bf16>(&xs, x.size()).iter().map(|v| v.to_f32()).collect(),
+        _ => std::borrow::Cow::Borrowed(slice::<f32>(&xs, x.size())),
+    };
+    let mut staging = Vec::new();
+    let dst: &mut [f32] = if out.dtype() == Dtype::F32 {
+        // SAFETY: the storage is fresh.
+        unsafe { &mut *fresh::<f32>(&storage, out.size()) }
+    } else {
+        staging.resize(out.size(), 0f32);
+        &mut staging
+    };
+    body(&xv, dst)?;
+    match out.dtype() {
+        // SAFETY (both): the storage is fresh.
+        Dtype::F16 => {
+            unsafe { &mut *fresh::<f16>(&storage, out.size()) }.iter_mut().zip(&staging).for_each(|(o, &v)| *o = f16::from_f32(v))
+        }
+        Dtype::BF16 => {
+            unsafe { &mut *fresh::<bf16>(&storage, out.size()) }.iter_mut().zip(&staging).for_each(|(o, &v)| *o = bf16::from_f32(v))
+        }
+        _ => {}
+    }
+    out.set_storage(storage);
+    Ok(())
 }
 
 /// Cotangents of the scales and biases of `w = scale * q + bias` given the cotangent of

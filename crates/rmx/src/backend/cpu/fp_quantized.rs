@@ -14,7 +14,7 @@ use rayon::prelude::*;
 const MAX_GROUP: usize = 32;
 
 /// The E2M1 values of codes 0..16 (bit 3 is the sign).
-const FP4_VALUES: [f32; 16] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0];
+pub const FP4_VALUES: [f32; 16] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0];
 
 /// nvfp4's global scale enters the group scales as `global / (448 · 6)`.
 const NV_GLOBAL_RANGE: f32 = 448.0 * 6.0;
@@ -131,15 +131,30 @@ pub fn quantize(w: &[f32], mode: QuantMode, global: Option<f32>, wq: &mut [u32],
 pub fn dequantize(wq: &[u32], scales: &[u8], mode: QuantMode, global: Option<f32>, out: &mut [f32]) {
     let (g, bits, _) = format(mode);
     let words = g * bits as usize / 32;
-    out.par_chunks_mut(g).zip(wq.par_chunks(words)).zip(scales.par_iter()).with_min_len(64).for_each(|((group, packed), &byte)| {
-        let s = scale_value(mode, byte, global);
-        // The codes, unpacked as integers (exact in f32), then mapped to their values.
-        unpack(packed, bits, group);
-        for o in group.iter_mut() {
-            let code = *o as u8;
-            *o = s * if bits == 4 { FP4_VALUES[code as usize] } else { e4m3_decode(code) };
-        }
-    });
+    out.par_chunks_mut(g)
+        .zip(wq.par_chunks(words))
+        .zip(scales.par_iter())
+        .with_min_len(64)
+        .for_each(|((group, packed), &byte)| decode_group(packed, scale_value(mode, byte, global), bits, group));
+}
+
+/// The values of one group (`group.len()` codes of `bits` bits in `packed`) times `scale`.
+pub fn decode_group(packed: &[u32], scale: f32, bits: u32, group: &mut [f32]) {
+    // The codes, unpacked as integers (exact in f32), then mapped to their values.
+    unpack(packed, bits, group);
+    for o in group.iter_mut() {
+        let code = *o as u8;
+        *o = scale * if bits == 4 { FP4_VALUES[code as usize] } else { e4m3_decode(code) };
+    }
+}
+
+/// The multiplier of every scale byte of `mode` (no global scale), indexed by the byte.
+pub fn scale_table(mode: QuantMode) -> &'static [f32; 256] {
+    use std::sync::OnceLock;
+    static E8M0: OnceLock<[f32; 256]> = OnceLock::new();
+    static E4M3: OnceLock<[f32; 256]> = OnceLock::new();
+    let (cell, nv) = if mode == QuantMode::Nvfp4 { (&E4M3, true) } else { (&E8M0, false) };
+    cell.get_or_init(|| std::array::from_fn(|b| if nv { e4m3_decode(b as u8) } else { e8m0_decode(b as u8) }))
 }
 
 #[cfg(test)]

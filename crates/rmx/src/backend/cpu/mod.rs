@@ -12,6 +12,7 @@ pub mod lines;
 pub mod math;
 pub mod matmul;
 pub mod matvec_bf16;
+pub mod qmv_fp;
 pub mod qmv_integer;
 pub mod qmv_vnni;
 pub mod quantized;
