@@ -33,6 +33,7 @@ mod utils;
 pub use layers::activations::{self, Activation, PReLU};
 pub use layers::containers::{Layer, Sequential};
 pub use layers::conv::{Conv, ConvOptions, ConvTranspose};
+pub use layers::distributed;
 pub use layers::dropout::Dropout;
 pub use layers::embedding::Embedding;
 pub use layers::linear::{Bilinear, Identity, Linear};

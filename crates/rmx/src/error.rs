@@ -47,6 +47,11 @@ pub enum Error {
     /// A file's contents are malformed or truncated for its format.
     #[error("{format}: malformed file: {detail}")]
     Format { format: &'static str, detail: String },
+
+    /// Joining a distributed group or talking to another rank failed (a peer missing or gone,
+    /// ranks disagreeing about what they exchange).
+    #[error("distributed: {0}")]
+    Distributed(String),
 }
 
 impl Error {

@@ -19,6 +19,7 @@ pub mod array;
 pub mod backend;
 pub mod compile;
 pub mod device;
+pub mod distributed;
 pub mod dtype;
 pub mod element;
 pub mod error;

@@ -53,6 +53,17 @@ impl Linear {
         Linear { weight: Param::new(weight), bias: bias.map(Param::new), scales: None, biases: None, quantized: None }
     }
 
+    /// A layer from its parameters as they are (quantized when `quantized` is given).
+    pub(crate) fn from_parts(
+        weight: Param,
+        bias: Option<Param>,
+        scales: Option<Param>,
+        biases: Option<Param>,
+        quantized: Option<QuantizeSpec>,
+    ) -> Linear {
+        Linear { weight, bias, scales, biases, quantized }
+    }
+
     /// The quantization of the weight, if it is quantized.
     pub fn quantization(&self) -> Option<QuantizeSpec> {
         self.quantized

@@ -4,6 +4,7 @@
 pub mod activations;
 pub mod containers;
 pub mod conv;
+pub mod distributed;
 pub mod dropout;
 pub mod embedding;
 pub mod linear;

@@ -14,6 +14,7 @@ pub mod attention;
 pub mod binary;
 pub mod creation;
 pub mod custom;
+pub mod distributed;
 pub mod fft;
 pub mod fp_quantized;
 pub mod fused;
@@ -77,6 +78,13 @@ pub trait Primitive: Send + Sync + fmt::Debug {
     /// them. `None` opts out (a primitive with hidden state or behaviour).
     fn cse_key(&self) -> Option<String> {
         Some(format!("{self:?}"))
+    }
+
+    /// Whether evaluating this node waits on other processes (the collectives of
+    /// `rmx::distributed`): a graph holding one runs on the calling thread, never holding a
+    /// compute-pool thread while it waits (ranks sharing a process would deadlock the pool).
+    fn communicates(&self) -> bool {
+        false
     }
 
     /// The output shapes for inputs of other shapes than traced (`compile` in shapeless
