@@ -5,7 +5,7 @@
 //! quantized [`Linear`] by [`shard_linear`] — MLX's four classes in two, since a `Linear`
 //! here is quantized or not. [`sum_gradients`] and [`average_gradients`] are the
 //! data-parallel helpers; [`shard`] splits one parameter as MLX's `_shard` does (fused
-//! weights by `segments`).
+//! weights by `segments`), [`shard_inplace`] every parameter of a module.
 
 use crate::module::{join, Module, Param, Slot, SlotMut, Visit};
 use crate::Linear;
@@ -107,28 +107,47 @@ fn visit_parts_mut(linear: &mut Linear, path: &str, f: &mut dyn FnMut(&str, Slot
     });
 }
 
-/// This rank's copy of `linear` with its parameters sharded by `sharding` (MLX's predicates:
-/// all-to-sharded splits every parameter along its first axis — the bias along its only
-/// one; sharded-to-all splits all but the bias along the last axis).
-fn shard_parameters(linear: &Linear, sharding: Sharding, segments: &Segments, group: &Group) -> Result<Linear> {
-    let part = |p: &Param, is_bias: bool| -> Result<Param> {
-        let axis = match (sharding, is_bias) {
-            (Sharding::ShardedToAll, true) => return Ok(p.clone()),
-            (Sharding::AllToSharded, true) => -1,
-            (Sharding::AllToSharded, false) => 0,
-            (Sharding::ShardedToAll, false) => -1,
-        };
-        let value = shard(&p.value, axis, segments, group)?;
-        Ok(if p.is_trainable() { Param::new(value) } else { Param::state(value) })
-    };
-    let opt = |p: &Option<Param>| p.as_ref().map(|p| part(p, false)).transpose();
-    Ok(Linear::from_parts(
-        part(&linear.weight, false)?,
-        linear.bias.as_ref().map(|b| part(b, true)).transpose()?,
-        opt(&linear.scales)?,
-        opt(&linear.biases)?,
-        linear.quantization(),
-    ))
+/// The axis MLX's named shardings split a parameter along (`None`: replicated):
+/// all-to-sharded splits every parameter along its first axis of the last two (a bias along
+/// its only one), sharded-to-all splits all but biases along the last axis.
+fn sharding_axis(sharding: Sharding, name: &str, ndim: usize) -> Option<isize> {
+    match (sharding, name.ends_with("bias")) {
+        (Sharding::AllToSharded, true) => Some(-1),
+        (Sharding::AllToSharded, false) => Some(ndim.saturating_sub(2) as isize),
+        (Sharding::ShardedToAll, true) => None,
+        (Sharding::ShardedToAll, false) => Some(-1),
+    }
+}
+
+/// Replaces each parameter of `module` by this rank's shard, splitting along the axis and
+/// segments `split(name, value)` returns (`None`: left whole). The module's code is
+/// unchanged, so it must do its own communication (MLX's `shard_inplace` with a callable).
+pub fn shard_inplace_with(
+    module: &mut dyn Module,
+    split: impl Fn(&str, &Array) -> Option<(isize, Segments)>,
+    group: &Group,
+) -> Result<()> {
+    let mut shards = BTreeMap::new();
+    for (name, value) in module.parameters() {
+        if let Some((axis, segments)) = split(&name, &value) {
+            shards.insert(name, shard(&value, axis, &segments, group)?);
+        }
+    }
+    module.update(&shards, false)
+}
+
+/// [`shard_inplace_with`] by one of MLX's named shardings (MLX's `shard_inplace` with a
+/// string): see [`shard_linear`] for the axes.
+///
+/// ```
+/// use rmx_nn::{distributed::{shard_inplace, Segments, Sharding}, Linear, Module};
+/// let mut linear = Linear::new(8, 6, true)?;
+/// shard_inplace(&mut linear, Sharding::AllToSharded, &Segments::Equal(1), &rmx::distributed::Group::singleton())?;
+/// assert_eq!(linear.weight.value.shape(), &[6, 8]); // a group of one keeps everything
+/// # Ok::<(), rmx::Error>(())
+/// ```
+pub fn shard_inplace(module: &mut dyn Module, sharding: Sharding, segments: &Segments, group: &Group) -> Result<()> {
+    shard_inplace_with(module, |name, value| sharding_axis(sharding, name, value.ndim()).map(|axis| (axis, segments.clone())), group)
 }
 
 /// Replicated input, output features split across the group: rank `r` computes its slice of
@@ -151,7 +170,10 @@ pub struct ShardedToAllLinear {
 }
 
 /// A sharded copy of `linear` (float or quantized) for this rank of `group`, which the
-/// caller then uses in place of `linear` (MLX's `shard_linear`).
+/// caller then uses in place of `linear` (MLX's `shard_linear`). All-to-sharded splits every
+/// parameter along its first axis (output features; a bias along its only one),
+/// sharded-to-all all but the bias along the last (input features); `segments` splits a
+/// fused weight (QKV: 3) part by part.
 ///
 /// ```
 /// use rmx_nn::{distributed::{shard_linear, Segments, Sharding}, Linear};
@@ -163,7 +185,8 @@ pub struct ShardedToAllLinear {
 /// # Ok::<(), rmx::Error>(())
 /// ```
 pub fn shard_linear(linear: &Linear, sharding: Sharding, segments: &Segments, group: &Group) -> Result<ShardedLinear> {
-    let shard = shard_parameters(linear, sharding, segments, group)?;
+    let mut shard = linear.clone();
+    shard_inplace(&mut shard, sharding, segments, group)?;
     Ok(match sharding {
         Sharding::AllToSharded => ShardedLinear::AllToSharded(AllToShardedLinear { shard, group: group.clone() }),
         Sharding::ShardedToAll => {
