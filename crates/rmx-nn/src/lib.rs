@@ -36,6 +36,7 @@ pub use layers::conv::{Conv, ConvOptions, ConvTranspose};
 pub use layers::distributed;
 pub use layers::dropout::Dropout;
 pub use layers::embedding::Embedding;
+pub use layers::fully_sharded::{fully_shard, FullyShardedModule};
 pub use layers::linear::{Bilinear, Identity, Linear};
 pub use layers::normalization::{BatchNorm, GroupNorm, InstanceNorm, LayerNorm, RMSNorm};
 pub use layers::pooling::{Pool, PoolKind};

@@ -504,3 +504,26 @@ fn checkpoint_and_custom_vjp_give_the_right_gradients() {
     let g = rmx::grad(move |a| Ok(vec![rmx::sum(&ste(a)?[0], Axes::All, false)?]), &[0])(std::slice::from_ref(&x)).unwrap();
     assert_eq!(g[0].to_vec::<f64>().unwrap(), vec![1.0; 5]);
 }
+
+/// A multi-output node whose outputs are consumed at different depths (one feeds a long
+/// chain, the other the loss directly) gets every output's cotangent: the reverse pass must
+/// not run its rule before the deeper consumers have reported.
+#[test]
+fn multi_output_rule_sees_cotangents_of_outputs_consumed_at_different_depths() {
+    let pair = rmx::custom_vjp(
+        |a| Ok(vec![rmx::multiply(&a[0], 2.0)?, rmx::multiply(&a[0], 3.0)?]),
+        |_, cot, _| Ok(vec![rmx::add(&rmx::multiply(&cot[0], 2.0)?, &rmx::multiply(&cot[1], 3.0)?)?]),
+    );
+    let loss = move |a: &[Array]| {
+        let outs = pair(a)?;
+        let mut deep = outs[0].clone();
+        for _ in 0..5 {
+            deep = rmx::multiply(&deep, 1.0)?;
+        }
+        let total = rmx::add(&rmx::sum(&deep, rmx::Axes::All, false)?, &rmx::sum(&outs[1], rmx::Axes::All, false)?)?;
+        Ok(vec![total])
+    };
+    let g = rmx::grad(loss, &[0])(&[Array::from_slice(&[1.0f32, 2.0], &[2]).unwrap()]).unwrap();
+    // d/da (2a through the chain + 3a) = 5; before the fix the rule ran early and saw 2.
+    assert_eq!(g[0].to_vec::<f32>().unwrap(), vec![5.0, 5.0]);
+}

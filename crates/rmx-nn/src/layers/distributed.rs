@@ -122,11 +122,7 @@ fn sharding_axis(sharding: Sharding, name: &str, ndim: usize) -> Option<isize> {
 /// Replaces each parameter of `module` by this rank's shard, splitting along the axis and
 /// segments `split(name, value)` returns (`None`: left whole). The module's code is
 /// unchanged, so it must do its own communication (MLX's `shard_inplace` with a callable).
-pub fn shard_inplace_with(
-    module: &mut dyn Module,
-    split: impl Fn(&str, &Array) -> Option<(isize, Segments)>,
-    group: &Group,
-) -> Result<()> {
+pub fn shard_inplace_with(module: &mut dyn Module, split: impl Fn(&str, &Array) -> Option<(isize, Segments)>, group: &Group) -> Result<()> {
     let mut shards = BTreeMap::new();
     for (name, value) in module.parameters() {
         if let Some((axis, segments)) = split(&name, &value) {

@@ -7,6 +7,7 @@ pub mod conv;
 pub mod distributed;
 pub mod dropout;
 pub mod embedding;
+pub mod fully_sharded;
 pub mod linear;
 pub mod normalization;
 pub mod pooling;

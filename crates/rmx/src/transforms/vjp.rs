@@ -76,10 +76,16 @@ where
         accumulate(&mut cots, o, c)?;
     }
     let (order, depends) = tape(&outputs, &tracer_keys, |p| p.name() == StopGradient.name());
-    let mut done: HashSet<*const ()> = HashSet::new();
-    for node in order.iter().rev() {
+    // A multi-output application runs its rule once, at the earliest of its outputs in the
+    // order: by then every consumer of every output has passed its cotangent back (the
+    // outputs are separate nodes, and one may be consumed later than another is placed).
+    let mut earliest: HashMap<*const (), usize> = HashMap::new();
+    for (i, node) in order.iter().enumerate() {
+        earliest.entry(node.application_key()).or_insert(i);
+    }
+    for (i, node) in order.iter().enumerate().rev() {
         let Some((primitive, inputs)) = node.graph() else { continue };
-        if !done.insert(node.application_key()) {
+        if earliest[&node.application_key()] != i {
             continue;
         }
         let siblings = node.outputs_of_primitive();
