@@ -184,3 +184,20 @@ fn fully_sharded_mlp_matches_mlx() {
         });
     }
 }
+
+/// `compute_dtype`: the gathered parameters are cast for the call, the shards and their
+/// gradients keep their own dtype.
+#[test]
+fn fully_sharded_compute_dtype_casts_only_the_gathered_parameters() {
+    let mut model = rmx_nn::fully_shard(Linear::new(4, 6, true).unwrap(), &Group::singleton(), Some(Dtype::BF16)).unwrap();
+    let x = rmx::ones(&[2, 4], Dtype::BF16).unwrap();
+    assert_eq!(model.call(|m| m.forward(&x)).unwrap().dtype(), Dtype::BF16);
+    let (_, grads) = rmx_nn::value_and_grad(&mut model, |m| {
+        let y = rmx::astype(&m.call(|inner| inner.forward(&x))?, Dtype::F32)?;
+        Ok(vec![rmx::sum(&y, rmx::Axes::All, false)?])
+    })
+    .unwrap();
+    assert_eq!(grads.len(), 2);
+    assert!(grads.values().all(|g| g.dtype() == Dtype::F32));
+    assert!(model.parameters().values().all(|p| p.dtype() == Dtype::F32));
+}

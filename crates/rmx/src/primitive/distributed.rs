@@ -63,10 +63,6 @@ impl Primitive for AllReduce {
         }
     }
 
-    fn cse_key(&self) -> Option<String> {
-        None
-    }
-
     fn communicates(&self) -> bool {
         true
     }
@@ -95,10 +91,6 @@ impl Primitive for AllGather {
         "all_gather"
     }
 
-    fn cse_key(&self) -> Option<String> {
-        None
-    }
-
     fn communicates(&self) -> bool {
         true
     }
@@ -125,10 +117,6 @@ impl Primitive for ReduceScatter {
         "sum_scatter"
     }
 
-    fn cse_key(&self) -> Option<String> {
-        None
-    }
-
     fn communicates(&self) -> bool {
         true
     }
@@ -150,10 +138,6 @@ impl Primitive for Send {
         "send"
     }
 
-    fn cse_key(&self) -> Option<String> {
-        None
-    }
-
     fn communicates(&self) -> bool {
         true
     }
@@ -171,10 +155,6 @@ impl Primitive for Send {
 impl Primitive for Recv {
     fn name(&self) -> &'static str {
         "recv"
-    }
-
-    fn cse_key(&self) -> Option<String> {
-        None
     }
 
     fn communicates(&self) -> bool {

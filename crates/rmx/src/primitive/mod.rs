@@ -75,9 +75,11 @@ pub trait Primitive: Send + Sync + fmt::Debug {
 
     /// The parameters that, with the inputs and output shapes, determine the outputs: nodes
     /// with equal keys over equal inputs compute equal values, so `compile` keeps one of
-    /// them. `None` opts out (a primitive with hidden state or behaviour).
+    /// them. `None` opts out (a primitive with hidden state or behaviour, or one that
+    /// communicates).
     fn cse_key(&self) -> Option<String> {
-        Some(format!("{self:?}"))
+        // Each communication happens once per node: never merged.
+        (!self.communicates()).then(|| format!("{self:?}"))
     }
 
     /// Whether evaluating this node waits on other processes (the collectives of

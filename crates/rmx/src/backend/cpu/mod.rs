@@ -27,6 +27,26 @@ pub fn avx512_allowed() -> bool {
     std::env::var_os("RMX_NO_AVX512").is_none()
 }
 
+/// Whether the CPU has AVX-512 F, BW and VL with AVX2 and FMA, and [`avx512_allowed`] (checked
+/// once): what the AVX-512 kernels of this backend need beyond their own extensions.
+pub fn avx512_bw_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| {
+            avx512_allowed()
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// How far ahead of its current position a matrix-vector kernel asks for weights: the
 /// hardware prefetchers alone stream a weight matrix from memory at about 13 GB/s on two cores
 /// of the Xeon these kernels were measured on; a prefetch 2 KB ahead keeps enough lines in

@@ -36,23 +36,6 @@ struct Format {
     scales: &'static [f32; 256],
 }
 
-/// Whether the CPU has the AVX-512 features of the fast kernels (and `RMX_NO_AVX512` is unset).
-fn avx512_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| {
-            super::avx512_allowed()
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512vl")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// `out [m, n] = x [m, k] · dequant(w)ᵀ` for `w` packed in `mode` (`n` rows of `k` values,
 /// one scale byte per group, no global scale).
 #[allow(clippy::too_many_arguments)]
@@ -60,7 +43,7 @@ pub fn qmv_fp(x: &[f32], m: usize, wq: &[u32], scales: &[u8], n: usize, k: usize
     let (group, bits) = mode.fixed_format().expect("a floating-point mode");
     let f = Format { group, bits, k, scales: scale_table(mode) };
     let (words_per_row, groups) = (k * bits as usize / 32, k / group);
-    let simd = avx512_available();
+    let simd = super::avx512_bw_available();
     let lanes: Cow<[f32]> = if simd && bits == 4 { Cow::Owned(fp4_lane_order(x)) } else { Cow::Borrowed(x) };
     by_weight_rows(out, m, n, |first, block| {
         for (r, sums) in block.chunks_mut(m).enumerate() {

@@ -26,15 +26,7 @@ pub fn available() -> bool {
     {
         use std::sync::OnceLock;
         static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| {
-            super::avx512_allowed()
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512vl")
-                && is_x86_feature_detected!("avx512vnni")
-                && is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-        })
+        *HAS.get_or_init(|| super::avx512_bw_available() && is_x86_feature_detected!("avx512vnni"))
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
