@@ -24,7 +24,7 @@ pub fn eval(outputs: &[Array]) -> Result<()> {
     let tape = build_tape(outputs)?;
     // Graphs of a few nodes run where they are; larger ones move to the compute pool once
     // instead of waking it for every parallel kernel.
-    let communicates = || tape.iter().any(|a| a.graph().is_some_and(|(p, _)| p.communicates()));
+    let communicates = || tape.iter().any(Array::communicates);
     let move_to_pool = tape.len() >= POOL_MIN_NODES && !inline_only() && !communicates();
     let run = move || tape.into_iter().try_for_each(run_node);
     if move_to_pool {
