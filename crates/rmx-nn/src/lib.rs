@@ -49,4 +49,4 @@ pub use layers::transformer::{
 };
 pub use layers::upsample::{Upsample, UpsampleMode};
 pub use module::{Module, Param, QuantizeSpec, Slot, SlotMut, Visit};
-pub use utils::{checkpoint, load_weights, quantize, save_weights, update_weights, value_and_grad};
+pub use utils::{checkpoint, load_weights, quantize, quantize_with_inputs, save_weights, update_weights, value_and_grad};

@@ -168,6 +168,13 @@ pub trait Module: Visit + Send + Sync {
         Ok(false)
     }
 
+    /// Hook: quantize the input as well as the weights (MLX's `quantize_input=True`, which
+    /// makes a `QQLinear`). Returns `false` for layers that cannot (the default).
+    fn quantize_input_self(&mut self, spec: QuantizeSpec) -> Result<bool> {
+        let _ = spec;
+        Ok(false)
+    }
+
     /// Every parameter (trainable or not) by dotted name.
     fn parameters(&self) -> BTreeMap<String, Array> {
         let mut out = BTreeMap::new();

@@ -103,12 +103,39 @@ pub fn save_weights(model: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
 /// # Ok::<(), rmx::Error>(())
 /// ```
 pub fn quantize(model: &mut dyn Module, spec: QuantizeSpec, select: &dyn Fn(&str, &dyn Module) -> bool) -> Result<Vec<String>> {
+    convert(model, select, &mut |m| m.quantize_self(spec))
+}
+
+/// [`quantize`] with the inputs quantized too (MLX's `nn.quantize(..., quantize_input=True)`,
+/// modes nvfp4 and mxfp8): each selected `Linear` becomes MLX's `QQLinear` (packed in
+/// evaluation mode, float and trainable in training mode; a biased one is an error).
+///
+/// ```
+/// use rmx_nn::{Linear, Module, QuantizeSpec};
+/// let mut layer = Linear::new(32, 4, false)?;
+/// let spec = QuantizeSpec { group_size: 32, bits: 8, mode: rmx::QuantMode::Mxfp8 };
+/// rmx_nn::quantize_with_inputs(&mut layer, spec, &|_, _| true)?;
+/// assert_eq!(layer.parameters().keys().collect::<Vec<_>>(), ["scales", "weight"]);
+/// layer.train(true); // float weight again, trained through qqmm's gradients
+/// assert_eq!(layer.trainable_parameters().keys().collect::<Vec<_>>(), ["weight"]);
+/// # Ok::<(), rmx::Error>(())
+/// ```
+pub fn quantize_with_inputs(model: &mut dyn Module, spec: QuantizeSpec, select: &dyn Fn(&str, &dyn Module) -> bool) -> Result<Vec<String>> {
+    convert(model, select, &mut |m| m.quantize_input_self(spec))
+}
+
+/// Applies `hook` to the modules `select` accepts; the paths of those it changed.
+fn convert(
+    model: &mut dyn Module,
+    select: &dyn Fn(&str, &dyn Module) -> bool,
+    hook: &mut dyn FnMut(&mut dyn Module) -> Result<bool>,
+) -> Result<Vec<String>> {
     let mut done = Vec::new();
     let mut result = Ok(());
     model.visit_mut("", &mut |path, slot| {
         if let SlotMut::Module(m) = slot {
             if result.is_ok() && select(path, &*m) {
-                match m.quantize_self(spec) {
+                match hook(m) {
                     Ok(true) => done.push(path.to_string()),
                     Ok(false) => {}
                     Err(e) => result = Err(e),

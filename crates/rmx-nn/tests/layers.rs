@@ -257,7 +257,23 @@ fn qq_linear_matches_mlx() {
         layer.train(true);
         assert_eq!(layer.parameters().keys().collect::<Vec<_>>(), ["weight"], "{mode}: float weight in training mode");
         assert_eq!(layer.weight.value.dtype(), rmx::Dtype::F32);
+        // The same through `quantize_with_inputs` (MLX's `quantize_input=True`) inside a model.
+        let mut model = Sequential::new().push(Linear::from_weights(case("weight_f32"), None));
+        assert_eq!(rmx_nn::quantize_with_inputs(&mut model, spec, &|_, _| true).unwrap(), ["layers.0"]);
+        let p = model.parameters();
+        assert_eq!(p["layers.0.weight"].to_bytes().unwrap(), case("qweight").to_bytes().unwrap(), "{mode}: swapped, packed");
+        assert_eq!(p["layers.0.scales"].to_bytes().unwrap(), case("scales").to_bytes().unwrap(), "{mode}: swapped, scales");
+        assert_close(mode, &model.forward(&case("x")).unwrap(), &case("y"), 1e-4);
+        model.train(true);
+        assert_eq!(model.trainable_parameters().keys().collect::<Vec<_>>(), ["layers.0.weight"], "{mode}: swapped, training");
+        let (_, grads) = value_and_grad(&mut model, |m| Ok(vec![rmx::sum(&m.forward(&case("x"))?, Axes::All, false)?])).unwrap();
+        assert_eq!(grads["layers.0.weight"].shape(), case("weight_f32").shape());
     }
+    let mut biased_model = Sequential::new().push(Linear::new(64, 8, true).unwrap());
+    assert!(
+        rmx_nn::quantize_with_inputs(&mut biased_model, rmx_nn::QQLinear::nvfp4(), &|_, _| true).is_err(),
+        "no bias with quantized inputs, as MLX"
+    );
     let biased = Linear::from_weights(rmx::ones(&[8, 64], rmx::Dtype::F32).unwrap(), Some(rmx::zeros(&[8], rmx::Dtype::F32).unwrap()));
     assert!(rmx_nn::QQLinear::from_linear(&biased, rmx_nn::QQLinear::nvfp4()).is_err(), "QQLinear has no bias, as in MLX");
 }

@@ -1,10 +1,11 @@
-//! `Identity`, `Linear` (plain or quantized in place — MLX's `QuantizedLinear` — with the
-//! same parameter names) and `Bilinear`.
+//! `Identity`, `Linear` (plain or quantized in place — MLX's `QuantizedLinear`, or with its
+//! input quantized too, MLX's `QQLinear` — with the same parameter names) and `Bilinear`.
 
+use super::qq_linear;
 use super::quantized::{matmul_t, quantize_weight};
 use crate::module::{Module, Param, QuantizeSpec};
 use crate::visit;
-use rmx::{Array, Dtype, Result};
+use rmx::{Array, Dtype, Error, Result};
 
 /// Returns its input.
 #[derive(Clone, Debug, Default)]
@@ -36,6 +37,8 @@ pub struct Linear {
     pub scales: Option<Param>,
     pub biases: Option<Param>,
     quantized: Option<QuantizeSpec>,
+    /// The input is quantized too (MLX's `quantize_input`: a `QQLinear` in all but type).
+    input_quantized: bool,
 }
 visit!(Linear { weight, scales, biases, bias });
 
@@ -50,7 +53,14 @@ impl Linear {
 
     /// A layer with the given weight `[out, in]` and bias `[out]`.
     pub fn from_weights(weight: Array, bias: Option<Array>) -> Linear {
-        Linear { weight: Param::new(weight), bias: bias.map(Param::new), scales: None, biases: None, quantized: None }
+        Linear {
+            weight: Param::new(weight),
+            bias: bias.map(Param::new),
+            scales: None,
+            biases: None,
+            quantized: None,
+            input_quantized: false,
+        }
     }
 
     /// A layer from its parameters as they are (quantized when `quantized` is given).
@@ -61,7 +71,7 @@ impl Linear {
         biases: Option<Param>,
         quantized: Option<QuantizeSpec>,
     ) -> Linear {
-        Linear { weight, bias, scales, biases, quantized }
+        Linear { weight, bias, scales, biases, quantized, input_quantized: false }
     }
 
     /// The quantization of the weight, if it is quantized.
@@ -70,6 +80,9 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Array) -> Result<Array> {
+        if let (true, Some(spec)) = (self.input_quantized, self.quantized) {
+            return qq_linear::forward(x, &self.weight, self.scales.as_ref(), spec);
+        }
         if let (Some(spec), Some(scales)) = (self.quantized, &self.scales) {
             let y = matmul_t(x, &self.weight, scales, self.biases.as_ref(), spec)?;
             return match &self.bias {
@@ -86,6 +99,34 @@ impl Linear {
 }
 
 impl Module for Linear {
+    /// With its input quantized too, packed in evaluation mode and float (trainable) in
+    /// training mode, as MLX's `QQLinear`.
+    fn set_training_self(&mut self, training: bool) {
+        if let (true, Some(spec)) = (self.input_quantized, self.quantized) {
+            // Both conversions only fail on shapes `quantize_input_self` checked.
+            let _ = if training {
+                qq_linear::unpack(&mut self.weight, &mut self.scales, spec)
+            } else {
+                qq_linear::pack(&mut self.weight, &mut self.scales, spec)
+            };
+        }
+    }
+
+    /// Becomes MLX's `QQLinear` (`nn.quantize(..., quantize_input=True)`): nvfp4 or mxfp8, no
+    /// bias; the weight is packed (evaluation form) until the model is put in training mode.
+    fn quantize_input_self(&mut self, spec: QuantizeSpec) -> Result<bool> {
+        if self.quantized.is_some() {
+            return Ok(false);
+        }
+        if self.bias.is_some() {
+            return Err(Error::arg("quantize (quantize_input)", "a Linear with a bias cannot quantize its input (as MLX's QQLinear)"));
+        }
+        qq_linear::check_spec("quantize (quantize_input)", &self.weight.value, spec)?;
+        qq_linear::pack(&mut self.weight, &mut self.scales, spec)?;
+        (self.quantized, self.input_quantized) = (Some(spec), true);
+        Ok(true)
+    }
+
     fn quantize_self(&mut self, spec: QuantizeSpec) -> Result<bool> {
         if self.quantized.is_some() {
             return Ok(false);

@@ -57,44 +57,63 @@ impl QQLinear {
     }
 
     fn from_weight(weight: Array, spec: QuantizeSpec) -> Result<QQLinear> {
-        let op = "QQLinear";
-        if !matches!(spec.mode, QuantMode::Nvfp4 | QuantMode::Mxfp8) {
-            return Err(Error::arg(op, format!("mode must be Nvfp4 or Mxfp8, got {:?}", spec.mode)));
-        }
-        if spec.mode.fixed_format() != Some((spec.group_size, spec.bits))
-            || weight.ndim() != 2
-            || !weight.shape()[1].is_multiple_of(spec.group_size)
-        {
-            return Err(Error::shapes_detail(
-                op,
-                &[weight.shape()],
-                format!("{:?} needs group_size/bits {:?} and input dims divisible by the group", spec.mode, spec.mode.fixed_format()),
-            ));
-        }
+        check_spec("QQLinear", &weight, spec)?;
         Ok(QQLinear { weight: Param::new(weight), scales: None, spec })
     }
 
     /// Packs the weight (evaluation mode); a no-op when it is packed already.
     pub fn quantize_weight(&mut self) -> Result<()> {
-        if self.scales.is_none() {
-            let (wq, scales, _) = rmx::quantize(&self.weight.value, self.spec.group_size, self.spec.bits, self.spec.mode)?;
-            (self.weight, self.scales) = (Param::state(wq), Some(Param::state(scales)));
-        }
-        Ok(())
+        pack(&mut self.weight, &mut self.scales, self.spec)
     }
 
     /// Back to a float weight (training mode); a no-op when it is float already.
     pub fn dequantize_weight(&mut self) -> Result<()> {
-        if let Some(scales) = self.scales.take() {
-            let QuantizeSpec { group_size, bits, mode } = self.spec;
-            let w = rmx::dequantize(&self.weight.value, &scales.value, None, group_size, bits, mode, Some(Dtype::F32))?;
-            self.weight = Param::new(w);
-        }
-        Ok(())
+        unpack(&mut self.weight, &mut self.scales, self.spec)
     }
 
     pub fn forward(&self, x: &Array) -> Result<Array> {
-        let QuantizeSpec { group_size, bits, mode } = self.spec;
-        rmx::qqmm(x, &self.weight.value, self.scales.as_ref().map(|s| &s.value), group_size, bits, mode)
+        forward(x, &self.weight, self.scales.as_ref(), self.spec)
     }
+}
+
+/// Checks that `spec` is a mode both operands quantize in and fits `weight [out, in]`.
+pub(crate) fn check_spec(op: &'static str, weight: &Array, spec: QuantizeSpec) -> Result<()> {
+    if !matches!(spec.mode, QuantMode::Nvfp4 | QuantMode::Mxfp8) {
+        return Err(Error::arg(op, format!("mode must be Nvfp4 or Mxfp8, got {:?}", spec.mode)));
+    }
+    if spec.mode.fixed_format() != Some((spec.group_size, spec.bits))
+        || weight.ndim() != 2
+        || !weight.shape()[1].is_multiple_of(spec.group_size)
+    {
+        return Err(Error::shapes_detail(
+            op,
+            &[weight.shape()],
+            format!("{:?} needs group_size/bits {:?} and input dims divisible by the group", spec.mode, spec.mode.fixed_format()),
+        ));
+    }
+    Ok(())
+}
+
+/// Packs a float `weight` in place with its `scales` (evaluation form); no-op when packed.
+pub(crate) fn pack(weight: &mut Param, scales: &mut Option<Param>, spec: QuantizeSpec) -> Result<()> {
+    if scales.is_none() {
+        let (wq, s, _) = rmx::quantize(&weight.value, spec.group_size, spec.bits, spec.mode)?;
+        (*weight, *scales) = (Param::state(wq), Some(Param::state(s)));
+    }
+    Ok(())
+}
+
+/// Back to a trainable float `weight` (training form); no-op when float.
+pub(crate) fn unpack(weight: &mut Param, scales: &mut Option<Param>, spec: QuantizeSpec) -> Result<()> {
+    if let Some(s) = scales.take() {
+        let QuantizeSpec { group_size, bits, mode } = spec;
+        *weight = Param::new(rmx::dequantize(&weight.value, &s.value, None, group_size, bits, mode, Some(Dtype::F32))?);
+    }
+    Ok(())
+}
+
+/// `quantize(x) @ quantize(W)ᵀ` with `W` packed (with `scales`) or float.
+pub(crate) fn forward(x: &Array, weight: &Param, scales: Option<&Param>, spec: QuantizeSpec) -> Result<Array> {
+    let QuantizeSpec { group_size, bits, mode } = spec;
+    rmx::qqmm(x, &weight.value, scales.map(|s| &s.value), group_size, bits, mode)
 }
