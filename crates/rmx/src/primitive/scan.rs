@@ -147,6 +147,29 @@ impl Scan {
     }
 }
 
+impl Scan {
+    /// `c` moved one step against the scan direction along the axis (`c[j+1]` at `j` for a
+    /// forward scan, `c[j-1]` reversed), zero where nothing comes in.
+    fn shift_back(&self, c: &Array) -> Result<Array> {
+        let (n, ax) = (c.shape()[self.axis], self.axis);
+        if n == 0 {
+            return Ok(c.clone());
+        }
+        let mut starts = vec![0isize; c.ndim()];
+        let mut stops: Vec<isize> = c.shape().iter().map(|&d| d as isize).collect();
+        let mut widths = vec![(0usize, 0usize); c.ndim()];
+        if self.reverse {
+            stops[ax] = n as isize - 1;
+            widths[ax] = (1, 0);
+        } else {
+            starts[ax] = 1;
+            widths[ax] = (0, 1);
+        }
+        let kept = crate::slice(c, &starts, &stops, &vec![1; c.ndim()])?;
+        crate::pad(&kept, &widths, crate::PadMode::Constant(0.0))
+    }
+}
+
 impl Primitive for Scan {
     fn name(&self) -> &'static str {
         self.op.name()
@@ -174,8 +197,20 @@ impl Primitive for Scan {
         match self.op {
             // Each input contributes to the outputs after it (before it when reversed).
             ScanOp::Sum => Ok(vec![crate::cumsum(&cotangents[0], Some(self.axis as isize), !self.reverse, self.inclusive)?]),
-            ScanOp::Prod if self.inclusive => self.in_forward_order(cumprod_vjp, inputs, outputs, cotangents),
-            ScanOp::Max | ScanOp::Min if self.inclusive => self.in_forward_order(extreme_scan_vjp, inputs, outputs, cotangents),
+            ScanOp::Prod | ScanOp::Max | ScanOp::Min => {
+                let rule = if self.op == ScanOp::Prod { cumprod_vjp } else { extreme_scan_vjp };
+                if self.inclusive {
+                    return self.in_forward_order(rule, inputs, outputs, cotangents);
+                }
+                // Exclusive output i is inclusive output i-1 (in scan order), so the inclusive
+                // scan's cotangent is the exclusive one shifted back a step; the last inclusive
+                // output feeds nothing.
+                let inclusive = Scan { op: self.op, axis: self.axis, reverse: self.reverse, inclusive: true };
+                let x = &inputs[0];
+                let y = Array::from_primitive(x.shape().to_vec(), x.dtype(), std::sync::Arc::new(inclusive), vec![x.clone()]);
+                let c = self.shift_back(&cotangents[0])?;
+                Scan { inclusive: true, ..*self }.in_forward_order(rule, inputs, &[y], &[c])
+            }
             ScanOp::LogAddExp => {
                 // x̄_j = Σ_i c_i exp(x_j − y_i) over the outputs i that include x_j: split by
                 // the sign of c, each part is a logcumsumexp in the other direction, so nothing
@@ -188,11 +223,6 @@ impl Primitive for Scan {
                 let (positive, negative) = (crate::maximum(c, 0.0)?, crate::maximum(&crate::negative(c)?, 0.0)?);
                 Ok(vec![crate::subtract(&part(&positive)?, &part(&negative)?)?])
             }
-            other => Err(crate::error::Error::NotImplemented(format!(
-                "vjp of {}{}",
-                other.name(),
-                if matches!(other, ScanOp::Prod | ScanOp::Max | ScanOp::Min) { " (exclusive)" } else { "" }
-            ))),
         }
     }
 
