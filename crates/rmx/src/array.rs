@@ -272,11 +272,6 @@ impl Array {
         state.primitive.as_ref().map(|p| (Arc::clone(p), state.inputs.clone()))
     }
 
-    /// Whether this node's primitive waits on other processes (see `Primitive::communicates`).
-    pub(crate) fn communicates(&self) -> bool {
-        self.node.lock().primitive.as_ref().is_some_and(|p| p.communicates())
-    }
-
     /// Every output of this node's primitive in order (`None` where a sibling was dropped);
     /// just this array for single-output primitives.
     pub(crate) fn outputs_of_primitive(&self) -> Vec<Option<Array>> {

@@ -21,11 +21,11 @@ use std::sync::Arc;
 /// assert!(b.is_evaluated());
 /// ```
 pub fn eval(outputs: &[Array]) -> Result<()> {
-    let tape = build_tape(outputs)?;
+    let Tape { nodes: tape, communicates } = build_tape(outputs)?;
     // Graphs of a few nodes run where they are; larger ones move to the compute pool once
-    // instead of waking it for every parallel kernel.
-    let communicates = || tape.iter().any(Array::communicates);
-    let move_to_pool = tape.len() >= POOL_MIN_NODES && !inline_only() && !communicates();
+    // instead of waking it for every parallel kernel. A graph that waits on other processes
+    // stays on the calling thread, never holding a pool thread while it waits.
+    let move_to_pool = tape.len() >= POOL_MIN_NODES && !inline_only() && !communicates;
     let run = move || tape.into_iter().try_for_each(run_node);
     if move_to_pool {
         crate::thread_context::on_pool(run)
@@ -52,10 +52,18 @@ pub fn async_eval(outputs: &[Array]) -> Result<()> {
 /// Waits for every outstanding asynchronous evaluation.
 pub(crate) fn wait_all() {}
 
-/// Unevaluated nodes reachable from `outputs`, inputs before consumers.
-fn build_tape(outputs: &[Array]) -> Result<Vec<Array>> {
+/// What [`build_tape`] finds.
+struct Tape {
+    /// Unevaluated nodes reachable from the outputs, inputs before consumers.
+    nodes: Vec<Array>,
+    /// Whether one of them waits on other processes (`Primitive::communicates`).
+    communicates: bool,
+}
+
+fn build_tape(outputs: &[Array]) -> Result<Tape> {
     let mut visited: HashSet<*const Node> = HashSet::new();
     let mut tape = Vec::new();
+    let mut communicates = false;
     // (array, inputs_pushed)
     let mut stack: Vec<(Array, bool)> = outputs.iter().rev().map(|a| (a.clone(), false)).collect();
     while let Some((array, expanded)) = stack.pop() {
@@ -79,6 +87,7 @@ fn build_tape(outputs: &[Array]) -> Result<Vec<Array>> {
             }
             return Err(Error::Eval("attempting to eval an array without a primitive or data".into()));
         }
+        communicates |= state.primitive.as_ref().is_some_and(|p| p.communicates());
         let inputs: Vec<Array> = state.inputs.iter().rev().cloned().collect();
         drop(state);
         visited.insert(key);
@@ -89,7 +98,7 @@ fn build_tape(outputs: &[Array]) -> Result<Vec<Array>> {
             }
         }
     }
-    Ok(tape)
+    Ok(Tape { nodes: tape, communicates })
 }
 
 /// Runs one node's primitive, filling it and its siblings.

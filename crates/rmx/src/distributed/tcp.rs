@@ -11,6 +11,7 @@ use super::Communicator;
 use crate::error::{Error, Result};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::ops::Range;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -153,42 +154,51 @@ impl Mesh {
         })
     }
 
-    fn size_(&self) -> usize {
+    fn ranks(&self) -> usize {
         self.links.len()
     }
 
     /// Byte range of chunk `c` of `n` elements of `elem` bytes split in `size` parts.
-    fn chunk(&self, c: usize, elements: usize, elem: usize) -> std::ops::Range<usize> {
-        let size = self.size_();
+    fn chunk(&self, c: usize, elements: usize, elem: usize) -> Range<usize> {
+        let size = self.ranks();
         (c * elements / size) * elem..((c + 1) * elements / size) * elem
     }
 
     /// Ring reduce-scatter over `data`: afterwards chunk `rank` holds the reduction.
     fn ring_reduce_scatter(&self, data: &mut [u8], reduce: &Reducer) -> Result<()> {
-        let (n, r) = (self.size_(), self.rank);
+        let (n, r) = (self.ranks(), self.rank);
         let (next, prev) = ((r + 1) % n, (r + n - 1) % n);
         let elements = data.len() / reduce.elem;
         for step in 0..n - 1 {
             let send = self.chunk((r + 2 * n - step - 1) % n, elements, reduce.elem);
             let into = self.chunk((r + 2 * n - step - 2) % n, elements, reduce.elem);
-            let outgoing = data[send].to_vec();
             let mut incoming = vec![0u8; into.len()];
-            self.exchange(next, &outgoing, prev, &mut incoming)?;
+            self.exchange(next, &data[send], prev, &mut incoming)?;
             (reduce.apply)(&mut data[into], &incoming);
         }
         Ok(())
     }
 
     /// Ring all-gather of equal-size slots of `out`, this rank's already in place.
-    fn ring_all_gather(&self, out: &mut [u8], slot: impl Fn(usize) -> std::ops::Range<usize>) -> Result<()> {
-        let (n, r) = (self.size_(), self.rank);
+    fn ring_all_gather(&self, out: &mut [u8], slot: impl Fn(usize) -> Range<usize>) -> Result<()> {
+        let (n, r) = (self.ranks(), self.rank);
         let (next, prev) = ((r + 1) % n, (r + n - 1) % n);
         for step in 0..n - 1 {
-            let outgoing = out[slot((r + n - step) % n)].to_vec();
-            let into = slot((r + 2 * n - step - 1) % n);
-            self.exchange(next, &outgoing, prev, &mut out[into])?;
+            let (outgoing, incoming) = disjoint(out, slot((r + n - step) % n), slot((r + 2 * n - step - 1) % n));
+            self.exchange(next, outgoing, prev, incoming)?;
         }
         Ok(())
+    }
+}
+
+/// `data[send]` to read and `data[into]` to write at once (the ranges do not overlap).
+fn disjoint(data: &mut [u8], send: Range<usize>, into: Range<usize>) -> (&[u8], &mut [u8]) {
+    if send.start < into.start {
+        let (head, tail) = data.split_at_mut(into.start);
+        (&head[send], &mut tail[..into.len()])
+    } else {
+        let (head, tail) = data.split_at_mut(send.start);
+        (&tail[..send.len()], &mut head[into])
     }
 }
 
@@ -198,7 +208,7 @@ impl Communicator for Mesh {
     }
 
     fn size(&self) -> usize {
-        self.size_()
+        self.ranks()
     }
 
     fn all_reduce(&self, data: &mut [u8], reduce: &Reducer) -> Result<()> {

@@ -43,6 +43,16 @@ pub struct Recv {
     pub src: usize,
 }
 
+/// Calls `f` with the bytes of a row-contiguous input, in place.
+fn with_bytes<R>(a: &Array, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
+    let storage = a.storage()?;
+    crate::dispatch_dtype!(a.dtype(), T => {
+        // SAFETY: inputs arrive row-contiguous with `a.size()` elements of plain old data.
+        let values = unsafe { storage.as_slice::<T>(a.size()) };
+        f(unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) })
+    })
+}
+
 /// Allocates `out`, lets `fill` write its bytes, and sets its storage.
 fn produce(out: &Array, fill: impl FnOnce(&mut [u8]) -> Result<()>) -> Result<()> {
     let storage = alloc_output(out.shape(), out.dtype())?;
@@ -69,10 +79,11 @@ impl Primitive for AllReduce {
 
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
         let reduce = reducer(self.name(), inputs[0].dtype(), self.op)?;
-        let local = inputs[0].to_bytes()?;
-        produce(&outputs[0], |out| {
-            out.copy_from_slice(&local);
-            self.group.comm.all_reduce(out, &reduce)
+        with_bytes(&inputs[0], |local| {
+            produce(&outputs[0], |out| {
+                out.copy_from_slice(local);
+                self.group.comm.all_reduce(out, &reduce)
+            })
         })
     }
 
@@ -96,8 +107,7 @@ impl Primitive for AllGather {
     }
 
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
-        let local = inputs[0].to_bytes()?;
-        produce(&outputs[0], |out| self.group.comm.all_gather(&local, out))
+        with_bytes(&inputs[0], |local| produce(&outputs[0], |out| self.group.comm.all_gather(local, out)))
     }
 
     /// This rank's rows of the cotangent.
@@ -123,7 +133,8 @@ impl Primitive for ReduceScatter {
 
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
         let reduce = reducer(self.name(), inputs[0].dtype(), ReduceOp::Sum)?;
-        let mut data = inputs[0].to_bytes()?;
+        // The reduction works in place, on a copy of the input.
+        let mut data = with_bytes(&inputs[0], |local| Ok(local.to_vec()))?;
         produce(&outputs[0], |out| self.group.comm.reduce_scatter(&mut data, &reduce, out))
     }
 
@@ -143,12 +154,10 @@ impl Primitive for Send {
     }
 
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
-        let local = inputs[0].to_bytes()?;
-        self.group.comm.send(&local, self.dst)?;
-        produce(&outputs[0], |out| {
-            out.copy_from_slice(&local);
-            Ok(())
-        })
+        with_bytes(&inputs[0], |local| self.group.comm.send(local, self.dst))?;
+        // The output is the input: share its buffer.
+        outputs[0].set_storage(inputs[0].storage()?);
+        Ok(())
     }
 }
 

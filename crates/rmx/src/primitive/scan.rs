@@ -205,11 +205,10 @@ impl Primitive for Scan {
                 // Exclusive output i is inclusive output i-1 (in scan order), so the inclusive
                 // scan's cotangent is the exclusive one shifted back a step; the last inclusive
                 // output feeds nothing.
-                let inclusive = Scan { op: self.op, axis: self.axis, reverse: self.reverse, inclusive: true };
+                let inclusive = Scan { inclusive: true, ..*self };
                 let x = &inputs[0];
-                let y = Array::from_primitive(x.shape().to_vec(), x.dtype(), std::sync::Arc::new(inclusive), vec![x.clone()]);
-                let c = self.shift_back(&cotangents[0])?;
-                Scan { inclusive: true, ..*self }.in_forward_order(rule, inputs, &[y], &[c])
+                let y = Array::from_primitive(x.shape().to_vec(), x.dtype(), std::sync::Arc::new(Scan { ..inclusive }), vec![x.clone()]);
+                inclusive.in_forward_order(rule, inputs, &[y], &[self.shift_back(&cotangents[0])?])
             }
             ScanOp::LogAddExp => {
                 // x̄_j = Σ_i c_i exp(x_j − y_i) over the outputs i that include x_j: split by
