@@ -247,6 +247,13 @@ def gen_unary():
     fam.add("exp_empty", "exp", [rand((0, 3), "float32")], [expect(np.zeros((0, 3)), "float32")])
     x = rand((), "float32")
     fam.add("exp_scalar", "exp", [x], [expect(np.exp(np_of(x)), "float32")])
+    # complex, the rest of MLX's complex unary ops (kept after the older cases so their inputs stay)
+    for name, fn in [("log1p", np.log1p), ("arccosh", np.arccosh), ("arcsinh", np.arcsinh), ("arctanh", np.arctanh),
+                     ("arcsin", np.arcsin), ("arccos", np.arccos), ("arctan", np.arctan), ("log2", np.log2),
+                     ("log10", np.log10), ("sign", np.sign), ("rsqrt", lambda v: 1 / np.sqrt(v)), ("tan", np.tan),
+                     ("sinh", np.sinh), ("cosh", np.cosh), ("reciprocal", np.reciprocal)]:
+        x = rand((3, 4), "complex64", -2, 2)
+        fam.add(f"{name}_complex64", name, [x], [expect(fn(x.values.astype(np.complex128)), "complex64")])
     fam.write()
 
 
@@ -944,6 +951,127 @@ def gen_fft():
 
 
 # ---------------------------------------------------------------------------------------
+# gradients where MLX's convention is the oracle: complex inputs and the FFTs
+
+def gen_grad():
+    """Reverse and forward derivatives from MLX's `mx.vjp` / `mx.jvp`: the FFT family and ops
+    on complex numbers. MLX's cotangents are adjoints (conjugate-linear): for a holomorphic f
+    the vjp is c * conj(f'(z)); for a real-valued function of z it is dL/dRe z + i dL/dIm z.
+    A case `vjp:<op>` has the primals then one cotangent per output as inputs and the
+    primals' cotangents as outputs; `jvp:<op>` has the primals then their tangents as inputs
+    and the outputs' tangents as outputs (`primals` in the arguments says how many)."""
+    fam = Family("grad")
+    tol = (2e-4, 2e-4)
+
+    def like(a):
+        name = dtype_name(a.dtype)
+        return rand(a.shape, name, -1, 1)
+
+    def add(case, op, fn, primals, args=None, vjp_ref=None, linear=False):
+        """vjp_ref(primal values, cotangent values) replaces MLX's vjp where MLX is wrong;
+        `linear` takes the jvp of a linear op as the op applied to the tangents."""
+        xs = [p.mlx() for p in primals]
+        try:
+            outs = fn(*xs)
+        except Exception as e:  # MLX has no such op for these dtypes: nothing to compare
+            print(f"  skip {case}: {e}")
+            return
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        cots = [like(o) for o in outs]
+        wrap = lambda *a: fn(*a) if isinstance(fn(*a), (list, tuple)) else [fn(*a)]
+        _, grads = mx.vjp(wrap, xs, [c.mlx() for c in cots])
+        grads = [from_mlx(g) for g in grads]
+        if vjp_ref is not None:
+            fixed = vjp_ref([p.values.astype(np.complex128) for p in primals], [c.values.astype(np.complex128) for c in cots])
+            for g, want in zip(grads, fixed):
+                if not np.allclose(g.values, want, rtol=1e-4, atol=1e-4):
+                    print(f"  {case}: MLX's vjp differs from the adjoint, max |diff| {np.max(np.abs(g.values - want)):.3g}")
+            grads = [expect(w, g.dtype) for g, w in zip(grads, fixed)]
+        a = dict(args or {}, primals=len(primals))
+        fam.add(f"vjp_{case}", f"vjp:{op}", primals + cots, grads, args=a, tol=tol)
+        tans = [like(x) for x in xs]
+        try:
+            if linear:
+                pushed = wrap(*[t.mlx() for t in tans])
+                _, theirs = mx.jvp(wrap, xs, [t.mlx() for t in tans])
+                if theirs[0].shape != pushed[0].shape:
+                    print(f"  {case}: MLX's jvp has shape {theirs[0].shape}, the output {pushed[0].shape}")
+            else:
+                _, pushed = mx.jvp(wrap, xs, [t.mlx() for t in tans])
+        except Exception as e:  # MLX has no forward rule (cumprod): the vjp case stands alone
+            print(f"  no jvp for {case}: {e}")
+            return
+        fam.add(f"jvp_{case}", f"jvp:{op}", primals + tans, [from_mlx(t) for t in pushed], args=a, tol=tol)
+
+    z = lambda *shape: rand(shape, "complex64", -1, 1)
+    r = lambda *shape: rand(shape, "float32", -1, 1)
+    for name in ["abs", "negative", "square", "sqrt", "reciprocal", "exp", "log", "sin", "cos", "tan", "sinh",
+                 "cosh", "tanh", "rsqrt", "conj", "real", "imag", "sigmoid", "log1p", "expm1", "log2", "log10",
+                 "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh"]:
+        add(name, name, getattr(mx, name if name != "conj" else "conjugate"), [z(2, 3)])
+    for name in ["add", "subtract", "multiply", "divide"]:
+        add(name, name, getattr(mx, name), [z(2, 3), z(3)])
+        add(f"{name}_real_rhs", name, getattr(mx, name), [z(2, 3), r(2, 3)])
+    def power_ref(p, c):
+        (a, b), (g,) = p, c
+        return [g * np.conj(b * a ** (b - 1)), g * np.conj(a ** b * np.log(a))]
+    add("power", "power", mx.power, [z(4), z(4)], vjp_ref=power_ref)
+    add("matmul", "matmul", mx.matmul, [z(2, 3), z(3, 4)])
+    add("matmul_real_lhs", "matmul", mx.matmul, [r(2, 3), z(3, 4)])
+    add("sum", "sum", lambda x: mx.sum(x, axis=1), [z(2, 3)], {"axes": [1]})
+    add("mean", "mean", lambda x: mx.mean(x, axis=0), [z(2, 3)], {"axes": [0]})
+    add("prod", "prod", lambda x: mx.prod(x, axis=1), [z(2, 3)], {"axes": [1]})
+    def cumprod_ref(axis, reverse, inclusive):
+        def ref(p, c):
+            x, g = np.moveaxis(p[0], axis, -1), np.moveaxis(c[0], axis, -1)
+            if reverse:
+                x, g = x[..., ::-1], g[..., ::-1]
+            n, out = x.shape[-1], np.zeros_like(x)
+            for i in range(n):  # output i is the product of x[..k] for k in `terms`
+                terms = range(i + 1) if inclusive else range(i)
+                for j in terms:
+                    others = np.prod(x[..., [k for k in terms if k != j]], axis=-1)
+                    out[..., j] += g[..., i] * np.conj(others)
+            if reverse:
+                out = out[..., ::-1]
+            return [np.moveaxis(out, -1, axis)]
+        return ref
+    add("cumprod", "cumprod", lambda x: mx.cumprod(x, axis=1), [z(2, 4)], {"axis": 1, "reverse": False, "inclusive": True},
+        vjp_ref=cumprod_ref(1, False, True))
+    add("cumprod_reverse_exclusive", "cumprod", lambda x: mx.cumprod(x, axis=0, reverse=True, inclusive=False), [z(3, 2)],
+        {"axis": 0, "reverse": True, "inclusive": False}, vjp_ref=cumprod_ref(0, True, False))
+    add("astype_to_complex", "astype", lambda x: x.astype(mx.complex64), [r(2, 3)], {"dtype": "complex64"})
+    add("astype_to_real", "astype", lambda x: x.astype(mx.float32), [z(2, 3)], {"dtype": "float32"})
+
+    fft = mx.fft
+    for shape in [(8,), (2, 7)]:
+        t = "x".join(map(str, shape))
+        add(f"fft_{t}", "fft.fft", lambda x: fft.fft(x), [z(*shape)], {"axis": -1}, linear=True)
+        add(f"ifft_{t}", "fft.ifft", lambda x: fft.ifft(x), [z(*shape)], {"axis": -1}, linear=True)
+        add(f"fft_real_{t}", "fft.fft", lambda x: fft.fft(x), [r(*shape)], {"axis": -1}, linear=True)
+        add(f"rfft_{t}", "fft.rfft", lambda x: fft.rfft(x), [r(*shape)], {"axis": -1}, linear=True)
+    for n in [6, 10]:
+        add(f"fft_n{n}", "fft.fft", lambda x, n=n: fft.fft(x, n=n), [z(3, 8)], {"n": n, "axis": -1}, linear=True)
+        add(f"rfft_n{n}", "fft.rfft", lambda x, n=n: fft.rfft(x, n=n), [r(3, 8)], {"n": n, "axis": -1}, linear=True)
+    for n in [None, 8, 9, 5]:
+        args = {"axis": -1} if n is None else {"n": n, "axis": -1}
+        add(f"irfft_n{n}", "fft.irfft", lambda x, n=n: fft.irfft(x, n=n), [z(3, 5)], args, linear=True)
+    add("fft_axis0", "fft.fft", lambda x: fft.fft(x, axis=0), [z(4, 3)], {"axis": 0}, linear=True)
+    add("irfft_axis0", "fft.irfft", lambda x: fft.irfft(x, axis=0), [z(4, 3)], {"axis": 0}, linear=True)
+    for norm in ["ortho", "forward"]:
+        add(f"fft_{norm}", "fft.fft", lambda x, norm=norm: fft.fft(x, norm=norm), [z(6)], {"axis": -1, "norm": norm}, linear=True)
+        add(f"rfft_{norm}", "fft.rfft", lambda x, norm=norm: fft.rfft(x, norm=norm), [r(6)], {"axis": -1, "norm": norm}, linear=True)
+        add(f"irfft_{norm}", "fft.irfft", lambda x, norm=norm: fft.irfft(x, norm=norm), [z(4)], {"axis": -1, "norm": norm}, linear=True)
+    add("fft2", "fft.fft2", lambda x: fft.fft2(x), [z(2, 4, 3)], {"axes": [-2, -1]}, linear=True)
+    add("ifft2_s", "fft.ifft2", lambda x: fft.ifft2(x, s=[3, 4]), [z(2, 4, 3)], {"s": [3, 4], "axes": [-2, -1]}, linear=True)
+    add("rfft2", "fft.rfft2", lambda x: fft.rfft2(x), [r(2, 4, 6)], {"axes": [-2, -1]}, linear=True)
+    add("irfft2", "fft.irfft2", lambda x: fft.irfft2(x), [z(2, 4, 4)], {"axes": [-2, -1]}, linear=True)
+    add("rfftn", "fft.rfftn", lambda x: fft.rfftn(x), [r(3, 4, 5)], {}, linear=True)
+    add("irfftn_s", "fft.irfftn", lambda x: fft.irfftn(x, s=[3, 4, 7], axes=[0, 1, 2]), [z(3, 4, 4)], {"s": [3, 4, 7], "axes": [0, 1, 2]}, linear=True)
+    fam.write()
+
+
+# ---------------------------------------------------------------------------------------
 # quantization (MLX's affine format, byte for byte)
 
 def gen_quant():
@@ -1199,6 +1327,6 @@ def gen_promotion():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "linalg", "fft", "quant", "quant_fp", "npy", "npz", "safetensors_files", "promotion"]
+    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "linalg", "fft", "grad", "quant", "quant_fp", "npy", "npz", "safetensors_files", "promotion"]
     for w in which:
         globals()[f"gen_{w}"]()

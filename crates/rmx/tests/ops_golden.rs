@@ -74,6 +74,13 @@ fn fft_matches_numpy() {
     check_family("fft");
 }
 
+/// Derivatives of the FFTs and of ops on complex numbers against MLX's `vjp`/`jvp` (MLX's
+/// adjoint convention for complex cotangents).
+#[test]
+fn complex_and_fft_derivatives_match_mlx() {
+    check_family("grad");
+}
+
 #[test]
 fn quantization_matches_mlx_byte_for_byte() {
     check_family("quant");

@@ -523,3 +523,32 @@ fn multi_output_rule_sees_cotangents_of_outputs_consumed_at_different_depths() {
     // d/da (2a through the chain + 3a) = 5; before the fix the rule ran early and saw 2.
     assert_eq!(g[0].to_vec::<f32>().unwrap(), vec![5.0, 5.0]);
 }
+
+/// The FFTs under vmap (batch on either axis of the input, the transform on the other) against
+/// a loop, and the gradient of a real loss through rfft/irfft under vmap.
+#[test]
+fn fft_vmap_matches_a_loop() {
+    use rmx::fft::{self, FftNorm};
+    let key = rmx::random::key(7);
+    let x = rmx::random::uniform(-1.0, 1.0, &[3, 6, 5], Dtype::F32, Some(&key)).unwrap();
+    let spectrum_power = |a: &[Array]| -> Result<Vec<Array>> {
+        let spec = fft::rfft(&a[0], Some(8), -1, FftNorm::Ortho)?;
+        let back = fft::irfft(&rmx::multiply(&spec, &spec)?, Some(7), -1, FftNorm::Backward)?;
+        let full = fft::fft2(&rmx::astype(&back, Dtype::C64)?, None, &[-2, -1], FftNorm::Backward)?;
+        Ok(vec![rmx::add(&back, &rmx::abs(&rmx::sum(&full, Axes::All, false)?)?)?])
+    };
+    let loss = move |a: &[Array]| Ok(vec![rmx::sum(&spectrum_power(a)?[0], Axes::All, false)?]);
+    for axis in [0usize, 1] {
+        let fs: [(&str, Box<dyn Fn(&[Array]) -> Result<Vec<Array>>>); 2] =
+            [("transform", Box::new(spectrum_power)), ("gradient", Box::new(move |a: &[Array]| rmx::grad(loss, &[0])(a)))];
+        for (what, f) in &fs {
+            let mapped = rmx::vmap(f, &[Some(axis)], &[Some(0)])(std::slice::from_ref(&x)).unwrap().remove(0);
+            let rows: Vec<Array> = (0..x.shape()[axis])
+                .map(|i| f(&[rmx::take(&x, &Array::scalar(i as u32), Some(axis as isize)).unwrap()]).unwrap().remove(0))
+                .collect();
+            let want = rmx::stack(&rows, 0).unwrap();
+            assert_eq!(mapped.shape(), want.shape(), "{what}, batch axis {axis}");
+            assert!(rmx::allclose(&mapped, &want, 1e-4, 1e-4, false).unwrap().item::<bool>().unwrap(), "{what}, batch axis {axis}");
+        }
+    }
+}

@@ -128,8 +128,11 @@ impl Primitive for Binary {
 
     fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], outputs: &[Array]) -> Result<Vec<Array>> {
         let (a, b, y, g) = (&inputs[0], &inputs[1], &outputs[0], &cotangents[0]);
-        let (ga, gb) = partials(self.0, a, b, y, g)?;
-        argnums.iter().map(|&i| if i == 0 { sum_to_shape(&ga, a.shape()) } else { sum_to_shape(&gb, b.shape()) }).collect()
+        let both = super::rules::adjoint(g, y.dtype().is_complex(), |g| {
+            let (ga, gb) = partials(self.0, a, b, y, g)?;
+            Ok(vec![ga, gb])
+        })?;
+        argnums.iter().map(|&i| sum_to_shape(&both[i], inputs[i].shape())).collect()
     }
 
     fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {

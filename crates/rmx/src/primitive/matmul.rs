@@ -98,10 +98,12 @@ impl Primitive for Matmul {
 /// full batch shape (the op broadcast them).
 fn product_vjp(inputs: &[Array], g: &Array, i: usize, scale: f64) -> Result<Array> {
     let g = if scale == 1.0 { g.clone() } else { crate::multiply(g, scale)? };
+    // The adjoint for complex operands (MLX's convention): the other operand conjugated.
+    let other = |j: usize| crate::swapaxes(&super::rules::conj_complex(&inputs[j])?, -1, -2);
     if i == 0 {
-        crate::matmul(&g, &crate::swapaxes(&inputs[1], -1, -2)?)
+        crate::matmul(&g, &other(1)?)
     } else {
-        crate::matmul(&crate::swapaxes(&inputs[0], -1, -2)?, &g)
+        crate::matmul(&other(0)?, &g)
     }
 }
 

@@ -285,7 +285,10 @@ impl Primitive for Reduce {
                 let count = crate::sum(&hit, axes, true)?;
                 crate::multiply(&hit, &crate::divide(g, &count)?)?
             }
-            ReduceOp::Prod => prod_vjp(x, &self.axes, g)?,
+            ReduceOp::Prod => {
+                let complex = x.dtype().is_complex();
+                super::rules::adjoint(g, complex, |g| Ok(vec![prod_vjp(x, &self.axes, g)?]))?.swap_remove(0)
+            }
             ReduceOp::All | ReduceOp::Any => crate::zeros_like(x)?,
         }])
     }

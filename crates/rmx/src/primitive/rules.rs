@@ -80,3 +80,23 @@ pub(crate) fn front((x, axis): &Batched) -> Result<Array> {
 pub(crate) fn batched_front(x: Array) -> Result<Option<BatchedOutputs>> {
     Ok(Some((vec![x], vec![Some(0)])))
 }
+
+/// Runs a derivative rule written for real numbers (the transpose of the Jacobian) under
+/// MLX's convention for complex numbers, where a cotangent is pulled back through the
+/// *adjoint*: `conj(rule(conj(g)))`, which for a holomorphic `f` gives `g * conj(f'(z))`.
+/// With no complex array involved the rule runs as is.
+pub(crate) fn adjoint(g: &Array, complex: bool, rule: impl FnOnce(&Array) -> Result<Vec<Array>>) -> Result<Vec<Array>> {
+    if !complex {
+        return rule(g);
+    }
+    rule(&conj_complex(g)?)?.iter().map(conj_complex).collect()
+}
+
+/// `conj(x)` for complex `x`; `x` itself otherwise.
+pub(crate) fn conj_complex(x: &Array) -> Result<Array> {
+    if x.dtype().is_complex() {
+        crate::conj(x)
+    } else {
+        Ok(x.clone())
+    }
+}

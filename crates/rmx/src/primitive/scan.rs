@@ -148,6 +148,39 @@ impl Scan {
 }
 
 impl Scan {
+    /// The reverse rule as the transpose of the Jacobian (real numbers).
+    fn transposed_vjp(&self, inputs: &[Array], cotangents: &[Array], outputs: &[Array]) -> Result<Vec<Array>> {
+        match self.op {
+            // Each input contributes to the outputs after it (before it when reversed).
+            ScanOp::Sum => Ok(vec![crate::cumsum(&cotangents[0], Some(self.axis as isize), !self.reverse, self.inclusive)?]),
+            ScanOp::Prod | ScanOp::Max | ScanOp::Min => {
+                let rule = if self.op == ScanOp::Prod { cumprod_vjp } else { extreme_scan_vjp };
+                if self.inclusive {
+                    return self.in_forward_order(rule, inputs, outputs, cotangents);
+                }
+                // Exclusive output i is inclusive output i-1 (in scan order), so the inclusive
+                // scan's cotangent is the exclusive one shifted back a step; the last inclusive
+                // output feeds nothing.
+                let inclusive = Scan { inclusive: true, ..*self };
+                let x = &inputs[0];
+                let y = Array::from_primitive(x.shape().to_vec(), x.dtype(), std::sync::Arc::new(Scan { ..inclusive }), vec![x.clone()]);
+                inclusive.in_forward_order(rule, inputs, &[y], &[self.shift_back(&cotangents[0])?])
+            }
+            ScanOp::LogAddExp => {
+                // x̄_j = Σ_i c_i exp(x_j − y_i) over the outputs i that include x_j: split by
+                // the sign of c, each part is a logcumsumexp in the other direction, so nothing
+                // overflows.
+                let (x, y, c, ax) = (&inputs[0], &outputs[0], &cotangents[0], Some(self.axis as isize));
+                let part = |weights: &Array| -> Result<Array> {
+                    let logs = crate::subtract(&crate::log(weights)?, y)?;
+                    crate::exp(&crate::add(x, &crate::logcumsumexp(&logs, ax, !self.reverse, self.inclusive)?)?)
+                };
+                let (positive, negative) = (crate::maximum(c, 0.0)?, crate::maximum(&crate::negative(c)?, 0.0)?);
+                Ok(vec![crate::subtract(&part(&positive)?, &part(&negative)?)?])
+            }
+        }
+    }
+
     /// `c` moved one step against the scan direction along the axis (`c[j+1]` at `j` for a
     /// forward scan, `c[j-1]` reversed), zero where nothing comes in.
     fn shift_back(&self, c: &Array) -> Result<Array> {
@@ -194,35 +227,9 @@ impl Primitive for Scan {
     }
 
     fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], outputs: &[Array]) -> Result<Vec<Array>> {
-        match self.op {
-            // Each input contributes to the outputs after it (before it when reversed).
-            ScanOp::Sum => Ok(vec![crate::cumsum(&cotangents[0], Some(self.axis as isize), !self.reverse, self.inclusive)?]),
-            ScanOp::Prod | ScanOp::Max | ScanOp::Min => {
-                let rule = if self.op == ScanOp::Prod { cumprod_vjp } else { extreme_scan_vjp };
-                if self.inclusive {
-                    return self.in_forward_order(rule, inputs, outputs, cotangents);
-                }
-                // Exclusive output i is inclusive output i-1 (in scan order), so the inclusive
-                // scan's cotangent is the exclusive one shifted back a step; the last inclusive
-                // output feeds nothing.
-                let inclusive = Scan { inclusive: true, ..*self };
-                let x = &inputs[0];
-                let y = Array::from_primitive(x.shape().to_vec(), x.dtype(), std::sync::Arc::new(Scan { ..inclusive }), vec![x.clone()]);
-                inclusive.in_forward_order(rule, inputs, &[y], &[self.shift_back(&cotangents[0])?])
-            }
-            ScanOp::LogAddExp => {
-                // x̄_j = Σ_i c_i exp(x_j − y_i) over the outputs i that include x_j: split by
-                // the sign of c, each part is a logcumsumexp in the other direction, so nothing
-                // overflows.
-                let (x, y, c, ax) = (&inputs[0], &outputs[0], &cotangents[0], Some(self.axis as isize));
-                let part = |weights: &Array| -> Result<Array> {
-                    let logs = crate::subtract(&crate::log(weights)?, y)?;
-                    crate::exp(&crate::add(x, &crate::logcumsumexp(&logs, ax, !self.reverse, self.inclusive)?)?)
-                };
-                let (positive, negative) = (crate::maximum(c, 0.0)?, crate::maximum(&crate::negative(c)?, 0.0)?);
-                Ok(vec![crate::subtract(&part(&positive)?, &part(&negative)?)?])
-            }
-        }
+        // cumprod of complex numbers is holomorphic: the real rule under the adjoint convention.
+        let complex = inputs[0].dtype().is_complex();
+        super::rules::adjoint(&cotangents[0], complex, |g| self.transposed_vjp(inputs, std::slice::from_ref(g), outputs))
     }
 
     fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {

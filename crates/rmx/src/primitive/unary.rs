@@ -152,7 +152,7 @@ impl UnaryOp {
             Abs if dtype.is_complex() => Ok((dtype, Dtype::F32)),
             Negative if dtype == Dtype::Bool => reject("use logical_not to negate a bool array"),
             Floor | Ceil | Round if dtype.is_complex() => reject("not defined for complex numbers"),
-            Erf | ErfInv | Sigmoid | Expm1 | Log1p | ArcCosh if dtype.is_complex() => reject("not implemented for complex numbers"),
+            Erf | ErfInv | Sigmoid | Expm1 if dtype.is_complex() => reject("not implemented for complex numbers"),
             _ if self.needs_float() && !dtype.is_inexact() => Ok((Dtype::F32, Dtype::F32)),
             _ => Ok((dtype, dtype)),
         }
@@ -184,7 +184,11 @@ impl Primitive for Unary {
     }
 
     fn vjp(&self, inputs: &[Array], cotangents: &[Array], _: &[usize], outputs: &[Array]) -> Result<Vec<Array>> {
-        Ok(vec![derivative(self.0, &inputs[0], &outputs[0], &cotangents[0])?])
+        let (x, y, g) = (&inputs[0], &outputs[0], &cotangents[0]);
+        if x.dtype().is_complex() {
+            return Ok(vec![complex_derivative(self.0, x, y, g)?]);
+        }
+        Ok(vec![derivative(self.0, x, y, g)?])
     }
 
     fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
@@ -197,6 +201,24 @@ impl Primitive for Unary {
 
     fn output_shapes(&self, inputs: &[Array]) -> Option<Result<Vec<Vec<usize>>>> {
         super::rules::elementwise_shapes(self.name(), inputs)
+    }
+}
+
+/// The cotangent of complex `x` for `y = op(x)` under MLX's adjoint convention: the
+/// non-holomorphic ops by their own rules, the holomorphic ones as `g * conj(f'(x))`.
+fn complex_derivative(op: UnaryOp, x: &Array, y: &Array, g: &Array) -> Result<Array> {
+    let as_complex = |a: &Array| crate::astype(a, Dtype::C64);
+    match op {
+        // |z| grows along z / |z| (zero at the origin, as MLX's sign).
+        UnaryOp::Abs => {
+            let zero = crate::equal(y, 0.0)?;
+            let direction = crate::where_(&zero, 0.0, &crate::divide(x, y)?)?;
+            crate::multiply(&as_complex(g)?, &direction)
+        }
+        UnaryOp::Real => as_complex(g),
+        UnaryOp::Imag => crate::multiply(&as_complex(g)?, &Array::scalar(C64::new(0.0, 1.0))),
+        UnaryOp::Conj => crate::conj(g),
+        _ => crate::conj(&derivative(op, x, y, &crate::conj(g)?)?),
     }
 }
 
@@ -227,13 +249,16 @@ fn derivative(op: UnaryOp, x: &Array, y: &Array, g: &Array) -> Result<Array> {
         UnaryOp::Cosh => mul(g, &sinh(x)?)?,
         UnaryOp::Tanh => mul(g, &sub(1.0, &square(y)?)?)?,
         UnaryOp::ArcSinh => mul(g, &rsqrt(&add(&square(x)?, 1.0)?)?)?,
-        UnaryOp::ArcCosh => mul(g, &rsqrt(&sub(&square(x)?, 1.0)?)?)?,
+        // 1 / (sqrt(x - 1) sqrt(x + 1)): the branch of arccosh for complex x too.
+        UnaryOp::ArcCosh => div(g, &mul(&crate::sqrt(&sub(x, 1.0)?)?, &crate::sqrt(&add(x, 1.0)?)?)?)?,
         UnaryOp::ArcTanh => div(g, &sub(1.0, &square(x)?)?)?,
         UnaryOp::Sigmoid => mul(g, &mul(y, &sub(1.0, y)?)?)?,
         UnaryOp::Erf => mul(g, &mul(&exp(&neg(&square(x)?)?)?, 2.0 / PI.sqrt())?)?,
         UnaryOp::ErfInv => mul(g, &mul(&exp(&square(y)?)?, PI.sqrt() / 2.0)?)?,
         UnaryOp::Conj => crate::conj(g)?,
-        UnaryOp::Real | UnaryOp::Imag => return Err(Error::NotImplemented(format!("vjp of {} (complex gradients)", op.name()))),
+        // Of a real input: the identity and zero.
+        UnaryOp::Real => g.clone(),
+        UnaryOp::Imag => crate::zeros_like(x)?,
         // Piecewise constant, or boolean/integer results: no gradient flows.
         UnaryOp::Sign
         | UnaryOp::Floor
@@ -444,6 +469,8 @@ fn run_complex(op: UnaryOp, out_dtype: Dtype, x: &Storage, shape: &[usize], out:
         Log => |v| v.ln(),
         Log2 => |v| v.ln() / std::f32::consts::LN_2,
         Log10 => |v| v.ln() / std::f32::consts::LN_10,
+        // ln|1 + z| = ½ log1p(x(2 + x) + y²) keeps the digits of small z.
+        Log1p => |v| C64::new(0.5 * (v.re * (2.0 + v.re) + v.im * v.im).ln_1p(), v.im.atan2(1.0 + v.re)),
         Sin => |v| v.sin(),
         Cos => |v| v.cos(),
         Tan => |v| v.tan(),
@@ -454,6 +481,7 @@ fn run_complex(op: UnaryOp, out_dtype: Dtype, x: &Storage, shape: &[usize], out:
         Cosh => |v| v.cosh(),
         Tanh => |v| v.tanh(),
         ArcSinh => |v| v.asinh(),
+        ArcCosh => |v| v.acosh(),
         ArcTanh => |v| v.atanh(),
         Conj => |v| v.conj(),
         _ => return Err(Error::dtype(op.name(), Dtype::C64)),

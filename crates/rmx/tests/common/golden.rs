@@ -460,6 +460,16 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
         }
         "hadamard_transform" => one(rmx::hadamard_transform(&x[0], args.get("scale").and_then(Value::as_f64))),
         fft if fft.starts_with("fft.") => super::fft_ops::run(fft, x, args),
+        derivative if derivative.starts_with("vjp:") || derivative.starts_with("jvp:") => {
+            let (mode, inner) = derivative.split_at(4);
+            let (primals, seeds) = x.split_at(args["primals"].as_u64().unwrap() as usize);
+            let f = |a: &[Array]| run_op(inner, a, args);
+            if mode == "vjp:" {
+                rmx::vjp(f, primals, seeds).map(|(_, grads)| grads)
+            } else {
+                rmx::jvp(f, primals, seeds).map(|(_, pushed)| pushed)
+            }
+        }
         linalg if linalg.starts_with("linalg.") => super::linalg_checks::run(linalg, x, args),
         other => panic!("golden runner does not know op {other}"),
     }
