@@ -282,6 +282,19 @@ impl Array {
         siblings.iter().map(|s| s.node.upgrade().map(|node| Array { node })).collect()
     }
 
+    /// Every output of this node's primitive in order, an output the program dropped
+    /// standing in as a lazy recomputation of the application (evaluated only if read).
+    pub(crate) fn outputs_or_recomputed(&self) -> Vec<Array> {
+        let siblings = self.outputs_of_primitive();
+        match self.graph() {
+            Some((primitive, inputs)) if siblings.iter().any(Option::is_none) => {
+                let fresh = Array::multi_from_primitive(self.sibling_specs(), primitive, inputs);
+                siblings.into_iter().zip(fresh).map(|(s, f)| s.unwrap_or(f)).collect()
+            }
+            _ => siblings.into_iter().map(|s| s.unwrap_or_else(|| self.clone())).collect(),
+        }
+    }
+
     /// Identity of the primitive application that computes this node: shared by the outputs
     /// of one multi-output application, distinct between applications (even of one primitive).
     pub(crate) fn application_key(&self) -> *const () {

@@ -208,8 +208,89 @@ fn check_jvp(c: &Case, seed: u64) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// `x + shift * I` (diagonally dominant for inputs in (-1, 1) and shift ≥ n).
+fn shifted(x: &Array, shift: f64) -> Result<Array> {
+    let n = x.shape()[x.ndim() - 1];
+    rmx::add(x, &rmx::multiply(&rmx::eye(n, None, 0, Dtype::F64)?, shift)?)
+}
+
+/// The first `k` entries along `axis` (the determined part of a non-square SVD's factors).
+fn first(x: &Array, axis: usize, k: usize) -> Result<Array> {
+    let mut stops: Vec<isize> = x.shape().iter().map(|&d| d as isize).collect();
+    stops[axis] = k as isize;
+    rmx::slice(x, &vec![0; x.ndim()], &stops, &vec![1; x.ndim()])
+}
+
+/// What a loss may depend on when the columns of `u` and `v` are singular or eigen vectors
+/// (each pair is determined up to a common sign): `u ∘ u`, `v ∘ v` and `u diag(1, 2, ..) vᵀ`.
+fn sign_free(u: &Array, v: &Array) -> Result<Array> {
+    let k = u.shape()[u.ndim() - 1];
+    let weights = rmx::arange(1.0, k as f64 + 1.0, 1.0, Dtype::F64)?;
+    let weighted = rmx::matmul(&rmx::multiply(u, &weights)?, &rmx::swapaxes(v, -1, -2)?)?;
+    flat_concat(&[rmx::square(u)?, rmx::square(v)?, weighted])
+}
+
+fn flat_concat(parts: &[Array]) -> Result<Array> {
+    let flat: Vec<Array> = parts.iter().map(|p| rmx::reshape(p, &[-1])).collect::<Result<_>>()?;
+    rmx::concatenate(&flat, 0)
+}
+
+/// The factorizations, inverses and solves; the inputs that read one triangle are perturbed
+/// on both, so their gradients must say which triangle counts.
+fn linalg_cases() -> Vec<Case> {
+    use rmx::linalg;
+    let r = (-1.0, 1.0);
+    vec![
+        case("inv", &[&[2, 3, 3]], r, |a| linalg::inv(&shifted(&a[0], 3.0)?)),
+        case("tri_inv_lower", &[&[3, 3]], r, |a| linalg::tri_inv(&shifted(&a[0], 3.0)?, false)),
+        case("tri_inv_upper", &[&[3, 3]], r, |a| linalg::tri_inv(&shifted(&a[0], 3.0)?, true)),
+        case("solve", &[&[2, 3, 3], &[2, 3, 2]], r, |a| linalg::solve(&shifted(&a[0], 3.0)?, &a[1])),
+        case("solve_vector", &[&[3, 3], &[3]], r, |a| linalg::solve(&shifted(&a[0], 3.0)?, &a[1])),
+        case("solve_triangular_upper", &[&[3, 3], &[3, 2]], r, |a| linalg::solve_triangular(&shifted(&a[0], 3.0)?, &a[1], true)),
+        case("solve_triangular_lower", &[&[3, 3], &[3]], r, |a| linalg::solve_triangular(&shifted(&a[0], 3.0)?, &a[1], false)),
+        case("cholesky_lower", &[&[2, 3, 3]], r, |a| linalg::cholesky(&shifted(&a[0], 4.0)?, false)),
+        case("cholesky_upper", &[&[3, 3]], r, |a| linalg::cholesky(&shifted(&a[0], 4.0)?, true)),
+        case("cholesky_inv_lower", &[&[3, 3]], r, |a| linalg::cholesky_inv(&shifted(&a[0], 3.0)?, false)),
+        case("cholesky_inv_upper", &[&[3, 3]], r, |a| linalg::cholesky_inv(&shifted(&a[0], 3.0)?, true)),
+        case("eigvalsh_lower", &[&[2, 3, 3]], r, |a| linalg::eigvalsh(&a[0], "L")),
+        case("eigh_upper", &[&[4, 4]], r, |a| {
+            let (w, v) = linalg::eigh(&a[0], "U")?;
+            flat_concat(&[w, sign_free(&v, &v)?])
+        }),
+        case("svd_values_tall", &[&[4, 3]], r, |a| linalg::svd_values(&a[0])),
+        // U and Vt dropped: the rule sees them recomputed, with zero cotangents.
+        case("svd_values_of_full_svd", &[&[3, 4]], r, |a| Ok(linalg::svd(&a[0])?.1)),
+        case("svd_square", &[&[3, 3]], r, |a| {
+            let (u, s, vt) = linalg::svd(&a[0])?;
+            flat_concat(&[sign_free(&u, &rmx::swapaxes(&vt, -1, -2)?)?, s])
+        }),
+        case("svd_tall", &[&[4, 2]], r, |a| {
+            let (u, s, vt) = linalg::svd(&a[0])?;
+            flat_concat(&[sign_free(&first(&u, 1, 2)?, &rmx::swapaxes(&vt, -1, -2)?)?, s])
+        }),
+        case("svd_wide", &[&[2, 2, 3]], r, |a| {
+            let (u, s, vt) = linalg::svd(&a[0])?;
+            flat_concat(&[sign_free(&u, &rmx::swapaxes(&first(&vt, 1, 2)?, -1, -2)?)?, s])
+        }),
+        case("qr_tall", &[&[4, 3]], r, |a| {
+            let (q, r) = linalg::qr(&a[0])?;
+            flat_concat(&[q, r])
+        }),
+        case("qr_wide", &[&[2, 4]], r, |a| {
+            let (q, r) = linalg::qr(&a[0])?;
+            flat_concat(&[q, r])
+        }),
+        case("lu_factor", &[&[3, 3]], r, |a| Ok(linalg::lu_factor(&a[0])?.0)),
+        case("det", &[&[2, 3, 3]], r, |a| linalg::det(&shifted(&a[0], 1.0)?)),
+        case("slogdet", &[&[3, 3]], r, |a| Ok(linalg::slogdet(&a[0])?.1)),
+        case("pinv", &[&[4, 3]], r, |a| linalg::pinv(&a[0])),
+        case("norm_2", &[&[3, 4]], r, |a| linalg::norm(&a[0], Some(linalg::NormOrd::P(2.0)), None, false)),
+        case("norm_nuc", &[&[3, 4]], r, |a| linalg::norm(&a[0], Some(linalg::NormOrd::Nuc), None, false)),
+    ]
+}
+
 fn all_cases() -> Vec<Case> {
-    [unary_cases(), binary_cases(), reduction_cases(), structural_cases()].into_iter().flatten().collect()
+    [unary_cases(), binary_cases(), reduction_cases(), structural_cases(), linalg_cases()].into_iter().flatten().collect()
 }
 
 #[test]

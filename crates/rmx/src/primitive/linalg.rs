@@ -244,4 +244,24 @@ impl Primitive for Linalg {
             other => Err(Error::dtype_detail(self.op.name(), other, "only float32 and float64 are supported")),
         }
     }
+
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], outputs: &[Array]) -> Result<Vec<Array>> {
+        super::linalg_rules::vjp(self.op, inputs, cotangents, argnums, outputs)
+    }
+
+    /// Leading dimensions are batch dimensions already: the batch moves to the front, an
+    /// unbatched right-hand side is broadcast along it.
+    fn vmap(&self, inputs: &[super::Batched], outputs: &[Array]) -> Result<Option<super::BatchedOutputs>> {
+        let size = inputs.iter().find_map(|(x, axis)| axis.map(|a| x.shape()[a])).unwrap_or(1);
+        let batched: Vec<Array> = inputs
+            .iter()
+            .map(|input| match input.1 {
+                Some(_) => super::rules::front(input),
+                None => crate::broadcast_to(&input.0, &[&[size], input.0.shape()].concat()),
+            })
+            .collect::<Result<_>>()?;
+        let shapes = outputs.iter().map(|o| ([&[size], o.shape()].concat(), o.dtype())).collect();
+        let out = Array::multi_from_primitive(shapes, std::sync::Arc::new(Linalg { op: self.op }), batched);
+        Ok(Some((out, vec![Some(0); outputs.len()])))
+    }
 }

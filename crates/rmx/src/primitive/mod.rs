@@ -22,6 +22,7 @@ pub mod hadamard;
 pub mod identity;
 pub mod indexing;
 pub mod linalg;
+pub(crate) mod linalg_rules;
 pub mod load;
 pub mod matmul;
 pub mod quantized;

@@ -92,7 +92,8 @@ where
         if siblings.iter().flatten().all(|s| !cots.contains_key(&key(s))) {
             continue;
         }
-        let sibling_arrays: Vec<Array> = siblings.iter().map(|s| s.clone().unwrap_or_else(|| node.clone())).collect();
+        // An output the program dropped gets a zero cotangent.
+        let sibling_arrays = node.outputs_or_recomputed();
         let sibling_cots: Vec<Array> = siblings
             .iter()
             .zip(&sibling_arrays)

@@ -18,9 +18,7 @@ use crate::primitive::Batched;
 /// Replays one node per batch entry and stacks the results along axis 0.
 fn by_loop(node: &Array, inputs: &[Batched], size: usize) -> Result<(Vec<Array>, Vec<Option<usize>>)> {
     let (primitive, _) = node.graph().ok_or_else(|| Error::Eval("vmap: node lost its graph".into()))?;
-    let outputs = node.outputs_of_primitive();
-    let specs: Vec<(Vec<usize>, Dtype)> =
-        outputs.iter().map(|o| o.as_ref().map_or((node.shape().to_vec(), node.dtype()), |o| (o.shape().to_vec(), o.dtype()))).collect();
+    let specs: Vec<(Vec<usize>, Dtype)> = node.sibling_specs();
     let mut per_output: Vec<Vec<Array>> = vec![Vec::with_capacity(size); specs.len()];
     for b in 0..size {
         let args: Vec<Array> = inputs
@@ -107,7 +105,7 @@ where
             }
             let batched: Vec<Batched> = inputs.iter().map(|i| values.get(&key(i)).cloned().unwrap_or_else(|| (i.clone(), None))).collect();
             let siblings = node.outputs_of_primitive();
-            let traced: Vec<Array> = siblings.iter().map(|s| s.clone().unwrap_or_else(|| node.clone())).collect();
+            let traced = node.outputs_or_recomputed();
             let (arrays, axes): (Vec<Array>, Vec<Option<usize>>) = match primitive.vmap(&batched, &traced)? {
                 Some(result) => result,
                 None => by_loop(&node, &batched, size)?,

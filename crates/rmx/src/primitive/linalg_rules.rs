@@ -1,0 +1,231 @@
+//! Reverse-mode rules of the `Linalg` primitive: inverses, solves, Cholesky, the symmetric
+//! eigendecomposition, SVD, QR and LU (MLX has none of these; forward mode follows from them,
+//! see `transforms::jvp`).
+//!
+//! Each rule is the exact derivative of the function as computed: factorizations that read
+//! one triangle of their input (`cholesky`, `eigh`, the triangular inverse and solve) give
+//! gradients on that triangle only, the off-diagonal entries counting for both halves of the
+//! symmetric matrix they stand for. Rules are built from differentiable ops, so they nest
+//! (second derivatives). Derivatives that do not exist at the input surface as infinities,
+//! as in PyTorch: repeated eigenvalues or singular values, singular matrices. The general
+//! eigendecomposition `eig` (complex outputs) has no rule.
+
+use super::linalg::LinalgOp;
+use crate::array::Array;
+use crate::error::{Error, Result};
+use std::sync::Arc;
+
+/// `xᵀ` over the last two axes.
+fn t(x: &Array) -> Result<Array> {
+    crate::swapaxes(x, -1, -2)
+}
+
+fn mm(a: &Array, b: &Array) -> Result<Array> {
+    crate::matmul(a, b)
+}
+
+/// The triangle of `x` a kernel reads (`upper` or lower), diagonal included.
+fn triangle(x: &Array, upper: bool) -> Result<Array> {
+    if upper {
+        crate::triu(x, 0)
+    } else {
+        crate::tril(x, 0)
+    }
+}
+
+/// The gradient with respect to a matrix of which only one triangle is read, as the
+/// symmetric matrix it stands for, from a gradient `g` valid for symmetric perturbations:
+/// off-diagonal entries collect both `g_ij` and `g_ji`.
+fn onto_read_triangle(g: &Array, upper: bool) -> Result<Array> {
+    let both = triangle(&crate::add(g, &t(g)?)?, upper)?;
+    crate::subtract(&both, &diag_embed(&crate::diagonal(g, 0, -2, -1)?)?)
+}
+
+/// Square matrices with `v` (`[..., n]`) on the diagonal.
+fn diag_embed(v: &Array) -> Result<Array> {
+    let n = v.shape()[v.ndim() - 1];
+    crate::multiply(&crate::expand_dims(v, &[-1])?, &crate::eye(n, None, 0, v.dtype())?)
+}
+
+/// `F_ij = 1 / (w_j - w_i)` off the diagonal, 0 on it (`w`: `[..., n]`).
+fn gap_reciprocals(w: &Array) -> Result<Array> {
+    let n = w.shape()[w.ndim() - 1];
+    let gaps = crate::subtract(&crate::expand_dims(w, &[-2])?, &crate::expand_dims(w, &[-1])?)?;
+    let off = crate::logical_not(&crate::eye(n, None, 0, crate::Dtype::Bool)?)?;
+    crate::where_(&off, &crate::reciprocal(&crate::where_(&off, &gaps, 1.0)?)?, 0.0)
+}
+
+/// The first `k` columns (`axis` = -1) or rows (`axis` = -2) of `x`.
+fn leading(x: &Array, axis: isize, k: usize) -> Result<Array> {
+    let nd = x.ndim();
+    let mut stops: Vec<isize> = x.shape().iter().map(|&d| d as isize).collect();
+    stops[(nd as isize + axis) as usize] = k as isize;
+    crate::slice(x, &vec![0; nd], &stops, &vec![1; nd])
+}
+
+/// The outputs of `op` recomputed on `a` (for rules that need factors the forward pass did
+/// not return, such as the eigenvectors behind `eigvalsh`).
+fn recompute(op: LinalgOp, a: &Array) -> Vec<Array> {
+    let outputs = op.outputs(a.shape(), a.dtype(), None);
+    Array::multi_from_primitive(outputs, Arc::new(super::linalg::Linalg { op }), vec![a.clone()])
+}
+
+/// The cotangents of the inputs listed in `argnums`.
+pub(crate) fn vjp(op: LinalgOp, inputs: &[Array], cotangents: &[Array], argnums: &[usize], outputs: &[Array]) -> Result<Vec<Array>> {
+    let a = &inputs[0];
+    let grads: Vec<Array> = match op {
+        LinalgOp::Inv => vec![inverse_vjp(&outputs[0], &cotangents[0])?],
+        LinalgOp::TriInv { upper } => vec![triangle(&inverse_vjp(&outputs[0], &cotangents[0])?, upper)?],
+        LinalgOp::Solve | LinalgOp::SolveTriangular { .. } => {
+            let (x, g) = (&outputs[0], &cotangents[0]);
+            let (gb, ga) = match op {
+                LinalgOp::SolveTriangular { upper } => {
+                    let gb = crate::linalg::solve_triangular(&t(a)?, g, !upper)?;
+                    let ga = triangle(&crate::negative(&mm(&gb, &t(x)?)?)?, upper)?;
+                    (gb, ga)
+                }
+                _ => {
+                    let gb = crate::linalg::solve(&t(a)?, g)?;
+                    (gb.clone(), crate::negative(&mm(&gb, &t(x)?)?)?)
+                }
+            };
+            return Ok(argnums.iter().map(|&i| if i == 0 { ga.clone() } else { gb.clone() }).collect());
+        }
+        LinalgOp::Cholesky { upper } => vec![cholesky_vjp(&outputs[0], &cotangents[0], upper)?],
+        LinalgOp::CholeskyInv { upper } => {
+            // Y = (L Lᵀ)⁻¹ (lower) or (Uᵀ U)⁻¹ (upper): W = Y Ȳ Y, then L̄ = -(W + Wᵀ) L or
+            // Ū = -U (W + Wᵀ), on the triangle the kernel reads.
+            let (y, g) = (&outputs[0], &cotangents[0]);
+            let w = mm(&mm(y, g)?, y)?;
+            let sym = crate::add(&w, &t(&w)?)?;
+            let factor = triangle(a, upper)?;
+            let grad = if upper { mm(&factor, &sym)? } else { mm(&sym, &factor)? };
+            vec![triangle(&crate::negative(&grad)?, upper)?]
+        }
+        LinalgOp::Eigh { upper, vectors } => {
+            let (w, gw) = (&outputs[0], &cotangents[0]);
+            let v = if vectors { outputs[1].clone() } else { recompute(LinalgOp::Eigh { upper, vectors: true }, a).swap_remove(1) };
+            // G = V (diag(w̄) + F ∘ (Vᵀ V̄)) Vᵀ, F_ij = 1 / (w_j - w_i).
+            let mut inner = diag_embed(gw)?;
+            if vectors {
+                inner = crate::add(&inner, &crate::multiply(&gap_reciprocals(w)?, &mm(&t(&v)?, &cotangents[1])?)?)?;
+            }
+            vec![onto_read_triangle(&mm(&mm(&v, &inner)?, &t(&v)?)?, upper)?]
+        }
+        LinalgOp::Svd { compute_uv } => vec![svd_vjp(a, outputs, cotangents, compute_uv)?],
+        LinalgOp::Qr => vec![qr_vjp(a, &outputs[0], &outputs[1], &cotangents[0], &cotangents[1])?],
+        LinalgOp::LuFactor => vec![lu_vjp(a, &outputs[0], &outputs[2], &cotangents[0])?],
+        LinalgOp::Eig { .. } => return Err(Error::NotImplemented("vjp of linalg::eig (complex eigenvectors of a general matrix)".into())),
+    };
+    Ok(argnums.iter().map(|_| grads[0].clone()).collect())
+}
+
+/// `Y = A⁻¹`: `Ā = -Yᵀ Ȳ Yᵀ`.
+fn inverse_vjp(y: &Array, g: &Array) -> Result<Array> {
+    let yt = t(y)?;
+    crate::negative(&mm(&mm(&yt, g)?, &yt)?)
+}
+
+/// `L = chol(A)` from the lower triangle of `A` (the output is `Lᵀ` when `upper`):
+/// `G = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹` with `Φ` the lower triangle, diagonal halved.
+fn cholesky_vjp(factor: &Array, g: &Array, upper: bool) -> Result<Array> {
+    let (l, gl) = if upper { (t(factor)?, t(g)?) } else { (factor.clone(), g.clone()) };
+    let p = crate::tril(&mm(&t(&l)?, &gl)?, 0)?;
+    let phi = crate::subtract(&p, &crate::multiply(&diag_embed(&crate::diagonal(&p, 0, -2, -1)?)?, 0.5)?)?;
+    let l_inv = crate::linalg::tri_inv(&l, false)?;
+    let grad = mm(&mm(&t(&l_inv)?, &phi)?, &l_inv)?;
+    // Symmetric perturbations see only the symmetric part; the kernel reads the lower triangle.
+    onto_read_triangle(&crate::multiply(&crate::add(&grad, &t(&grad)?)?, 0.5)?, false)
+}
+
+/// `A = U diag(s) Vᵀ` (Townsend's formula on the leading `k` singular vectors; the
+/// completion columns of a non-square `U` or `V` are not determined by `A` and get none).
+fn svd_vjp(a: &Array, outputs: &[Array], cotangents: &[Array], compute_uv: bool) -> Result<Array> {
+    let nd = a.ndim();
+    let (m, n) = (a.shape()[nd - 2], a.shape()[nd - 1]);
+    let k = m.min(n);
+    let full = if compute_uv { outputs.to_vec() } else { recompute(LinalgOp::Svd { compute_uv: true }, a) };
+    let (u, s, v) = (leading(&full[0], -1, k)?, full[1].clone(), t(&leading(&full[2], -2, k)?)?);
+    let gs = if compute_uv { &cotangents[1] } else { &cotangents[0] };
+    let mut inner = diag_embed(gs)?;
+    let mut extra = Vec::new();
+    if compute_uv {
+        let gu = leading(&cotangents[0], -1, k)?;
+        let gv = t(&leading(&cotangents[2], -2, k)?)?;
+        let f = gap_reciprocals(&crate::square(&s)?)?;
+        let s_row = crate::expand_dims(&s, &[-2])?;
+        let s_col = crate::expand_dims(&s, &[-1])?;
+        let ut_gu = mm(&t(&u)?, &gu)?;
+        let vt_gv = mm(&t(&v)?, &gv)?;
+        let j = crate::multiply(&crate::multiply(&f, &crate::subtract(&ut_gu, &t(&ut_gu)?)?)?, &s_row)?;
+        let kk = crate::multiply(&s_col, &crate::multiply(&f, &crate::subtract(&vt_gv, &t(&vt_gv)?)?)?)?;
+        inner = crate::add(&inner, &crate::add(&j, &kk)?)?;
+        let s_inv = crate::reciprocal(&s_row)?;
+        let mut terms = Vec::new();
+        if m > k {
+            // (I - U Uᵀ) Ū S⁻¹ Vᵀ
+            let outside = crate::subtract(&gu, &mm(&u, &ut_gu)?)?;
+            terms.push(mm(&crate::multiply(&outside, &s_inv)?, &t(&v)?)?);
+        }
+        if n > k {
+            // U S⁻¹ V̄ᵀ (I - V Vᵀ)
+            let outside = crate::subtract(&gv, &mm(&v, &vt_gv)?)?;
+            terms.push(mm(&crate::multiply(&u, &s_inv)?, &t(&outside)?)?);
+        }
+        extra = terms;
+    }
+    let mut grad = mm(&mm(&u, &inner)?, &t(&v)?)?;
+    for term in extra {
+        grad = crate::add(&grad, &term)?;
+    }
+    Ok(grad)
+}
+
+/// `A = Q R` (reduced). For `m ≥ n`: `M = R R̄ᵀ - Q̄ᵀ Q`, `Ā = (Q̄ + Q copyltu(M)) R⁻ᵀ`
+/// with `copyltu` the symmetric matrix of `M`'s lower triangle. For `m < n`, `A = [X | Y]`
+/// with `X = Q R₁` square and `Y = Q R₂`: `X̄` by the square rule with `Q̄ + Y R̄₂ᵀ`, `Ȳ = Q R̄₂`.
+fn qr_vjp(a: &Array, q: &Array, r: &Array, gq: &Array, gr: &Array) -> Result<Array> {
+    let nd = a.ndim();
+    let (m, n) = (a.shape()[nd - 2], a.shape()[nd - 1]);
+    let square_rule = |q: &Array, r: &Array, gq: &Array, gr: &Array| -> Result<Array> {
+        let mm_ = crate::subtract(&mm(r, &t(gr)?)?, &mm(&t(gq)?, q)?)?;
+        let lower = crate::tril(&mm_, -1)?;
+        let copyltu = crate::add(&crate::add(&lower, &t(&lower)?)?, &diag_embed(&crate::diagonal(&mm_, 0, -2, -1)?)?)?;
+        let b = crate::add(gq, &mm(q, &copyltu)?)?;
+        // B R⁻ᵀ = (R⁻¹ Bᵀ)ᵀ, R upper triangular.
+        t(&crate::linalg::solve_triangular(r, &t(&b)?, true)?)
+    };
+    if m >= n {
+        return square_rule(q, r, gq, gr);
+    }
+    let cols = |x: &Array, from: usize, to: usize| {
+        let mut starts = vec![0isize; nd];
+        let mut stops: Vec<isize> = x.shape().iter().map(|&d| d as isize).collect();
+        starts[nd - 1] = from as isize;
+        stops[nd - 1] = to as isize;
+        crate::slice(x, &starts, &stops, &vec![1; nd])
+    };
+    let (r1, gr1, gr2) = (cols(r, 0, m)?, cols(gr, 0, m)?, cols(gr, m, n)?);
+    let y = cols(a, m, n)?;
+    let gx = square_rule(q, &r1, &crate::add(gq, &mm(&y, &t(&gr2)?)?)?, &gr1)?;
+    crate::concatenate(&[gx, mm(q, &gr2)?], -1)
+}
+
+/// Packed `LU` of a square `A` with `A = P L U` (row `i` of `A` is row `perm[i]` of `L U`):
+/// `X̄ = tril(Lᵀ L̄, -1) + triu(Ū Uᵀ)`, `Ā = P L⁻ᵀ X̄ U⁻ᵀ`.
+fn lu_vjp(a: &Array, packed: &Array, perm: &Array, g: &Array) -> Result<Array> {
+    let nd = a.ndim();
+    let (m, n) = (a.shape()[nd - 2], a.shape()[nd - 1]);
+    if m != n {
+        return Err(Error::NotImplemented(format!("vjp of linalg::lu_factor for non-square matrices ({m}x{n})")));
+    }
+    let eye = crate::eye(n, None, 0, a.dtype())?;
+    let l = crate::add(&crate::tril(packed, -1)?, &eye)?;
+    let u = crate::triu(packed, 0)?;
+    let x = crate::add(&crate::tril(&mm(&t(&l)?, &crate::tril(g, -1)?)?, -1)?, &crate::triu(&mm(&crate::triu(g, 0)?, &t(&u)?)?, 0)?)?;
+    // L⁻ᵀ X̄ U⁻ᵀ through triangular solves: Lᵀ Z = X̄, then W Uᵀ = Z (U W' = Zᵀ).
+    let z = crate::linalg::solve_triangular(&t(&l)?, &x, true)?;
+    let w = t(&crate::linalg::solve_triangular(&u, &t(&z)?, true)?)?;
+    let rows = crate::broadcast_to(&crate::expand_dims(perm, &[-1])?, a.shape())?;
+    crate::take_along_axis(&w, &rows, Some(-2))
+}
