@@ -133,6 +133,83 @@ fn an_elementwise_chain_is_one_kernel() {
     assert!(softmax_kernels.iter().any(|k| k.starts_with("fused[")), "{softmax_kernels:?}");
 }
 
+/// A reduction over trailing axes ends the kernel of the chain it reduces: short rows, long
+/// rows (split across threads), several axes, a full reduction, empty rows, NaN, f64, and a
+/// chain whose value is also returned (the kernel writes it and reduces it).
+#[test]
+fn reductions_end_fused_kernels() {
+    let _on = SWITCH.read().unwrap();
+    type Reduce = fn(&Array, rmx::Axes, bool) -> Result<Array>;
+    let ops: [(&str, Reduce); 4] = [
+        ("sum", |x, a, k| rmx::sum(x, a, k)),
+        ("max", |x, a, k| rmx::max(x, a, k)),
+        ("min", |x, a, k| rmx::min(x, a, k)),
+        ("prod", |x, a, k| rmx::prod(x, a, k)),
+    ];
+    let cases: [(&[usize], &[isize]); 7] = [
+        (&[37, 129], &[-1]),
+        (&[3, 5000], &[-1]),
+        (&[4, 70000], &[-1]),
+        (&[600, 200], &[-1]),
+        (&[4, 30, 50], &[-2, -1]),
+        (&[2000], &[0]),
+        (&[3, 0], &[-1]),
+    ];
+    for (name, op) in ops {
+        for (shape, axes) in cases {
+            if shape.contains(&0) && (name == "max" || name == "min") {
+                continue; // an error, as in NumPy
+            }
+            for dtype in [Dtype::F32, Dtype::F64] {
+                let x = draw(shape, dtype, 1);
+                let axes = axes.to_vec();
+                let f = move |a: &[Array]| -> Result<Vec<Array>> {
+                    // Values near 1 keep long products finite.
+                    let y = rmx::add(&rmx::multiply(&rmx::tanh(&a[0])?, 0.01)?, 1.0)?;
+                    Ok(vec![op(&y, Axes::from(axes.clone()), true)?])
+                };
+                let compiled = rmx::compile(f.clone());
+                let kernels = compiled.kernels(std::slice::from_ref(&x)).unwrap();
+                assert_eq!(kernels, vec!["fused[4]"], "{name} {shape:?} {dtype}");
+                let label = format!("{name} {shape:?} {dtype}");
+                assert_close(&label, &compiled.call(std::slice::from_ref(&x)).unwrap()[0], &f(std::slice::from_ref(&x)).unwrap()[0], 1e-5);
+            }
+        }
+    }
+    // NaN propagates through a fused max as through the unfused one.
+    let with_nan =
+        rmx::where_(&rmx::greater(&draw(&[8, 300], Dtype::F32, 2), 1.5).unwrap(), f32::NAN, &draw(&[8, 300], Dtype::F32, 3)).unwrap();
+    let max_exp = |a: &[Array]| Ok(vec![rmx::max(&rmx::exp(&a[0])?, -1, true)?]);
+    let got = rmx::compile(max_exp).call(std::slice::from_ref(&with_nan)).unwrap().remove(0);
+    let want = max_exp(std::slice::from_ref(&with_nan)).unwrap().remove(0);
+    assert_eq!(values(&got).iter().map(|v| v.is_nan()).collect::<Vec<_>>(), values(&want).iter().map(|v| v.is_nan()).collect::<Vec<_>>());
+    // The chain's value is returned too: one kernel with two outputs.
+    let both = |a: &[Array]| {
+        let e = rmx::exp(&rmx::multiply(&a[0], 0.5)?)?;
+        Ok(vec![rmx::sum(&e, -1, true)?, e])
+    };
+    let x = draw(&[33, 257], Dtype::F32, 4);
+    let compiled = rmx::compile(both);
+    assert_eq!(compiled.kernels(std::slice::from_ref(&x)).unwrap(), vec!["fused[3]"]);
+    let (got, want) = (compiled.call(std::slice::from_ref(&x)).unwrap(), both(std::slice::from_ref(&x)).unwrap());
+    assert_close("sum of a returned chain", &got[0], &want[0], 1e-5);
+    assert_close("the returned chain", &got[1], &want[1], 0.0);
+    // Gradients and batching of a compiled reduction go through the unfused graph.
+    let sum_sq = |a: &[Array]| Ok(vec![rmx::sum(&rmx::square(&rmx::sin(&a[0])?)?, Axes::All, false)?]);
+    let x = draw(&[5, 40], Dtype::F32, 5);
+    let compiled = rmx::compile(sum_sq);
+    let g = rmx::grad(|a| compiled.call(a), &[0])(std::slice::from_ref(&x)).unwrap().remove(0);
+    let want = rmx::grad(sum_sq, &[0])(std::slice::from_ref(&x)).unwrap().remove(0);
+    assert_close("grad of a compiled reduction", &g, &want, 1e-5);
+    let per_row = rmx::vmap(|a| compiled.call(a), &[Some(0)], &[Some(0)])(std::slice::from_ref(&x)).unwrap().remove(0);
+    assert_close(
+        "vmap of a compiled reduction",
+        &per_row,
+        &rmx::sum(&rmx::square(&rmx::sin(&x).unwrap()).unwrap(), -1, false).unwrap(),
+        1e-5,
+    );
+}
+
 #[test]
 fn retraces_on_new_shapes_and_dtypes_not_new_values() {
     let _on = SWITCH.read().unwrap();

@@ -5,13 +5,20 @@
 //! when it is element-wise, has the group's shape and compute type, and every reader of its
 //! value is already in the group. So only the last entry's value leaves the group and the
 //! rewritten trace stays acyclic.
+//!
+//! A reduction over the trailing axes of a float32/float64 element-wise value (sum, prod,
+//! max, min) starts a group at that value and ends its kernel: one pass computes the chain
+//! and reduces it. When others read the value too, the kernel writes it as well (two outputs),
+//! which still saves the reduction's read of it. The fused entry takes the reduced value's
+//! place, so every reader of either output comes after it.
 
-use super::program::{FusedOp, FusedProgram, FusedStep, Step};
+use super::program::{FusedOp, FusedProgram, FusedStep, Reduction, Step};
 use super::simplify::drop_unused;
 use super::trace::{Entry, Ref, Trace};
 use crate::dtype::Dtype;
 use crate::primitive::binary::BinaryOp;
 use crate::primitive::fused::Fused;
+use crate::primitive::reduce::ReduceOp;
 use crate::primitive::unary::UnaryOp;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -61,7 +68,38 @@ fn fusible(trace: &Trace, entry: &Entry) -> Option<(FusedOp, Option<Dtype>)> {
     supported.then_some((op, compute))
 }
 
-/// Replaces every fusible group of at least two entries with one fused entry.
+/// A reduction a fused kernel can end with, as `(op, entry reduced, trailing axes, compute
+/// type)`: sum/prod/max/min over the trailing axes of the value of a fusible float32/float64
+/// entry, in that dtype.
+fn absorbable_reduction(
+    trace: &Trace,
+    entry: &Entry,
+    info: &[Option<(FusedOp, Option<Dtype>)>],
+) -> Option<(ReduceOp, usize, usize, Dtype)> {
+    let (op, axes) = entry.primitive.reduction()?;
+    if !matches!(op, ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min) {
+        return None;
+    }
+    let Ref::Out { entry: source, index: 0 } = entry.inputs[0] else { return None };
+    let (_, Some(compute)) = info[source]? else { return None };
+    let (shape, dtype) = &trace.entries[source].outputs[0];
+    let nd = shape.len();
+    let trailing = axes.len();
+    let is_trailing = trailing >= 1 && axes.iter().copied().eq(nd - trailing..nd);
+    (is_trailing && *dtype == compute && entry.outputs[0].1 == compute).then_some((op, source, trailing, compute))
+}
+
+/// A group of entries to fuse: members in trace order (the root, whose value the kernel
+/// computes, last) and the reduction entry it absorbs, with whether the root's value is
+/// read elsewhere too.
+struct Group {
+    members: Vec<usize>,
+    reduction: Option<(usize, ReduceOp, usize)>,
+    exported: bool,
+}
+
+/// Replaces every fusible group of at least two entries, and every chain that ends in an
+/// absorbable reduction, with one fused entry.
 pub(crate) fn fuse(trace: Trace) -> Trace {
     let n = trace.entries.len();
     let info: Vec<Option<(FusedOp, Option<Dtype>)>> = trace.entries.iter().map(|e| fusible(&trace, e)).collect();
@@ -80,9 +118,16 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
         }
     }
     let mut group_of: Vec<Option<usize>> = vec![None; n];
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for root in (0..n).rev() {
-        let Some((_, Some(compute))) = info[root] else { continue };
+    let mut groups: Vec<Group> = Vec::new();
+    for last in (0..n).rev() {
+        // A reduction claims the entry it reduces (visited later: it comes earlier).
+        let (root, compute, reduction) = match absorbable_reduction(&trace, &trace.entries[last], &info) {
+            Some((op, source, axes, compute)) => (source, compute, Some((last, op, axes))),
+            None => match info[last] {
+                Some((_, Some(compute))) => (last, compute, None),
+                _ => continue,
+            },
+        };
         if group_of[root].is_some() {
             continue;
         }
@@ -102,31 +147,48 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
             }
             members.extend(candidates);
         }
-        if members.len() >= 2 {
+        if members.len() >= 2 || reduction.is_some() {
             for &m in &members {
                 group_of[m] = Some(groups.len());
             }
-            groups.push(members.into_iter().collect());
+            let exported = reduction.is_some_and(|(e, ..)| readers[root].iter().any(|&r| r != e));
+            groups.push(Group { members: members.into_iter().collect(), reduction, exported });
         }
     }
     if groups.is_empty() {
         return trace;
     }
     let mut trace = trace;
-    for members in &groups {
-        let root = *members.last().expect("groups are not empty");
+    for group in &groups {
+        let root = *group.members.last().expect("groups are not empty");
         let compute = info[root].and_then(|(_, c)| c).expect("roots have a compute type");
-        let (inputs, program) = build_program(&trace, members, &info, compute);
+        let (inputs, program) = build_program(&trace, group, &info, compute);
         let primitive = Arc::new(Fused(Arc::new(program)));
-        let outputs = trace.entries[root].outputs.clone();
+        let mut outputs = trace.entries[root].outputs.clone();
+        if let Some((reduce, ..)) = group.reduction {
+            // The reduced value is now this entry's last output.
+            let reduced = trace.entries[reduce].outputs[0].clone();
+            if !group.exported {
+                outputs.clear();
+            }
+            outputs.push(reduced);
+            let moved = Ref::Out { entry: root, index: outputs.len() - 1 };
+            let was = Ref::Out { entry: reduce, index: 0 };
+            for r in trace.entries.iter_mut().flat_map(|e| e.inputs.iter_mut()).chain(trace.outputs.iter_mut()) {
+                if *r == was {
+                    *r = moved;
+                }
+            }
+        }
         trace.entries[root] = Entry { primitive, inputs, outputs };
     }
     // The absorbed entries are now read by nobody.
     drop_unused(trace)
 }
 
-/// The program of a group (members in trace order, the root last) and the values it reads.
-fn build_program(trace: &Trace, members: &[usize], info: &[Option<(FusedOp, Option<Dtype>)>], compute: Dtype) -> (Vec<Ref>, FusedProgram) {
+/// The program of a group and the values it reads.
+fn build_program(trace: &Trace, group: &Group, info: &[Option<(FusedOp, Option<Dtype>)>], compute: Dtype) -> (Vec<Ref>, FusedProgram) {
+    let members = &group.members;
     let mut inputs: Vec<Ref> = Vec::new();
     let mut steps: Vec<FusedStep> = Vec::new();
     let mut step_of: HashMap<Ref, usize> = HashMap::new();
@@ -146,6 +208,8 @@ fn build_program(trace: &Trace, members: &[usize], info: &[Option<(FusedOp, Opti
         step_of.insert(Ref::Out { entry: m, index: 0 }, steps.len());
         steps.push(FusedStep { step: Step::Op(op, args), dtype: trace.entries[m].outputs[0].1 });
     }
-    let outputs = vec![steps.len() - 1];
-    (inputs, FusedProgram { steps, outputs, compute })
+    let last = steps.len() - 1;
+    let reduction = group.reduction.map(|(_, op, axes)| Reduction { op, step: last, axes });
+    let outputs = if reduction.is_none() || group.exported { vec![last] } else { Vec::new() };
+    (inputs, FusedProgram { steps, outputs, reduction, compute })
 }

@@ -1,6 +1,9 @@
 //! The fused-kernel representation: a straight-line program of element-wise steps over
 //! inputs that broadcast to one shape.
 //!
+//! A program may end with a reduction over the trailing axes of one of its values (a sum of
+//! squares, the normalizer of a softmax), computed in the same pass.
+//!
 //! A program names operations, not code, so it is backend-neutral: the CPU backend
 //! interprets it over cache-sized chunks ([`crate::backend::cpu::fused`]), and a GPU backend
 //! can print the same steps as kernel source. Every step records the dtype its unfused node
@@ -11,6 +14,7 @@ use crate::array::Array;
 use crate::dtype::Dtype;
 use crate::error::Result;
 use crate::primitive::binary::{Binary, BinaryOp, Select};
+use crate::primitive::reduce::{Reduce, ReduceOp};
 use crate::primitive::unary::{Unary, UnaryOp};
 use crate::primitive::views::AsType;
 use crate::primitive::Primitive;
@@ -66,13 +70,24 @@ pub struct FusedStep {
     pub dtype: Dtype,
 }
 
+/// A reduction over the trailing `axes` axes of step `step`'s value (kept with size 1), the
+/// last output of its program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Reduction {
+    /// Sum, Prod, Max or Min.
+    pub op: ReduceOp,
+    pub step: usize,
+    pub axes: usize,
+}
+
 /// A fused element-wise kernel: steps in order (operands always earlier), the steps that are
-/// outputs, and the type values are computed in (`F32` for f32/f16/bf16/bool values, `F64`
-/// for f64/bool values).
+/// full-size outputs, an optional reduction (one more output, after those), and the type
+/// values are computed in (`F32` for f32/f16/bf16/bool values, `F64` for f64/bool values).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct FusedProgram {
     pub steps: Vec<FusedStep>,
     pub outputs: Vec<usize>,
+    pub reduction: Option<Reduction>,
     pub compute: Dtype,
 }
 
@@ -82,9 +97,22 @@ impl FusedProgram {
         self.steps.iter().filter(|s| matches!(s.step, Step::Input(_))).count()
     }
 
-    /// Number of operations (steps that are not input reads).
+    /// Number of operations (steps that are not input reads, and the reduction).
     pub fn op_count(&self) -> usize {
-        self.steps.len() - self.input_count()
+        self.steps.len() - self.input_count() + usize::from(self.reduction.is_some())
+    }
+
+    /// The shape of the reduction's output given the shape of the value it reduces.
+    fn reduced_shape(reduction: &Reduction, full: &[usize]) -> Vec<usize> {
+        let mut shape = full.to_vec();
+        let nd = shape.len();
+        shape[nd - reduction.axes..].fill(1);
+        shape
+    }
+
+    /// The reduced axes of a value of rank `rank`.
+    pub fn reduced_axes(reduction: &Reduction, rank: usize) -> Vec<usize> {
+        (rank - reduction.axes..rank).collect()
     }
 
     /// The shape of every step given the input shapes (the broadcast of its operands').
@@ -106,7 +134,11 @@ impl FusedProgram {
     /// The shape of each output given the input shapes.
     pub fn output_shapes(&self, input_shapes: &[&[usize]]) -> Result<Vec<Vec<usize>>> {
         let shapes = self.step_shapes(input_shapes)?;
-        Ok(self.outputs.iter().map(|&o| shapes[o].clone()).collect())
+        let mut out: Vec<Vec<usize>> = self.outputs.iter().map(|&o| shapes[o].clone()).collect();
+        if let Some(r) = &self.reduction {
+            out.push(Self::reduced_shape(r, &shapes[r.step]));
+        }
+        Ok(out)
     }
 
     /// Builds the unfused graph of the program over `inputs`: one ordinary node per step.
@@ -125,7 +157,13 @@ impl FusedProgram {
             };
             values.push(value);
         }
-        Ok(self.outputs.iter().map(|&o| values[o].clone()).collect())
+        let mut out: Vec<Array> = self.outputs.iter().map(|&o| values[o].clone()).collect();
+        if let Some(r) = &self.reduction {
+            let x = &values[r.step];
+            let primitive = Arc::new(Reduce { op: r.op, axes: Self::reduced_axes(r, x.ndim()) });
+            out.push(Array::from_primitive(Self::reduced_shape(r, x.shape()), x.dtype(), primitive, vec![x.clone()]));
+        }
+        Ok(out)
     }
 }
 
@@ -138,6 +176,10 @@ impl fmt::Debug for FusedProgram {
                 Step::Op(op, args) => write!(f, "%{i}={}{args:?}:{} ", op.name(), s.dtype)?,
             }
         }
-        write!(f, "-> {:?})", self.outputs)
+        write!(f, "-> {:?}", self.outputs)?;
+        if let Some(r) = &self.reduction {
+            write!(f, ", {}(%{}) over the last {} axes", r.op.name(), r.step, r.axes)?;
+        }
+        write!(f, ")")
     }
 }

@@ -1,13 +1,14 @@
-//! `Fused`: a chain of element-wise operations that `compile` merged into one kernel. It
-//! evaluates in one pass over its inputs with no full-size intermediates; its derivative and
-//! batching rules work through the equivalent unfused graph.
+//! `Fused`: a chain of element-wise operations that `compile` merged into one kernel, maybe
+//! ending in a reduction over trailing axes. It evaluates in one pass over its inputs with no
+//! full-size intermediates; its derivative and batching rules work through the equivalent
+//! unfused graph.
 
 use super::rules::align_elementwise;
 use super::{Batched, BatchedOutputs, Primitive};
 use crate::array::Array;
 use crate::compile::program::FusedProgram;
-use crate::error::{Error, Result};
-use crate::shape::broadcast_strides;
+use crate::error::Result;
+use crate::shape::{broadcast_many, broadcast_strides};
 use crate::storage::alloc_output;
 use std::sync::Arc;
 
@@ -25,17 +26,16 @@ impl Primitive for Fused {
     }
 
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
-        let shape = outputs[0].shape();
-        if outputs.iter().any(|o| o.shape() != shape) {
-            // The fuser builds one output per kernel, so this is a program built elsewhere.
-            return Err(Error::NotImplemented("a fused kernel whose outputs have different shapes".into()));
-        }
+        // The shape every step has: what the inputs broadcast to.
+        let input_shapes: Vec<&[usize]> = inputs.iter().map(|a| a.shape()).collect();
+        let shape = broadcast_many("fused", &input_shapes)?;
         let storages = inputs.iter().map(|a| a.storage()).collect::<Result<Vec<_>>>()?;
-        let strides: Vec<Vec<isize>> = inputs.iter().zip(&storages).map(|(a, s)| broadcast_strides(a.shape(), &s.strides, shape)).collect();
-        let out_storages = outputs.iter().map(|o| alloc_output(shape, o.dtype())).collect::<Result<Vec<_>>>()?;
+        let strides: Vec<Vec<isize>> =
+            inputs.iter().zip(&storages).map(|(a, s)| broadcast_strides(a.shape(), &s.strides, &shape)).collect();
+        let out_storages = outputs.iter().map(|o| alloc_output(o.shape(), o.dtype())).collect::<Result<Vec<_>>>()?;
         let input_views: Vec<(&crate::storage::Storage, &[isize])> =
             storages.iter().zip(&strides).map(|(s, st)| (s, st.as_slice())).collect();
-        crate::backend::cpu::fused::run(&self.0, &input_views, shape, &out_storages);
+        crate::backend::cpu::fused::run(&self.0, &input_views, &shape, &out_storages);
         for (out, storage) in outputs.iter().zip(out_storages) {
             out.set_storage(storage);
         }

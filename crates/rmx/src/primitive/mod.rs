@@ -74,6 +74,12 @@ pub trait Primitive: Send + Sync + fmt::Debug {
         None
     }
 
+    /// This primitive as a reduction a fused kernel can end with: the operation and the
+    /// reduced axes (kept with size 1), if it is one.
+    fn reduction(&self) -> Option<(reduce::ReduceOp, &[usize])> {
+        None
+    }
+
     /// The parameters that, with the inputs and output shapes, determine the outputs: nodes
     /// with equal keys over equal inputs compute equal values, so `compile` keeps one of
     /// them. `None` opts out (a primitive with hidden state or behaviour, or one that

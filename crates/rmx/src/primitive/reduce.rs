@@ -255,6 +255,10 @@ impl Primitive for Reduce {
         self.op.name()
     }
 
+    fn reduction(&self) -> Option<(ReduceOp, &[usize])> {
+        Some((self.op, &self.axes))
+    }
+
     fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
         let (x, out) = (&inputs[0], &outputs[0]);
         let s = x.storage()?;

@@ -7,12 +7,18 @@
 //! formulas as the unfused kernels); outputs are converted and stored. No full-size
 //! intermediate is ever written. Registers are reused once a value is dead, so a chain of any
 //! length needs only a few buffers.
+//!
+//! A program that ends in a reduction over trailing axes runs row by row instead: short rows
+//! several to a chunk, each reduced from the register; long rows chunk by chunk into
+//! partial results (split across threads when there are few rows).
 
+use super::elementwise::lanes;
 use super::math::Real;
 use super::strided::{collapse_many, SendConstPtr, SendPtr, PARALLEL_THRESHOLD};
-use crate::compile::program::{FusedOp, FusedProgram, Step};
+use crate::compile::program::{FusedOp, FusedProgram, Reduction, Step};
 use crate::dtype::Dtype;
 use crate::primitive::binary::{float_binary_formula, BinaryOp};
+use crate::primitive::reduce::ReduceOp;
 use crate::primitive::unary::{float_unary_formula, UnaryOp};
 use crate::storage::Storage;
 use half::{bf16, f16};
@@ -84,7 +90,8 @@ unsafe fn stream_copy(src: *const u8, out: *mut u8, bytes: usize) -> Option<()> 
 }
 
 /// Runs `program` over `inputs` (each a storage with strides broadcast to `shape`), writing
-/// every output as a fresh row-major array of `shape`.
+/// every full-size output as a fresh row-major array of `shape` and, last, the reduction's
+/// output (row-major, `shape` with the reduced axes of size 1).
 pub fn run(program: &FusedProgram, inputs: &[(&Storage, &[isize])], shape: &[usize], outputs: &[Storage]) {
     if program.compute == Dtype::F64 {
         run_typed::<f64>(program, inputs, shape, outputs)
@@ -140,6 +147,13 @@ struct Source {
 fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], shape: &[usize], outputs: &[Storage]) {
     let n: usize = shape.iter().product();
     if n == 0 {
+        if let Some(r) = &program.reduction {
+            // Empty rows reduce to the operation's identity.
+            let reduced = &outputs[outputs.len() - 1];
+            let rows: usize = shape[..shape.len() - r.axes].iter().product();
+            // SAFETY: the reduced output holds one compute-type value per row.
+            unsafe { std::slice::from_raw_parts_mut(reduced.ptr::<F>() as *mut F, rows) }.fill(identity(r.op));
+        }
         return;
     }
     let registers = allocate_registers(program);
@@ -154,10 +168,9 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         outputs.iter().zip(&program.outputs).map(|(o, &step)| (SendPtr(o.ptr::<u8>() as *mut u8), program.steps[step].dtype)).collect();
     // Outputs larger than the caches bypass them (no read-for-ownership of fresh memory).
     let stream = n * program.compute.size() >= STREAM_BYTES;
-    let chunks = n.div_ceil(CHUNK);
-    let body = |regs: &mut Vec<F>, c: usize| {
-        let start = c * CHUNK;
-        let len = CHUNK.min(n - start);
+    // Computes elements `start..start + len` (at most CHUNK) into the registers and stores the
+    // full-size outputs.
+    let body = |regs: &mut Vec<F>, start: usize, len: usize| {
         for (i, s) in program.steps.iter().enumerate() {
             let dst = registers.slot[i] * CHUNK;
             match &s.step {
@@ -197,14 +210,155 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         }
     };
     let scratch = || vec![F::zero(); registers.count * CHUNK];
-    if n >= PARALLEL_THRESHOLD {
-        (0..chunks).into_par_iter().with_min_len(8).for_each_init(scratch, |regs, c| body(regs, c));
+    if let Some(r) = &program.reduction {
+        let reduced = SendPtr(outputs[outputs.len() - 1].ptr::<F>() as *mut F);
+        reduce_rows(r, shape, registers.slot[r.step] * CHUNK, reduced, scratch, &body);
+    } else if n >= PARALLEL_THRESHOLD {
+        (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .with_min_len(8)
+            .for_each_init(scratch, |regs, c| body(regs, c * CHUNK, CHUNK.min(n - c * CHUNK)));
     } else {
         let mut regs = scratch();
-        (0..chunks).for_each(|c| body(&mut regs, c));
+        (0..n.div_ceil(CHUNK)).for_each(|c| body(&mut regs, c * CHUNK, CHUNK.min(n - c * CHUNK)));
     }
     if stream {
         fence();
+    }
+}
+
+/// Runs `task(registers, t)` for `t` in `0..count`, over threads when `parallel`, with
+/// per-thread registers from `scratch`.
+fn for_each_task<F: Lane>(
+    count: usize,
+    min_len: usize,
+    parallel: bool,
+    scratch: impl Fn() -> Vec<F> + Sync + Send,
+    task: impl Fn(&mut Vec<F>, usize) + Sync + Send,
+) {
+    if parallel {
+        (0..count).into_par_iter().with_min_len(min_len).for_each_init(scratch, |regs, t| task(regs, t));
+    } else {
+        let mut regs = scratch();
+        (0..count).for_each(|t| task(&mut regs, t));
+    }
+}
+
+/// Computes the program row by row (a row: the elements the reduction folds into one value)
+/// and writes each row's reduced value to `reduced`; `slot` is the register offset of the
+/// reduced step and `body(registers, start, len)` computes elements into the registers.
+fn reduce_rows<F: Lane>(
+    r: &Reduction,
+    shape: &[usize],
+    slot: usize,
+    reduced: SendPtr<F>,
+    scratch: impl Fn() -> Vec<F> + Sync + Send,
+    body: &(impl Fn(&mut Vec<F>, usize, usize) + Sync),
+) {
+    let n: usize = shape.iter().product();
+    let row: usize = shape[shape.len() - r.axes..].iter().product();
+    let rows = n / row;
+    let parallel = n >= PARALLEL_THRESHOLD;
+    if row <= CHUNK {
+        // Several whole rows per chunk.
+        let per = CHUNK / row;
+        let task = |regs: &mut Vec<F>, t: usize| {
+            let first = t * per;
+            let count = per.min(rows - first);
+            body(regs, first * row, count * row);
+            for j in 0..count {
+                let value = reduce_slice(r.op, &regs[slot + j * row..slot + (j + 1) * row]);
+                // SAFETY: row `first + j` belongs to this task alone.
+                unsafe { *reduced.get().add(first + j) = value };
+            }
+        };
+        for_each_task(rows.div_ceil(per), 1, parallel, scratch, task);
+        return;
+    }
+    // Long rows: each split into `parts` spans (to keep every thread busy when rows are few),
+    // each span folded chunk by chunk into a partial value.
+    let threads = rayon::current_num_threads();
+    let parts = if !parallel || rows >= 2 * threads { 1 } else { (2 * threads).div_ceil(rows).min(row.div_ceil(CHUNK)) };
+    let span = row.div_ceil(parts);
+    let mut partials = vec![identity::<F>(r.op); rows * parts];
+    let partial = SendPtr(partials.as_mut_ptr());
+    let task = |regs: &mut Vec<F>, t: usize| {
+        let (i, p) = (t / parts, t % parts);
+        let (from, to) = (i * row + p * span, i * row + ((p + 1) * span).min(row));
+        let mut acc = identity(r.op);
+        let mut start = from;
+        while start < to {
+            let len = CHUNK.min(to - start);
+            body(regs, start, len);
+            acc = merge(r.op, acc, reduce_slice(r.op, &regs[slot..slot + len]));
+            start += len;
+        }
+        // SAFETY: each task owns its partial.
+        unsafe { *partial.get().add(t) = acc };
+    };
+    for_each_task(rows * parts, 1, parallel, scratch, task);
+    for (i, chunk) in partials.chunks(parts).enumerate() {
+        let value = chunk.iter().fold(identity(r.op), |a, &b| merge(r.op, a, b));
+        // SAFETY: the reduced output holds `rows` values.
+        unsafe { *reduced.get().add(i) = value };
+    }
+}
+
+/// The value a reduction starts from.
+fn identity<F: Real>(op: ReduceOp) -> F {
+    match op {
+        ReduceOp::Sum => F::zero(),
+        ReduceOp::Prod => F::one(),
+        ReduceOp::Max => F::neg_infinity(),
+        _ => F::infinity(),
+    }
+}
+
+/// One step of a reduction; max and min propagate NaN (as the unfused reducer does).
+#[inline(always)]
+fn merge<F: Real>(op: ReduceOp, a: F, x: F) -> F {
+    match op {
+        ReduceOp::Sum => a + x,
+        ReduceOp::Prod => a * x,
+        ReduceOp::Max => {
+            if (x > a) | x.is_nan() {
+                x
+            } else {
+                a
+            }
+        }
+        _ => {
+            if (x < a) | x.is_nan() {
+                x
+            } else {
+                a
+            }
+        }
+    }
+}
+
+/// Reduces a register slice with 16 independent accumulators (so the loop vectorizes).
+fn reduce_slice<F: Real>(op: ReduceOp, xs: &[F]) -> F {
+    #[inline(always)]
+    fn fold<F: Real>(xs: &[F], init: F, f: impl Fn(F, F) -> F) -> F {
+        let mut acc = [init; 16];
+        let mut blocks = xs.chunks_exact(16);
+        for b in &mut blocks {
+            for j in 0..16 {
+                acc[j] = f(acc[j], b[j]);
+            }
+        }
+        for (j, &x) in blocks.remainder().iter().enumerate() {
+            acc[j] = f(acc[j], x);
+        }
+        acc.into_iter().fold(init, f)
+    }
+    let init = identity(op);
+    match op {
+        ReduceOp::Sum => fold(xs, init, |a, x| merge(ReduceOp::Sum, a, x)),
+        ReduceOp::Prod => fold(xs, init, |a, x| merge(ReduceOp::Prod, a, x)),
+        ReduceOp::Max => fold(xs, init, |a, x| merge(ReduceOp::Max, a, x)),
+        _ => fold(xs, init, |a, x| merge(ReduceOp::Min, a, x)),
     }
 }
 
@@ -386,7 +540,7 @@ fn unary<F: Lane>(op: UnaryOp, x: &[F], out: &mut [F]) {
             }
             let (mut xs, mut os) = (x.chunks_exact(BLOCK), out.chunks_exact_mut(BLOCK));
             for (xb, ob) in (&mut xs).zip(&mut os) {
-                let y: [F; BLOCK] = std::array::from_fn(|j| f(xb[j]));
+                let y: [F; BLOCK] = lanes(|j| f(xb[j]));
                 ob.copy_from_slice(&y);
             }
             for (o, &v) in os.into_remainder().iter_mut().zip(xs.remainder()) {
@@ -420,7 +574,7 @@ fn binary<F: Lane>(op: BinaryOp, a: &[F], b: &[F], out: &mut [F]) {
             }
             let (mut ab, mut bb, mut os) = (a.chunks_exact(BLOCK), b.chunks_exact(BLOCK), out.chunks_exact_mut(BLOCK));
             for ((xa, xb), ob) in (&mut ab).zip(&mut bb).zip(&mut os) {
-                let y: [F; BLOCK] = std::array::from_fn(|j| f(xa[j], xb[j]));
+                let y: [F; BLOCK] = lanes(|j| f(xa[j], xb[j]));
                 ob.copy_from_slice(&y);
             }
             for ((o, &x), &y) in os.into_remainder().iter_mut().zip(ab.remainder()).zip(bb.remainder()) {
