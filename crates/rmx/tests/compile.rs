@@ -178,7 +178,7 @@ fn reductions_end_fused_kernels() {
     }
     // NaN propagates through a fused max as through the unfused one.
     let with_nan =
-        rmx::where_(&rmx::greater(&draw(&[8, 300], Dtype::F32, 2), 1.5).unwrap(), f32::NAN, &draw(&[8, 300], Dtype::F32, 3)).unwrap();
+        rmx::where_(rmx::greater(draw(&[8, 300], Dtype::F32, 2), 1.5).unwrap(), f32::NAN, draw(&[8, 300], Dtype::F32, 3)).unwrap();
     let max_exp = |a: &[Array]| Ok(vec![rmx::max(&rmx::exp(&a[0])?, -1, true)?]);
     let got = rmx::compile(max_exp).call(std::slice::from_ref(&with_nan)).unwrap().remove(0);
     let want = max_exp(std::slice::from_ref(&with_nan)).unwrap().remove(0);

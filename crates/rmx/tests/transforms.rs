@@ -7,6 +7,8 @@
 use rmx::{Array, Axes, Dtype, Result};
 
 type Fun = Box<dyn Fn(&[Array]) -> Result<Array>>;
+/// A function of several outputs.
+type ManyOut = Box<dyn Fn(&[Array]) -> Result<Vec<Array>>>;
 
 struct Case {
     name: &'static str,
@@ -620,7 +622,7 @@ fn fft_vmap_matches_a_loop() {
     };
     let loss = move |a: &[Array]| Ok(vec![rmx::sum(&spectrum_power(a)?[0], Axes::All, false)?]);
     for axis in [0usize, 1] {
-        let fs: [(&str, Box<dyn Fn(&[Array]) -> Result<Vec<Array>>>); 2] =
+        let fs: [(&str, ManyOut); 2] =
             [("transform", Box::new(spectrum_power)), ("gradient", Box::new(move |a: &[Array]| rmx::grad(loss, &[0])(a)))];
         for (what, f) in &fs {
             let mapped = rmx::vmap(f, &[Some(axis)], &[Some(0)])(std::slice::from_ref(&x)).unwrap().remove(0);

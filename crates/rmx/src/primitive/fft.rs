@@ -83,7 +83,8 @@ impl Fft {
     /// (each its own conjugate), `middle` for the others. Shaped to broadcast against it.
     fn bin_weights(&self, shape: &[usize], edge: f32, middle: f32) -> Result<Array> {
         let bins = shape[self.axis];
-        let weights: Vec<f32> = (0..bins).map(|k| if k == 0 || (self.n % 2 == 0 && k == self.n / 2) { edge } else { middle }).collect();
+        let weights: Vec<f32> =
+            (0..bins).map(|k| if k == 0 || (self.n.is_multiple_of(2) && k == self.n / 2) { edge } else { middle }).collect();
         let mut along = vec![1usize; shape.len()];
         along[self.axis] = bins;
         Array::from_slice(&weights, &along)

@@ -216,7 +216,7 @@ fn complex_derivative(op: UnaryOp, x: &Array, y: &Array, g: &Array) -> Result<Ar
             crate::multiply(&as_complex(g)?, &direction)
         }
         UnaryOp::Real => as_complex(g),
-        UnaryOp::Imag => crate::multiply(&as_complex(g)?, &Array::scalar(C64::new(0.0, 1.0))),
+        UnaryOp::Imag => crate::multiply(&as_complex(g)?, Array::scalar(C64::new(0.0, 1.0))),
         UnaryOp::Conj => crate::conj(g),
         _ => crate::conj(&derivative(op, x, y, &crate::conj(g)?)?),
     }
