@@ -635,3 +635,28 @@ fn fft_vmap_matches_a_loop() {
         }
     }
 }
+
+/// The Hadamard transform is linear: its vjp must be the transposed matrix, `cᵀ A` with
+/// `A` read off the transform of the identity. The 20- and 28-point tables are not symmetric
+/// (MLX's own vjp applies `A` instead and fails this for n = 20, 28, 40, 56). Batching
+/// against a loop.
+#[test]
+fn hadamard_gradient_is_the_transposed_transform() {
+    for n in [8usize, 12, 20, 28, 40, 56] {
+        // Row i of `t` is A e_i, column i of A: `t` is Aᵀ.
+        let t = rmx::hadamard_transform(&rmx::eye(n, None, 0, Dtype::F32).unwrap(), Some(0.5)).unwrap();
+        let key = rmx::random::key(n as u64);
+        let x = rmx::random::normal(&[3, n], Dtype::F32, 0.0, 1.0, Some(&key)).unwrap();
+        let c = rmx::random::normal(&[3, n], Dtype::F32, 0.0, 1.0, Some(&rmx::random::key(n as u64 + 1))).unwrap();
+        let f = |v: &[Array]| Ok(vec![rmx::hadamard_transform(&v[0], Some(0.5))?]);
+        let (_, g) = rmx::vjp(f, std::slice::from_ref(&x), std::slice::from_ref(&c)).unwrap();
+        // Each row of the cotangent pulls back to cᵀ A = cᵀ tᵀ.
+        let want = rmx::matmul(&c, &rmx::transpose(&t, None).unwrap()).unwrap();
+        assert!(rmx::allclose(&g[0], &want, 1e-5, 1e-5, false).unwrap().item::<bool>().unwrap(), "n = {n}");
+        let mapped = rmx::vmap(f, &[Some(1)], &[Some(0)])(&[rmx::transpose(&x, None).unwrap()]).unwrap();
+        assert!(
+            rmx::allclose(&mapped[0], &f(std::slice::from_ref(&x)).unwrap()[0], 1e-6, 1e-6, false).unwrap().item::<bool>().unwrap(),
+            "vmap, n = {n}"
+        );
+    }
+}

@@ -29,6 +29,6 @@ pub fn hadamard_transform(a: &Array, scale: Option<f64>) -> Result<Array> {
     let out_dtype = if a.dtype().is_inexact() { a.dtype() } else { Dtype::F32 };
     let scale = scale.unwrap_or(1.0 / (n as f64).sqrt()) as f32;
     let x = crate::astype(a, Dtype::F32)?;
-    let y = Array::from_primitive(x.shape().to_vec(), Dtype::F32, Arc::new(Hadamard { scale }), vec![x]);
+    let y = Array::from_primitive(x.shape().to_vec(), Dtype::F32, Arc::new(Hadamard { scale, transposed: false }), vec![x]);
     crate::astype(&y, out_dtype)
 }

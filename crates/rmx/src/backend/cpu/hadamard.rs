@@ -84,8 +84,9 @@ fn matrix(m: usize) -> &'static [&'static str] {
     }
 }
 
-/// Transforms one row of length `m * pow2` in place, then multiplies by `scale`.
-pub fn transform_row(row: &mut [f32], m: usize, pow2: usize, scale: f32, scratch: &mut Vec<f32>) {
+/// Transforms one row of length `m * pow2` in place (by the transposed matrix when
+/// `transposed`: the 20- and 28-point tables are not symmetric), then multiplies by `scale`.
+pub fn transform_row(row: &mut [f32], m: usize, pow2: usize, scale: f32, transposed: bool, scratch: &mut Vec<f32>) {
     for chunk in row.chunks_exact_mut(pow2) {
         let mut h = 1;
         while h < pow2 {
@@ -102,14 +103,15 @@ pub fn transform_row(row: &mut [f32], m: usize, pow2: usize, scale: f32, scratch
     }
     if m > 1 {
         // Row r of the table is the transform of the r-th unit vector: output block i
-        // gathers input block r with the sign at (r, i).
+        // gathers input block r with the sign at (r, i) (transposed: the other way round).
         scratch.clear();
         scratch.extend_from_slice(row);
         row.fill(0.0);
         for (r, signs) in matrix(m).iter().enumerate() {
-            let src = &scratch[r * pow2..(r + 1) * pow2];
             for (i, sign) in signs.bytes().enumerate() {
-                let out = &mut row[i * pow2..(i + 1) * pow2];
+                let (from, to) = if transposed { (i, r) } else { (r, i) };
+                let src = &scratch[from * pow2..(from + 1) * pow2];
+                let out = &mut row[to * pow2..(to + 1) * pow2];
                 if sign == b'+' {
                     out.iter_mut().zip(src).for_each(|(o, s)| *o += s);
                 } else {
