@@ -139,6 +139,12 @@ pub trait HasAcc: Element {
     type A: Acc;
     fn to_acc(self) -> Self::A;
     fn from_acc(a: Self::A) -> Self;
+    /// The maximum (or minimum) of a contiguous run by a dedicated SIMD loop, NaN if any
+    /// element is NaN; `None` where the generic lanes serve.
+    fn extreme(xs: &[Self], max: bool) -> Option<Self::A> {
+        let _ = (xs, max);
+        None
+    }
 }
 
 macro_rules! same_acc {
@@ -150,7 +156,22 @@ macro_rules! same_acc {
         }
     )*};
 }
-same_acc!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, bool);
+same_acc!(u8, u16, u32, u64, i8, i16, i32, i64, f64, bool);
+
+impl HasAcc for f32 {
+    type A = f32;
+    #[inline(always)]
+    fn to_acc(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn from_acc(a: f32) -> f32 {
+        a
+    }
+    fn extreme(xs: &[f32], max: bool) -> Option<f32> {
+        crate::backend::cpu::reduce::extreme_f32(xs, max)
+    }
+}
 
 impl HasAcc for f16 {
     type A = f32;
@@ -239,6 +260,13 @@ impl<T: HasAcc, const OP: u8> Reducer for OpReducer<T, OP> {
     #[inline(always)]
     fn finish(&self, acc: T::A) -> T {
         T::from_acc(acc)
+    }
+    fn contiguous(&self, xs: &[T]) -> Option<T::A> {
+        match OP {
+            MAX => T::extreme(xs, true),
+            MIN => T::extreme(xs, false),
+            _ => None,
+        }
     }
 }
 

@@ -27,12 +27,61 @@ pub trait Reducer: Sync {
     fn ordered(&self) -> bool {
         false
     }
+    /// The reduction of a whole contiguous run by a dedicated kernel, if the reducer has one.
+    fn contiguous(&self, xs: &[Self::In]) -> Option<Self::Acc> {
+        let _ = xs;
+        None
+    }
+}
+
+/// The maximum (`max`) or minimum of `xs` with AVX: two 8-wide accumulators and a NaN mask
+/// (NaN if any element is NaN, as the generic reducer). The generic lanes compile to 2-wide
+/// blends for these (measured 0.33x NumPy); `None` off x86-64 with AVX.
+pub fn extreme_f32(xs: &[f32], max: bool) -> Option<f32> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+    {
+        use std::arch::x86_64::*;
+        let init = if max { f32::NEG_INFINITY } else { f32::INFINITY };
+        let pick = |a: f32, b: f32| if max { a.max(b) } else { a.min(b) };
+        let mut chunks = xs.chunks_exact(16);
+        // SAFETY: AVX is enabled at compile time; every load reads 8 floats inside a chunk.
+        let (lanes, any_nan) = unsafe {
+            // (max_ps(v, acc) keeps acc on ties such as ±0, as the generic reducer keeps the earlier value.)
+            let (mut a0, mut a1, mut nan) = (_mm256_set1_ps(init), _mm256_set1_ps(init), _mm256_setzero_ps());
+            for c in &mut chunks {
+                let (v0, v1) = (_mm256_loadu_ps(c.as_ptr()), _mm256_loadu_ps(c.as_ptr().add(8)));
+                nan = _mm256_or_ps(nan, _mm256_or_ps(_mm256_cmp_ps::<_CMP_UNORD_Q>(v0, v0), _mm256_cmp_ps::<_CMP_UNORD_Q>(v1, v1)));
+                if max {
+                    (a0, a1) = (_mm256_max_ps(v0, a0), _mm256_max_ps(v1, a1));
+                } else {
+                    (a0, a1) = (_mm256_min_ps(v0, a0), _mm256_min_ps(v1, a1));
+                }
+            }
+            let mut lanes = [0f32; 16];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), a0);
+            _mm256_storeu_ps(lanes.as_mut_ptr().add(8), a1);
+            (lanes, _mm256_movemask_ps(nan) != 0)
+        };
+        let rest = chunks.remainder();
+        if any_nan || rest.iter().any(|v| v.is_nan()) {
+            return Some(f32::NAN);
+        }
+        Some(lanes.iter().chain(rest).fold(init, |a, &b| pick(a, b)))
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+    {
+        let _ = (xs, max);
+        None
+    }
 }
 
 const PAIRWISE_BLOCK: usize = 2048;
 
 /// Pairwise reduction of a contiguous run.
 fn reduce_contig<R: Reducer>(r: &R, x: &[R::In]) -> R::Acc {
+    if let Some(acc) = r.contiguous(x) {
+        return acc;
+    }
     if x.len() > PAIRWISE_BLOCK {
         let mid = (x.len() / 2).div_ceil(LANES) * LANES;
         let (a, b) = x.split_at(mid);
@@ -219,5 +268,42 @@ pub fn reduce<R: Reducer>(r: &R, x: &Storage, shape: &[usize], strides: &[isize]
         (0..n_out).into_par_iter().for_each(run);
     } else {
         (0..n_out).for_each(run);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::extreme_f32;
+
+    /// The SIMD maximum/minimum against a scalar fold: lengths around the 16-wide blocks, a
+    /// NaN in a block or in the tail, infinities.
+    #[test]
+    fn simd_extremes_match_a_scalar_fold() {
+        let scalar = |xs: &[f32], max: bool| {
+            if xs.iter().any(|v| v.is_nan()) {
+                return f32::NAN;
+            }
+            xs.iter().fold(if max { f32::NEG_INFINITY } else { f32::INFINITY }, |a, &b| if max { a.max(b) } else { a.min(b) })
+        };
+        for n in [0usize, 1, 15, 16, 17, 33, 100] {
+            let mut xs: Vec<f32> = (0..n).map(|i| ((i * 7919) % 101) as f32 - 50.0).collect();
+            let cases = [None, Some(0usize), Some(n.saturating_sub(1)), Some(n / 2)];
+            for nan_at in cases {
+                let mut v = xs.clone();
+                if let Some(i) = nan_at.filter(|&i| i < n) {
+                    v[i] = f32::NAN;
+                }
+                for max in [true, false] {
+                    let (Some(got), want) = (extreme_f32(&v, max), scalar(&v, max)) else { return };
+                    assert!(got == want || (got.is_nan() && want.is_nan()), "n {n} nan {nan_at:?} max {max}: {got} vs {want}");
+                }
+            }
+            if n > 2 {
+                xs[1] = f32::INFINITY;
+                xs[2] = f32::NEG_INFINITY;
+                assert_eq!(extreme_f32(&xs, true), Some(f32::INFINITY));
+                assert_eq!(extreme_f32(&xs, false), Some(f32::NEG_INFINITY));
+            }
+        }
     }
 }
