@@ -282,16 +282,15 @@ impl Array {
         siblings.iter().map(|s| s.node.upgrade().map(|node| Array { node })).collect()
     }
 
-    /// Every output of this node's primitive in order, an output the program dropped
-    /// standing in as a lazy recomputation of the application (evaluated only if read).
-    pub(crate) fn outputs_or_recomputed(&self) -> Vec<Array> {
-        let siblings = self.outputs_of_primitive();
+    /// `siblings` (this node's [`Array::outputs_of_primitive`]) with every output the program
+    /// dropped standing in as a lazy recomputation of the application (evaluated only if read).
+    pub(crate) fn outputs_or_recomputed(&self, siblings: &[Option<Array>]) -> Vec<Array> {
         match self.graph() {
             Some((primitive, inputs)) if siblings.iter().any(Option::is_none) => {
                 let fresh = Array::multi_from_primitive(self.sibling_specs(), primitive, inputs);
-                siblings.into_iter().zip(fresh).map(|(s, f)| s.unwrap_or(f)).collect()
+                siblings.iter().zip(fresh).map(|(s, f)| s.clone().unwrap_or(f)).collect()
             }
-            _ => siblings.into_iter().map(|s| s.unwrap_or_else(|| self.clone())).collect(),
+            _ => siblings.iter().map(|s| s.clone().unwrap_or_else(|| self.clone())).collect(),
         }
     }
 

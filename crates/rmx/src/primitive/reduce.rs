@@ -3,7 +3,7 @@
 
 use super::Primitive;
 use crate::array::Array;
-use crate::backend::cpu::reduce::{reduce, Reducer};
+use crate::backend::cpu::reduce::{reduce, reduce_contig, Reducer};
 use crate::dtype::Dtype;
 use crate::element::{Element, C64};
 use crate::error::{Error, Result};
@@ -270,6 +270,47 @@ impl<T: HasAcc, const OP: u8> Reducer for OpReducer<T, OP> {
     }
 }
 
+/// Binds `$r` to the reducer of `$op` over `$t` (all/any are or/and: sum/prod over bool).
+macro_rules! with_reducer {
+    ($op:expr, $t:ty, |$r:ident| $body:expr) => {
+        match $op {
+            ReduceOp::Sum | ReduceOp::Any => {
+                let $r = OpReducer::<$t, SUM> { _t: PhantomData };
+                $body
+            }
+            ReduceOp::Prod | ReduceOp::All => {
+                let $r = OpReducer::<$t, PROD> { _t: PhantomData };
+                $body
+            }
+            ReduceOp::Max => {
+                let $r = OpReducer::<$t, MAX> { _t: PhantomData };
+                $body
+            }
+            ReduceOp::Min => {
+                let $r = OpReducer::<$t, MIN> { _t: PhantomData };
+                $body
+            }
+        }
+    };
+}
+
+/// The value a reduction of `op` starts from (for kernels that reduce runs themselves, such
+/// as the fused ones).
+pub(crate) fn run_start<T: HasAcc>(op: ReduceOp) -> T::A {
+    with_reducer!(op, T, |r| r.init())
+}
+
+/// A contiguous run reduced as the `Reduce` kernel reduces it (same lanes, pairwise order,
+/// NaN rules and SIMD paths).
+pub(crate) fn run_fold<T: HasAcc>(op: ReduceOp, xs: &[T]) -> T::A {
+    with_reducer!(op, T, |r| reduce_contig(&r, xs))
+}
+
+/// Two partial results of `op` merged.
+pub(crate) fn run_merge<T: HasAcc>(op: ReduceOp, a: T::A, b: T::A) -> T::A {
+    with_reducer!(op, T, |r| r.merge(a, b))
+}
+
 /// The `Reduce` primitive. Its input already has the output dtype; `axes` are sorted and the
 /// output keeps them as size-1 dimensions.
 #[derive(Debug)]
@@ -294,13 +335,7 @@ impl Primitive for Reduce {
         let out_ptr = storage.ptr::<u8>() as *mut u8;
         crate::dispatch_dtype!(x.dtype(), T => {
             let out_ptr = out_ptr as *mut T;
-            // All and Any run on bool, where add is `or` and mul is `and`.
-            match self.op {
-                ReduceOp::Sum | ReduceOp::Any => reduce(&OpReducer::<T, SUM> { _t: PhantomData }, &s, x.shape(), &s.strides, &self.axes, out_ptr),
-                ReduceOp::Prod | ReduceOp::All => reduce(&OpReducer::<T, PROD> { _t: PhantomData }, &s, x.shape(), &s.strides, &self.axes, out_ptr),
-                ReduceOp::Max => reduce(&OpReducer::<T, MAX> { _t: PhantomData }, &s, x.shape(), &s.strides, &self.axes, out_ptr),
-                ReduceOp::Min => reduce(&OpReducer::<T, MIN> { _t: PhantomData }, &s, x.shape(), &s.strides, &self.axes, out_ptr),
-            }
+            with_reducer!(self.op, T, |r| reduce(&r, &s, x.shape(), &s.strides, &self.axes, out_ptr))
         });
         out.set_storage(storage);
         Ok(())

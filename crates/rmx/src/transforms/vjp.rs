@@ -93,7 +93,7 @@ where
             continue;
         }
         // An output the program dropped gets a zero cotangent.
-        let sibling_arrays = node.outputs_or_recomputed();
+        let sibling_arrays = node.outputs_or_recomputed(&siblings);
         let sibling_cots: Vec<Array> = siblings
             .iter()
             .zip(&sibling_arrays)

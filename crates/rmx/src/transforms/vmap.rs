@@ -105,7 +105,7 @@ where
             }
             let batched: Vec<Batched> = inputs.iter().map(|i| values.get(&key(i)).cloned().unwrap_or_else(|| (i.clone(), None))).collect();
             let siblings = node.outputs_of_primitive();
-            let traced = node.outputs_or_recomputed();
+            let traced = node.outputs_or_recomputed(&siblings);
             let (arrays, axes): (Vec<Array>, Vec<Option<usize>>) = match primitive.vmap(&batched, &traced)? {
                 Some(result) => result,
                 None => by_loop(&node, &batched, size)?,

@@ -18,7 +18,7 @@ use super::strided::{collapse_many, SendConstPtr, SendPtr, PARALLEL_THRESHOLD};
 use crate::compile::program::{FusedOp, FusedProgram, Reduction, Step};
 use crate::dtype::Dtype;
 use crate::primitive::binary::{float_binary_formula, BinaryOp};
-use crate::primitive::reduce::ReduceOp;
+use crate::primitive::reduce::{run_fold, run_merge, run_start, HasAcc};
 use crate::primitive::unary::{float_unary_formula, UnaryOp};
 use crate::storage::Storage;
 use half::{bf16, f16};
@@ -152,7 +152,7 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
             let reduced = &outputs[outputs.len() - 1];
             let rows: usize = shape[..shape.len() - r.axes].iter().product();
             // SAFETY: the reduced output holds one compute-type value per row.
-            unsafe { std::slice::from_raw_parts_mut(reduced.ptr::<F>() as *mut F, rows) }.fill(identity(r.op));
+            unsafe { std::slice::from_raw_parts_mut(reduced.ptr::<F>() as *mut F, rows) }.fill(run_start::<F>(r.op));
         }
         return;
     }
@@ -267,7 +267,7 @@ fn reduce_rows<F: Lane>(
             let count = per.min(rows - first);
             body(regs, first * row, count * row);
             for j in 0..count {
-                let value = reduce_slice(r.op, &regs[slot + j * row..slot + (j + 1) * row]);
+                let value = run_fold(r.op, &regs[slot + j * row..slot + (j + 1) * row]);
                 // SAFETY: row `first + j` belongs to this task alone.
                 unsafe { *reduced.get().add(first + j) = value };
             }
@@ -280,17 +280,17 @@ fn reduce_rows<F: Lane>(
     let threads = rayon::current_num_threads();
     let parts = if !parallel || rows >= 2 * threads { 1 } else { (2 * threads).div_ceil(rows).min(row.div_ceil(CHUNK)) };
     let span = row.div_ceil(parts);
-    let mut partials = vec![identity::<F>(r.op); rows * parts];
+    let mut partials = vec![run_start::<F>(r.op); rows * parts];
     let partial = SendPtr(partials.as_mut_ptr());
     let task = |regs: &mut Vec<F>, t: usize| {
         let (i, p) = (t / parts, t % parts);
         let (from, to) = (i * row + p * span, i * row + ((p + 1) * span).min(row));
-        let mut acc = identity(r.op);
+        let mut acc = run_start::<F>(r.op);
         let mut start = from;
         while start < to {
             let len = CHUNK.min(to - start);
             body(regs, start, len);
-            acc = merge(r.op, acc, reduce_slice(r.op, &regs[slot..slot + len]));
+            acc = run_merge::<F>(r.op, acc, run_fold(r.op, &regs[slot..slot + len]));
             start += len;
         }
         // SAFETY: each task owns its partial.
@@ -298,72 +298,14 @@ fn reduce_rows<F: Lane>(
     };
     for_each_task(rows * parts, 1, parallel, scratch, task);
     for (i, chunk) in partials.chunks(parts).enumerate() {
-        let value = chunk.iter().fold(identity(r.op), |a, &b| merge(r.op, a, b));
+        let value = chunk.iter().fold(run_start::<F>(r.op), |a, &b| run_merge::<F>(r.op, a, b));
         // SAFETY: the reduced output holds `rows` values.
         unsafe { *reduced.get().add(i) = value };
     }
 }
 
-/// The value a reduction starts from.
-fn identity<F: Real>(op: ReduceOp) -> F {
-    match op {
-        ReduceOp::Sum => F::zero(),
-        ReduceOp::Prod => F::one(),
-        ReduceOp::Max => F::neg_infinity(),
-        _ => F::infinity(),
-    }
-}
-
-/// One step of a reduction; max and min propagate NaN (as the unfused reducer does).
-#[inline(always)]
-fn merge<F: Real>(op: ReduceOp, a: F, x: F) -> F {
-    match op {
-        ReduceOp::Sum => a + x,
-        ReduceOp::Prod => a * x,
-        ReduceOp::Max => {
-            if (x > a) | x.is_nan() {
-                x
-            } else {
-                a
-            }
-        }
-        _ => {
-            if (x < a) | x.is_nan() {
-                x
-            } else {
-                a
-            }
-        }
-    }
-}
-
-/// Reduces a register slice with 16 independent accumulators (so the loop vectorizes).
-fn reduce_slice<F: Real>(op: ReduceOp, xs: &[F]) -> F {
-    #[inline(always)]
-    fn fold<F: Real>(xs: &[F], init: F, f: impl Fn(F, F) -> F) -> F {
-        let mut acc = [init; 16];
-        let mut blocks = xs.chunks_exact(16);
-        for b in &mut blocks {
-            for j in 0..16 {
-                acc[j] = f(acc[j], b[j]);
-            }
-        }
-        for (j, &x) in blocks.remainder().iter().enumerate() {
-            acc[j] = f(acc[j], x);
-        }
-        acc.into_iter().fold(init, f)
-    }
-    let init = identity(op);
-    match op {
-        ReduceOp::Sum => fold(xs, init, |a, x| merge(ReduceOp::Sum, a, x)),
-        ReduceOp::Prod => fold(xs, init, |a, x| merge(ReduceOp::Prod, a, x)),
-        ReduceOp::Max => fold(xs, init, |a, x| merge(ReduceOp::Max, a, x)),
-        _ => fold(xs, init, |a, x| merge(ReduceOp::Min, a, x)),
-    }
-}
-
 /// The compute type: f32 (for f32, f16, bf16 and bool values) or f64.
-trait Lane: Real {
+trait Lane: Real + HasAcc<A = Self> {
     fn from_single(v: f32) -> Self;
     fn to_single(self) -> f32;
 }

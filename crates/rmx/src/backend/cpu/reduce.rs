@@ -78,7 +78,7 @@ pub fn extreme_f32(xs: &[f32], max: bool) -> Option<f32> {
 const PAIRWISE_BLOCK: usize = 2048;
 
 /// Pairwise reduction of a contiguous run.
-fn reduce_contig<R: Reducer>(r: &R, x: &[R::In]) -> R::Acc {
+pub(crate) fn reduce_contig<R: Reducer>(r: &R, x: &[R::In]) -> R::Acc {
     if let Some(acc) = r.contiguous(x) {
         return acc;
     }
