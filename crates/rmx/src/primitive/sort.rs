@@ -28,21 +28,15 @@ fn run<T: Element>(p: &Sort, x: &Storage, shape: &[usize], out: &Storage) {
     let po_vals = SendPtr(out.ptr::<T>() as *mut T);
     let po_idx = SendPtr(out.ptr::<u32>() as *mut u32);
     for_each_line(shape, &x.strides, p.axis, |line, xo| {
-        let (px, po_vals, po_idx) = (px, po_vals, po_idx);
         let oo = line_offset(shape, &ostrides, p.axis, line);
-        // SAFETY: the line lies inside the input view.
-        let mut values: Vec<T> = (0..n as isize).map(|i| unsafe { *px.0.offset(xo + i * stride) }).collect();
+        // SAFETY: positions below n lie inside this line of the input view.
+        let read = |i: usize| unsafe { *px.get().offset(xo + i as isize * stride) };
         if p.indices {
-            for (i, idx) in argsort_line(&values).into_iter().enumerate() {
-                // SAFETY: inside this line of the fresh output.
-                unsafe { *po_idx.0.offset(oo + i as isize * ostride) = idx };
-            }
+            // SAFETY: inside this line of the fresh output; each position written once.
+            argsort_line(n, read, |i, idx| unsafe { *po_idx.get().offset(oo + i as isize * ostride) = idx });
         } else {
-            sort_line(&mut values);
-            for (i, v) in values.into_iter().enumerate() {
-                // SAFETY: inside this line of the fresh output.
-                unsafe { *po_vals.0.offset(oo + i as isize * ostride) = v };
-            }
+            // SAFETY: as above.
+            sort_line(n, read, |i, v| unsafe { *po_vals.get().offset(oo + i as isize * ostride) = v });
         }
     });
 }

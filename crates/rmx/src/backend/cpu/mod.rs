@@ -16,8 +16,10 @@ pub mod qmv_fp;
 pub mod qmv_integer;
 pub mod qmv_vnni;
 pub mod quantized;
+pub mod radix;
 pub mod reduce;
 pub mod rope_norm;
+pub mod scratch;
 pub mod sort;
 pub mod strided;
 
