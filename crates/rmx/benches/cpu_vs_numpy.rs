@@ -4,7 +4,8 @@
 //! every case the two alternate (rmx, NumPy, rmx, NumPy, ...) so that both see the same
 //! machine state; the reported speedup is the median of the pairwise ratios
 //! `numpy_ms / rmx_ms`. After each NumPy turn the harness pauses 150 ms so OpenBLAS's
-//! spinning worker threads are idle before rmx runs. Each rmx run builds the graph and evaluates it, so graph overhead is
+//! spinning worker threads are idle before rmx runs; each side's turn starts with 40 ms of
+//! untimed runs so that both are timed on cores that are already busy. Each rmx run builds the graph and evaluates it, so graph overhead is
 //! included. Results go to `target/bench/cpu_vs_numpy.json` and a printed table.
 //!
 //! Run: `scripts/bench.sh cpu [filter]`.
@@ -145,6 +146,9 @@ fn cases() -> Vec<Case> {
     v
 }
 
+/// Untimed work before each side's timed runs, in milliseconds.
+const WARM_UP_MS: f64 = 40.0;
+
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
@@ -170,13 +174,25 @@ fn main() {
         }
         (case.run)().eval().unwrap();
         let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let mut numpy_last_ms = peer.run(case.name, 1);
         for _ in 0..reps {
+            // Each side's turn starts with WARM_UP_MS of untimed runs. After the pause the cores
+            // idle at a low clock with other tenants' data in their caches (measured: a 4096x4096
+            // sum took 10 ms on the first run after 150 ms of sleep, 4 ms on the next two, 1.5 ms
+            // back to back); without a warm-up NumPy's turn always started on cores rmx had just
+            // warmed.
+            let warm = Instant::now();
+            while warm.elapsed().as_secs_f64() * 1e3 < WARM_UP_MS {
+                (case.run)().eval().unwrap();
+            }
             let t0 = Instant::now();
             for _ in 0..case.iters {
                 (case.run)().eval().unwrap();
             }
             let rmx_ms = t0.elapsed().as_secs_f64() * 1e3 / case.iters as f64;
+            peer.run(case.name, (WARM_UP_MS / numpy_last_ms).ceil().max(1.0) as usize);
             let numpy_ms = peer.run(case.name, case.iters);
+            numpy_last_ms = numpy_ms;
             // OpenBLAS worker threads busy-wait for about 2^28 cycles after a call; let them
             // go idle so they do not steal the cores from the next rmx turn.
             std::thread::sleep(std::time::Duration::from_millis(150));

@@ -145,6 +145,12 @@ pub trait HasAcc: Element {
         let _ = (xs, max);
         None
     }
+    /// Folds rows into running maxima (minima) by a dedicated SIMD loop; false where the
+    /// generic lanes serve.
+    fn extreme_rows(acc: &mut [Self::A], srcs: &[&[Self]], max: bool) -> bool {
+        let _ = (acc, srcs, max);
+        false
+    }
 }
 
 macro_rules! same_acc {
@@ -170,6 +176,9 @@ impl HasAcc for f32 {
     }
     fn extreme(xs: &[f32], max: bool) -> Option<f32> {
         crate::backend::cpu::reduce::extreme_f32(xs, max)
+    }
+    fn extreme_rows(acc: &mut [f32], srcs: &[&[f32]], max: bool) -> bool {
+        crate::backend::cpu::reduce::extreme_rows_f32(acc, srcs, max)
     }
 }
 
@@ -266,6 +275,13 @@ impl<T: HasAcc, const OP: u8> Reducer for OpReducer<T, OP> {
             MAX => T::extreme(xs, true),
             MIN => T::extreme(xs, false),
             _ => None,
+        }
+    }
+    fn fold_rows(&self, acc: &mut [T::A], srcs: &[&[T]]) -> bool {
+        match OP {
+            MAX => T::extreme_rows(acc, srcs, true),
+            MIN => T::extreme_rows(acc, srcs, false),
+            _ => false,
         }
     }
 }

@@ -32,6 +32,54 @@ pub trait Reducer: Sync {
         let _ = xs;
         None
     }
+    /// Folds the rows `srcs` into `acc` in order by a dedicated kernel; false if the reducer
+    /// has none (the generic lanes then do it).
+    fn fold_rows(&self, acc: &mut [Self::Acc], srcs: &[&[Self::In]]) -> bool {
+        let _ = (acc, srcs);
+        false
+    }
+}
+
+/// Folds the rows `srcs` into the running maxima (`max`) or minima `acc` with AVX, 8 columns
+/// at a time: an element replaces the accumulator when it is larger (smaller) or NaN, as the
+/// generic reducer's step does; those lanes compiled to scalar compares here (measured: the
+/// maximum over the leading axis of a 4096x4096 took 3.5x the sum's time). False off x86-64
+/// with AVX.
+pub fn extreme_rows_f32(acc: &mut [f32], srcs: &[&[f32]], max: bool) -> bool {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+    {
+        use std::arch::x86_64::*;
+        let width = acc.len();
+        assert!(srcs.iter().all(|s| s.len() >= width), "extreme_rows_f32: short row");
+        let blocks = width / 8 * 8;
+        // SAFETY: AVX is enabled at compile time; every load and store covers 8 floats below
+        // `blocks`, inside the accumulators and each row (checked above).
+        unsafe {
+            for start in (0..blocks).step_by(8) {
+                let mut a = _mm256_loadu_ps(acc.as_ptr().add(start));
+                for src in srcs {
+                    let x = _mm256_loadu_ps(src.as_ptr().add(start));
+                    let better = if max { _mm256_cmp_ps::<_CMP_GT_OQ>(x, a) } else { _mm256_cmp_ps::<_CMP_LT_OQ>(x, a) };
+                    a = _mm256_blendv_ps(a, x, _mm256_or_ps(better, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x)));
+                }
+                _mm256_storeu_ps(acc.as_mut_ptr().add(start), a);
+            }
+        }
+        for i in blocks..width {
+            for src in srcs {
+                let x = src[i];
+                if (if max { x > acc[i] } else { x < acc[i] }) || x.is_nan() {
+                    acc[i] = x;
+                }
+            }
+        }
+        true
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+    {
+        let _ = (acc, srcs, max);
+        false
+    }
 }
 
 /// The maximum (`max`) or minimum of `xs` with AVX: two 8-wide accumulators and a NaN mask
@@ -77,6 +125,9 @@ pub fn extreme_f32(xs: &[f32], max: bool) -> Option<f32> {
 
 const PAIRWISE_BLOCK: usize = 2048;
 
+/// Rows folded into the accumulators per sweep when reducing over leading axes.
+const ROWS_PER_SWEEP: usize = 4;
+
 /// Pairwise reduction of a contiguous run.
 pub(crate) fn reduce_contig<R: Reducer>(r: &R, x: &[R::In]) -> R::Acc {
     if let Some(acc) = r.contiguous(x) {
@@ -113,20 +164,29 @@ pub(crate) fn reduce_contig<R: Reducer>(r: &R, x: &[R::In]) -> R::Acc {
     r.merge(lanes[0], acc)
 }
 
-/// `acc[i] = step(acc[i], src[i])`, in fixed-size blocks the compiler vectorizes.
+/// Folds the rows `srcs` into `acc` in order (`acc[i] = step(...step(acc[i], srcs[0][i])...,
+/// srcs[K-1][i])`), in fixed-size blocks the compiler vectorizes. Several rows per sweep
+/// load and store the accumulators once for all of them.
 #[inline(always)]
-fn accumulate_row<R: Reducer>(r: &R, acc: &mut [R::Acc], src: &[R::In]) {
-    let mut acc_blocks = acc.chunks_exact_mut(LANES);
-    let mut src_blocks = src.chunks_exact(LANES);
-    for (a, s) in (&mut acc_blocks).zip(&mut src_blocks) {
-        let a: &mut [R::Acc; LANES] = a.try_into().expect("block");
-        let s: &[R::In; LANES] = s.try_into().expect("block");
-        for j in 0..LANES {
-            a[j] = r.step(a[j], s[j]);
+fn accumulate_rows<R: Reducer, const K: usize>(r: &R, acc: &mut [R::Acc], srcs: [&[R::In]; K]) {
+    if r.fold_rows(acc, &srcs) {
+        return;
+    }
+    let width = acc.len();
+    let blocks = width / LANES * LANES;
+    for start in (0..blocks).step_by(LANES) {
+        let a: &mut [R::Acc; LANES] = (&mut acc[start..start + LANES]).try_into().expect("block");
+        for src in srcs {
+            let s: &[R::In; LANES] = src[start..start + LANES].try_into().expect("block");
+            for j in 0..LANES {
+                a[j] = r.step(a[j], s[j]);
+            }
         }
     }
-    for (a, &v) in acc_blocks.into_remainder().iter_mut().zip(src_blocks.remainder()) {
-        *a = r.step(*a, v);
+    for i in blocks..width {
+        for src in srcs {
+            acc[i] = r.step(acc[i], src[i]);
+        }
     }
 }
 
@@ -214,10 +274,15 @@ pub fn reduce<R: Reducer>(r: &R, x: &Storage, shape: &[usize], strides: &[isize]
             let (xo, _) = kept_offset(row * width);
             let mut acc = vec![r.init(); width];
             let (lo, hi) = (b * n_red / bands, (b + 1) * n_red / bands);
-            for j in lo..hi {
-                // SAFETY: the row lies inside the input view.
-                let src = unsafe { std::slice::from_raw_parts(px.get().offset(xo + reduced_offset(j)), width) };
-                accumulate_row(r, &mut acc, src);
+            // SAFETY: reduced rows lie inside the input view.
+            let src = |j: usize| unsafe { std::slice::from_raw_parts(px.get().offset(xo + reduced_offset(j)), width) };
+            let mut j = lo;
+            while j + ROWS_PER_SWEEP <= hi {
+                accumulate_rows(r, &mut acc, std::array::from_fn::<_, ROWS_PER_SWEEP, _>(|k| src(j + k)));
+                j += ROWS_PER_SWEEP;
+            }
+            for j in j..hi {
+                accumulate_rows(r, &mut acc, [src(j)]);
             }
             acc
         };
@@ -273,7 +338,7 @@ pub fn reduce<R: Reducer>(r: &R, x: &Storage, shape: &[usize], strides: &[isize]
 
 #[cfg(test)]
 mod tests {
-    use super::extreme_f32;
+    use super::{extreme_f32, extreme_rows_f32};
 
     /// The SIMD maximum/minimum against a scalar fold: lengths around the 16-wide blocks, a
     /// NaN in a block or in the tail, infinities.
@@ -303,6 +368,36 @@ mod tests {
                 xs[2] = f32::NEG_INFINITY;
                 assert_eq!(extreme_f32(&xs, true), Some(f32::INFINITY));
                 assert_eq!(extreme_f32(&xs, false), Some(f32::NEG_INFINITY));
+            }
+        }
+    }
+
+    /// The SIMD row fold against the scalar step: widths around the 8-wide blocks, NaNs that
+    /// arrive in a later row than a larger value, NaN already in the accumulators.
+    #[test]
+    fn simd_row_extremes_match_the_scalar_step() {
+        for width in [1usize, 7, 8, 9, 24, 30] {
+            let rows: Vec<Vec<f32>> = (0..3)
+                .map(|r| {
+                    (0..width).map(|i| if (i + r) % 5 == 3 && r > 0 { f32::NAN } else { ((i * 31 + r * 17) % 23) as f32 - 11.0 }).collect()
+                })
+                .collect();
+            for max in [true, false] {
+                let mut want: Vec<f32> = (0..width).map(|i| if i % 4 == 1 { f32::NAN } else { 0.0 }).collect();
+                let mut got = want.clone();
+                for row in &rows {
+                    for (a, &x) in want.iter_mut().zip(row) {
+                        if (if max { x > *a } else { x < *a }) || x.is_nan() {
+                            *a = x;
+                        }
+                    }
+                }
+                let srcs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
+                if !extreme_rows_f32(&mut got, &srcs, max) {
+                    return;
+                }
+                let same = got.iter().zip(&want).all(|(g, w)| g == w || (g.is_nan() && w.is_nan()));
+                assert!(same, "width {width} max {max}: {got:?} vs {want:?}");
             }
         }
     }
