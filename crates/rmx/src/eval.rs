@@ -5,12 +5,17 @@
 //! primitive's kernel on its stream's device. Before a kernel runs its node is detached: the
 //! primitive and inputs move out of the node, so an input used by nobody else can donate its
 //! buffer to the output and is freed as soon as the kernel returns.
+//!
+//! A graph whose ops sit on several streams runs each stream's share on a thread of its own
+//! ([`crate::eval::concurrent`]): streams overlap, ordered only by the data they pass.
 
 use crate::array::{Array, Node};
-use crate::device::Device;
+use crate::device::{Device, Stream};
 use crate::error::{Error, Result};
 use std::collections::HashSet;
 use std::sync::Arc;
+
+mod concurrent;
 
 /// Evaluates all `outputs` (and everything they depend on).
 ///
@@ -21,7 +26,10 @@ use std::sync::Arc;
 /// assert!(b.is_evaluated());
 /// ```
 pub fn eval(outputs: &[Array]) -> Result<()> {
-    let Tape { nodes: tape, communicates } = build_tape(outputs)?;
+    let Tape { nodes: tape, streams, communicates } = build_tape(outputs)?;
+    if streams.iter().any(|s| *s != streams[0]) {
+        return concurrent::run(tape.into_iter().zip(streams).collect());
+    }
     // Graphs of a few nodes run where they are; larger ones move to the compute pool once
     // instead of waking it for every parallel kernel. A graph that waits on other processes
     // stays on the calling thread, never holding a pool thread while it waits.
@@ -56,6 +64,8 @@ pub(crate) fn wait_all() {}
 struct Tape {
     /// Unevaluated nodes reachable from the outputs, inputs before consumers.
     nodes: Vec<Array>,
+    /// The stream of each node.
+    streams: Vec<Stream>,
     /// Whether one of them waits on other processes (`Primitive::communicates`).
     communicates: bool,
 }
@@ -63,12 +73,14 @@ struct Tape {
 fn build_tape(outputs: &[Array]) -> Result<Tape> {
     let mut visited: HashSet<*const Node> = HashSet::new();
     let mut tape = Vec::new();
+    let mut streams = Vec::new();
     let mut communicates = false;
     // (array, inputs_pushed)
     let mut stack: Vec<(Array, bool)> = outputs.iter().rev().map(|a| (a.clone(), false)).collect();
     while let Some((array, expanded)) = stack.pop() {
         let key = Arc::as_ptr(&array.node);
         if expanded {
+            streams.push(array.node.lock().stream);
             tape.push(array);
             continue;
         }
@@ -98,11 +110,11 @@ fn build_tape(outputs: &[Array]) -> Result<Tape> {
             }
         }
     }
-    Ok(Tape { nodes: tape, communicates })
+    Ok(Tape { nodes: tape, streams, communicates })
 }
 
 /// Runs one node's primitive, filling it and its siblings.
-fn run_node(array: Array) -> Result<()> {
+pub(super) fn run_node(array: Array) -> Result<()> {
     let mut state = array.node.lock();
     if state.storage.is_some() {
         return Ok(());

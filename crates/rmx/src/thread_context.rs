@@ -41,6 +41,22 @@ impl ThreadContext {
     }
 }
 
+/// The calling thread's settings, to run work on another thread as if it ran here.
+pub(crate) struct Carried(ThreadContext);
+
+/// Captures the calling thread's settings.
+pub(crate) fn carry() -> Carried {
+    Carried(ThreadContext::capture())
+}
+
+impl Carried {
+    /// Runs `work` on the current thread with the carried settings, then restores its own.
+    pub(crate) fn run<R>(self, work: impl FnOnce() -> R) -> R {
+        let _restore = Restore(Some(self.0.install()));
+        work()
+    }
+}
+
 /// Puts a thread's own settings back when dropped (also when the work panics).
 struct Restore(Option<ThreadContext>);
 
