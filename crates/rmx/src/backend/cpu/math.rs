@@ -193,7 +193,8 @@ pub fn tanh<F: Real>(v: F) -> F {
     let p = p * v2 - F::of(17.0 / 315.0);
     let p = p * v2 + F::of(2.0 / 15.0);
     let p = p * v2 - F::of(1.0 / 3.0);
-    let small = v + v * v2 * p;
+    // (copysign: the sum would turn -0.0 into +0.0.)
+    let small = (v + v * v2 * p).copysign(v);
     let t = big.copysign(v);
     if a < F::of(0.0625) {
         small
