@@ -35,7 +35,7 @@ fn streams_run_concurrently_and_meet_at_their_data() {
     let (s1, s2) = (rmx::new_stream(Device::Cpu).unwrap(), rmx::new_stream(Device::Cpu).unwrap());
     let x = rmx::arange(0.0, 1000.0, 1.0, Dtype::F32).unwrap();
     let a = rmx::with_stream(s1, || rmx::multiply(&x, 2.0f32).unwrap()).unwrap();
-    let b = rmx::with_stream(s2, || rmx::add(&rmx::sqrt(&a).unwrap(), 1.0f32).unwrap()).unwrap();
+    let b = rmx::with_stream(s2, || rmx::add(rmx::sqrt(&a).unwrap(), 1.0f32).unwrap()).unwrap();
     let c = rmx::with_stream(s1, || rmx::subtract(&a, 3.0f32).unwrap()).unwrap();
     let d = rmx::with_stream(s2, || rmx::multiply(&b, &c).unwrap()).unwrap();
     let e = rmx::sum(&rmx::add(&d, &a).unwrap(), None, false).unwrap();
@@ -68,7 +68,7 @@ fn a_failure_on_one_stream_is_the_error_every_stream_reports() {
     let bad = rmx::Array::from_slice(&[1u32, 9], &[2]).unwrap();
     let gathered = rmx::with_stream(s1, || rmx::take(&table, &bad, Some(0)).unwrap()).unwrap();
     let other = rmx::with_stream(s2, || rmx::multiply(&table, 2.0f32).unwrap()).unwrap();
-    let joined = rmx::with_stream(s2, || rmx::add(&rmx::sum(&gathered, None, false).unwrap(), &other).unwrap()).unwrap();
+    let joined = rmx::with_stream(s2, || rmx::add(rmx::sum(&gathered, None, false).unwrap(), &other).unwrap()).unwrap();
     let err = joined.eval().unwrap_err().to_string();
     assert!(err.contains('9'), "the gather's own error, naming the index: {err}");
     // Nothing was lost: the independent branch evaluates, and the failed one fails again.

@@ -120,7 +120,7 @@ pub fn radix_sort<'a, I: Keyed>(items: &'a mut [I], spare: &'a mut [MaybeUninit<
             return;
         }
         let sorted = lsd(bucket, scratch, top);
-        if sorted.as_ptr() != second.get().wrapping_add(lo) as *const I {
+        if !std::ptr::eq(sorted.as_ptr(), second.get().wrapping_add(lo)) {
             // SAFETY: the sorted run is the scratch range, which does not overlap the bucket.
             unsafe { std::ptr::copy_nonoverlapping(sorted.as_ptr(), second.get().add(lo), len) };
         }
@@ -200,11 +200,10 @@ fn to_offsets(counts: &mut [u32], chunks: usize) {
 /// of `src.len()` items that does not overlap `src`.
 fn scatter<I: Keyed>(src: &[I], chunk_len: usize, shift: u32, offsets: &mut [u32], out: SendPtr<I>) {
     let place = |(items, next): (&[I], &mut [u32])| {
-        let out = out;
         for &item in items {
             let slot = &mut next[item.key().digit(shift)];
             // SAFETY: the offsets partition 0..n: every position is written exactly once.
-            unsafe { out.0.add(*slot as usize).write(item) };
+            unsafe { out.get().add(*slot as usize).write(item) };
             *slot += 1;
         }
     };
