@@ -96,14 +96,9 @@ pub fn radix_sort<'a, I: Keyed>(items: &'a mut [I], spare: &'a mut [MaybeUninit<
     if one_bucket_holds_all(&counts, n) {
         return lsd(items, spare, bits);
     }
-    let mut starts: Vec<usize> = Vec::with_capacity(BUCKETS + 1);
-    let mut sum = 0usize;
-    for b in 0..BUCKETS {
-        starts.push(sum);
-        sum += (0..chunks).map(|c| counts[c * BUCKETS + b] as usize).sum::<usize>();
-    }
-    starts.push(n);
     to_offsets(&mut counts, chunks);
+    // A bucket starts where its first chunk's items go (chunk 0's offsets, row 0).
+    let starts: Vec<usize> = counts[..BUCKETS].iter().map(|&o| o as usize).chain([n]).collect();
     let (first, second) = (SendPtr(items.as_mut_ptr()), SendPtr(spare.as_mut_ptr() as *mut I));
     scatter(items, chunk_len, top, &mut counts, second);
     starts.windows(2).filter(|w| w[1] > w[0]).collect::<Vec<_>>().into_par_iter().for_each(|w| {
