@@ -413,6 +413,13 @@ def gen_matmul():
     a, b = rand((3, 5, 1), "float32"), rand((1, 4), "float32")
     fam.add("matmul_k1_outer_batched", "matmul", [a, b], [expect(np_of(a) @ np_of(b), "float32")], tol=(1e-6, 1e-7))
     gen_matmul_family(fam)
+    # bfloat16 products of more rows than the decoding kernel takes (AMX tiles where the CPU
+    # has them): edges off the 32x32 blocks, odd k, a batch, transposed storage, a long k.
+    for (sa, sb, layouts) in [((40, 70), (70, 50), None), ((2, 33, 64), (64, 48), None),
+                              ((37, 45), (45, 29), {0: "T", 1: "T"}), ((20, 1000), (1000, 17), None)]:
+        a, b = rand(sa, "bfloat16", -1, 1), rand(sb, "bfloat16", -1, 1)
+        tag = "x".join(map(str, sa)) + "_" + "x".join(map(str, sb)) + ("_T" if layouts else "")
+        fam.add(f"matmul_bfloat16_rows_{tag}", "matmul", [a, b], [expect(np.matmul(np_of(a), np_of(b)), "bfloat16")], layouts=layouts)
     fam.write()
 
 

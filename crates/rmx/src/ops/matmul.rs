@@ -2,7 +2,7 @@
 //! (inner, outer, tensordot, vecdot, kron).
 
 use crate::array::Array;
-use crate::backend::cpu::matmul::native;
+use crate::backend::cpu::matmul::{native, native_bf16_product};
 use crate::dtype::{promote_types, Dtype};
 use crate::error::{Error, Result};
 use crate::primitive::matmul::{AddMM, Matmul};
@@ -43,9 +43,10 @@ fn prepare(op: &'static str, a: &Array, b: &Array) -> Result<Prepared> {
         return Err(Error::shapes_detail(op, &[a.shape(), b.shape()], format!("inner dimensions {k} and {k2} differ")));
     }
     let batch = broadcast_shapes_for(op, &a.shape()[..an - 2], &b.shape()[..bn - 2])?;
-    // bf16 products of a few rows (decoding) have their own kernel; larger ones use gemm in f32.
-    let few_rows = dtype == Dtype::BF16 && m <= crate::backend::cpu::matvec_bf16::MAX_ROWS && op == "matmul";
-    let compute = if native(dtype) || few_rows { dtype } else { Dtype::F32 };
+    // bf16 products of a few rows (decoding), and any on CPUs with AMX, have their own
+    // kernels; others use gemm in f32.
+    let bf16_kernel = dtype == Dtype::BF16 && op == "matmul" && native_bf16_product(m);
+    let compute = if native(dtype) || bf16_kernel { dtype } else { Dtype::F32 };
     let a = crate::broadcast_to(&crate::astype(&a, compute)?, &[batch.as_slice(), &[m, k]].concat())?;
     let b = crate::broadcast_to(&crate::astype(&b, compute)?, &[batch.as_slice(), &[k, n]].concat())?;
     let mut shape = batch;

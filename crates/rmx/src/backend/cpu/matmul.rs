@@ -91,6 +91,9 @@ pub fn matmul(
         Dtype::BF16 if !read_out && alpha == 0.0 && beta == 1.0 && m <= super::matvec_bf16::MAX_ROWS => {
             super::matvec_bf16::matmul((m, n, k), a, b, batch_offsets, out)
         }
+        Dtype::BF16 if !read_out && alpha == 0.0 && beta == 1.0 && super::amx::available() => {
+            super::matmul_amx::matmul((m, n, k), a, b, batch_offsets, out)
+        }
         _ => return Err(Error::dtype_detail("matmul", dtype, "matmul needs float or complex inputs")),
     }
     Ok(())
@@ -100,6 +103,13 @@ pub fn matmul(
 /// few rows, `matvec_bf16`).
 pub fn native(dtype: Dtype) -> bool {
     matches!(dtype, Dtype::F32 | Dtype::F64 | Dtype::F16 | Dtype::C64)
+}
+
+/// Whether [`matmul`] (without `addmm`'s scaling) multiplies bfloat16 operands whose left
+/// one has `m` rows without float32 copies: a few rows always (`matvec_bf16`), any number on
+/// CPUs with AMX (`matmul_amx`).
+pub fn native_bf16_product(m: usize) -> bool {
+    m <= super::matvec_bf16::MAX_ROWS || super::amx::available()
 }
 
 const _: () = {

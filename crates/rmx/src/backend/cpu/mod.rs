@@ -1,6 +1,7 @@
 //! The CPU backend: strided kernels over every dtype, multi-threaded with rayon above a
 //! size threshold (set `RAYON_NUM_THREADS` to bound the threads).
 
+pub mod amx;
 pub mod attention;
 pub mod copy;
 pub mod elementwise;
@@ -11,6 +12,7 @@ pub mod hadamard;
 pub mod lines;
 pub mod math;
 pub mod matmul;
+pub mod matmul_amx;
 pub mod matvec_bf16;
 pub mod qmv_fp;
 pub mod qmv_integer;

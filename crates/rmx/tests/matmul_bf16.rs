@@ -1,0 +1,78 @@
+//! bfloat16 products against float64 products of the same rounded values: products of a few
+//! rows (the decoding kernel, which widens weights as it reads them) and of many (AMX tiles
+//! where the CPU has them, else float32 gemm) — weights in `nn.Linear` layout (a transposed
+//! view), row-major and sliced operands, batches, a 1-d left operand, NaN and infinity. Run it
+//! with `RMX_NO_AVX512=1` and `RMX_NO_AMX=1` too, on CPUs with those, to check the other
+//! kernels. (NumPy goldens for both paths: `matmul_bfloat16_*` in `ops_golden`.)
+
+use rmx::{Array, Dtype};
+
+fn draw(shape: &[usize], seed: u64) -> Array {
+    let a = rmx::random::uniform(-1.0, 1.0, shape, Dtype::F32, Some(&rmx::random::key(seed))).unwrap();
+    rmx::astype(&a, Dtype::BF16).unwrap()
+}
+
+fn check(a: &Array, b: &Array) {
+    let got = rmx::matmul(a, b).unwrap();
+    assert_eq!(got.dtype(), Dtype::BF16);
+    let f64 = |x: &Array| rmx::astype(x, Dtype::F64).unwrap();
+    let want = rmx::matmul(&f64(a), &f64(b)).unwrap();
+    let scale = rmx::matmul(&rmx::abs(&f64(a)).unwrap(), &rmx::abs(&f64(b)).unwrap()).unwrap();
+    assert_eq!(got.shape(), want.shape());
+    let (got, want, scale) = (f64(&got).to_vec::<f64>().unwrap(), want.to_vec::<f64>().unwrap(), scale.to_vec::<f64>().unwrap());
+    for ((g, w), s) in got.iter().zip(&want).zip(&scale) {
+        // The output's rounding (2^-8 relative) plus float32 accumulation.
+        assert!((g - w).abs() <= w.abs() * 2f64.powi(-8) + s * 1e-6, "{g} vs {w}");
+    }
+}
+
+#[test]
+fn few_row_bf16_products_match_float64() {
+    for m in [1usize, 3, 8, 9] {
+        let x = draw(&[m, 67], m as u64);
+        let w = draw(&[45, 67], 10 + m as u64);
+        check(&x, &rmx::transpose(&w, None).unwrap());
+        check(&x, &draw(&[67, 45], 20 + m as u64));
+    }
+    // Long rows: full 32-wide steps plus a masked tail; column counts off the kernel's 4.
+    for (m, k, n) in [(1usize, 1030usize, 45usize), (2, 1024, 64), (1, 31, 3), (5, 333, 6)] {
+        let w = draw(&[n, k], 40 + k as u64);
+        check(&draw(&[m, k], 41 + k as u64), &rmx::transpose(&w, None).unwrap());
+    }
+    check(&draw(&[2, 3, 40], 30), &rmx::transpose(&draw(&[2, 17, 40], 31), Some(&[0, 2, 1])).unwrap());
+    check(&draw(&[40], 32), &draw(&[40, 5], 33));
+}
+
+#[test]
+fn many_row_bf16_products_match_float64() {
+    // Blocks of 32x32 with ragged edges, k off the tiles' 32, long k, batches.
+    for (m, k, n) in [(9usize, 5usize, 3usize), (32, 32, 32), (33, 31, 65), (100, 300, 70), (64, 2050, 40)] {
+        check(&draw(&[m, k], 50 + m as u64), &draw(&[k, n], 60 + n as u64));
+        let w = draw(&[n, k], 70 + k as u64);
+        check(&draw(&[m, k], 80 + k as u64), &rmx::transpose(&w, None).unwrap());
+    }
+    check(&draw(&[3, 40, 72], 90), &draw(&[72, 24], 91));
+    // A transposed left operand and a column slice of the right one.
+    let a = rmx::transpose(&draw(&[50, 60], 92), None).unwrap();
+    let b = rmx::slice(&draw(&[50, 90], 93), &[0, 1], &[50, 90], &[1, 2]).unwrap();
+    check(&a, &b);
+}
+
+#[test]
+fn many_row_bf16_products_carry_nan_and_infinity() {
+    let mut a = vec![0.5f32; 40 * 64];
+    a[3 * 64 + 7] = f32::NAN;
+    a[20 * 64 + 1] = f32::INFINITY;
+    let a = rmx::astype(&Array::from_slice(&a, &[40, 64]).unwrap(), Dtype::BF16).unwrap();
+    let b = rmx::astype(&rmx::ones(&[64, 33], Dtype::F32).unwrap(), Dtype::BF16).unwrap();
+    let c = rmx::astype(&rmx::matmul(&a, &b).unwrap(), Dtype::F32).unwrap().to_vec::<f32>().unwrap();
+    for (i, row) in c.chunks(33).enumerate() {
+        for &v in row {
+            match i {
+                3 => assert!(v.is_nan()),
+                20 => assert_eq!(v, f32::INFINITY),
+                _ => assert_eq!(v, 32.0),
+            }
+        }
+    }
+}
