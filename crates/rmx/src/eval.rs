@@ -8,6 +8,7 @@
 //!
 //! A graph whose ops sit on several streams runs each stream's share on a thread of its own
 //! ([`crate::eval::concurrent`]): streams overlap, ordered only by the data they pass.
+//! [`async_eval`] evaluates on a background thread ([`crate::eval::background`]).
 
 use crate::array::{Array, Node};
 use crate::device::{Device, Stream};
@@ -15,6 +16,7 @@ use crate::error::{Error, Result};
 use std::collections::HashSet;
 use std::sync::Arc;
 
+mod background;
 mod concurrent;
 
 /// Evaluates all `outputs` (and everything they depend on).
@@ -26,6 +28,8 @@ mod concurrent;
 /// assert!(b.is_evaluated());
 /// ```
 pub fn eval(outputs: &[Array]) -> Result<()> {
+    // Arrays an `async_eval` is filling are read once it has finished.
+    background::wait();
     let Tape { nodes: tape, streams, communicates } = build_tape(outputs)?;
     if streams.iter().any(|s| *s != streams[0]) {
         return concurrent::run(tape.into_iter().zip(streams).collect());
@@ -51,14 +55,30 @@ fn inline_only() -> bool {
     *INLINE.get_or_init(|| std::env::var_os("RMX_EVAL_INLINE").is_some())
 }
 
-/// Starts evaluating `outputs` and returns. Evaluation in this build completes before the
-/// call returns, which satisfies the contract: the arrays are available afterwards.
+/// Starts evaluating `outputs` on a background thread and returns at once, so the caller
+/// can build the next graph meanwhile. Reading the arrays ([`eval`], `to_vec`, `item`) or
+/// [`crate::synchronize`] waits for the evaluation; an error it met is returned by the next
+/// `eval` of the failed array (which runs the failing op again). Inside a transform or a
+/// `compile` trace the evaluation happens before the call returns.
+///
+/// ```
+/// let x = rmx::multiply(&rmx::ones(&[1000], rmx::Dtype::F32).unwrap(), 3.0f32).unwrap();
+/// rmx::async_eval(&[x.clone()]).unwrap();
+/// let next = rmx::sum(&x, None, false).unwrap(); // built while x is computed
+/// assert_eq!(next.item::<f32>().unwrap(), 3000.0);
+/// ```
 pub fn async_eval(outputs: &[Array]) -> Result<()> {
-    eval(outputs)
+    if crate::transforms::retaining_graph() || crate::compile::trace::tracing() {
+        return eval(outputs);
+    }
+    background::submit(outputs.to_vec());
+    Ok(())
 }
 
 /// Waits for every outstanding asynchronous evaluation.
-pub(crate) fn wait_all() {}
+pub(crate) fn wait_all() {
+    background::wait();
+}
 
 /// What [`build_tape`] finds.
 struct Tape {

@@ -1,4 +1,5 @@
-//! Devices and streams: placement, per-thread defaults, ordering by data dependencies.
+//! Devices and streams: placement, per-thread defaults, ordering by data dependencies,
+//! evaluation in the background (`async_eval`).
 
 use rmx::{Device, Dtype};
 
@@ -74,4 +75,62 @@ fn a_failure_on_one_stream_is_the_error_every_stream_reports() {
     // Nothing was lost: the independent branch evaluates, and the failed one fails again.
     assert_eq!(other.to_vec::<f32>().unwrap(), vec![0.0, 2.0, 4.0, 6.0]);
     assert!(gathered.eval().is_err());
+}
+
+/// `steps` rounds of `x ← (x @ w) * 0.01` on 1024² float32: a graph that takes a while.
+fn slow_graph(steps: usize) -> rmx::Array {
+    let w = rmx::full(&[1024, 1024], 0.5f32, Dtype::F32).unwrap();
+    let mut x = rmx::ones(&[1024, 1024], Dtype::F32).unwrap();
+    for _ in 0..steps {
+        x = rmx::multiply(&rmx::matmul(&x, &w).unwrap(), 0.01f32).unwrap();
+    }
+    x
+}
+
+#[test]
+fn async_eval_returns_before_the_work_is_done() {
+    // Forty 1024³ products: tens of milliseconds at the least on any CPU.
+    let x = slow_graph(40);
+    rmx::async_eval(std::slice::from_ref(&x)).unwrap();
+    assert!(!x.is_evaluated(), "async_eval waited for the evaluation");
+    // A graph built on top meanwhile reads the filled value: eval waits for it.
+    let y = rmx::sum(&x, None, false).unwrap();
+    // Each round multiplies every entry by 1024 · 0.5 · 0.01 = 5.12.
+    let want = 1024.0 * 1024.0 * 5.12f64.powi(40);
+    let got = y.item::<f32>().unwrap() as f64;
+    assert!((got - want).abs() <= want * 1e-4, "{got} vs {want}");
+    assert!(x.is_evaluated());
+    rmx::synchronize(None).unwrap();
+}
+
+#[test]
+fn an_async_eval_failure_is_the_error_of_the_next_eval() {
+    let table = rmx::arange(0.0, 4.0, 1.0, Dtype::F32).unwrap();
+    let bad = rmx::Array::from_slice(&[1u32, 9], &[2]).unwrap();
+    let gathered = rmx::take(&table, &bad, Some(0)).unwrap();
+    let doubled = rmx::multiply(&gathered, 2.0f32).unwrap();
+    // Starting the evaluation succeeds; its failure surfaces where the value is read.
+    rmx::async_eval(std::slice::from_ref(&doubled)).unwrap();
+    rmx::synchronize(None).unwrap();
+    assert!(!doubled.is_evaluated());
+    let err = doubled.eval().unwrap_err().to_string();
+    assert!(err.contains('9'), "the gather's own error, naming the index: {err}");
+    assert!(doubled.to_vec::<f32>().is_err());
+}
+
+#[test]
+fn async_evals_from_several_threads_all_finish() {
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let a = rmx::full(&[256], i as f32, Dtype::F32).unwrap();
+                let b = rmx::add(&rmx::multiply(&a, 2.0f32).unwrap(), 1.0f32).unwrap();
+                rmx::async_eval(std::slice::from_ref(&b)).unwrap();
+                b.to_vec::<f32>().unwrap()
+            })
+        })
+        .collect();
+    for (i, t) in threads.into_iter().enumerate() {
+        assert_eq!(t.join().unwrap(), vec![2.0 * i as f32 + 1.0; 256]);
+    }
 }
