@@ -88,6 +88,15 @@ fn compiled_matches_uncompiled_on_a_corpus() {
             vec![rmx::transpose(&draw(&[64, 33], f32_, 14), None).unwrap(), draw(&[64], f32_, 15), draw(&[33, 1], f32_, 16)],
             0.0,
         ),
+        // Rows longer than the kernel's 1024-element chunks: broadcast rows are read in place
+        // where a chunk stays within one row, copied where it crosses into the next.
+        ("chain8 long rows", chain8, vec![draw(&[3, 2500], f32_, 30), draw(&[2500], f32_, 31), draw(&[3, 1], f32_, 32)], 0.0),
+        (
+            "chain8 f64 long rows",
+            chain8,
+            vec![draw(&[2, 3000], Dtype::F64, 33), draw(&[3000], Dtype::F64, 34), draw(&[], Dtype::F64, 35)],
+            0.0,
+        ),
         ("layer_norm", layer_norm, vec![draw(&[16, 96], f32_, 17), draw(&[96], f32_, 18), draw(&[96], f32_, 19)], 1e-6),
         ("softmax", softmax, vec![draw(&[8, 3, 50], f32_, 20)], 1e-6),
         (

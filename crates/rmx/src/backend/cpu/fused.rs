@@ -3,8 +3,10 @@
 //! The output is processed in chunks of [`CHUNK`] elements, spread over threads. For each
 //! chunk the program runs step by step on small register buffers that stay in L1: an input
 //! step gathers the chunk of that input (any strides, broadcasting included) converted to the
-//! compute type; an operation step runs one tight, vectorizable loop of its formula (the same
-//! formulas as the unfused kernels); outputs are converted and stored. No full-size
+//! compute type, or, when the chunk already lies contiguous in memory in that type, lets the
+//! operations read it in place; an operation step runs one tight, vectorizable loop of its
+//! formula (the same formulas as the unfused kernels, compiled for AVX-512 where the CPU has
+//! it); outputs are converted and stored. No full-size
 //! intermediate is ever written. Registers are reused once a value is dead, so a chain of any
 //! length needs only a few buffers.
 //!
@@ -26,6 +28,9 @@ use rayon::prelude::*;
 
 /// Elements per register buffer.
 pub const CHUNK: usize = 1024;
+
+/// Steps of a program whose inputs may be read in place (a fixed table per chunk).
+const DIRECT_STEPS: usize = 64;
 
 /// Elements computed together in the operation loops: two or four vectors in flight, which
 /// hides the latency of long formulas (exp, erf) better than a plain loop.
@@ -142,6 +147,39 @@ fn allocate_registers(program: &FusedProgram) -> Registers {
 struct Source {
     ptr: SendConstPtr<u8>,
     strides: Vec<isize>,
+    /// Element `i` of the output reads element `i` of this source (row-major strides).
+    linear: bool,
+}
+
+/// The offset (in elements) of the run holding output elements `start..start + len` of `src`,
+/// when they lie contiguous in it: a row-major source, or a chunk within one row of a source
+/// whose rows are contiguous (a broadcast row, say).
+fn contiguous_run(src: &Source, shape: &[usize], start: usize, len: usize) -> Option<isize> {
+    if src.linear {
+        return Some(start as isize);
+    }
+    let (&inner, outer) = shape.split_last()?;
+    if src.strides[outer.len()] != 1 || start % inner + len > inner {
+        return None;
+    }
+    let (mut row, mut offset) = (start / inner, (start % inner) as isize);
+    for d in (0..outer.len()).rev() {
+        offset += (row % outer[d]) as isize * src.strides[d];
+        row /= outer[d];
+    }
+    Some(offset)
+}
+
+/// Whether `strides` are the row-major strides of `shape`.
+fn row_major(shape: &[usize], strides: &[isize]) -> bool {
+    let mut expected = 1isize;
+    for (&d, &s) in shape.iter().zip(strides).rev() {
+        if d != 1 && s != expected {
+            return false;
+        }
+        expected *= d as isize;
+    }
+    true
 }
 
 fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], shape: &[usize], outputs: &[Storage]) {
@@ -157,56 +195,72 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         return;
     }
     let registers = allocate_registers(program);
+    let wide = wide_vectors();
     let strides: Vec<&[isize]> = inputs.iter().map(|(_, s)| *s).collect();
     let (collapsed, collapsed_strides) = collapse_many(shape, &strides);
     let sources: Vec<Source> = inputs
         .iter()
         .zip(collapsed_strides)
-        .map(|((storage, _), strides)| Source { ptr: SendConstPtr(storage.ptr::<u8>()), strides })
+        .map(|((storage, _), strides)| Source { ptr: SendConstPtr(storage.ptr::<u8>()), linear: row_major(&collapsed, &strides), strides })
         .collect();
     let sinks: Vec<(SendPtr<u8>, Dtype)> =
         outputs.iter().zip(&program.outputs).map(|(o, &step)| (SendPtr(o.ptr::<u8>() as *mut u8), program.steps[step].dtype)).collect();
     // Outputs larger than the caches bypass them (no read-for-ownership of fresh memory).
     let stream = n * program.compute.size() >= STREAM_BYTES;
     // Computes elements `start..start + len` (at most CHUNK) into the registers and stores the
-    // full-size outputs.
+    // full-size outputs. Inputs already in the compute type whose chunk lies contiguous in
+    // memory are read where they are (`direct`) rather than copied into a register.
     let body = |regs: &mut Vec<F>, start: usize, len: usize| {
+        let base = regs.as_mut_ptr();
+        let mut direct = [std::ptr::null::<F>(); DIRECT_STEPS];
+        // SAFETY (for `value`): registers hold `count * CHUNK` values; direct pointers cover
+        // `len` values of their source.
+        let value = |direct: &[*const F; DIRECT_STEPS], step: usize| -> *const F {
+            match direct.get(step) {
+                Some(p) if !p.is_null() => *p,
+                _ => base.wrapping_add(registers.slot[step] * CHUNK),
+            }
+        };
         for (i, s) in program.steps.iter().enumerate() {
             let dst = registers.slot[i] * CHUNK;
             match &s.step {
                 Step::Input(input) => {
                     let src = &sources[*input];
+                    if src.linear && start + 3 * len <= n {
+                        // SAFETY: the next chunk of a contiguous source lies inside it.
+                        unsafe { prefetch(src.ptr.0.add((start + 2 * len) * s.dtype.size()), len * s.dtype.size()) };
+                    }
+                    if i < DIRECT_STEPS && s.dtype == <F as crate::element::Element>::DTYPE {
+                        if let Some(offset) = contiguous_run(src, &collapsed, start, len) {
+                            direct[i] = (src.ptr.0 as *const F).wrapping_offset(offset);
+                            continue;
+                        }
+                    }
                     // SAFETY: the source covers `shape` through its strides.
                     unsafe { load(src, s.dtype, &collapsed, start, &mut regs[dst..dst + len]) };
-                    if collapsed.len() == 1 && src.strides[0] == 1 && start + 2 * len <= n {
-                        // SAFETY: the next chunk of a contiguous source lies inside it.
-                        unsafe { prefetch(src.ptr.0.add((start + len) * s.dtype.size()), len * s.dtype.size()) };
-                    }
                 }
                 Step::Op(op, args) => {
-                    let operand = |k: usize| registers.slot[args[k]] * CHUNK;
-                    let base = regs.as_mut_ptr();
                     // SAFETY: the destination register differs from every operand register
-                    // (allocate_registers), so the shared and mutable slices do not overlap.
+                    // (allocate_registers) and from every input, so the shared and mutable
+                    // slices do not overlap.
                     let (a, b, c, out) = unsafe {
                         let get = |k: usize| -> &[F] {
                             if k < args.len() {
-                                std::slice::from_raw_parts(base.add(operand(k)), len)
+                                std::slice::from_raw_parts(value(&direct, args[k]), len)
                             } else {
                                 &[]
                             }
                         };
                         (get(0), get(1), get(2), std::slice::from_raw_parts_mut(base.add(dst), len))
                     };
-                    apply(*op, a, b, c, out, program.steps[args[0]].dtype, s.dtype);
+                    apply_widest(wide, *op, a, b, c, out, program.steps[args[0]].dtype, s.dtype);
                     round_to(s.dtype, out);
                 }
             }
         }
         for (&step, (ptr, dtype)) in program.outputs.iter().zip(&sinks) {
-            let src = registers.slot[step] * CHUNK;
-            // SAFETY: each chunk writes its own range of the output.
-            unsafe { store(&regs[src..src + len], *ptr, *dtype, start, stream) };
+            // SAFETY: each chunk writes its own range of the output; the value covers `len`.
+            unsafe { store(std::slice::from_raw_parts(value(&direct, step), len), *ptr, *dtype, start, stream) };
         }
     };
     let scratch = || vec![F::zero(); registers.count * CHUNK];
@@ -453,11 +507,48 @@ fn round_to<F: Lane>(dtype: Dtype, out: &mut [F]) {
     }
 }
 
-/// One operation over a chunk: `out = op(a, b, c)` (unused operands are empty).
-fn apply<F: Lane>(op: FusedOp, a: &[F], b: &[F], c: &[F], out: &mut [F], from: Dtype, to: Dtype) {
+/// Whether this CPU runs the operation loops in 512-bit vectors (AVX-512 F/BW/VL/DQ, unless
+/// `RMX_NO_AVX512` is set; checked once).
+fn wide_vectors() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static WIDE: OnceLock<bool> = OnceLock::new();
+        *WIDE.get_or_init(|| super::avx512_bw_available() && is_x86_feature_detected!("avx512dq"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// [`apply`] compiled for AVX-512 when `wide` (see [`wide_vectors`]), else for the build's
+/// target. The formulas are written for the auto-vectorizer; with 512-bit registers a chain
+/// of transcendental steps runs about 1.5x faster than in AVX2's 256-bit ones.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn apply_widest<F: Lane>(wide: bool, op: FusedOp, a: &[F], b: &[F], c: &[F], out: &mut [F], from: Dtype, to: Dtype) {
+    #[cfg(target_arch = "x86_64")]
+    if wide {
+        // SAFETY: `wide` is set only where the CPU has these extensions.
+        unsafe { apply_avx512(op, a, b, c, out, from, to) };
+        return;
+    }
+    let _ = wide;
+    apply::<F, false>(op, a, b, c, out, from, to)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn apply_avx512<F: Lane>(op: FusedOp, a: &[F], b: &[F], c: &[F], out: &mut [F], from: Dtype, to: Dtype) {
+    apply::<F, true>(op, a, b, c, out, from, to)
+}
+
+/// One operation over a chunk: `out = op(a, b, c)` (unused operands are empty). `WIDE`: the
+/// loops are compiled for 512-bit vectors (see [`apply_widest`]).
+#[inline(always)]
+fn apply<F: Lane, const WIDE: bool>(op: FusedOp, a: &[F], b: &[F], c: &[F], out: &mut [F], from: Dtype, to: Dtype) {
     match op {
-        FusedOp::Unary(op) => unary(op, a, out),
-        FusedOp::Binary(op) => binary(op, a, b, out),
+        FusedOp::Unary(op) => unary::<F, WIDE>(op, a, out),
+        FusedOp::Binary(op) => binary::<F, WIDE>(op, a, b, out),
         FusedOp::Select => {
             for (((o, &c), &x), &y) in out.iter_mut().zip(a).zip(b).zip(c) {
                 *o = if c != F::zero() { x } else { y };
@@ -473,12 +564,20 @@ fn apply<F: Lane>(op: FusedOp, a: &[F], b: &[F], c: &[F], out: &mut [F], from: D
     }
 }
 
-fn unary<F: Lane>(op: UnaryOp, x: &[F], out: &mut [F]) {
+#[inline(always)]
+fn unary<F: Lane, const WIDE: bool>(op: UnaryOp, x: &[F], out: &mut [F]) {
     macro_rules! each {
         (|$v:ident| $body:expr) => {{
             #[inline(always)]
             fn f<F: Real>($v: F) -> F {
                 $body
+            }
+            if WIDE {
+                // Plain loops: blocks of lanes would vectorize across blocks (gathers).
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = f(v);
+                }
+                return;
             }
             let (mut xs, mut os) = (x.chunks_exact(BLOCK), out.chunks_exact_mut(BLOCK));
             for (xb, ob) in (&mut xs).zip(&mut os) {
@@ -507,12 +606,19 @@ fn unary<F: Lane>(op: UnaryOp, x: &[F], out: &mut [F]) {
     }
 }
 
-fn binary<F: Lane>(op: BinaryOp, a: &[F], b: &[F], out: &mut [F]) {
+#[inline(always)]
+fn binary<F: Lane, const WIDE: bool>(op: BinaryOp, a: &[F], b: &[F], out: &mut [F]) {
     macro_rules! each {
         (|$x:ident, $y:ident| $body:expr) => {{
             #[inline(always)]
             fn f<F: Real>($x: F, $y: F) -> F {
                 $body
+            }
+            if WIDE {
+                for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                    *o = f(x, y);
+                }
+                return;
             }
             let (mut ab, mut bb, mut os) = (a.chunks_exact(BLOCK), b.chunks_exact(BLOCK), out.chunks_exact_mut(BLOCK));
             for ((xa, xb), ob) in (&mut ab).zip(&mut bb).zip(&mut os) {
