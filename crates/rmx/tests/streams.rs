@@ -82,7 +82,7 @@ fn slow_graph(steps: usize) -> rmx::Array {
     let w = rmx::full(&[1024, 1024], 0.5f32, Dtype::F32).unwrap();
     let mut x = rmx::ones(&[1024, 1024], Dtype::F32).unwrap();
     for _ in 0..steps {
-        x = rmx::multiply(&rmx::matmul(&x, &w).unwrap(), 0.01f32).unwrap();
+        x = rmx::multiply(rmx::matmul(&x, &w).unwrap(), 0.01f32).unwrap();
     }
     x
 }
@@ -124,7 +124,7 @@ fn async_evals_from_several_threads_all_finish() {
         .map(|i| {
             std::thread::spawn(move || {
                 let a = rmx::full(&[256], i as f32, Dtype::F32).unwrap();
-                let b = rmx::add(&rmx::multiply(&a, 2.0f32).unwrap(), 1.0f32).unwrap();
+                let b = rmx::add(rmx::multiply(&a, 2.0f32).unwrap(), 1.0f32).unwrap();
                 rmx::async_eval(std::slice::from_ref(&b)).unwrap();
                 b.to_vec::<f32>().unwrap()
             })

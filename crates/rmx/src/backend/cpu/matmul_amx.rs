@@ -191,8 +191,10 @@ mod tests {
 
     #[test]
     fn rounding_matches_half() {
-        let values = [0.0f32, -0.0, 1.0, 1.00390625, 1.0117188, 3.4e38, f32::INFINITY, -f32::INFINITY, 1e-40, f32::NAN, -7.123_456];
-        for v in values.into_iter().chain((0..10_000).map(|i| (i as f32 * 0.7371).sin() * 1e3)) {
+        // Halfway cases (to the even neighbour, down then up), overflow to infinity, subnormals.
+        let ties = [f32::from_bits(0x3F80_8000), f32::from_bits(0x3F81_8000), f32::from_bits(0x7F7F_FFFF)];
+        let values = [0.0f32, -0.0, 1.0, 3.4e38, f32::INFINITY, -f32::INFINITY, 1e-40, f32::NAN, -7.123_456].into_iter().chain(ties);
+        for v in values.chain((0..10_000).map(|i| (i as f32 * 0.7371).sin() * 1e3)) {
             let want = bf16::from_f32(v).to_bits();
             assert_eq!(to_bf16(v), want, "{v}");
         }
