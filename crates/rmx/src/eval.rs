@@ -95,12 +95,12 @@ fn build_tape(outputs: &[Array]) -> Result<Tape> {
     let mut tape = Vec::new();
     let mut streams = Vec::new();
     let mut communicates = false;
-    // (array, inputs_pushed)
-    let mut stack: Vec<(Array, bool)> = outputs.iter().rev().map(|a| (a.clone(), false)).collect();
+    // (array, its stream once its inputs are pushed)
+    let mut stack: Vec<(Array, Option<Stream>)> = outputs.iter().rev().map(|a| (a.clone(), None)).collect();
     while let Some((array, expanded)) = stack.pop() {
         let key = Arc::as_ptr(&array.node);
-        if expanded {
-            streams.push(array.node.lock().stream);
+        if let Some(stream) = expanded {
+            streams.push(stream);
             tape.push(array);
             continue;
         }
@@ -121,12 +121,13 @@ fn build_tape(outputs: &[Array]) -> Result<Tape> {
         }
         communicates |= state.primitive.as_ref().is_some_and(|p| p.communicates());
         let inputs: Vec<Array> = state.inputs.iter().rev().cloned().collect();
+        let stream = state.stream;
         drop(state);
         visited.insert(key);
-        stack.push((array, true));
+        stack.push((array, Some(stream)));
         for input in inputs {
             if !visited.contains(&Arc::as_ptr(&input.node)) {
-                stack.push((input, false));
+                stack.push((input, None));
             }
         }
     }

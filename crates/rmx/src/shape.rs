@@ -19,6 +19,21 @@ pub fn row_major_strides(shape: &[usize]) -> Vec<isize> {
     strides
 }
 
+/// Whether `strides` (in elements) lay `shape` out densely in C order; size-1 dimensions may
+/// have any stride.
+pub(crate) fn is_row_major(shape: &[usize], strides: &[isize]) -> bool {
+    let mut expected = 1isize;
+    for (&dim, &stride) in shape.iter().zip(strides).rev() {
+        if dim != 1 {
+            if stride != expected {
+                return false;
+            }
+            expected *= dim as isize;
+        }
+    }
+    true
+}
+
 /// NumPy broadcasting of two shapes: align on the right, sizes must match or be 1.
 ///
 /// ```

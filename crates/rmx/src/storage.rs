@@ -31,16 +31,7 @@ impl Storage {
 
     /// True when the elements are laid out densely in C order (size-1 dims ignored).
     pub(crate) fn is_row_contiguous(&self, shape: &[usize]) -> bool {
-        let mut expected = 1isize;
-        for (&dim, &stride) in shape.iter().zip(&self.strides).rev() {
-            if dim != 1 {
-                if stride != expected {
-                    return false;
-                }
-                expected *= dim as isize;
-            }
-        }
-        true
+        crate::shape::is_row_major(shape, &self.strides)
     }
 
     /// Pointer to the first element of the view.

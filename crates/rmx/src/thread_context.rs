@@ -76,7 +76,7 @@ pub(crate) fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
         return work();
     }
-    let context = ThreadContext::capture();
+    let carried = carry();
     let done = AtomicBool::new(false);
     rayon::scope(|scope| {
         let evaluating = rayon::current_thread_index();
@@ -87,8 +87,7 @@ pub(crate) fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
             }
         });
         let _finished = SetOnDrop(done);
-        let _restore = Restore(Some(context.install()));
-        work()
+        carried.run(work)
     })
 }
 

@@ -1,4 +1,5 @@
-//! bfloat16 products against float64 products of the same rounded values: products of a few
+//! bfloat16 products against float64 products of the same rounded values, summed by plain
+//! loops in this file: products of a few
 //! rows (the decoding kernel, which widens weights as it reads them) and of many (AMX tiles
 //! where the CPU has them, else float32 gemm) — weights in `nn.Linear` layout (a transposed
 //! view), row-major and sliced operands, batches, a 1-d left operand, NaN and infinity. Run it
@@ -12,14 +13,49 @@ fn draw(shape: &[usize], seed: u64) -> Array {
     rmx::astype(&a, Dtype::BF16).unwrap()
 }
 
+/// The float64 product of `a` and `b` (NumPy's matmul rules: 1-d operands lifted and their
+/// axis dropped, batch dimensions broadcast) and that of their absolute values, computed here
+/// by plain loops rather than by rmx: `(shape, values, scales)`.
+fn float64_product(a: &Array, b: &Array) -> (Vec<usize>, Vec<f64>, Vec<f64>) {
+    let lift = |x: &Array, shape: Vec<usize>| if x.ndim() == 1 { rmx::reshape_to(x, &shape).unwrap() } else { x.clone() };
+    let (a2, b2) = (lift(a, vec![1, a.shape()[0]]), lift(b, vec![b.shape()[0], 1]));
+    let (m, k, n) = (a2.shape()[a2.ndim() - 2], a2.shape()[a2.ndim() - 1], b2.shape()[b2.ndim() - 1]);
+    let batch = rmx::broadcast_shapes(&a2.shape()[..a2.ndim() - 2], &b2.shape()[..b2.ndim() - 2]).unwrap();
+    // Values in row-major order of the broadcast operands (rmx lays them out; the sums are ours).
+    let values = |x: &Array, rows: usize, cols: usize| {
+        let full = rmx::broadcast_to(x, &[batch.as_slice(), &[rows, cols]].concat()).unwrap();
+        rmx::astype(&full, Dtype::F64).unwrap().to_vec::<f64>().unwrap()
+    };
+    let (av, bv) = (values(&a2, m, k), values(&b2, k, n));
+    let count: usize = batch.iter().product();
+    let (mut want, mut scale) = (vec![0.0; count * m * n], vec![0.0; count * m * n]);
+    for p in 0..count {
+        for i in 0..m {
+            for j in 0..n {
+                for l in 0..k {
+                    let (x, y) = (av[(p * m + i) * k + l], bv[(p * k + l) * n + j]);
+                    want[(p * m + i) * n + j] += x * y;
+                    scale[(p * m + i) * n + j] += (x * y).abs();
+                }
+            }
+        }
+    }
+    let mut shape = batch;
+    if a.ndim() > 1 {
+        shape.push(m);
+    }
+    if b.ndim() > 1 {
+        shape.push(n);
+    }
+    (shape, want, scale)
+}
+
 fn check(a: &Array, b: &Array) {
     let got = rmx::matmul(a, b).unwrap();
     assert_eq!(got.dtype(), Dtype::BF16);
-    let f64 = |x: &Array| rmx::astype(x, Dtype::F64).unwrap();
-    let want = rmx::matmul(&f64(a), &f64(b)).unwrap();
-    let scale = rmx::matmul(&rmx::abs(&f64(a)).unwrap(), &rmx::abs(&f64(b)).unwrap()).unwrap();
-    assert_eq!(got.shape(), want.shape());
-    let (got, want, scale) = (f64(&got).to_vec::<f64>().unwrap(), want.to_vec::<f64>().unwrap(), scale.to_vec::<f64>().unwrap());
+    let (shape, want, scale) = float64_product(a, b);
+    assert_eq!(got.shape(), shape.as_slice());
+    let got = rmx::astype(&got, Dtype::F64).unwrap().to_vec::<f64>().unwrap();
     for ((g, w), s) in got.iter().zip(&want).zip(&scale) {
         // The output's rounding (2^-8 relative) plus float32 accumulation.
         assert!((g - w).abs() <= w.abs() * 2f64.powi(-8) + s * 1e-6, "{g} vs {w}");

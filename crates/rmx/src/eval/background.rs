@@ -31,8 +31,8 @@ thread_local! {
 }
 
 /// The channel to the background thread, started on first use.
-fn worker() -> &'static Mutex<Sender<Job>> {
-    static SENDER: OnceLock<Mutex<Sender<Job>>> = OnceLock::new();
+fn worker() -> &'static Sender<Job> {
+    static SENDER: OnceLock<Sender<Job>> = OnceLock::new();
     SENDER.get_or_init(|| {
         let (sender, jobs) = channel::<Job>();
         std::thread::Builder::new()
@@ -48,20 +48,19 @@ fn worker() -> &'static Mutex<Sender<Job>> {
                 }
             })
             .expect("the async_eval thread starts");
-        Mutex::new(sender)
+        sender
     })
 }
 
 /// Queues `outputs` for evaluation on the background thread.
 pub(super) fn submit(outputs: Vec<Array>) {
     *PENDING.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-    let sender = worker().lock().unwrap_or_else(|e| e.into_inner());
-    if let Err(failed) = sender.send((outputs, carry())) {
-        // The thread is gone (it never exits while the channel is open): evaluate here.
-        drop(sender);
+    if let Err(failed) = worker().send((outputs, carry())) {
+        // The thread is gone (it never exits while the channel is open): evaluate here, once
+        // this request no longer counts as pending (`eval` waits for those).
+        finished();
         let (outputs, carried) = failed.0;
         let _ = carried.run(|| super::eval(&outputs));
-        finished();
     }
 }
 

@@ -16,12 +16,13 @@
 
 use super::elementwise::lanes;
 use super::math::Real;
-use super::strided::{collapse_many, SendConstPtr, SendPtr, PARALLEL_THRESHOLD};
+use super::strided::{collapse_many, row_start, SendConstPtr, SendPtr, PARALLEL_THRESHOLD};
 use crate::compile::program::{FusedOp, FusedProgram, Reduction, Step};
 use crate::dtype::Dtype;
 use crate::primitive::binary::{float_binary_formula, BinaryOp};
 use crate::primitive::reduce::{run_fold, run_merge, run_start, HasAcc};
 use crate::primitive::unary::{float_unary_formula, UnaryOp};
+use crate::shape::is_row_major;
 use crate::storage::Storage;
 use half::{bf16, f16};
 use rayon::prelude::*;
@@ -32,8 +33,9 @@ pub const CHUNK: usize = 1024;
 /// Steps of a program whose inputs may be read in place (a fixed table per chunk).
 const DIRECT_STEPS: usize = 64;
 
-/// Elements computed together in the operation loops: two or four vectors in flight, which
-/// hides the latency of long formulas (exp, erf) better than a plain loop.
+/// Elements computed together in the AVX2 operation loops: two vectors in flight, which hides
+/// the latency of long formulas (exp, erf) better than a plain loop. (The AVX-512 loops are
+/// plain: there the blocks were vectorized across blocks, into gathers.)
 const BLOCK: usize = 16;
 
 /// Output size from which stores bypass the caches: above what the last-level cache would
@@ -162,24 +164,7 @@ fn contiguous_run(src: &Source, shape: &[usize], start: usize, len: usize) -> Op
     if src.strides[outer.len()] != 1 || start % inner + len > inner {
         return None;
     }
-    let (mut row, mut offset) = (start / inner, (start % inner) as isize);
-    for d in (0..outer.len()).rev() {
-        offset += (row % outer[d]) as isize * src.strides[d];
-        row /= outer[d];
-    }
-    Some(offset)
-}
-
-/// Whether `strides` are the row-major strides of `shape`.
-fn row_major(shape: &[usize], strides: &[isize]) -> bool {
-    let mut expected = 1isize;
-    for (&d, &s) in shape.iter().zip(strides).rev() {
-        if d != 1 && s != expected {
-            return false;
-        }
-        expected *= d as isize;
-    }
-    true
+    Some(row_start(outer, &src.strides, start / inner) + (start % inner) as isize)
 }
 
 fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], shape: &[usize], outputs: &[Storage]) {
@@ -201,7 +186,11 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     let sources: Vec<Source> = inputs
         .iter()
         .zip(collapsed_strides)
-        .map(|((storage, _), strides)| Source { ptr: SendConstPtr(storage.ptr::<u8>()), linear: row_major(&collapsed, &strides), strides })
+        .map(|((storage, _), strides)| Source {
+            ptr: SendConstPtr(storage.ptr::<u8>()),
+            linear: is_row_major(&collapsed, &strides),
+            strides,
+        })
         .collect();
     let sinks: Vec<(SendPtr<u8>, Dtype)> =
         outputs.iter().zip(&program.outputs).map(|(o, &step)| (SendPtr(o.ptr::<u8>() as *mut u8), program.steps[step].dtype)).collect();
@@ -434,12 +423,7 @@ unsafe fn gather<T: Copy, F: Copy>(base: *const T, shape: &[usize], strides: &[i
     let (mut row, mut col) = (start / inner, start % inner);
     let mut done = 0;
     while done < dst.len() {
-        let mut offset = col as isize * step;
-        let mut r = row;
-        for d in (0..outer.len()).rev() {
-            offset += (r % outer[d]) as isize * strides[d];
-            r /= outer[d];
-        }
+        let offset = row_start(outer, strides, row) + col as isize * step;
         let m = (inner - col).min(dst.len() - done);
         let out = &mut dst[done..done + m];
         // SAFETY: offsets stay within the source by the caller's guarantee.
@@ -573,7 +557,7 @@ fn unary<F: Lane, const WIDE: bool>(op: UnaryOp, x: &[F], out: &mut [F]) {
                 $body
             }
             if WIDE {
-                // Plain loops: blocks of lanes would vectorize across blocks (gathers).
+                // Plain loops (see BLOCK).
                 for (o, &v) in out.iter_mut().zip(x) {
                     *o = f(v);
                 }

@@ -88,11 +88,12 @@ pub fn matmul(
         Dtype::F64 => run!(f64, alpha, beta),
         Dtype::F16 => run!(f16, f16::from_f64(alpha), f16::from_f64(beta)),
         Dtype::C64 => run!(c32, c32::new(alpha as f32, 0.0), c32::new(beta as f32, 0.0)),
-        Dtype::BF16 if !read_out && alpha == 0.0 && beta == 1.0 && m <= super::matvec_bf16::MAX_ROWS => {
-            super::matvec_bf16::matmul((m, n, k), a, b, batch_offsets, out)
-        }
-        Dtype::BF16 if !read_out && alpha == 0.0 && beta == 1.0 && super::amx::available() => {
-            super::matmul_amx::matmul((m, n, k), a, b, batch_offsets, out)
+        Dtype::BF16 if !read_out && alpha == 0.0 && beta == 1.0 && native_bf16_product(m) => {
+            if m <= super::matvec_bf16::MAX_ROWS {
+                super::matvec_bf16::matmul((m, n, k), a, b, batch_offsets, out)
+            } else {
+                super::matmul_amx::matmul((m, n, k), a, b, batch_offsets, out)
+            }
         }
         _ => return Err(Error::dtype_detail("matmul", dtype, "matmul needs float or complex inputs")),
     }

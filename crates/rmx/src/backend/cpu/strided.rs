@@ -45,15 +45,22 @@ pub fn collapse_many(shape: &[usize], strides: &[&[isize]]) -> (Vec<usize>, Vec<
     (out_shape, out_strides)
 }
 
+/// The offset of the start of row `row` (the innermost dimension is the row) of an operand
+/// with `strides` over the outer dimensions `outer_shape`.
+#[inline]
+pub fn row_start(outer_shape: &[usize], strides: &[isize], row: usize) -> isize {
+    row_offsets(outer_shape, &[strides], row)[0]
+}
+
 /// Offsets of the start of row `row` (the innermost dimension is the row) for each operand.
 #[inline]
-fn row_offsets<const N: usize>(outer_shape: &[usize], strides: &[Vec<isize>; N], mut row: usize) -> [isize; N] {
+fn row_offsets<const N: usize, S: AsRef<[isize]>>(outer_shape: &[usize], strides: &[S; N], mut row: usize) -> [isize; N] {
     let mut offsets = [0isize; N];
     for d in (0..outer_shape.len()).rev() {
         let i = row % outer_shape[d];
         row /= outer_shape[d];
         for k in 0..N {
-            offsets[k] += i as isize * strides[k][d];
+            offsets[k] += i as isize * strides[k].as_ref()[d];
         }
     }
     offsets
