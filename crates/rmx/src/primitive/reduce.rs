@@ -151,6 +151,11 @@ pub trait HasAcc: Element {
         let _ = (acc, srcs, max);
         false
     }
+    /// Adds the rows `srcs` into the sums `acc` by a dedicated kernel; false if none.
+    fn sum_rows(acc: &mut [Self::A], srcs: &[&[Self]]) -> bool {
+        let _ = (acc, srcs);
+        false
+    }
 }
 
 macro_rules! same_acc {
@@ -179,6 +184,9 @@ impl HasAcc for f32 {
     }
     fn extreme_rows(acc: &mut [f32], srcs: &[&[f32]], max: bool) -> bool {
         crate::backend::cpu::reduce::extreme_rows_f32(acc, srcs, max)
+    }
+    fn sum_rows(acc: &mut [f32], srcs: &[&[f32]]) -> bool {
+        crate::backend::cpu::reduce::sum_rows_f32(acc, srcs)
     }
 }
 
@@ -279,6 +287,7 @@ impl<T: HasAcc, const OP: u8> Reducer for OpReducer<T, OP> {
     }
     fn fold_rows(&self, acc: &mut [T::A], srcs: &[&[T]]) -> bool {
         match OP {
+            SUM => T::sum_rows(acc, srcs),
             MAX => T::extreme_rows(acc, srcs, true),
             MIN => T::extreme_rows(acc, srcs, false),
             _ => false,

@@ -82,6 +82,47 @@ pub fn extreme_rows_f32(acc: &mut [f32], srcs: &[&[f32]], max: bool) -> bool {
     }
 }
 
+/// Adds the rows `srcs` into the running sums `acc` with AVX, 32 columns at a time, in row
+/// order (`acc + srcs[0] + srcs[1] + ...`, the generic reducer's order, so the sums are the
+/// same to the bit); the generic lanes compiled to scalar adds here (measured: the sum over the
+/// leading axis of a 4096x4096 took 1.4x the maximum's time). False off x86-64 with AVX.
+pub fn sum_rows_f32(acc: &mut [f32], srcs: &[&[f32]]) -> bool {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+    {
+        use std::arch::x86_64::*;
+        let width = acc.len();
+        assert!(srcs.iter().all(|s| s.len() >= width), "sum_rows_f32: short row");
+        let blocks = width / 32 * 32;
+        // SAFETY: AVX is enabled at compile time; every load and store covers 8 floats below
+        // `blocks`, inside the accumulators and each row (checked above).
+        unsafe {
+            for start in (0..blocks).step_by(32) {
+                let at = |p: *const f32, i: usize| _mm256_loadu_ps(p.add(start + 8 * i));
+                let mut a = [0, 1, 2, 3].map(|i| at(acc.as_ptr(), i));
+                for src in srcs {
+                    for (i, lane) in a.iter_mut().enumerate() {
+                        *lane = _mm256_add_ps(*lane, at(src.as_ptr(), i));
+                    }
+                }
+                for (i, lane) in a.into_iter().enumerate() {
+                    _mm256_storeu_ps(acc.as_mut_ptr().add(start + 8 * i), lane);
+                }
+            }
+        }
+        for i in blocks..width {
+            for src in srcs {
+                acc[i] += src[i];
+            }
+        }
+        true
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+    {
+        let _ = (acc, srcs);
+        false
+    }
+}
+
 /// The maximum (`max`) or minimum of `xs` with AVX: two 8-wide accumulators and a NaN mask
 /// (NaN if any element is NaN, as the generic reducer). The generic lanes compile to 2-wide
 /// blends for these (measured 0.33x NumPy); `None` off x86-64 with AVX.
@@ -338,7 +379,7 @@ pub fn reduce<R: Reducer>(r: &R, x: &Storage, shape: &[usize], strides: &[isize]
 
 #[cfg(test)]
 mod tests {
-    use super::{extreme_f32, extreme_rows_f32};
+    use super::{extreme_f32, extreme_rows_f32, sum_rows_f32};
 
     /// The SIMD maximum/minimum against a scalar fold: lengths around the 16-wide blocks, a
     /// NaN in a block or in the tail, infinities.
@@ -400,6 +441,31 @@ mod tests {
                 }
                 let same = got.iter().zip(&want).all(|(g, w)| g == w || (g.is_nan() && w.is_nan()));
                 assert!(same, "width {width} max {max}: {got:?} vs {want:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn simd_row_sums_match_the_scalar_step_to_the_bit() {
+        // Widths around the 32-column blocks; values of mixed magnitude so that the order of
+        // the additions shows in the bits; a NaN and infinities.
+        for width in [1usize, 31, 32, 33, 70, 96] {
+            let rows: Vec<Vec<f32>> = (0..5)
+                .map(|r| (0..width).map(|i| ((i * 37 + r * 11) % 29) as f32 * 10f32.powi((i % 7) as i32 - 3) - 3.3).collect())
+                .collect();
+            let mut want: Vec<f32> = (0..width).map(|i| [0.1, -0.0, f32::INFINITY, f32::NAN, 1e7][i % 5]).collect();
+            let mut got = want.clone();
+            for row in &rows {
+                for (a, &x) in want.iter_mut().zip(row) {
+                    *a += x;
+                }
+            }
+            let srcs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
+            let ran = sum_rows_f32(&mut got, &srcs);
+            assert_eq!(ran, cfg!(all(target_arch = "x86_64", target_feature = "avx")), "the AVX row sum runs on AVX builds");
+            if ran {
+                let same = got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()));
+                assert!(same, "width {width}: {got:?} vs {want:?}");
             }
         }
     }
