@@ -76,25 +76,34 @@ impl<K: RadixKey> Keyed for Indexed<K> {
 }
 
 /// Sorts `items` stably by key, looking only at the low `bits` bits of the keys, passing
-/// them back and forth between `items` and `spare` (of the same length); returns the one
-/// that holds the sorted items.
+/// them back and forth between `items` and `spare` (of the same length), and hands the sorted
+/// items to `emit(start, run)` in runs that together cover positions `0..n` once (from
+/// several threads, in no particular order).
 ///
 /// Long inputs are first split by their most significant digit (threads count and scatter
 /// chunks of the input), and each of those buckets, most of them small enough to stay in
-/// cache, is then sorted on the remaining bits by a thread of its own.
-pub fn radix_sort<'a, I: Keyed>(items: &'a mut [I], spare: &'a mut [MaybeUninit<I>], bits: u32) -> &'a [I] {
+/// cache, is then sorted on the remaining bits by a thread of its own and emitted while it is
+/// still in cache.
+pub fn radix_sort<I: Keyed>(items: &mut [I], spare: &mut [MaybeUninit<I>], bits: u32, emit: impl Fn(usize, &[I]) + Sync) {
     assert_eq!(items.len(), spare.len(), "radix_sort: spare space of another length");
     let n = items.len();
     let bits = bits.min(I::Key::BITS);
+    let emit_all = |sorted: &[I]| {
+        if n >= PARALLEL_MIN {
+            sorted.par_chunks(PARALLEL_MIN).enumerate().for_each(|(c, run)| emit(c * PARALLEL_MIN, run));
+        } else {
+            emit(0, sorted);
+        }
+    };
     if n < PARALLEL_MIN || bits <= DIGIT_BITS {
-        return lsd(items, spare, bits);
+        return emit_all(lsd(items, spare, bits));
     }
     let top = bits - DIGIT_BITS;
     let (chunk_len, chunks) = chunking(n);
     let mut counts = vec![0u32; chunks * BUCKETS];
     count_digits(items, chunk_len, top, &mut counts);
     if one_bucket_holds_all(&counts, n) {
-        return lsd(items, spare, bits);
+        return emit_all(lsd(items, spare, bits));
     }
     to_offsets(&mut counts, chunks);
     // A bucket starts where its first chunk's items go (chunk 0's offsets, row 0).
@@ -112,16 +121,11 @@ pub fn radix_sort<'a, I: Keyed>(items: &'a mut [I], spare: &'a mut [MaybeUninit<
         };
         if len < SMALL_BUCKET {
             bucket.sort_by_key(|item| item.key());
-            return;
-        }
-        let sorted = lsd(bucket, scratch, top);
-        if !std::ptr::eq(sorted.as_ptr(), second.get().wrapping_add(lo)) {
-            // SAFETY: the sorted run is the scratch range, which does not overlap the bucket.
-            unsafe { std::ptr::copy_nonoverlapping(sorted.as_ptr(), second.get().add(lo), len) };
+            emit(lo, bucket);
+        } else {
+            emit(lo, lsd(bucket, scratch, top));
         }
     });
-    // SAFETY: every bucket of `spare` holds its sorted items; both buffers are borrowed for 'a.
-    unsafe { std::slice::from_raw_parts(second.get(), n) }
 }
 
 /// Buckets shorter than this are sorted by comparison (a radix pass costs a count per
@@ -225,6 +229,19 @@ mod tests {
             .collect()
     }
 
+    /// What `radix_sort` emits, gathered in place; every position must be emitted once.
+    fn sorted<I: Keyed + Default + std::fmt::Debug>(items: &mut [I], spare: &mut [MaybeUninit<I>], bits: u32) -> Vec<I> {
+        let out = std::sync::Mutex::new((vec![I::default(); items.len()], vec![0u32; items.len()]));
+        radix_sort(items, spare, bits, |start, run| {
+            let mut out = out.lock().unwrap();
+            out.0[start..start + run.len()].copy_from_slice(run);
+            out.1[start..start + run.len()].iter_mut().for_each(|seen| *seen += 1);
+        });
+        let (values, seen) = out.into_inner().unwrap();
+        assert!(seen.iter().all(|&s| s == 1), "every position emitted exactly once");
+        values
+    }
+
     #[test]
     fn sorts_stably_like_the_standard_library() {
         // Serial and threaded lengths, few distinct keys (long runs of equal digits), keys that
@@ -243,13 +260,13 @@ mod tests {
             let mut items = expected.clone();
             let mut spare = vec![MaybeUninit::uninit(); n];
             expected.sort_by_key(|item| item.key);
-            assert_eq!(radix_sort(&mut items, &mut spare, 64), expected, "n = {n}, mask = {mask:#x}");
+            assert_eq!(sorted(&mut items, &mut spare, 64), expected, "n = {n}, mask = {mask:#x}");
 
             let mut narrow: Vec<u32> = raw.iter().map(|&k| k as u32).collect();
             let mut expected: Vec<u32> = narrow.clone();
             expected.sort_unstable();
             let mut spare = vec![MaybeUninit::uninit(); n];
-            assert_eq!(radix_sort(&mut narrow, &mut spare, 32), expected, "n = {n}, mask = {mask:#x} (32-bit)");
+            assert_eq!(sorted(&mut narrow, &mut spare, 32), expected, "n = {n}, mask = {mask:#x} (32-bit)");
         }
     }
 }
