@@ -388,6 +388,12 @@ def gen_reduce():
     # a long contiguous sum: pairwise accuracy
     x = rand((100000,), "float32", 0, 1)
     fam.add("sum_long_float32", "sum", [x], [expect(np.sum(np_of(x)), "float32")], args={"axes": None}, tol=(1e-6, 0))
+    # Sums over leading axes with rows wide enough for the SIMD row kernel's 32-column blocks
+    # (the (4, 5, 6) cases above only reach its tail), row counts not a multiple of its sweeps.
+    for shape, axes in [((37, 70), (0,)), ((5, 9, 40), (0, 1))]:
+        x = rand(shape, "float32")
+        tag = "x".join(map(str, shape))
+        fam.add(f"sum_float32_leading_{tag}", "sum", [x], [expect(np.sum(np_of(x), axis=axes), "float32")], args={"axes": list(axes)})
     fam.write()
 
 

@@ -76,23 +76,24 @@ impl<K: RadixKey> Keyed for Indexed<K> {
 }
 
 /// Sorts `items` stably by key, looking only at the low `bits` bits of the keys, passing
-/// them back and forth between `items` and `spare` (of the same length), and hands the sorted
-/// items to `emit(start, run)` in runs that together cover positions `0..n` once (from
-/// several threads, in no particular order).
+/// them back and forth between `items` and `spare` (of the same length), and hands each
+/// sorted item to `emit(position, item)`, every position once (from several threads, in no
+/// particular order).
 ///
 /// Long inputs are first split by their most significant digit (threads count and scatter
 /// chunks of the input), and each of those buckets, most of them small enough to stay in
 /// cache, is then sorted on the remaining bits by a thread of its own and emitted while it is
 /// still in cache.
-pub fn radix_sort<I: Keyed>(items: &mut [I], spare: &mut [MaybeUninit<I>], bits: u32, emit: impl Fn(usize, &[I]) + Sync) {
+pub fn radix_sort<I: Keyed>(items: &mut [I], spare: &mut [MaybeUninit<I>], bits: u32, emit: impl Fn(usize, I) + Sync) {
     assert_eq!(items.len(), spare.len(), "radix_sort: spare space of another length");
     let n = items.len();
     let bits = bits.min(I::Key::BITS);
+    let emit_run = |start: usize, run: &[I]| run.iter().enumerate().for_each(|(i, &item)| emit(start + i, item));
     let emit_all = |sorted: &[I]| {
         if n >= PARALLEL_MIN {
-            sorted.par_chunks(PARALLEL_MIN).enumerate().for_each(|(c, run)| emit(c * PARALLEL_MIN, run));
+            sorted.par_chunks(PARALLEL_MIN).enumerate().for_each(|(c, run)| emit_run(c * PARALLEL_MIN, run));
         } else {
-            emit(0, sorted);
+            emit_run(0, sorted);
         }
     };
     if n < PARALLEL_MIN || bits <= DIGIT_BITS {
@@ -121,9 +122,9 @@ pub fn radix_sort<I: Keyed>(items: &mut [I], spare: &mut [MaybeUninit<I>], bits:
         };
         if len < SMALL_BUCKET {
             bucket.sort_by_key(|item| item.key());
-            emit(lo, bucket);
+            emit_run(lo, bucket);
         } else {
-            emit(lo, lsd(bucket, scratch, top));
+            emit_run(lo, lsd(bucket, scratch, top));
         }
     });
 }
@@ -232,10 +233,10 @@ mod tests {
     /// What `radix_sort` emits, gathered in place; every position must be emitted once.
     fn sorted<I: Keyed + Default + std::fmt::Debug>(items: &mut [I], spare: &mut [MaybeUninit<I>], bits: u32) -> Vec<I> {
         let out = std::sync::Mutex::new((vec![I::default(); items.len()], vec![0u32; items.len()]));
-        radix_sort(items, spare, bits, |start, run| {
+        radix_sort(items, spare, bits, |position, item| {
             let mut out = out.lock().unwrap();
-            out.0[start..start + run.len()].copy_from_slice(run);
-            out.1[start..start + run.len()].iter_mut().for_each(|seen| *seen += 1);
+            out.0[position] = item;
+            out.1[position] += 1;
         });
         let (values, seen) = out.into_inner().unwrap();
         assert!(seen.iter().all(|&s| s == 1), "every position emitted exactly once");

@@ -93,11 +93,6 @@ fn encode<K: Copy + Send>(slots: &mut [MaybeUninit<K>], f: impl Fn(usize) -> K +
     unsafe { &mut *(slots as *mut [MaybeUninit<K>] as *mut [K]) }
 }
 
-/// Calls `f(start + i, item)` for each item of an emitted run of sorted items.
-fn decode<K: Copy>(start: usize, run: &[K], f: &impl Fn(usize, K)) {
-    run.iter().enumerate().for_each(|(i, &k)| f(start + i, k));
-}
-
 /// Sorts a line of `n` elements ascending (stable, NaN last): `read(i)` gives element `i`,
 /// `write(i, v)` stores the `i`-th smallest.
 pub fn sort_line<T: Element>(n: usize, read: impl Fn(usize) -> T + Sync + Send, write: impl Fn(usize, T) + Sync + Send) {
@@ -117,11 +112,11 @@ pub fn sort_line<T: Element>(n: usize, read: impl Fn(usize) -> T + Sync + Send, 
     if bits <= 32 {
         let (mut keys, mut spare) = (Scratch::<u32>::new(n), Scratch::new(n));
         let keys = encode(keys.slots(), |i| key(read(i)) as u32);
-        radix_sort(keys, spare.slots(), bits, |start, run| decode(start, run, &|i, k: u32| write(i, from_key(k as u64))));
+        radix_sort(keys, spare.slots(), bits, |i, k| write(i, from_key(k as u64)));
     } else {
         let (mut keys, mut spare) = (Scratch::<u64>::new(n), Scratch::new(n));
         let keys = encode(keys.slots(), |i| key(read(i)));
-        radix_sort(keys, spare.slots(), bits, |start, run| decode(start, run, &|i, k| write(i, from_key(k))));
+        radix_sort(keys, spare.slots(), bits, |i, k| write(i, from_key(k)));
     }
 }
 
@@ -154,11 +149,11 @@ pub fn argsort_line<T: Element>(n: usize, read: impl Fn(usize) -> T + Sync + Sen
     if bits <= 32 {
         let (mut items, mut spare) = (Scratch::<Indexed<u32>>::new(n), Scratch::new(n));
         let items = encode(items.slots(), |i| Indexed { key: argsort_key(read(i)) as u32, index: i as u32 });
-        radix_sort(items, spare.slots(), bits, |start, run| decode(start, run, &|i, item: Indexed<_>| write(i, item.index)));
+        radix_sort(items, spare.slots(), bits, |i, item| write(i, item.index));
     } else {
         let (mut items, mut spare) = (Scratch::<Indexed<u64>>::new(n), Scratch::new(n));
         let items = encode(items.slots(), |i| Indexed { key: argsort_key(read(i)), index: i as u32 });
-        radix_sort(items, spare.slots(), bits, |start, run| decode(start, run, &|i, item: Indexed<_>| write(i, item.index)));
+        radix_sort(items, spare.slots(), bits, |i, item| write(i, item.index));
     }
 }
 
