@@ -107,13 +107,36 @@ pub fn run(program: &FusedProgram, inputs: &[(&Storage, &[isize])], shape: &[usi
     }
 }
 
+/// One thread's register buffers, 64-byte aligned so the vector loads and stores of the
+/// operation loops never straddle cache lines (a plain `Vec<f32>` is only 16-byte aligned).
+struct RegisterFile(Vec<CacheLine>);
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct CacheLine([u8; 64]);
+
+impl RegisterFile {
+    fn zeroed<F: Lane>(values: usize) -> Self {
+        RegisterFile(vec![CacheLine([0; 64]); (values * std::mem::size_of::<F>()).div_ceil(64)])
+    }
+
+    fn values<F: Lane>(&mut self) -> &mut [F] {
+        let len = self.0.len() * 64 / std::mem::size_of::<F>();
+        // SAFETY: the lines are plain bytes, aligned beyond F, and all-zero bytes (or any
+        // written value) are a valid F.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr() as *mut F, len) }
+    }
+}
+
 /// Which register buffer each step writes, reusing the buffers of dead values.
 struct Registers {
     slot: Vec<usize>,
     count: usize,
 }
 
-fn allocate_registers(program: &FusedProgram) -> Registers {
+/// `pinned[i]`: step `i` keeps its buffer for the whole run (an input of one value, filled once
+/// per thread rather than once per chunk).
+fn allocate_registers(program: &FusedProgram, pinned: &[bool]) -> Registers {
     let n = program.steps.len();
     let mut last_use = vec![0usize; n];
     for (i, s) in program.steps.iter().enumerate() {
@@ -128,14 +151,18 @@ fn allocate_registers(program: &FusedProgram) -> Registers {
     }
     let (mut slot, mut free, mut count) = (vec![0usize; n], Vec::new(), 0usize);
     for (i, s) in program.steps.iter().enumerate() {
-        slot[i] = free.pop().unwrap_or_else(|| {
-            count += 1;
-            count - 1
-        });
+        slot[i] = match free.pop() {
+            Some(reused) if !pinned[i] => reused,
+            other => {
+                free.extend(other);
+                count += 1;
+                count - 1
+            }
+        };
         // Operands die after the destination is chosen, so a step never overwrites its input.
         if let Step::Op(_, args) = &s.step {
             for (k, &a) in args.iter().enumerate() {
-                if last_use[a] == i && !args[..k].contains(&a) {
+                if last_use[a] == i && !pinned[a] && !args[..k].contains(&a) {
                     free.push(slot[a]);
                 }
             }
@@ -179,7 +206,6 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         }
         return;
     }
-    let registers = allocate_registers(program);
     let wide = wide_vectors();
     let strides: Vec<&[isize]> = inputs.iter().map(|(_, s)| *s).collect();
     let (collapsed, collapsed_strides) = collapse_many(shape, &strides);
@@ -192,6 +218,11 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
             strides,
         })
         .collect();
+    // Inputs of one value broadcast everywhere (scalar constants) are filled into their
+    // registers once per thread, not once per chunk.
+    let pinned: Vec<bool> =
+        program.steps.iter().map(|s| matches!(s.step, Step::Input(i) if sources[i].strides.iter().all(|&st| st == 0))).collect();
+    let registers = allocate_registers(program, &pinned);
     let sinks: Vec<(SendPtr<u8>, Dtype)> =
         outputs.iter().zip(&program.outputs).map(|(o, &step)| (SendPtr(o.ptr::<u8>() as *mut u8), program.steps[step].dtype)).collect();
     // Outputs larger than the caches bypass them (no read-for-ownership of fresh memory).
@@ -199,7 +230,8 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     // Computes elements `start..start + len` (at most CHUNK) into the registers and stores the
     // full-size outputs. Inputs already in the compute type whose chunk lies contiguous in
     // memory are read where they are (`direct`) rather than copied into a register.
-    let body = |regs: &mut Vec<F>, start: usize, len: usize| {
+    let body = |file: &mut RegisterFile, start: usize, len: usize| {
+        let regs = file.values::<F>();
         let base = regs.as_mut_ptr();
         let mut direct = [std::ptr::null::<F>(); DIRECT_STEPS];
         // SAFETY (for `value`): registers hold `count * CHUNK` values; direct pointers cover
@@ -213,6 +245,7 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         for (i, s) in program.steps.iter().enumerate() {
             let dst = registers.slot[i] * CHUNK;
             match &s.step {
+                Step::Input(_) if pinned[i] => {}
                 Step::Input(input) => {
                     let src = &sources[*input];
                     if src.linear && start + 3 * len <= n {
@@ -252,7 +285,18 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
             unsafe { store(std::slice::from_raw_parts(value(&direct, step), len), *ptr, *dtype, start, stream) };
         }
     };
-    let scratch = || vec![F::zero(); registers.count * CHUNK];
+    let scratch = || {
+        let mut file = RegisterFile::zeroed::<F>(registers.count * CHUNK);
+        let regs = file.values::<F>();
+        for (i, s) in program.steps.iter().enumerate() {
+            if let (Step::Input(input), true) = (&s.step, pinned[i]) {
+                let dst = registers.slot[i] * CHUNK;
+                // SAFETY: the source holds the one value every element reads.
+                unsafe { load(&sources[*input], s.dtype, &collapsed, 0, &mut regs[dst..dst + CHUNK]) };
+            }
+        }
+        file
+    };
     if let Some(r) = &program.reduction {
         let reduced = SendPtr(outputs[outputs.len() - 1].ptr::<F>() as *mut F);
         reduce_rows(r, shape, registers.slot[r.step] * CHUNK, reduced, scratch, &body);
@@ -260,10 +304,10 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         (0..n.div_ceil(CHUNK))
             .into_par_iter()
             .with_min_len(8)
-            .for_each_init(scratch, |regs, c| body(regs, c * CHUNK, CHUNK.min(n - c * CHUNK)));
+            .for_each_init(scratch, |file, c| body(file, c * CHUNK, CHUNK.min(n - c * CHUNK)));
     } else {
-        let mut regs = scratch();
-        (0..n.div_ceil(CHUNK)).for_each(|c| body(&mut regs, c * CHUNK, CHUNK.min(n - c * CHUNK)));
+        let mut file = scratch();
+        (0..n.div_ceil(CHUNK)).for_each(|c| body(&mut file, c * CHUNK, CHUNK.min(n - c * CHUNK)));
     }
     if stream {
         fence();
@@ -272,18 +316,18 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
 
 /// Runs `task(registers, t)` for `t` in `0..count`, over threads when `parallel`, with
 /// per-thread registers from `scratch`.
-fn for_each_task<F: Lane>(
+fn for_each_task(
     count: usize,
     min_len: usize,
     parallel: bool,
-    scratch: impl Fn() -> Vec<F> + Sync + Send,
-    task: impl Fn(&mut Vec<F>, usize) + Sync + Send,
+    scratch: impl Fn() -> RegisterFile + Sync + Send,
+    task: impl Fn(&mut RegisterFile, usize) + Sync + Send,
 ) {
     if parallel {
-        (0..count).into_par_iter().with_min_len(min_len).for_each_init(scratch, |regs, t| task(regs, t));
+        (0..count).into_par_iter().with_min_len(min_len).for_each_init(scratch, |file, t| task(file, t));
     } else {
-        let mut regs = scratch();
-        (0..count).for_each(|t| task(&mut regs, t));
+        let mut file = scratch();
+        (0..count).for_each(|t| task(&mut file, t));
     }
 }
 
@@ -295,8 +339,8 @@ fn reduce_rows<F: Lane>(
     shape: &[usize],
     slot: usize,
     reduced: SendPtr<F>,
-    scratch: impl Fn() -> Vec<F> + Sync + Send,
-    body: &(impl Fn(&mut Vec<F>, usize, usize) + Sync),
+    scratch: impl Fn() -> RegisterFile + Sync + Send,
+    body: &(impl Fn(&mut RegisterFile, usize, usize) + Sync),
 ) {
     let n: usize = shape.iter().product();
     let row: usize = shape[shape.len() - r.axes..].iter().product();
@@ -305,10 +349,11 @@ fn reduce_rows<F: Lane>(
     if row <= CHUNK {
         // Several whole rows per chunk.
         let per = CHUNK / row;
-        let task = |regs: &mut Vec<F>, t: usize| {
+        let task = |file: &mut RegisterFile, t: usize| {
             let first = t * per;
             let count = per.min(rows - first);
-            body(regs, first * row, count * row);
+            body(file, first * row, count * row);
+            let regs = file.values::<F>();
             for j in 0..count {
                 let value = run_fold(r.op, &regs[slot + j * row..slot + (j + 1) * row]);
                 // SAFETY: row `first + j` belongs to this task alone.
@@ -325,15 +370,15 @@ fn reduce_rows<F: Lane>(
     let span = row.div_ceil(parts);
     let mut partials = vec![run_start::<F>(r.op); rows * parts];
     let partial = SendPtr(partials.as_mut_ptr());
-    let task = |regs: &mut Vec<F>, t: usize| {
+    let task = |file: &mut RegisterFile, t: usize| {
         let (i, p) = (t / parts, t % parts);
         let (from, to) = (i * row + p * span, i * row + ((p + 1) * span).min(row));
         let mut acc = run_start::<F>(r.op);
         let mut start = from;
         while start < to {
             let len = CHUNK.min(to - start);
-            body(regs, start, len);
-            acc = run_merge::<F>(r.op, acc, run_fold(r.op, &regs[slot..slot + len]));
+            body(file, start, len);
+            acc = run_merge::<F>(r.op, acc, run_fold(r.op, &file.values::<F>()[slot..slot + len]));
             start += len;
         }
         // SAFETY: each task owns its partial.
