@@ -10,6 +10,7 @@
 
 use crate::device::{Device, Stream};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// The per-thread settings evaluation depends on: whether transforms keep graphs attached,
 /// whether `compile` is tracing, and the default device and streams.
@@ -103,19 +104,33 @@ impl Drop for SetOnDrop<'_> {
 /// Runs pending pool jobs until `done`, spinning briefly between them. A sleeping thread
 /// takes a futex wake-up (tens of microseconds on a virtual machine) before it can help
 /// with a kernel; a decode step runs hundreds of kernels of about a hundred microseconds.
+///
+/// Gives up after [`MAX_IDLE`] without a job: a worker can pick this broadcast job up while it
+/// waits inside a part of one of the evaluation's own kernels that it stole (rayon runs
+/// pending jobs while a join waits). Waiting there for the evaluation to end would wait on
+/// itself — the kernel cannot finish until this returns — and deadlock (seen once in a few
+/// thousand evaluations of a compiled softmax).
 fn help_until(done: &AtomicBool) {
     let mut idle = 0u32;
+    let mut idle_since = None;
     while !done.load(Ordering::Acquire) {
         if rayon::yield_now() == Some(rayon::Yield::Executed) {
             idle = 0;
+            idle_since = None;
         } else if idle < SPINS_BEFORE_YIELD {
             idle += 1;
             std::hint::spin_loop();
-        } else {
+        } else if idle_since.get_or_insert_with(Instant::now).elapsed() < MAX_IDLE {
             std::thread::yield_now();
+        } else {
+            return;
         }
     }
 }
+
+/// How long a helper waits for a job before it goes back to the pool's own sleeping: longer
+/// than the serial stretches between the parallel parts of one evaluation's kernels.
+const MAX_IDLE: Duration = Duration::from_millis(1);
 
 /// Empty polls after which a helper yields its core to the OS between polls.
 const SPINS_BEFORE_YIELD: u32 = 1 << 12;

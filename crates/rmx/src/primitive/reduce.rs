@@ -1,5 +1,5 @@
-//! Reductions: `Reduce` (sum, prod, max, min, all, any over axes), `ArgReduce` (argmax,
-//! argmin along one axis), and the fused row-wise `Softmax` and `LogSumExp`.
+//! Reductions: `Reduce` (sum, prod, max, min, all, any over axes) and `ArgReduce` (argmax,
+//! argmin along one axis). Softmax and logsumexp are compositions of these (`ops/reduce.rs`).
 
 use super::Primitive;
 use crate::array::Array;
