@@ -26,6 +26,7 @@ use crate::shape::is_row_major;
 use crate::storage::Storage;
 use half::{bf16, f16};
 use rayon::prelude::*;
+use std::marker::PhantomData;
 
 /// Elements per register buffer.
 pub const CHUNK: usize = 1024;
@@ -107,24 +108,28 @@ pub fn run(program: &FusedProgram, inputs: &[(&Storage, &[isize])], shape: &[usi
     }
 }
 
-/// One thread's register buffers, 64-byte aligned so the vector loads and stores of the
-/// operation loops never straddle cache lines (a plain `Vec<f32>` is only 16-byte aligned).
-struct RegisterFile(Vec<CacheLine>);
+/// One thread's register buffers of `F` values, 64-byte aligned so the vector loads and
+/// stores of the operation loops never straddle cache lines (a plain `Vec<f32>` is only
+/// 16-byte aligned).
+struct RegisterFile<F> {
+    lines: Vec<CacheLine>,
+    lane: PhantomData<F>,
+}
 
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct CacheLine([u8; 64]);
 
-impl RegisterFile {
-    fn zeroed<F: Lane>(values: usize) -> Self {
-        RegisterFile(vec![CacheLine([0; 64]); (values * std::mem::size_of::<F>()).div_ceil(64)])
+impl<F: Lane> RegisterFile<F> {
+    fn zeroed(values: usize) -> Self {
+        RegisterFile { lines: vec![CacheLine([0; 64]); (values * std::mem::size_of::<F>()).div_ceil(64)], lane: PhantomData }
     }
 
-    fn values<F: Lane>(&mut self) -> &mut [F] {
-        let len = self.0.len() * 64 / std::mem::size_of::<F>();
+    fn values(&mut self) -> &mut [F] {
+        let len = self.lines.len() * 64 / std::mem::size_of::<F>();
         // SAFETY: the lines are plain bytes, aligned beyond F, and all-zero bytes (or any
         // written value) are a valid F.
-        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr() as *mut F, len) }
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr() as *mut F, len) }
     }
 }
 
@@ -151,14 +156,10 @@ fn allocate_registers(program: &FusedProgram, pinned: &[bool]) -> Registers {
     }
     let (mut slot, mut free, mut count) = (vec![0usize; n], Vec::new(), 0usize);
     for (i, s) in program.steps.iter().enumerate() {
-        slot[i] = match free.pop() {
-            Some(reused) if !pinned[i] => reused,
-            other => {
-                free.extend(other);
-                count += 1;
-                count - 1
-            }
-        };
+        slot[i] = if pinned[i] { None } else { free.pop() }.unwrap_or_else(|| {
+            count += 1;
+            count - 1
+        });
         // Operands die after the destination is chosen, so a step never overwrites its input.
         if let Step::Op(_, args) = &s.step {
             for (k, &a) in args.iter().enumerate() {
@@ -230,8 +231,8 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     // Computes elements `start..start + len` (at most CHUNK) into the registers and stores the
     // full-size outputs. Inputs already in the compute type whose chunk lies contiguous in
     // memory are read where they are (`direct`) rather than copied into a register.
-    let body = |file: &mut RegisterFile, start: usize, len: usize| {
-        let regs = file.values::<F>();
+    let body = |file: &mut RegisterFile<F>, start: usize, len: usize| {
+        let regs = file.values();
         let base = regs.as_mut_ptr();
         let mut direct = [std::ptr::null::<F>(); DIRECT_STEPS];
         // SAFETY (for `value`): registers hold `count * CHUNK` values; direct pointers cover
@@ -286,8 +287,8 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         }
     };
     let scratch = || {
-        let mut file = RegisterFile::zeroed::<F>(registers.count * CHUNK);
-        let regs = file.values::<F>();
+        let mut file = RegisterFile::zeroed(registers.count * CHUNK);
+        let regs = file.values();
         for (i, s) in program.steps.iter().enumerate() {
             if let (Step::Input(input), true) = (&s.step, pinned[i]) {
                 let dst = registers.slot[i] * CHUNK;
@@ -316,12 +317,12 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
 
 /// Runs `task(registers, t)` for `t` in `0..count`, over threads when `parallel`, with
 /// per-thread registers from `scratch`.
-fn for_each_task(
+fn for_each_task<F: Lane>(
     count: usize,
     min_len: usize,
     parallel: bool,
-    scratch: impl Fn() -> RegisterFile + Sync + Send,
-    task: impl Fn(&mut RegisterFile, usize) + Sync + Send,
+    scratch: impl Fn() -> RegisterFile<F> + Sync + Send,
+    task: impl Fn(&mut RegisterFile<F>, usize) + Sync + Send,
 ) {
     if parallel {
         (0..count).into_par_iter().with_min_len(min_len).for_each_init(scratch, |file, t| task(file, t));
@@ -339,8 +340,8 @@ fn reduce_rows<F: Lane>(
     shape: &[usize],
     slot: usize,
     reduced: SendPtr<F>,
-    scratch: impl Fn() -> RegisterFile + Sync + Send,
-    body: &(impl Fn(&mut RegisterFile, usize, usize) + Sync),
+    scratch: impl Fn() -> RegisterFile<F> + Sync + Send,
+    body: &(impl Fn(&mut RegisterFile<F>, usize, usize) + Sync),
 ) {
     let n: usize = shape.iter().product();
     let row: usize = shape[shape.len() - r.axes..].iter().product();
@@ -349,11 +350,11 @@ fn reduce_rows<F: Lane>(
     if row <= CHUNK {
         // Several whole rows per chunk.
         let per = CHUNK / row;
-        let task = |file: &mut RegisterFile, t: usize| {
+        let task = |file: &mut RegisterFile<F>, t: usize| {
             let first = t * per;
             let count = per.min(rows - first);
             body(file, first * row, count * row);
-            let regs = file.values::<F>();
+            let regs = file.values();
             for j in 0..count {
                 let value = run_fold(r.op, &regs[slot + j * row..slot + (j + 1) * row]);
                 // SAFETY: row `first + j` belongs to this task alone.
@@ -370,7 +371,7 @@ fn reduce_rows<F: Lane>(
     let span = row.div_ceil(parts);
     let mut partials = vec![run_start::<F>(r.op); rows * parts];
     let partial = SendPtr(partials.as_mut_ptr());
-    let task = |file: &mut RegisterFile, t: usize| {
+    let task = |file: &mut RegisterFile<F>, t: usize| {
         let (i, p) = (t / parts, t % parts);
         let (from, to) = (i * row + p * span, i * row + ((p + 1) * span).min(row));
         let mut acc = run_start::<F>(r.op);
@@ -378,7 +379,7 @@ fn reduce_rows<F: Lane>(
         while start < to {
             let len = CHUNK.min(to - start);
             body(file, start, len);
-            acc = run_merge::<F>(r.op, acc, run_fold(r.op, &file.values::<F>()[slot..slot + len]));
+            acc = run_merge::<F>(r.op, acc, run_fold(r.op, &file.values()[slot..slot + len]));
             start += len;
         }
         // SAFETY: each task owns its partial.
