@@ -65,6 +65,14 @@ fn mlp_loss(p: &[Array]) -> Result<Vec<Array>> {
 }
 
 /// One SGD step: the state is (w1, b1, w2), the inputs (x, y); returns the new state and the loss.
+/// Returned values that later steps read again, one returned twice, one in half precision.
+fn reused_outputs(a: &[Array]) -> Result<Vec<Array>> {
+    let y = rmx::multiply(&a[0], 2.0)?;
+    let z = rmx::add(&rmx::exp(&y)?, &y)?;
+    let h = rmx::astype(&rmx::tanh(&z)?, Dtype::F16)?;
+    Ok(vec![y.clone(), z, y, h])
+}
+
 fn sgd_step(a: &[Array]) -> Result<Vec<Array>> {
     let (loss, grads) = rmx::value_and_grad(mlp_loss, &[0, 1, 2])(a)?;
     let mut out: Vec<Array> = a[..3].iter().zip(&grads).map(|(p, g)| rmx::subtract(p, &rmx::multiply(g, 0.1)?)).collect::<Result<_>>()?;
@@ -97,6 +105,7 @@ fn compiled_matches_uncompiled_on_a_corpus() {
             vec![draw(&[2, 3000], Dtype::F64, 33), draw(&[3000], Dtype::F64, 34), draw(&[], Dtype::F64, 35)],
             0.0,
         ),
+        ("reused outputs", reused_outputs, vec![draw(&[5, 3000], f32_, 36)], 0.0),
         ("layer_norm", layer_norm, vec![draw(&[16, 96], f32_, 17), draw(&[96], f32_, 18), draw(&[96], f32_, 19)], 1e-6),
         ("softmax", softmax, vec![draw(&[8, 3, 50], f32_, 20)], 1e-6),
         (
@@ -197,12 +206,15 @@ fn reductions_end_fused_kernels() {
         let e = rmx::exp(&rmx::multiply(&a[0], 0.5)?)?;
         Ok(vec![rmx::sum(&e, -1, true)?, e])
     };
-    let x = draw(&[33, 257], Dtype::F32, 4);
-    let compiled = rmx::compile(both);
-    assert_eq!(compiled.kernels(std::slice::from_ref(&x)).unwrap(), vec!["fused[3]"]);
-    let (got, want) = (compiled.call(std::slice::from_ref(&x)).unwrap(), both(std::slice::from_ref(&x)).unwrap());
-    assert_close("sum of a returned chain", &got[0], &want[0], 1e-5);
-    assert_close("the returned chain", &got[1], &want[1], 0.0);
+    // Short rows (several per chunk) and long rows (several chunks per row).
+    for shape in [[33, 257], [3, 2500]] {
+        let x = draw(&shape, Dtype::F32, 4);
+        let compiled = rmx::compile(both);
+        assert_eq!(compiled.kernels(std::slice::from_ref(&x)).unwrap(), vec!["fused[3]"]);
+        let (got, want) = (compiled.call(std::slice::from_ref(&x)).unwrap(), both(std::slice::from_ref(&x)).unwrap());
+        assert_close(&format!("sum of a returned chain {shape:?}"), &got[0], &want[0], 1e-5);
+        assert_close(&format!("the returned chain {shape:?}"), &got[1], &want[1], 0.0);
+    }
     // Gradients and batching of a compiled reduction go through the unfused graph.
     let sum_sq = |a: &[Array]| Ok(vec![rmx::sum(&rmx::square(&rmx::sin(&a[0])?)?, Axes::All, false)?]);
     let x = draw(&[5, 40], Dtype::F32, 5);
