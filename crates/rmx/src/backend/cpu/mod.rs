@@ -14,6 +14,7 @@ pub mod math;
 pub mod matmul;
 pub mod matmul_amx;
 pub mod matvec_bf16;
+pub mod parallel;
 pub mod qmv_fp;
 pub mod qmv_integer;
 pub mod qmv_vnni;

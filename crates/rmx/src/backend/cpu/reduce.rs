@@ -9,6 +9,7 @@
 //! - anything else: a strided loop per output element.
 
 use super::elementwise::LANES;
+use super::parallel::parallel_for;
 use super::strided::{collapse, SendConstPtr, SendPtr, PARALLEL_THRESHOLD};
 use crate::element::Element;
 use crate::storage::Storage;
@@ -279,7 +280,7 @@ pub fn reduce<R: Reducer>(r: &R, x: &Storage, shape: &[usize], strides: &[isize]
             }
         };
         if n_out * len >= PARALLEL_THRESHOLD && n_out >= rayon::current_num_threads() {
-            (0..n_out).into_par_iter().with_min_len((PARALLEL_THRESHOLD / len).max(1)).for_each(run);
+            parallel_for(n_out, (PARALLEL_THRESHOLD / len).max(1), run);
         } else if n_out * len >= PARALLEL_THRESHOLD {
             for i in 0..n_out {
                 let (xo, oo) = kept_offset(i);
@@ -347,7 +348,7 @@ pub fn reduce<R: Reducer>(r: &R, x: &Storage, shape: &[usize], strides: &[isize]
                 finish_row(row, total);
             }
         } else if big {
-            (0..rows).into_par_iter().for_each(|row| finish_row(row, band(row, 0)));
+            parallel_for(rows, 1, |row| finish_row(row, band(row, 0)));
         } else {
             (0..rows).for_each(|row| finish_row(row, band(row, 0)));
         }
@@ -371,7 +372,7 @@ pub fn reduce<R: Reducer>(r: &R, x: &Storage, shape: &[usize], strides: &[isize]
         unsafe { *po.0.offset(oo) = r.finish(acc) };
     };
     if n_out * n_red >= PARALLEL_THRESHOLD {
-        (0..n_out).into_par_iter().for_each(run);
+        parallel_for(n_out, 1, run);
     } else {
         (0..n_out).for_each(run);
     }

@@ -5,7 +5,7 @@
 //! the rest become a loop over rows whose innermost dimension is a tight loop with a
 //! constant stride. Rows are spread over threads when the work is large enough to pay.
 
-use rayon::prelude::*;
+use super::parallel::parallel_for;
 
 /// Element count from which kernels split their work over threads.
 pub const PARALLEL_THRESHOLD: usize = 1 << 16;
@@ -86,11 +86,11 @@ pub fn for_each_row<const N: usize>(shape: &[usize], strides: [&[isize]; N], bod
     let rows = total / inner;
     let run_row = |row: usize| body(row * inner, row_offsets(outer_shape, &strides, row), inner, inner_strides);
     if total >= PARALLEL_THRESHOLD && rows > 1 {
-        (0..rows).into_par_iter().with_min_len((PARALLEL_THRESHOLD / inner).max(1)).for_each(run_row);
+        parallel_for(rows, (PARALLEL_THRESHOLD / inner).max(1), run_row);
     } else if total >= PARALLEL_THRESHOLD {
         // One long row: split it into chunks.
         let chunk = PARALLEL_THRESHOLD;
-        (0..inner.div_ceil(chunk)).into_par_iter().for_each(|c| {
+        parallel_for(inner.div_ceil(chunk), 1, |c| {
             let start = c * chunk;
             let len = chunk.min(inner - start);
             let offsets: [isize; N] = std::array::from_fn(|k| start as isize * inner_strides[k]);
