@@ -133,8 +133,30 @@ fn trim_cache(target: usize) {
     }
 }
 
+/// Blocks from this size on are aligned to it and asked to be backed by huge pages.
+const HUGE_PAGE: usize = 2 << 20;
+
 fn layout(capacity: usize) -> Layout {
-    Layout::from_size_align(capacity.max(1), ALIGN).expect("buffer layout")
+    let align = if capacity >= HUGE_PAGE && huge_pages() { HUGE_PAGE } else { ALIGN };
+    Layout::from_size_align(capacity.max(1), align).expect("buffer layout")
+}
+
+fn huge_pages() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("RMX_NO_HUGE_PAGES").is_none())
+}
+
+/// Asks the kernel to back a fresh block with 2 MB pages (Linux; a hint): fewer page faults
+/// when it is first written, fewer TLB misses whenever it is streamed.
+fn advise_huge_pages(ptr: NonNull<u8>, capacity: usize) {
+    #[cfg(target_os = "linux")]
+    if capacity >= HUGE_PAGE && huge_pages() {
+        // SAFETY: the range is a block this process just allocated; the advice changes no
+        // contents.
+        unsafe { libc::madvise(ptr.as_ptr() as *mut libc::c_void, capacity, libc::MADV_HUGEPAGE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, capacity);
 }
 
 fn take_cached(size: usize) -> Option<(NonNull<u8>, usize)> {
@@ -196,6 +218,7 @@ impl Buffer {
             clear_cache();
             return Err(Error::OutOfMemory { requested: size, active: active_memory(), limit });
         };
+        advise_huge_pages(ptr, size);
         note_alloc(size);
         Ok(Buffer { ptr, bytes, owner: Owner::Pool(size) })
     }
@@ -244,5 +267,23 @@ impl Drop for Buffer {
             // SAFETY: allocated in `allocate` with this layout and not cached.
             unsafe { dealloc(self.ptr.as_ptr(), layout(capacity)) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_blocks_start_on_a_huge_page_boundary() {
+        let large = Buffer::allocate(3 << 20).unwrap();
+        if huge_pages() {
+            assert_eq!(large.as_ptr() as usize % HUGE_PAGE, 0);
+        }
+        let small = Buffer::allocate(1 << 20).unwrap();
+        assert_eq!(small.as_ptr() as usize % ALIGN, 0);
+        // Freed into the cache and handed out again with the layout they were made with.
+        drop(large);
+        assert_eq!(Buffer::allocate(3 << 20).unwrap().as_ptr() as usize % ALIGN, 0);
     }
 }
