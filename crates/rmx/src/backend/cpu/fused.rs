@@ -21,6 +21,7 @@
 
 use super::elementwise::lanes;
 use super::math::Real;
+use super::parallel::parallel_for_init;
 use super::strided::{collapse_many, row_start, SendConstPtr, SendPtr, PARALLEL_THRESHOLD};
 use crate::compile::program::{FusedOp, FusedProgram, Reduction, Step};
 use crate::dtype::Dtype;
@@ -30,7 +31,6 @@ use crate::primitive::unary::{float_unary_formula, UnaryOp};
 use crate::shape::is_row_major;
 use crate::storage::Storage;
 use half::{bf16, f16};
-use rayon::prelude::*;
 use std::marker::PhantomData;
 
 /// Elements per register buffer.
@@ -309,14 +309,9 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     if let Some(r) = &program.reduction {
         let reduced = SendPtr(outputs[outputs.len() - 1].ptr::<F>() as *mut F);
         reduce_rows(r, shape, reduced, scratch, &body);
-    } else if n >= PARALLEL_THRESHOLD {
-        (0..n.div_ceil(CHUNK)).into_par_iter().with_min_len(8).for_each_init(scratch, |file, c| {
-            body(file, c * CHUNK, CHUNK.min(n - c * CHUNK));
-        });
     } else {
-        let mut file = scratch();
-        (0..n.div_ceil(CHUNK)).for_each(|c| {
-            body(&mut file, c * CHUNK, CHUNK.min(n - c * CHUNK));
+        for_each_task(n.div_ceil(CHUNK), 8, n >= PARALLEL_THRESHOLD, scratch, |file, c| {
+            body(file, c * CHUNK, CHUNK.min(n - c * CHUNK));
         });
     }
     if stream {
@@ -324,8 +319,8 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     }
 }
 
-/// Runs `task(registers, t)` for `t` in `0..count`, over threads when `parallel`, with
-/// per-thread registers from `scratch`.
+/// Runs `task(registers, t)` for `t` in `0..count`, over threads when `parallel` (the caller
+/// working too, see `parallel_for_init`), with per-thread registers from `scratch`.
 fn for_each_task<F: Lane>(
     count: usize,
     min_len: usize,
@@ -334,7 +329,7 @@ fn for_each_task<F: Lane>(
     task: impl Fn(&mut RegisterFile<F>, usize) + Sync + Send,
 ) {
     if parallel {
-        (0..count).into_par_iter().with_min_len(min_len).for_each_init(scratch, |file, t| task(file, t));
+        parallel_for_init(count, min_len, scratch, task);
     } else {
         let mut file = scratch();
         (0..count).for_each(|t| task(&mut file, t));

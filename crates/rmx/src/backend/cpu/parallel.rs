@@ -25,19 +25,39 @@ use std::sync::Arc;
 /// });
 /// assert_eq!(total.into_inner(), 999 * 1000 / 2);
 /// ```
-pub fn parallel_for(count: usize, min_len: usize, task: impl Fn(usize) + Sync) {
+pub fn parallel_for(count: usize, min_len: usize, task: impl Fn(usize) + Sync + Send) {
+    parallel_for_init(count, min_len, || (), |_, i| task(i));
+}
+
+/// As [`parallel_for`], with per-thread state: `task(state, i)`, where `state` comes from
+/// `init` (called once per block of work, so at most a few times per thread).
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// let total = AtomicUsize::new(0);
+/// rmx::backend::cpu::parallel::parallel_for_init(1000, 64, || vec![0usize; 16], |scratch, i| {
+///     scratch[i % 16] = i;
+///     total.fetch_add(scratch[i % 16], Ordering::Relaxed);
+/// });
+/// assert_eq!(total.into_inner(), 999 * 1000 / 2);
+/// ```
+pub fn parallel_for_init<S>(count: usize, min_len: usize, init: impl Fn() -> S + Sync + Send, task: impl Fn(&mut S, usize) + Sync + Send) {
     use rayon::prelude::*;
     let threads = rayon::current_num_threads();
     let min_len = min_len.max(1);
     if count <= min_len || threads == 1 {
-        (0..count).for_each(task);
+        let mut state = init();
+        (0..count).for_each(|i| task(&mut state, i));
     } else if rayon::current_thread_index().is_some() {
-        (0..count).into_par_iter().with_min_len(min_len).for_each(&task);
+        (0..count).into_par_iter().with_min_len(min_len).for_each_init(&init, &task);
     } else {
         // A few blocks per thread balance uneven progress without much claiming.
         let blocks = count.div_ceil(min_len).min(4 * threads);
         let block = count.div_ceil(blocks);
-        let run_block = |b: usize| (b * block..((b + 1) * block).min(count)).for_each(&task);
+        let run_block = |b: usize| {
+            let mut state = init();
+            (b * block..((b + 1) * block).min(count)).for_each(|i| task(&mut state, i));
+        };
         with_helpers(count.div_ceil(block), threads - 1, &run_block);
     }
 }
