@@ -57,7 +57,6 @@ fn compare(run: &dyn Fn(), baseline: &dyn Fn(), rounds: usize) -> (f64, f64, f64
     (median(&mut a), median(&mut b), median(&mut r))
 }
 
-/// gelu(x * w + b) * sigmoid(x * w + b), gelu with erf: 9 element-wise ops.
 /// `n` copies of `value` in memory advised as huge pages, as rmx's own large buffers are (so
 /// the memcpy baseline streams under the same TLB conditions as the kernel it is compared to).
 fn huge_page_vec(n: usize, value: f32) -> Vec<f32> {
@@ -73,6 +72,7 @@ fn huge_page_vec(n: usize, value: f32) -> Vec<f32> {
     v
 }
 
+/// gelu(x * w + b) * sigmoid(x * w + b), gelu with erf: 9 element-wise ops.
 fn chain8(a: &[Array]) -> Result<Vec<Array>> {
     let y = rmx::add(&rmx::multiply(&a[0], &a[1])?, &a[2])?;
     let inner = rmx::erf(&rmx::multiply(&y, std::f64::consts::FRAC_1_SQRT_2)?)?;

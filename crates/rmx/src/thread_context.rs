@@ -133,4 +133,4 @@ fn help_until(done: &AtomicBool) {
 const MAX_IDLE: Duration = Duration::from_millis(1);
 
 /// Empty polls after which a helper yields its core to the OS between polls.
-const SPINS_BEFORE_YIELD: u32 = 1 << 12;
+pub(crate) const SPINS_BEFORE_YIELD: u32 = 1 << 12;

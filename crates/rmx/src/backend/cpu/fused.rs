@@ -328,12 +328,8 @@ fn for_each_task<F: Lane>(
     scratch: impl Fn() -> RegisterFile<F> + Sync + Send,
     task: impl Fn(&mut RegisterFile<F>, usize) + Sync + Send,
 ) {
-    if parallel {
-        parallel_for_init(count, min_len, scratch, task);
-    } else {
-        let mut file = scratch();
-        (0..count).for_each(|t| task(&mut file, t));
-    }
+    // A block as long as the whole range runs on the caller alone.
+    parallel_for_init(count, if parallel { min_len } else { count }, scratch, task);
 }
 
 /// Computes the program row by row (a row: the elements the reduction folds into one value)

@@ -95,9 +95,10 @@ pub fn logaddexp<F: Real>(x: F, y: F) -> F {
 
 /// exp(x) for f32 by range reduction (x = k ln2 + r) and a degree-6 polynomial; written with
 /// plain arithmetic, fused multiply-adds and bit casts so loops over it vectorize. Max error
-/// about 1 ulp over every finite f32 (`exp_f32_every_input`, an ignored test). x is clamped to [-104, 100], past both ends of f32's range, and 2^k applied in
-/// two factors, so overflow to infinity and underflow through the subnormals to 0 happen in the
-/// arithmetic itself; NaN stays NaN through the clamp.
+/// about 1 ulp over every finite f32 (`exp_f32_every_input`, an ignored test). x is clamped to
+/// [-104, 100], past both ends of f32's range, and 2^k applied in two factors, so overflow to
+/// infinity and underflow through the subnormals to 0 happen in the arithmetic itself; NaN
+/// stays NaN through the clamp.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     let (y, ki) = exp_f32_parts(x.clamp(-104.0, 100.0));

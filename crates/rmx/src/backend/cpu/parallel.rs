@@ -30,7 +30,8 @@ pub fn parallel_for(count: usize, min_len: usize, task: impl Fn(usize) + Sync + 
 }
 
 /// As [`parallel_for`], with per-thread state: `task(state, i)`, where `state` comes from
-/// `init` (called once per block of work, so at most a few times per thread).
+/// `init` (called once per block of work, so at most a few times per thread). With
+/// `count <= min_len` everything runs on the calling thread with one `init`.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -110,7 +111,7 @@ fn with_helpers(blocks: usize, helpers: usize, work: &(dyn Fn(usize) + Sync)) {
     let mut spins = 0u32;
     while shared.done.load(Ordering::Acquire) < blocks {
         spins += 1;
-        if spins < 1 << 12 {
+        if spins < crate::thread_context::SPINS_BEFORE_YIELD {
             std::hint::spin_loop();
         } else {
             std::thread::yield_now();
