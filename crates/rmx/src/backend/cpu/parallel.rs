@@ -52,8 +52,11 @@ pub fn parallel_for_init<S>(count: usize, min_len: usize, init: impl Fn() -> S +
     } else if rayon::current_thread_index().is_some() {
         (0..count).into_par_iter().with_min_len(min_len).for_each_init(&init, &task);
     } else {
-        // A few blocks per thread balance uneven progress without much claiming.
-        let blocks = count.div_ceil(min_len).min(4 * threads);
+        // Many blocks per thread: claiming one is an atomic add, and on a busy machine a thread
+        // that is descheduled mid-block leaves the others idle for at most one small block (4
+        // blocks per thread measured the compiled 16M chain 2.35-2.41x its uncompiled form, 32
+        // per thread 2.90-3.15x).
+        let blocks = count.div_ceil(min_len).min(32 * threads);
         let block = count.div_ceil(blocks);
         let run_block = |b: usize| {
             let mut state = init();
