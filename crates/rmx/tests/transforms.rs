@@ -660,3 +660,63 @@ fn hadamard_gradient_is_the_transposed_transform() {
         );
     }
 }
+
+/// A loss of `eig(a)` that does not depend on the eigenvectors' phases (which `eig` leaves
+/// open): weighted real and imaginary parts of the eigenvalues, weighted `|V|²`, and the
+/// product of the first two entries of each column, `V_0j conj(V_1j)`. With `vectors` false
+/// only the eigenvalues count (through `eigvals`).
+fn eig_loss(a: &Array, vectors: bool) -> Result<Array> {
+    let n = a.shape()[a.ndim() - 1];
+    let weight = |seed: u64| draw(&[n], (-1.0, 1.0), seed);
+    let weighted = |x: Array, seed: u64| rmx::sum(&rmx::multiply(&rmx::astype(&x, Dtype::F64)?, &weight(seed))?, Axes::All, false);
+    let w = if vectors { rmx::linalg::eig(a)?.0 } else { rmx::linalg::eigvals(a)? };
+    let mut total = rmx::add(&weighted(rmx::real(&w)?, 1)?, &weighted(rmx::imag(&w)?, 2)?)?;
+    if vectors {
+        let v = rmx::linalg::eig(a)?.1;
+        let row = |i: u32| rmx::take(&v, &Array::scalar(i), Some(-2));
+        let pair = rmx::multiply(&row(0)?, &rmx::conjugate(&row(1)?)?)?;
+        let size = rmx::real(&rmx::multiply(&v, &rmx::conjugate(&v)?)?)?;
+        for (part, seed) in [(size, 3), (rmx::real(&pair)?, 4), (rmx::imag(&pair)?, 5)] {
+            total = rmx::add(&total, &weighted(part, seed)?)?;
+        }
+    }
+    Ok(total)
+}
+
+/// The derivative at 0 of `f` by central differences, Richardson-extrapolated from steps `h`
+/// and `h / 2` (error O(h⁴), so a step wide enough for single-precision values is accurate).
+fn extrapolated_derivative(f: impl Fn(f64) -> f64, h: f64) -> f64 {
+    let central = |step: f64| (f(step) - f(-step)) / (2.0 * step);
+    (4.0 * central(h / 2.0) - central(h)) / 3.0
+}
+
+/// The gradient of `eig` (complex eigenpairs of random real matrices, batched) against
+/// finite differences along random directions, through `grad` and `jvp`, with and without
+/// the eigenvectors; and the second derivative (`jvp` of `grad`) against differences of
+/// gradients. Eigenpairs are complex64, so the differences use a wide step (extrapolated)
+/// and the tolerance fits single precision.
+#[test]
+fn eig_gradients_match_finite_differences() {
+    let h = 4e-3;
+    let close = |what: &str, analytic: f64, numeric: f64| {
+        assert!((analytic - numeric).abs() < 1e-4 * (1.0 + numeric.abs()), "{what}: analytic {analytic}, finite differences {numeric}");
+    };
+    for (seed, vectors) in [(31u64, true), (32, true), (33, false)] {
+        let a = draw(&[2, 4, 4], (-1.0, 1.0), seed);
+        let t = draw(&[2, 4, 4], (-1.0, 1.0), seed + 50);
+        let along = |s: f64| rmx::add(&a, &rmx::multiply(&t, s).unwrap()).unwrap();
+        let loss = move |x: &[Array]| Ok(vec![eig_loss(&x[0], vectors)?]);
+        let numeric = extrapolated_derivative(|s| eig_loss(&along(s), vectors).unwrap().item::<f64>().unwrap(), h);
+        let g = rmx::grad(loss, &[0])(std::slice::from_ref(&a)).unwrap().remove(0);
+        assert_eq!((g.shape(), g.dtype()), (a.shape(), Dtype::F64));
+        close(&format!("grad, seed {seed}"), dot(&g, &t), numeric);
+        let (_, tangent) = rmx::jvp(loss, std::slice::from_ref(&a), std::slice::from_ref(&t)).unwrap();
+        close(&format!("jvp, seed {seed}"), tangent[0].item::<f64>().unwrap(), numeric);
+        // <u, H t> from forward mode over the gradient, against differences of gradients.
+        let u = draw(&[2, 4, 4], (-1.0, 1.0), seed + 60);
+        let grad_at = |x: &Array| rmx::grad(loss, &[0])(std::slice::from_ref(x)).unwrap().remove(0);
+        let numeric = extrapolated_derivative(|s| dot(&grad_at(&along(s)), &u), h);
+        let (_, hessian_t) = rmx::jvp(|x: &[Array]| rmx::grad(loss, &[0])(x), std::slice::from_ref(&a), std::slice::from_ref(&t)).unwrap();
+        close(&format!("second derivative, seed {seed}"), dot(&hessian_t[0], &u), numeric);
+    }
+}

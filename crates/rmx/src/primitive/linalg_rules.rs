@@ -8,7 +8,9 @@
 //! symmetric matrix they stand for. Rules are built from differentiable ops, so they nest
 //! (second derivatives). Derivatives that do not exist at the input surface as infinities,
 //! as in PyTorch: repeated eigenvalues or singular values, singular matrices. The general
-//! eigendecomposition `eig` (complex outputs) has no rule.
+//! eigendecomposition `eig` takes complex cotangents (`dL/dRe z + i dL/dIm z`, the crate's
+//! convention) and assumes, as PyTorch does, a loss that does not depend on the phases of
+//! the eigenvectors, which `eig` does not determine.
 
 use super::linalg::LinalgOp;
 use crate::array::Array;
@@ -115,7 +117,7 @@ pub(crate) fn vjp(op: LinalgOp, inputs: &[Array], cotangents: &[Array], argnums:
         LinalgOp::Svd { compute_uv } => vec![svd_vjp(a, outputs, cotangents, compute_uv)?],
         LinalgOp::Qr => vec![qr_vjp(a, &outputs[0], &outputs[1], &cotangents[0], &cotangents[1])?],
         LinalgOp::LuFactor => vec![lu_vjp(a, &outputs[0], &outputs[2], &cotangents[0])?],
-        LinalgOp::Eig { .. } => return Err(Error::NotImplemented("vjp of linalg::eig (complex eigenvectors of a general matrix)".into())),
+        LinalgOp::Eig { vectors } => vec![eig_vjp(a, outputs, cotangents, vectors)?],
     };
     Ok(argnums.iter().map(|_| grads[0].clone()).collect())
 }
@@ -179,6 +181,38 @@ fn svd_vjp(a: &Array, outputs: &[Array], cotangents: &[Array], compute_uv: bool)
         grad = crate::add(&grad, &term)?;
     }
     Ok(grad)
+}
+
+/// `A V = V diag(w)` for a real `A`, unit-norm complex columns of `V`: with `X = Vᴴ V̄`,
+/// `M = Vᴴ V` and `F_ij = 1 / (w_j - w_i)` (0 on the diagonal), the cotangent of
+/// `V⁻¹ dA V` is `G = diag(w̄) + (X - M Re(diag X)) ∘ conj(F)` (the `M` term keeps the
+/// columns' norms), and `Ā = Re(V⁻ᴴ G Vᴴ)`.
+fn eig_vjp(a: &Array, outputs: &[Array], cotangents: &[Array], vectors: bool) -> Result<Array> {
+    let w = &outputs[0];
+    let v = if vectors { outputs[1].clone() } else { recompute(LinalgOp::Eig { vectors: true }, a).swap_remove(1) };
+    let vh = crate::conjugate(&t(&v)?)?;
+    let mut inner = diag_embed(&cotangents[0])?;
+    if vectors {
+        let x = mm(&vh, &cotangents[1])?;
+        let norms = crate::real(&crate::diagonal(&x, 0, -2, -1)?)?;
+        let kept_norms = crate::multiply(&mm(&vh, &v)?, &crate::expand_dims(&norms, &[-2])?)?;
+        let coupling = crate::multiply(&gap_reciprocals(&crate::conjugate(w)?)?, &crate::subtract(&x, &kept_norms)?)?;
+        inner = crate::add(&inner, &coupling)?;
+    }
+    // Vᴴ Ā = G Vᴴ
+    crate::astype(&complex_solve_real_part(&vh, &mm(&inner, &vh)?)?, a.dtype())
+}
+
+/// `Re X` for the complex system `Z X = B`, solved in real arithmetic as
+/// `[[Re Z, -Im Z], [Im Z, Re Z]] [Re X; Im X] = [Re B; Im B]`.
+fn complex_solve_real_part(z: &Array, b: &Array) -> Result<Array> {
+    let n = z.shape()[z.ndim() - 1];
+    let (zr, zi) = (crate::real(z)?, crate::imag(z)?);
+    let top = crate::concatenate(&[zr.clone(), crate::negative(&zi)?], -1)?;
+    let bottom = crate::concatenate(&[zi, zr], -1)?;
+    let system = crate::concatenate(&[top, bottom], -2)?;
+    let rhs = crate::concatenate(&[crate::real(b)?, crate::imag(b)?], -2)?;
+    leading(&crate::linalg::solve(&system, &rhs)?, -2, n)
 }
 
 /// `A = Q R` (reduced). For `m ≥ n`: `M = R R̄ᵀ - Q̄ᵀ Q`, `Ā = (Q̄ + Q copyltu(M)) R⁻ᵀ`
