@@ -283,6 +283,8 @@ fn linalg_cases() -> Vec<Case> {
             flat_concat(&[q, r])
         }),
         case("lu_factor", &[&[3, 3]], r, |a| Ok(linalg::lu_factor(&a[0])?.0)),
+        case("lu_factor_wide", &[&[2, 3, 5]], r, |a| Ok(linalg::lu_factor(&a[0])?.0)),
+        case("lu_factor_tall", &[&[5, 3]], r, |a| Ok(linalg::lu_factor(&a[0])?.0)),
         case("det", &[&[2, 3, 3]], r, |a| linalg::det(&shifted(&a[0], 1.0)?)),
         case("slogdet", &[&[3, 3]], r, |a| Ok(linalg::slogdet(&a[0])?.1)),
         case("pinv", &[&[4, 3]], r, |a| linalg::pinv(&a[0])),

@@ -14,7 +14,7 @@
 
 use super::linalg::LinalgOp;
 use crate::array::Array;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use std::sync::Arc;
 
 /// `xᵀ` over the last two axes.
@@ -245,21 +245,46 @@ fn qr_vjp(a: &Array, q: &Array, r: &Array, gq: &Array, gr: &Array) -> Result<Arr
     crate::concatenate(&[gx, mm(q, &gr2)?], -1)
 }
 
-/// Packed `LU` of a square `A` with `A = P L U` (row `i` of `A` is row `perm[i]` of `L U`):
-/// `X̄ = tril(Lᵀ L̄, -1) + triu(Ū Uᵀ)`, `Ā = P L⁻ᵀ X̄ U⁻ᵀ`.
+/// Packed `LU` of an `m x n` `A` with `A = P L U` (row `i` of `A` is row `perm[i]` of `L U`;
+/// `L` is `m x k` unit lower, `U` is `k x n` upper, `k = min(m, n)`). The square blocks
+/// `L₁`, `U₁` follow `X̄ = tril(L₁ᵀ L̄₁, -1) + triu(Ū₁ U₁ᵀ)`, `W₁ = L₁⁻ᵀ X̄ U₁⁻ᵀ`. A wide
+/// `A` has columns `L₁ U₂` past them: `W₂ = L₁⁻ᵀ Ū₂` and `L̄₁` gains `-W₂ U₂ᵀ`. A tall `A` has
+/// rows `L₂ U₁` below: `W₂ = L̄₂ U₁⁻ᵀ` and `Ū₁` gains `-L₂ᵀ W₂`. Then `Ā = P W`.
 fn lu_vjp(a: &Array, packed: &Array, perm: &Array, g: &Array) -> Result<Array> {
     let nd = a.ndim();
     let (m, n) = (a.shape()[nd - 2], a.shape()[nd - 1]);
-    if m != n {
-        return Err(Error::NotImplemented(format!("vjp of linalg::lu_factor for non-square matrices ({m}x{n})")));
+    let k = m.min(n);
+    let square = |x: &Array| leading(&leading(x, -2, k)?, -1, k);
+    let l1 = crate::add(&crate::tril(&square(packed)?, -1)?, &crate::eye(k, None, 0, a.dtype())?)?;
+    let u1 = crate::triu(&square(packed)?, 0)?;
+    let (mut gl1, mut gu1) = (crate::tril(&square(g)?, -1)?, crate::triu(&square(g)?, 0)?);
+    // The block past the square part along `axis` (columns of a wide A, rows of a tall one).
+    let past_square = |x: &Array, axis: usize| {
+        let mut starts = vec![0isize; nd];
+        starts[axis] = k as isize;
+        let stops: Vec<isize> = x.shape().iter().map(|&d| d as isize).collect();
+        crate::slice(x, &starts, &stops, &vec![1; nd])
+    };
+    let mut w2 = None;
+    if n > k {
+        let (u2, gu2) = (past_square(packed, nd - 1)?, past_square(g, nd - 1)?);
+        let w = crate::linalg::solve_triangular(&t(&l1)?, &gu2, true)?;
+        gl1 = crate::subtract(&gl1, &crate::tril(&mm(&w, &t(&u2)?)?, -1)?)?;
+        w2 = Some((w, -1));
+    } else if m > k {
+        let (l2, gl2) = (past_square(packed, nd - 2)?, past_square(g, nd - 2)?);
+        // W₂ = L̄₂ U₁⁻ᵀ = (U₁⁻¹ L̄₂ᵀ)ᵀ
+        let w = t(&crate::linalg::solve_triangular(&u1, &t(&gl2)?, true)?)?;
+        gu1 = crate::subtract(&gu1, &crate::triu(&mm(&t(&l2)?, &w)?, 0)?)?;
+        w2 = Some((w, -2));
     }
-    let eye = crate::eye(n, None, 0, a.dtype())?;
-    let l = crate::add(&crate::tril(packed, -1)?, &eye)?;
-    let u = crate::triu(packed, 0)?;
-    let x = crate::add(&crate::tril(&mm(&t(&l)?, &crate::tril(g, -1)?)?, -1)?, &crate::triu(&mm(&crate::triu(g, 0)?, &t(&u)?)?, 0)?)?;
-    // L⁻ᵀ X̄ U⁻ᵀ through triangular solves: Lᵀ Z = X̄, then W Uᵀ = Z (U W' = Zᵀ).
-    let z = crate::linalg::solve_triangular(&t(&l)?, &x, true)?;
-    let w = t(&crate::linalg::solve_triangular(&u, &t(&z)?, true)?)?;
+    let x = crate::add(&crate::tril(&mm(&t(&l1)?, &gl1)?, -1)?, &crate::triu(&mm(&gu1, &t(&u1)?)?, 0)?)?;
+    // L₁⁻ᵀ X̄ U₁⁻ᵀ through triangular solves: L₁ᵀ Z = X̄, then W U₁ᵀ = Z (U₁ Wᵀ = Zᵀ).
+    let z = crate::linalg::solve_triangular(&t(&l1)?, &x, true)?;
+    let mut w = t(&crate::linalg::solve_triangular(&u1, &t(&z)?, true)?)?;
+    if let Some((w2, axis)) = w2 {
+        w = crate::concatenate(&[w, w2], axis)?;
+    }
     let rows = crate::broadcast_to(&crate::expand_dims(perm, &[-1])?, a.shape())?;
     crate::take_along_axis(&w, &rows, Some(-2))
 }
