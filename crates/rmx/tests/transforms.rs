@@ -146,6 +146,11 @@ fn reduction_cases() -> Vec<Case> {
     ]
 }
 
+/// Row indices with a repeat (rows 4 and 0 of five, 4 twice, then 2).
+fn repeated_rows() -> Result<Array> {
+    Array::from_slice(&[4i32, 0, 4, 2], &[4])
+}
+
 fn structural_cases() -> Vec<Case> {
     vec![
         case("matmul_batch_broadcast", &[&[2, 1, 3, 4], &[5, 4, 2]], (-1.0, 1.0), |a| rmx::matmul(&a[0], &a[1])),
@@ -160,7 +165,11 @@ fn structural_cases() -> Vec<Case> {
         case("take_along_axis", &[&[3, 4]], (-1.0, 1.0), |a| {
             rmx::take_along_axis(&a[0], &Array::from_slice(&[3u32, 0, 1, 1, 2, 2], &[3, 2])?, Some(1))
         }),
-        case("scatter_add", &[&[5, 3], &[4, 3]], (-1.0, 1.0), |a| rmx::at(&a[0], &[Array::from_slice(&[4i32, 0, 4, 2], &[4])?]).add(&a[1])),
+        case("scatter_add", &[&[5, 3], &[4, 3]], (-1.0, 1.0), |a| rmx::at(&a[0], &[repeated_rows()?]).add(&a[1])),
+        case("scatter_maximum", &[&[5, 3], &[4, 3]], (-1.0, 1.0), |a| rmx::at(&a[0], &[repeated_rows()?]).maximum(&a[1])),
+        case("scatter_minimum", &[&[5, 3], &[4, 3]], (-1.0, 1.0), |a| rmx::at(&a[0], &[repeated_rows()?]).minimum(&a[1])),
+        case("scatter_multiply", &[&[5, 3], &[4, 3]], (-1.5, 1.5), |a| rmx::at(&a[0], &[repeated_rows()?]).multiply(&a[1])),
+        case("scatter_divide", &[&[5, 3], &[4, 3]], (0.5, 1.5), |a| rmx::at(&a[0], &[repeated_rows()?]).divide(&a[1])),
         case("put_along_axis", &[&[3, 4], &[3, 1]], (-1.0, 1.0), |a| {
             rmx::put_along_axis(&a[0], &Array::from_slice(&[3u32, 0, 1], &[3, 1])?, &a[1], 1)
         }),
@@ -310,6 +319,38 @@ fn vjp_matches_finite_differences() {
     let failures: Vec<String> = cases.iter().filter_map(|c| check(c, 11).err().map(|e| format!("{}: {e}", c.name))).collect();
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
     eprintln!("{} vjp cases match finite differences", cases.len());
+}
+
+/// Scatter-multiply where updates are zero: the gradient of an update is the product of
+/// the original value and the other updates at its position, also when that is 0 · finite.
+#[test]
+fn scatter_multiply_gradient_is_exact_at_zero_updates() {
+    let x = Array::from_slice(&[2.0f64, 3.0], &[2]).unwrap();
+    let u = Array::from_slice(&[0.0f64, 4.0, 5.0, 0.0, 0.0, 7.0], &[6]).unwrap();
+    let idx = Array::from_slice(&[0i32, 0, 0, 1, 1, 1], &[6]).unwrap();
+    let loss = move |a: &[Array]| Ok(vec![rmx::sum(&rmx::at(&a[0], std::slice::from_ref(&idx)).multiply(&a[1])?, Axes::All, false)?]);
+    let g = rmx::grad(loss, &[0, 1])(&[x, u]).unwrap();
+    // Position 0: 2·0·4·5 (one zero); position 1: 3·0·0·7 (two zeros).
+    assert_eq!(g[0].to_vec::<f64>().unwrap(), vec![0.0, 0.0]);
+    assert_eq!(g[1].to_vec::<f64>().unwrap(), vec![40.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+}
+
+/// Scatter-maximum with ties: the original value and every update equal to the result get
+/// the full cotangent, as in MLX 0.32.4 (`mx.grad` of `(x.at[idx].maximum(u) * w).sum()`
+/// with these values gives `[1, 0, 100]` and `[1, 0, 10, 100]`).
+#[test]
+fn scatter_maximum_gradient_with_ties_matches_mlx() {
+    let x = Array::from_slice(&[1.0f32, 2.0, 3.0], &[3]).unwrap();
+    let u = Array::from_slice(&[1.0f32, 0.5, 5.0, 3.0], &[4]).unwrap();
+    let idx = Array::from_slice(&[0i32, 0, 1, 2], &[4]).unwrap();
+    let w = Array::from_slice(&[1.0f32, 10.0, 100.0], &[3]).unwrap();
+    let loss = move |a: &[Array]| {
+        let out = rmx::at(&a[0], std::slice::from_ref(&idx)).maximum(&a[1])?;
+        Ok(vec![rmx::sum(&rmx::multiply(&out, &w)?, Axes::All, false)?])
+    };
+    let g = rmx::grad(loss, &[0, 1])(&[x, u]).unwrap();
+    assert_eq!(g[0].to_vec::<f32>().unwrap(), vec![1.0, 0.0, 100.0]);
+    assert_eq!(g[1].to_vec::<f32>().unwrap(), vec![1.0, 0.0, 10.0, 100.0]);
 }
 
 #[test]

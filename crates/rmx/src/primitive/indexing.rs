@@ -279,37 +279,67 @@ impl Primitive for Scatter {
         Ok(())
     }
 
-    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+    fn vjp(&self, inputs: &[Array], cotangents: &[Array], argnums: &[usize], outputs: &[Array]) -> Result<Vec<Array>> {
         let g = &cotangents[0];
         let n = inputs.len();
-        let indices = &inputs[1..n - 1];
-        if !matches!(self.mode, ScatterMode::Add | ScatterMode::Replace) {
-            return Err(Error::NotImplemented(format!("vjp of scatter with mode {:?}", self.mode)));
-        }
+        let (x, updates, out) = (&inputs[0], &inputs[n - 1], &outputs[0]);
+        // This scatter's indices with another mode, base and updates; and the gather that
+        // reads at them (what each update met).
+        let scatter = |mode: ScatterMode, base: &Array, values: &Array| {
+            let node = Scatter { axes: self.axes.clone(), index_shape: self.index_shape.clone(), mode };
+            let mut args = vec![base.clone()];
+            args.extend(inputs[1..n - 1].iter().cloned());
+            args.push(values.clone());
+            Array::from_primitive(base.shape().to_vec(), base.dtype(), std::sync::Arc::new(node), args)
+        };
+        let gather = |src: &Array| {
+            let read = Gather { axes: self.axes.clone(), index_shape: self.index_shape.clone() };
+            let mut args = vec![src.clone()];
+            args.extend(inputs[1..n - 1].iter().cloned());
+            Array::from_primitive(updates.shape().to_vec(), src.dtype(), std::sync::Arc::new(read), args)
+        };
         argnums
             .iter()
-            .map(|&i| {
-                if i == 0 {
-                    if self.mode == ScatterMode::Add {
-                        return Ok(g.clone());
-                    }
-                    // Overwritten positions get no gradient.
-                    let clear = Scatter { axes: self.axes.clone(), index_shape: self.index_shape.clone(), mode: ScatterMode::Replace };
-                    let mut args = vec![g.clone()];
-                    args.extend(indices.iter().cloned());
-                    args.push(crate::zeros_like(&inputs[n - 1])?);
-                    Ok(Array::from_primitive(g.shape().to_vec(), g.dtype(), std::sync::Arc::new(clear), args))
-                } else if i == n - 1 {
-                    let read = Gather { axes: self.axes.clone(), index_shape: self.index_shape.clone() };
-                    let mut args = vec![g.clone()];
-                    args.extend(indices.iter().cloned());
-                    Ok(Array::from_primitive(inputs[i].shape().to_vec(), g.dtype(), std::sync::Arc::new(read), args))
-                } else {
-                    crate::zeros_like(&inputs[i])
+            .map(|&i| match (i, self.mode) {
+                (0, ScatterMode::Add) => Ok(g.clone()),
+                // Overwritten positions get no gradient.
+                (0, ScatterMode::Replace) => Ok(scatter(ScatterMode::Replace, g, &crate::zeros_like(updates)?)),
+                // As MLX: where the result is the original value (ties count for both sides).
+                (0, ScatterMode::Maximum | ScatterMode::Minimum) => crate::where_(&crate::equal(out, x)?, g, 0.0),
+                // The factor every position was multiplied or divided by, applied to `g`.
+                (0, mode @ (ScatterMode::Multiply | ScatterMode::Divide)) => crate::multiply(g, &scatter(mode, &crate::ones_like(x)?, updates)),
+                (i, ScatterMode::Add | ScatterMode::Replace) if i == n - 1 => Ok(gather(g)),
+                (i, ScatterMode::Maximum | ScatterMode::Minimum) if i == n - 1 => {
+                    crate::where_(&crate::equal(&gather(out), updates)?, &gather(g), 0.0)
                 }
+                (i, ScatterMode::Multiply) if i == n - 1 => {
+                    crate::multiply(&gather(&crate::multiply(g, x)?), &products_of_the_others(x, updates, &scatter, &gather)?)
+                }
+                // out = x / Πu: d out / d u_k = -out / u_k.
+                (i, ScatterMode::Divide) if i == n - 1 => crate::negative(&crate::divide(&gather(&crate::multiply(g, out)?), updates)?),
+                _ => crate::zeros_like(&inputs[i]),
             })
             .collect()
     }
+}
+
+/// For each update of a multiplying scatter into `x`, the product of the other updates at
+/// its position, exact where updates are zero: from each position's count of zero updates
+/// and product of the nonzero ones (a zero elsewhere makes it 0; a zero update itself gets
+/// the product of the rest).
+fn products_of_the_others(
+    x: &Array,
+    updates: &Array,
+    scatter: &impl Fn(ScatterMode, &Array, &Array) -> Array,
+    gather: &impl Fn(&Array) -> Array,
+) -> Result<Array> {
+    let zero = crate::equal(updates, 0.0)?;
+    let nonzero = crate::where_(&zero, 1.0, updates)?;
+    let zeros_there = gather(&scatter(ScatterMode::Add, &crate::zeros_like(x)?, &crate::astype(&zero, x.dtype())?));
+    let product_there = gather(&scatter(ScatterMode::Multiply, &crate::ones_like(x)?, &nonzero));
+    let for_nonzero = crate::where_(&crate::equal(&zeros_there, 0.0)?, &crate::divide(&product_there, &nonzero)?, 0.0)?;
+    let for_zero = crate::where_(&crate::equal(&zeros_there, 1.0)?, &product_there, 0.0)?;
+    crate::where_(&zero, &for_zero, &for_nonzero)
 }
 
 /// Writes consecutive elements of `values` into a copy of `a` where `mask` is true.
