@@ -651,6 +651,18 @@ def gen_indexing():
     ia2 = Tensor(np.array([3, 0]), "int32")
     fam.add("index_two_arrays_apart", "index", [a, ia2, ib], [Tensor(v[ia2.values, :, ib.values], "float32")],
             args={"expr": [["array", 1], ["slice", None, None, 1], ["array", 2]]}, tol=(0, 0))
+    # With array indices present, integers count as array indices and new axes as slices
+    # (NumPy's and MLX's rule): an integer between arrays keeps them adjacent, an integer
+    # before a slice separates.
+    w = rand((3, 4, 5, 6), "float32")
+    fam.add("index_int_between_arrays", "index", [w, ia2, ib], [Tensor(w.values[:, ia2.values, 0, ib.values], "float32")],
+            args={"expr": [["slice", None, None, 1], ["array", 1], ["at", 0], ["array", 2]]}, tol=(0, 0))
+    fam.add("index_int_then_array_apart", "index", [a, ia], [Tensor(v[-1, :, ia.values], "float32")],
+            args={"expr": [["at", -1], ["slice", None, None, 1], ["array", 1]]}, tol=(0, 0))
+    fam.add("index_newaxis_between_arrays", "index", [a, ia2, ib], [Tensor(v[ia2.values, None, ib.values], "float32")],
+            args={"expr": [["array", 1], ["new"], ["array", 2]]}, tol=(0, 0))
+    fam.add("index_newaxis_ellipsis_array", "index", [a, ia], [Tensor(v[None, ..., ia.values, None], "float32")],
+            args={"expr": [["new"], ["ellipsis"], ["array", 1], ["new"]]}, tol=(0, 0))
     fam.write()
 
 

@@ -232,8 +232,8 @@ pub enum Index {
 
 /// NumPy-style indexing `a[idx...]`: basic indices give views; integer arrays gather.
 /// Several array indices broadcast together; their result dims replace the indexed axes when
-/// the array indices are adjacent, else they go first (NumPy's rule). Unlike NumPy, an
-/// integer index between array indices does not count as an array index for that rule.
+/// the array indices are adjacent, else they go first (NumPy's rule; with array indices
+/// present, integers count as array indices and new axes as slices, as in NumPy and MLX).
 ///
 /// ```
 /// use rmx::Index;
@@ -260,6 +260,9 @@ pub fn index(a: &Array, idx: &[Index]) -> Result<Array> {
     }
     let used = full.iter().filter(|i| !matches!(i, Index::NewAxis)).count();
     full.extend(std::iter::repeat_n(Index::Slice(None, None, 1), a.ndim() - used));
+    if full.iter().any(|i| matches!(i, Index::Array(_))) && full.iter().any(|i| matches!(i, Index::At(_) | Index::NewAxis)) {
+        return advanced_index(a, full);
+    }
 
     // Basic indexing first: slices (ints become length-1 slices), remembering what to do after.
     let (mut starts, mut stops, mut steps) = (Vec::new(), Vec::new(), Vec::new());
@@ -357,10 +360,36 @@ pub fn index(a: &Array, idx: &[Index]) -> Result<Array> {
             _ => pos += 1,
         }
     }
-    if !new_axes.is_empty() && arrays.is_empty() {
+    if !new_axes.is_empty() {
         x = crate::expand_dims(&x, &new_axes)?;
-    } else if !new_axes.is_empty() {
-        return Err(Error::NotImplemented("index: newaxis combined with integer-array indices".into()));
     }
     Ok(x)
+}
+
+/// Indexing with at least one integer array and integers or new axes (`full`: one entry
+/// per axis of `a`, plus the new axes), as NumPy and MLX do it, rewritten into indices of
+/// arrays and slices only: new axes become full slices over size-1 axes inserted first, and
+/// integers become 0-d array indices, so they count for the adjacency rule
+/// (`a[:, i, 0, j]` keeps the index dims in place; `a[0, :, i]` puts them first).
+fn advanced_index(a: &Array, full: Vec<Index>) -> Result<Array> {
+    let inserted: Vec<isize> = full.iter().enumerate().filter(|(_, i)| matches!(i, Index::NewAxis)).map(|(p, _)| p as isize).collect();
+    let x = if inserted.is_empty() { a.clone() } else { crate::expand_dims(a, &inserted)? };
+    let rewritten: Vec<Index> = full
+        .into_iter()
+        .enumerate()
+        .map(|(axis, i)| match i {
+            Index::NewAxis => Ok(Index::Slice(None, None, 1)),
+            Index::At(k) => {
+                let n = x.shape()[axis] as isize;
+                let k2 = if k < 0 { k + n } else { k };
+                if k2 < 0 || k2 >= n {
+                    let original = axis - inserted.iter().filter(|&&p| (p as usize) < axis).count();
+                    return Err(Error::arg("index", format!("index {k} is out of bounds for axis {original} with size {n}")));
+                }
+                Ok(Index::Array(Array::scalar(k2 as i64)))
+            }
+            other => Ok(other),
+        })
+        .collect::<Result<_>>()?;
+    index(&x, &rewritten)
 }
