@@ -254,6 +254,21 @@ def gen_unary():
                      ("sinh", np.sinh), ("cosh", np.cosh), ("reciprocal", np.reciprocal)]:
         x = rand((3, 4), "complex64", -2, 2)
         fam.add(f"{name}_complex64", name, [x], [expect(fn(x.values.astype(np.complex128)), "complex64")])
+    # nan_to_num: MLX for its float dtypes (their largest finite values), NumPy for float64
+    # and complex64 (MLX 0.32 rejects both; NumPy treats the two parts of a complex separately)
+    special_values = [np.nan, np.inf, -np.inf, 1.5, -2.0, 0.0]
+    for dt in ["float32", "float16", "bfloat16", "float64"]:
+        x = Tensor(np.array(special_values * 2).reshape(2, 6), dt)
+        for args in [{}, {"nan": 1.0, "posinf": 2.0, "neginf": -3.0}]:
+            ref = expect(np.nan_to_num(x.values, **args), dt) if dt == "float64" else from_mlx(mx.nan_to_num(x.mlx(), **args))
+            tag = "default" if not args else "custom"
+            fam.add(f"nan_to_num_{tag}_{dt}", "nan_to_num", [x], [ref], args=args, tol=(0, 0))
+    z = Tensor(np.array([complex(a, b) for a in special_values for b in special_values[:4]]).reshape(4, 6), "complex64")
+    for args in [{}, {"nan": 1.0, "posinf": 2.0, "neginf": -3.0}]:
+        tag = "default" if not args else "custom"
+        fam.add(f"nan_to_num_{tag}_complex64", "nan_to_num", [z], [expect(np.nan_to_num(z.values, **args), "complex64")], args=args, tol=(0, 0))
+    ints = rand((5,), "int32")
+    fam.add("nan_to_num_int32", "nan_to_num", [ints], [expect(ints.values, "int32")], tol=(0, 0))
     fam.write()
 
 
@@ -513,6 +528,23 @@ def gen_shape():
         for dt in ["float32", "int8", "uint16", "bool"]:
             m = s.mlx().astype(mx_dtype(dt))
             fam.add(f"astype_{sd}_{dt}", "astype", [s], [from_mlx(m)], args={"dtype": dt}, tol=(0, 0))
+    # view: the same bytes as another dtype, the last axis rescaled (MLX copies a strided
+    # input to row-major first; NumPy would refuse it)
+    b = rand((3, 4), "float32")
+    for dt in ["uint8", "int16", "uint32", "float16", "bfloat16", "int64", "complex64"]:
+        layouts = {0: "T"} if dt in ("int16", "int64") else None
+        fam.add(f"view_float32_{dt}", "view", [b], [from_mlx(mx.view(b.mlx(), mx_dtype(dt)))], args={"dtype": dt}, layouts=layouts, tol=(0, 0))
+    bytes8 = rand((2, 8), "int8", 0, 100)
+    for dt in ["float16", "int32", "uint64", "bool"]:
+        src = bytes8 if dt != "bool" else rand((2, 8), "int8", 0, 1)
+        fam.add(f"view_int8_{dt}", "view", [src], [from_mlx(mx.view(src.mlx(), mx_dtype(dt)))], args={"dtype": dt}, tol=(0, 0))
+    flags = rand((2, 4), "bool")
+    fam.add("view_bool_uint8", "view", [flags], [from_mlx(mx.view(flags.mlx(), mx.uint8))], args={"dtype": "uint8"}, tol=(0, 0))
+    d = rand((3,), "float64")
+    fam.add("view_float64_uint32", "view", [d], [from_mlx(mx.view(d.mlx(), mx.uint32))], args={"dtype": "uint32"}, tol=(0, 0))
+    s0 = rand((), "float32")
+    fam.add("view_scalar_int32", "view", [s0], [from_mlx(mx.view(s0.mlx(), mx.int32))], args={"dtype": "int32"}, tol=(0, 0))
+    fam.add("view_empty", "view", [rand((2, 0), "float32")], [from_mlx(mx.view(mx.zeros((2, 0)), mx.uint8))], args={"dtype": "uint8"}, tol=(0, 0))
     fam.write()
 
 

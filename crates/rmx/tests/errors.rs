@@ -55,6 +55,10 @@ fn invalid_arguments_are_errors() {
     assert!(rmx::as_strided(&f32s(&[4]), &[3], &[2], 0).unwrap().eval().is_err());
     assert!(rmx::zeros(&[2], Dtype::F32).unwrap().item::<f32>().is_err());
     assert!(rmx::zeros(&[2], Dtype::F32).unwrap().to_vec::<i32>().is_err());
+    // view: the last axis must hold whole elements of the larger type; 0-d only same-size.
+    let msg = rmx::view(&f32s(&[2, 3]), Dtype::C64).unwrap_err().to_string();
+    assert!(msg.contains("view") && msg.contains("[2, 3]") && msg.contains("12"), "{msg}");
+    assert!(rmx::view(&f32s(&[]), Dtype::U8).unwrap_err().to_string().contains("0-d"));
 }
 
 #[test]

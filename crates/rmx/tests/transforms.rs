@@ -353,6 +353,31 @@ fn scatter_maximum_gradient_with_ties_matches_mlx() {
     assert_eq!(g[1].to_vec::<f32>().unwrap(), vec![1.0, 0.0, 10.0, 100.0]);
 }
 
+/// `view` under vmap (batch on any axis; the last axis is the one rescaled) against a loop,
+/// and its derivatives: none between two float types (an error, as in MLX), zero for the
+/// integer side.
+#[test]
+fn view_batches_and_has_no_float_derivative() {
+    let x = draw(&[3, 2, 4], (-1.0, 1.0), 5);
+    let to_u16 = |a: &[Array]| Ok(vec![rmx::view(&rmx::astype(&a[0], Dtype::F32)?, Dtype::U16)?]);
+    for axis in 0..3 {
+        let mapped = rmx::vmap(to_u16, &[Some(axis)], &[Some(0)])(std::slice::from_ref(&x)).unwrap().remove(0);
+        let rows: Vec<Array> = (0..x.shape()[axis])
+            .map(|i| to_u16(&[rmx::take(&x, &Array::scalar(i as u32), Some(axis as isize)).unwrap()]).unwrap().remove(0))
+            .collect();
+        assert!(rmx::array_equal(&mapped, &rmx::stack(&rows, 0).unwrap(), false).unwrap().item::<bool>().unwrap(), "batch axis {axis}");
+    }
+    let as_f16 = |a: &[Array]| Ok(vec![rmx::sum(&rmx::view(&rmx::astype(&a[0], Dtype::F32)?, Dtype::F16)?, Axes::All, false)?]);
+    let err = rmx::grad(as_f16, &[0])(std::slice::from_ref(&x)).unwrap_err().to_string();
+    assert!(err.contains("view") && err.contains("float16"), "{err}");
+    let through_ints = |a: &[Array]| {
+        let bits = rmx::view(&rmx::astype(&a[0], Dtype::F32)?, Dtype::I32)?;
+        Ok(vec![rmx::add(&rmx::sum(&a[0], Axes::All, false)?, &rmx::sum(&rmx::astype(&bits, Dtype::F64)?, Axes::All, false)?)?])
+    };
+    let g = rmx::grad(through_ints, &[0])(std::slice::from_ref(&x)).unwrap().remove(0);
+    assert_eq!(g.to_vec::<f64>().unwrap(), vec![1.0; 24]);
+}
+
 #[test]
 fn second_derivatives_match_closed_forms() {
     let x = Array::from_slice(&[-1.5f64, 0.3, 2.0], &[3]).unwrap();
@@ -711,7 +736,7 @@ fn hadamard_gradient_is_the_transposed_transform() {
 fn eig_loss(a: &Array, vectors: bool) -> Result<Array> {
     let n = a.shape()[a.ndim() - 1];
     let weight = |seed: u64| draw(&[n], (-1.0, 1.0), seed);
-    let weighted = |x: Array, seed: u64| rmx::sum(&rmx::multiply(&rmx::astype(&x, Dtype::F64)?, &weight(seed))?, Axes::All, false);
+    let weighted = |x: Array, seed: u64| rmx::sum(&rmx::multiply(&rmx::astype(&x, Dtype::F64)?, weight(seed))?, Axes::All, false);
     let w = if vectors { rmx::linalg::eig(a)?.0 } else { rmx::linalg::eigvals(a)? };
     let mut total = rmx::add(&weighted(rmx::real(&w)?, 1)?, &weighted(rmx::imag(&w)?, 2)?)?;
     if vectors {
@@ -747,7 +772,7 @@ fn eig_gradients_match_finite_differences() {
     for (seed, vectors) in [(31u64, true), (32, true), (33, false)] {
         let a = draw(&[2, 4, 4], (-1.0, 1.0), seed);
         let t = draw(&[2, 4, 4], (-1.0, 1.0), seed + 50);
-        let along = |s: f64| rmx::add(&a, &rmx::multiply(&t, s).unwrap()).unwrap();
+        let along = |s: f64| rmx::add(&a, rmx::multiply(&t, s).unwrap()).unwrap();
         let loss = move |x: &[Array]| Ok(vec![eig_loss(&x[0], vectors)?]);
         let numeric = extrapolated_derivative(|s| eig_loss(&along(s), vectors).unwrap().item::<f64>().unwrap(), h);
         let g = rmx::grad(loss, &[0])(std::slice::from_ref(&a)).unwrap().remove(0);

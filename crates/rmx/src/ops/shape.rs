@@ -21,6 +21,24 @@ pub fn astype(a: &Array, dtype: Dtype) -> Result<Array> {
     Ok(Array::from_primitive(a.shape().to_vec(), dtype, Arc::new(AsType), vec![a.clone()]))
 }
 
+/// The same bytes seen as `dtype` (MLX's `view`, NumPy's `ndarray.view`): the last axis
+/// is scaled by the ratio of the element sizes (a 0-d array only between types of one size).
+/// Row-major data is shared, not copied.
+///
+/// ```
+/// let a = rmx::Array::from_slice(&[1.0f32, -2.0], &[2]).unwrap();
+/// let bits = rmx::view(&a, rmx::Dtype::U16).unwrap();
+/// assert_eq!(bits.shape(), &[4]);
+/// assert_eq!(bits.to_vec::<u16>().unwrap(), vec![0, 0x3f80, 0, 0xc000]);
+/// ```
+pub fn view(a: &Array, dtype: Dtype) -> Result<Array> {
+    if a.dtype() == dtype {
+        return Ok(a.clone());
+    }
+    let shape = crate::primitive::view::viewed_shape(a.shape(), a.dtype(), dtype)?;
+    Ok(Array::from_primitive(shape, dtype, Arc::new(crate::primitive::view::View { dtype }), vec![a.clone()]))
+}
+
 /// Gives a new shape to the same elements; one dimension may be `-1` (inferred).
 ///
 /// ```

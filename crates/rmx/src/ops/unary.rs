@@ -1,7 +1,7 @@
 //! Element-wise functions of one array.
 
 use crate::array::Array;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::primitive::unary::{Unary, UnaryOp};
 use std::sync::Arc;
 
@@ -144,12 +144,17 @@ pub fn radians(a: &Array) -> Result<Array> {
 }
 
 /// Replaces NaN with `nan`, +inf with `posinf` and -inf with `neginf` (defaults: 0 and the
-/// dtype's largest and lowest finite values).
+/// dtype's largest and lowest finite values). Complex numbers get it on their real and
+/// imaginary parts separately, as in NumPy (MLX 0.32 rejects them).
 pub fn nan_to_num(a: &Array, nan: f64, posinf: Option<f64>, neginf: Option<f64>) -> Result<Array> {
+    if a.dtype().is_complex() {
+        let re = nan_to_num(&crate::real(a)?, nan, posinf, neginf)?;
+        let im = nan_to_num(&crate::imag(a)?, nan, posinf, neginf)?;
+        // re + i·im, both finite now (so no 0·inf), and differentiable.
+        let i = Array::scalar(num_complex::Complex32::new(0.0, 1.0));
+        return crate::add(&crate::astype(&re, a.dtype())?, &crate::multiply(&crate::astype(&im, a.dtype())?, &i)?);
+    }
     if !a.dtype().is_float() {
-        if a.dtype().is_complex() {
-            return Err(Error::NotImplemented("nan_to_num for complex64".into()));
-        }
         return Ok(a.clone());
     }
     let info = crate::dtype::finfo(a.dtype())?;

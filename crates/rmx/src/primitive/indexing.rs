@@ -307,16 +307,18 @@ impl Primitive for Scatter {
                 // As MLX: where the result is the original value (ties count for both sides).
                 (0, ScatterMode::Maximum | ScatterMode::Minimum) => crate::where_(&crate::equal(out, x)?, g, 0.0),
                 // The factor every position was multiplied or divided by, applied to `g`.
-                (0, mode @ (ScatterMode::Multiply | ScatterMode::Divide)) => crate::multiply(g, &scatter(mode, &crate::ones_like(x)?, updates)),
+                (0, mode @ (ScatterMode::Multiply | ScatterMode::Divide)) => {
+                    crate::multiply(g, scatter(mode, &crate::ones_like(x)?, updates))
+                }
                 (i, ScatterMode::Add | ScatterMode::Replace) if i == n - 1 => Ok(gather(g)),
                 (i, ScatterMode::Maximum | ScatterMode::Minimum) if i == n - 1 => {
-                    crate::where_(&crate::equal(&gather(out), updates)?, &gather(g), 0.0)
+                    crate::where_(&crate::equal(gather(out), updates)?, gather(g), 0.0)
                 }
                 (i, ScatterMode::Multiply) if i == n - 1 => {
-                    crate::multiply(&gather(&crate::multiply(g, x)?), &products_of_the_others(x, updates, &scatter, &gather)?)
+                    crate::multiply(gather(&crate::multiply(g, x)?), &products_of_the_others(x, updates, &scatter, &gather)?)
                 }
                 // out = x / Πu: d out / d u_k = -out / u_k.
-                (i, ScatterMode::Divide) if i == n - 1 => crate::negative(&crate::divide(&gather(&crate::multiply(g, out)?), updates)?),
+                (i, ScatterMode::Divide) if i == n - 1 => crate::negative(&crate::divide(gather(&crate::multiply(g, out)?), updates)?),
                 _ => crate::zeros_like(&inputs[i]),
             })
             .collect()

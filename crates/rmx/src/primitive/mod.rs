@@ -34,6 +34,7 @@ pub mod scan;
 pub mod sort;
 pub mod tracer;
 pub mod unary;
+pub mod view;
 pub mod views;
 
 /// A node's computation.

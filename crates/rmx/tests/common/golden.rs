@@ -238,6 +238,10 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
         return one(fun(&x[0], &x[1]));
     }
     match op {
+        "nan_to_num" => {
+            let opt = |k: &str| args.get(k).and_then(Value::as_f64);
+            one(rmx::nan_to_num(&x[0], opt("nan").unwrap_or(0.0), opt("posinf"), opt("neginf")))
+        }
         "round" => one(rmx::round(&x[0], args.get("decimals").and_then(Value::as_i64).unwrap_or(0) as i32)),
         "where" => one(rmx::where_(&x[0], &x[1], &x[2])),
         "sum" => one(rmx::sum(&x[0], axes(args), keepdims)),
@@ -275,6 +279,7 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
         "split" => rmx::split(&x[0], f(args, "sections") as usize, f(args, "axis") as isize),
         "as_strided" => one(rmx::as_strided(&x[0], &usizes(args, "shape"), &ints(args, "strides"), f(args, "offset") as usize)),
         "astype" => one(rmx::astype(&x[0], dtype_arg(args))),
+        "view" => one(rmx::view(&x[0], dtype_arg(args))),
         "arange" => one(rmx::arange(f(args, "start"), f(args, "stop"), f(args, "step"), dtype_arg(args))),
         "linspace" => one(rmx::linspace(f(args, "start"), f(args, "stop"), f(args, "num") as usize, dtype_arg(args))),
         "eye" => one(rmx::eye(f(args, "n") as usize, Some(f(args, "m") as usize), f(args, "k") as isize, dtype_arg(args))),
