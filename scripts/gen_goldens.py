@@ -409,6 +409,20 @@ def gen_reduce():
         x = rand(shape, "float32")
         tag = "x".join(map(str, shape))
         fam.add(f"sum_float32_leading_{tag}", "sum", [x], [expect(np.sum(np_of(x), axis=axes), "float32")], args={"axes": list(axes)})
+    # median: MLX (dtypes: integers give float32, floats keep theirs), checked against NumPy
+    def median_case(case, x, axes, keepdims=False, layouts=None):
+        m = mx.median(x.mlx(), axis=axes, keepdims=keepdims)
+        ref = np.median(np_of(x).astype(np.float64), axis=None if axes is None else tuple(axes), keepdims=keepdims)
+        assert np.allclose(np.array(m, dtype=np.float64), ref, equal_nan=True, rtol=1e-2), case
+        fam.add(case, "median", [x], [from_mlx(m)], args={"axes": axes, "keepdims": keepdims}, layouts=layouts)
+    median_case("median_even_float32", rand((4, 6), "float32"), [1])
+    median_case("median_odd_float32_T", rand((5, 6), "float32"), [0], layouts={0: "T"})
+    median_case("median_two_axes_keepdims", rand((3, 4, 5), "float32"), [0, 2], keepdims=True)
+    median_case("median_all_int32", rand((3, 5), "int32", -50, 50), None)
+    median_case("median_float16", rand((6, 4), "float16", -5, 5), [-1])
+    nan_rows = rand((3, 4), "float32").values.copy()
+    nan_rows[1, 2] = np.nan
+    median_case("median_nan", Tensor(nan_rows, "float32"), [1])
     fam.write()
 
 
@@ -567,6 +581,10 @@ def gen_creation():
     x = rand((4, 5), "float32")
     fam.add("tril", "tril", [x], [Tensor(np.tril(x.values, 1), "float32")], args={"k": 1})
     fam.add("triu", "triu", [x], [Tensor(np.triu(x.values, -1), "float32")], args={"k": -1})
+    # windows, from NumPy's float64 values (MLX computes them in float32)
+    for name in ["hanning", "hamming", "blackman", "bartlett"]:
+        for m in [0, 1, 2, 5, 12]:
+            fam.add(f"{name}_{m}", name, [], [expect(getattr(np, name)(m), "float32")], args={"m": m}, tol=(1e-6, 1e-6))
     fam.write()
 
 

@@ -211,6 +211,36 @@ pub fn issubdtype(a: impl Into<DtypeOrCategory>, b: impl Into<DtypeOrCategory>) 
     }
 }
 
+/// MLX's `isdtype` (the array API's): whether `dtype` is any of `kinds`, each a dtype name
+/// (`"float16"`) or a kind: `"bool"`, `"signed integer"`, `"unsigned integer"`,
+/// `"integral"`, `"real floating"`, `"complex floating"`, `"numeric"`.
+///
+/// ```
+/// use rmx::{isdtype, Dtype};
+/// assert!(isdtype(Dtype::BF16, &["real floating"])?);
+/// assert!(isdtype(Dtype::Bool, &["integral", "bool"])?);
+/// assert!(!isdtype(Dtype::C64, &["float32", "real floating"])?);
+/// # Ok::<(), rmx::Error>(())
+/// ```
+pub fn isdtype(dtype: Dtype, kinds: &[&str]) -> crate::Result<bool> {
+    let mut any = false;
+    for &kind in kinds {
+        any |= match kind {
+            "bool" => dtype == Dtype::Bool,
+            "signed integer" => dtype.is_signed_integer(),
+            "unsigned integer" => dtype.is_unsigned_integer(),
+            "integral" => dtype.is_integer(),
+            "real floating" => dtype.is_float(),
+            "complex floating" => dtype.is_complex(),
+            "numeric" => dtype != Dtype::Bool,
+            name => {
+                dtype == Dtype::from_name(name).ok_or_else(|| crate::Error::arg("isdtype", format!("unknown data type kind {name:?}")))?
+            }
+        };
+    }
+    Ok(any)
+}
+
 /// MLX's promotion table, indexed in [`ALL_DTYPES`] order
 /// (bool, u8, u16, u32, u64, i8, i16, i32, i64, f16, f32, f64, bf16, c64).
 const PROMOTION: [[Dtype; 14]; 14] = {

@@ -39,7 +39,7 @@ pub use device::{
     default_device, default_stream, device_count, new_stream, set_default_device, set_default_stream, synchronize, with_device,
     with_stream, Device, DeviceType, Stream,
 };
-pub use dtype::{can_cast, finfo, iinfo, issubdtype, promote_types, result_type, Category, Dtype, Finfo, Iinfo};
+pub use dtype::{can_cast, finfo, iinfo, isdtype, issubdtype, promote_types, result_type, Category, Dtype, Finfo, Iinfo};
 pub use element::Element;
 pub use error::{Error, Result};
 pub use eval::{async_eval, eval};
@@ -64,8 +64,9 @@ pub use ops::scalar::{IntoOperand, Operand, Scalar};
 pub use ops::shape::*;
 pub use ops::sort::*;
 pub use ops::unary::*;
+pub use ops::windows::*;
 pub use primitive::indexing::ScatterMode;
 pub use shape::broadcast_shapes;
 pub use transforms::{
-    checkpoint, custom_vjp, grad, hessian, jacfwd, jacrev, jvp, stop_gradient, value_and_grad, value_and_grad_once, vjp, vmap,
+    checkpoint, custom_vjp, depends, grad, hessian, jacfwd, jacrev, jvp, stop_gradient, value_and_grad, value_and_grad_once, vjp, vmap,
 };

@@ -59,6 +59,32 @@ fn invalid_arguments_are_errors() {
     let msg = rmx::view(&f32s(&[2, 3]), Dtype::C64).unwrap_err().to_string();
     assert!(msg.contains("view") && msg.contains("[2, 3]") && msg.contains("12"), "{msg}");
     assert!(rmx::view(&f32s(&[]), Dtype::U8).unwrap_err().to_string().contains("0-d"));
+    let msg = rmx::median(&f32s(&[3, 0]), 1, false).unwrap_err().to_string();
+    assert!(msg.contains("median") && msg.contains("empty"), "{msg}");
+    assert!(rmx::isdtype(Dtype::F32, &["floats"]).unwrap_err().to_string().contains("floats"));
+}
+
+/// `isdtype` over every dtype and kind, against MLX 0.32.4's answers (`mx.isdtype(d, kind)`;
+/// the members listed per kind).
+#[test]
+fn isdtype_matches_mlx() {
+    use Dtype::*;
+    let all = [Bool, U8, U16, U32, U64, I8, I16, I32, I64, F16, BF16, F32, F64, C64];
+    let kinds: [(&str, &[Dtype]); 7] = [
+        ("bool", &[Bool]),
+        ("signed integer", &[I8, I16, I32, I64]),
+        ("unsigned integer", &[U8, U16, U32, U64]),
+        ("integral", &[U8, U16, U32, U64, I8, I16, I32, I64]),
+        ("real floating", &[F16, BF16, F32, F64]),
+        ("complex floating", &[C64]),
+        ("numeric", &[U8, U16, U32, U64, I8, I16, I32, I64, F16, BF16, F32, F64, C64]),
+    ];
+    for (kind, members) in kinds {
+        for d in all {
+            assert_eq!(rmx::isdtype(d, &[kind]).unwrap(), members.contains(&d), "{d} in {kind:?}");
+        }
+    }
+    assert!(rmx::isdtype(I32, &["real floating", "int32"]).unwrap());
 }
 
 #[test]

@@ -13,6 +13,20 @@ fn ops_are_lazy_until_eval() {
     assert_eq!(b.to_vec::<f32>().unwrap(), vec![std::f32::consts::E; 4]);
 }
 
+/// `depends` orders without data flow: evaluating the output computes the dependency too,
+/// and the output shares its input's buffer.
+#[test]
+fn depends_computes_the_dependencies_first() {
+    let a = Array::from_slice(&[1.0f32, 2.0], &[2]).unwrap();
+    let side = rmx::exp(&a).unwrap();
+    let out = rmx::depends(std::slice::from_ref(&a), std::slice::from_ref(&side)).unwrap().remove(0);
+    assert!(!side.is_evaluated());
+    out.eval().unwrap();
+    assert!(side.is_evaluated());
+    assert_eq!(out.to_vec::<f32>().unwrap(), vec![1.0, 2.0]);
+    assert!(rmx::depends(&[], std::slice::from_ref(&side)).is_err());
+}
+
 #[test]
 fn a_million_op_chain_evaluates_and_drops_without_overflow() {
     // Run in a thread with a small stack: recursion anywhere in build, eval or drop would blow it.

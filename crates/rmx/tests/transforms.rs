@@ -127,6 +127,8 @@ fn reduction_cases() -> Vec<Case> {
             rmx::prod(&zero_first, Axes::All, false)
         }),
         case("mean", s, (-1.0, 1.0), |a| rmx::mean(&a[0], 1, false)),
+        case("median_odd", s, (-1.0, 1.0), |a| rmx::median(&a[0], [0, 2], false)),
+        case("median_even", s, (-1.0, 1.0), |a| rmx::median(&a[0], 1, true)),
         case("var", s, (-1.0, 1.0), |a| rmx::var(&a[0], -1, false, 1)),
         case("std", s, (-1.0, 1.0), |a| rmx::std(&a[0], 0, true, 0)),
         case("logsumexp", s, (-2.0, 2.0), |a| rmx::logsumexp(&a[0], -1, false)),
@@ -376,6 +378,22 @@ fn view_batches_and_has_no_float_derivative() {
     };
     let g = rmx::grad(through_ints, &[0])(std::slice::from_ref(&x)).unwrap().remove(0);
     assert_eq!(g.to_vec::<f64>().unwrap(), vec![1.0; 24]);
+}
+
+/// `depends`: the outputs are the inputs; gradients reach the inputs and not the
+/// dependencies; under vmap the outputs keep their batch axes.
+#[test]
+fn depends_passes_gradients_to_its_inputs_only() {
+    let f = |a: &[Array]| {
+        let out = rmx::depends(&[rmx::multiply(&a[0], 3.0)?], &[rmx::exp(&a[1])?])?;
+        Ok(vec![rmx::sum(&out[0], Axes::All, false)?])
+    };
+    let x = [draw(&[2, 3], (-1.0, 1.0), 1), draw(&[4], (-1.0, 1.0), 2)];
+    let g = rmx::grad(f, &[0, 1])(&x).unwrap();
+    assert_eq!(g[0].to_vec::<f64>().unwrap(), vec![3.0; 6]);
+    assert_eq!(g[1].to_vec::<f64>().unwrap(), vec![0.0; 4]);
+    let mapped = rmx::vmap(|a| rmx::depends(&a[..1], &a[1..]), &[Some(1), None], &[Some(0)])(&x).unwrap().remove(0);
+    assert!(rmx::array_equal(&mapped, &rmx::transpose(&x[0], None).unwrap(), false).unwrap().item::<bool>().unwrap());
 }
 
 #[test]

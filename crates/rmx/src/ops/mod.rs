@@ -22,3 +22,4 @@ pub mod scalar;
 pub mod shape;
 pub mod sort;
 pub mod unary;
+pub mod windows;

@@ -1,5 +1,5 @@
-//! Reductions: sum, prod, max, min, mean, var, std, all, any, argmax, argmin, logsumexp,
-//! softmax, count_nonzero.
+//! Reductions: sum, prod, max, min, mean, var, std, median, all, any, argmax, argmin,
+//! logsumexp, softmax, count_nonzero.
 
 use crate::array::Array;
 use crate::dtype::Dtype;
@@ -132,6 +132,39 @@ fn float_dtype(dtype: Dtype) -> Dtype {
     } else {
         Dtype::F32
     }
+}
+
+/// The median over axes (integers give float32): the middle of the sorted values, or the
+/// mean of the two middle ones; NaN where a NaN is among them (as MLX and NumPy).
+///
+/// ```
+/// let a = rmx::Array::from_slice(&[3i32, 1, 2, 4, 5, 6, 7, 9], &[2, 4])?;
+/// assert_eq!(rmx::median(&a, 1, false)?.to_vec::<f32>()?, vec![2.5, 6.5]);
+/// # Ok::<(), rmx::Error>(())
+/// ```
+pub fn median(a: &Array, axes: impl Into<Axes>, keepdims: bool) -> Result<Array> {
+    let reduced = axes.into().resolve("median", a.ndim())?;
+    let count: usize = reduced.iter().map(|&d| a.shape()[d]).product();
+    if count == 0 {
+        return Err(Error::arg("median", format!("cannot take the median along an empty axis (shape {:?}, axes {reduced:?})", a.shape())));
+    }
+    // The reduced axes, last and flattened into one.
+    let kept: Vec<usize> = (0..a.ndim()).filter(|d| !reduced.contains(d)).collect();
+    let order: Vec<isize> = kept.iter().chain(&reduced).map(|&d| d as isize).collect();
+    let mut rows: Vec<isize> = kept.iter().map(|&d| a.shape()[d] as isize).collect();
+    rows.push(count as isize);
+    let x = crate::reshape(&crate::transpose(&crate::astype(a, float_dtype(a.dtype()))?, Some(&order))?, &rows)?;
+    let sorted = crate::sort(&x, Some(-1))?;
+    let at = |i: usize| crate::take(&sorted, &Array::scalar(i as u32), Some(-1));
+    let mut m = crate::multiply(&crate::add(&at((count - 1) / 2)?, &at(count / 2)?)?, 0.5)?;
+    if m.dtype().is_float() {
+        m = crate::where_(&crate::any(&crate::isnan(&x)?, -1, false)?, f64::NAN, &m)?;
+    }
+    if keepdims {
+        let shape: Vec<isize> = (0..a.ndim()).map(|d| if reduced.contains(&d) { 1 } else { a.shape()[d] as isize }).collect();
+        m = crate::reshape(&m, &shape)?;
+    }
+    Ok(m)
 }
 
 /// Arithmetic mean over axes (integers give float32).

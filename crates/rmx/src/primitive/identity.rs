@@ -1,5 +1,6 @@
-//! `Identity` (the tracer a transform substitutes for each input) and `StopGradient`: both
-//! share their input's buffer; they differ only in their derivative rules.
+//! Pass-through primitives that share their input's buffer and differ only in their rules:
+//! `Identity` (the tracer a transform substitutes for each input), `StopGradient`, and
+//! `Depends` (outputs that wait for other arrays).
 
 use super::Primitive;
 use crate::array::Array;
@@ -59,5 +60,38 @@ impl Primitive for StopGradient {
 
     fn output_shapes(&self, inputs: &[Array]) -> Option<Result<Vec<Vec<usize>>>> {
         Some(Ok(vec![inputs[0].shape().to_vec()]))
+    }
+}
+
+/// Passes its first `count` inputs through once the rest (the dependencies) are computed.
+#[derive(Debug)]
+pub struct Depends {
+    pub count: usize,
+}
+
+impl Primitive for Depends {
+    fn name(&self) -> &'static str {
+        "depends"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], outputs: &[Array]) -> Result<()> {
+        for (x, out) in inputs.iter().zip(outputs) {
+            out.set_storage(x.storage()?);
+        }
+        Ok(())
+    }
+
+    fn vjp(&self, primals: &[Array], cotangents: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        argnums.iter().map(|&i| if i < self.count { Ok(cotangents[i].clone()) } else { crate::zeros_like(&primals[i]) }).collect()
+    }
+
+    fn vmap(&self, inputs: &[super::Batched], _: &[Array]) -> Result<Option<super::BatchedOutputs>> {
+        let (passed, waited) = inputs.split_at(self.count);
+        let arrays = |b: &[super::Batched]| b.iter().map(|(a, _)| a.clone()).collect::<Vec<_>>();
+        Ok(Some((crate::depends(&arrays(passed), &arrays(waited))?, passed.iter().map(|b| b.1).collect())))
+    }
+
+    fn output_shapes(&self, inputs: &[Array]) -> Option<Result<Vec<Vec<usize>>>> {
+        Some(Ok(inputs[..self.count].iter().map(|x| x.shape().to_vec()).collect()))
     }
 }

@@ -71,3 +71,29 @@ impl Drop for RetainGraph {
 pub fn stop_gradient(a: &Array) -> Result<Array> {
     Ok(Array::from_primitive(a.shape().to_vec(), a.dtype(), Arc::new(StopGradient), vec![a.clone()]))
 }
+
+/// `inputs`, unchanged (same buffers), as arrays that are computed only after
+/// `dependencies`: an ordering edge without data flow (MLX's `depends`, which mlx-lm's
+/// pipeline parallelism uses to order sends before later work). Gradients pass through to
+/// `inputs`; the dependencies get none.
+///
+/// ```
+/// let x = rmx::Array::from_slice(&[1.0f32, 2.0], &[2])?;
+/// let side = rmx::multiply(&x, 10.0)?;
+/// let out = rmx::depends(&[x.clone()], &[side.clone()])?.remove(0);
+/// out.eval()?;
+/// assert!(side.is_evaluated());
+/// assert_eq!(out.to_vec::<f32>()?, vec![1.0, 2.0]);
+/// # Ok::<(), rmx::Error>(())
+/// ```
+pub fn depends(inputs: &[Array], dependencies: &[Array]) -> Result<Vec<Array>> {
+    if inputs.is_empty() {
+        return Err(crate::Error::arg("depends", "needs at least one input"));
+    }
+    if dependencies.is_empty() {
+        return Ok(inputs.to_vec());
+    }
+    let outputs = inputs.iter().map(|x| (x.shape().to_vec(), x.dtype())).collect();
+    let all = inputs.iter().chain(dependencies).cloned().collect();
+    Ok(Array::multi_from_primitive(outputs, Arc::new(crate::primitive::identity::Depends { count: inputs.len() }), all))
+}
