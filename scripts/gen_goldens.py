@@ -269,6 +269,15 @@ def gen_unary():
         fam.add(f"nan_to_num_{tag}_complex64", "nan_to_num", [z], [expect(np.nan_to_num(z.values, **args), "complex64")], args=args, tol=(0, 0))
     ints = rand((5,), "int32")
     fam.add("nan_to_num_int32", "nan_to_num", [ints], [expect(ints.values, "int32")], tol=(0, 0))
+    # trunc (after the older cases so their inputs stay)
+    for dt in FLOATS:
+        xv = np_of(rand((5, 7), dt, -5, 5)).copy()
+        xv.reshape(-1)[:5] = [np.nan, np.inf, -np.inf, -0.5, 0.5]
+        x = Tensor(xv, dt)
+        fam.add(f"trunc_{dt}", "trunc", [x], [expect(np.trunc(np_of(x)), dtype_name(mx.trunc(x.mlx()).dtype))], layouts={0: "T"} if dt == "float32" else None)
+    for dt in ["int32", "uint8"]:
+        x = rand((4, 3), dt, 0 if dt == "uint8" else -5, 5)
+        fam.add(f"trunc_{dt}", "trunc", [x], [expect(x.values, dtype_name(mx.trunc(x.mlx()).dtype))])
     fam.write()
 
 

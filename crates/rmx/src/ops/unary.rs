@@ -87,6 +87,8 @@ unary_fns! {
     floor => Floor,
     /// Round toward positive infinity.
     ceil => Ceil,
+    /// Round toward zero.
+    trunc => Trunc,
     /// Complex conjugate (identity for real input).
     conj => Conj,
     /// Real part.

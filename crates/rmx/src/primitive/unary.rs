@@ -43,6 +43,7 @@ pub enum UnaryOp {
     ErfInv,
     Floor,
     Ceil,
+    Trunc,
     Round,
     Conj,
     Real,
@@ -91,6 +92,7 @@ impl UnaryOp {
             ErfInv => "erfinv",
             Floor => "floor",
             Ceil => "ceil",
+            Trunc => "trunc",
             Round => "round",
             Conj => "conj",
             Real => "real",
@@ -151,7 +153,7 @@ impl UnaryOp {
             Real | Imag => Ok((dtype, dtype)),
             Abs if dtype.is_complex() => Ok((dtype, Dtype::F32)),
             Negative if dtype == Dtype::Bool => reject("use logical_not to negate a bool array"),
-            Floor | Ceil | Round if dtype.is_complex() => reject("not defined for complex numbers"),
+            Floor | Ceil | Trunc | Round if dtype.is_complex() => reject("not defined for complex numbers"),
             Erf | ErfInv | Sigmoid | Expm1 if dtype.is_complex() => reject("not implemented for complex numbers"),
             _ if self.needs_float() && !dtype.is_inexact() => Ok((Dtype::F32, Dtype::F32)),
             _ => Ok((dtype, dtype)),
@@ -263,6 +265,7 @@ fn derivative(op: UnaryOp, x: &Array, y: &Array, g: &Array) -> Result<Array> {
         UnaryOp::Sign
         | UnaryOp::Floor
         | UnaryOp::Ceil
+        | UnaryOp::Trunc
         | UnaryOp::Round
         | UnaryOp::LogicalNot
         | UnaryOp::BitwiseInvert
@@ -312,6 +315,7 @@ macro_rules! float_unary_formula {
             U::ErfInv => Some($apply!(|v| v.erfinv())),
             U::Floor => Some($apply!(|v| v.floor())),
             U::Ceil => Some($apply!(|v| v.ceil())),
+            U::Trunc => Some($apply!(|v| v.trunc())),
             U::Round => Some($apply!(|v| $crate::backend::cpu::math::round_half_even(v))),
             U::Conj | U::Real => Some($apply!(|v| v)),
             U::Imag => Some($apply!(|_v| F::zero())),
@@ -404,7 +408,7 @@ fn run(op: UnaryOp, dtype: Dtype, out_dtype: Dtype, x: &Storage, shape: &[usize]
     }
     if dtype == Dtype::Bool {
         return match op {
-            Abs | Square | Floor | Ceil | Round | Conj | Real | Sign => {
+            Abs | Square | Floor | Ceil | Trunc | Round | Conj | Real | Sign => {
                 map1::<bool, bool>(x, &x.strides, shape, out.ptr::<bool>() as *mut bool, |v| v);
                 Ok(())
             }
@@ -431,7 +435,7 @@ fn run(op: UnaryOp, dtype: Dtype, out_dtype: Dtype, x: &Storage, shape: &[usize]
             Square => on_ints!(dtype, x, shape, out, |v| Element::from_u64(v.to_u64().wrapping_mul(v.to_u64()))),
             BitwiseInvert => on_ints!(dtype, x, shape, out, |v| Element::from_u64(!v.to_u64())),
             Imag => on_ints!(dtype, x, shape, out, |_v| Element::from_u64(0)),
-            Abs | Floor | Ceil | Round | Conj | Real => on_ints!(dtype, x, shape, out, |v| v),
+            Abs | Floor | Ceil | Trunc | Round | Conj | Real => on_ints!(dtype, x, shape, out, |v| v),
             _ => return Err(Error::dtype(op.name(), dtype)),
         }
         return Ok(());

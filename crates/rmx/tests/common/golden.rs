@@ -187,6 +187,7 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
         "erf" => Some(rmx::erf),
         "erfinv" => Some(rmx::erfinv),
         "floor" => Some(rmx::floor),
+        "trunc" => Some(rmx::trunc),
         "ceil" => Some(rmx::ceil),
         "conj" => Some(rmx::conj),
         "real" => Some(rmx::real),
