@@ -271,10 +271,7 @@ pub fn index(a: &Array, idx: &[Index]) -> Result<Array> {
         let n = a.shape().get(axis).copied().unwrap_or(0) as isize;
         match i {
             Index::At(k) => {
-                let k2 = if *k < 0 { k + n } else { *k };
-                if k2 < 0 || k2 >= n {
-                    return Err(Error::arg("index", format!("index {k} is out of bounds for axis {axis} with size {n}")));
-                }
+                let k2 = position(*k, n, axis)?;
                 starts.push(k2);
                 stops.push(k2 + 1);
                 steps.push(1);
@@ -366,6 +363,16 @@ pub fn index(a: &Array, idx: &[Index]) -> Result<Array> {
     Ok(x)
 }
 
+/// The position an integer index `k` (negative counts from the end) names on `axis` of
+/// size `n`.
+fn position(k: isize, n: isize, axis: usize) -> Result<isize> {
+    let k2 = if k < 0 { k + n } else { k };
+    if k2 < 0 || k2 >= n {
+        return Err(Error::arg("index", format!("index {k} is out of bounds for axis {axis} with size {n}")));
+    }
+    Ok(k2)
+}
+
 /// Indexing with at least one integer array and integers or new axes (`full`: one entry
 /// per axis of `a`, plus the new axes), as NumPy and MLX do it, rewritten into indices of
 /// arrays and slices only: new axes become full slices over size-1 axes inserted first, and
@@ -380,13 +387,8 @@ fn advanced_index(a: &Array, full: Vec<Index>) -> Result<Array> {
         .map(|(axis, i)| match i {
             Index::NewAxis => Ok(Index::Slice(None, None, 1)),
             Index::At(k) => {
-                let n = x.shape()[axis] as isize;
-                let k2 = if k < 0 { k + n } else { k };
-                if k2 < 0 || k2 >= n {
-                    let original = axis - inserted.iter().filter(|&&p| (p as usize) < axis).count();
-                    return Err(Error::arg("index", format!("index {k} is out of bounds for axis {original} with size {n}")));
-                }
-                Ok(Index::Array(Array::scalar(k2 as i64)))
+                let original = axis - inserted.iter().filter(|&&p| (p as usize) < axis).count();
+                Ok(Index::Array(Array::scalar(position(k, x.shape()[axis] as isize, original)? as i64)))
             }
             other => Ok(other),
         })

@@ -161,8 +161,8 @@ pub fn median(a: &Array, axes: impl Into<Axes>, keepdims: bool) -> Result<Array>
         m = crate::where_(&crate::any(&crate::isnan(&x)?, -1, false)?, f64::NAN, &m)?;
     }
     if keepdims {
-        let shape: Vec<isize> = (0..a.ndim()).map(|d| if reduced.contains(&d) { 1 } else { a.shape()[d] as isize }).collect();
-        m = crate::reshape(&m, &shape)?;
+        let axes: Vec<isize> = reduced.iter().map(|&d| d as isize).collect();
+        m = crate::expand_dims(&m, &axes)?;
     }
     Ok(m)
 }

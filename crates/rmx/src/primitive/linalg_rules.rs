@@ -255,9 +255,10 @@ fn lu_vjp(a: &Array, packed: &Array, perm: &Array, g: &Array) -> Result<Array> {
     let (m, n) = (a.shape()[nd - 2], a.shape()[nd - 1]);
     let k = m.min(n);
     let square = |x: &Array| leading(&leading(x, -2, k)?, -1, k);
-    let l1 = crate::add(&crate::tril(&square(packed)?, -1)?, &crate::eye(k, None, 0, a.dtype())?)?;
-    let u1 = crate::triu(&square(packed)?, 0)?;
-    let (mut gl1, mut gu1) = (crate::tril(&square(g)?, -1)?, crate::triu(&square(g)?, 0)?);
+    let (packed1, g1) = (square(packed)?, square(g)?);
+    let l1 = crate::add(&crate::tril(&packed1, -1)?, &crate::eye(k, None, 0, a.dtype())?)?;
+    let (l1t, u1) = (t(&l1)?, crate::triu(&packed1, 0)?);
+    let (mut gl1, mut gu1) = (crate::tril(&g1, -1)?, crate::triu(&g1, 0)?);
     // The block past the square part along `axis` (columns of a wide A, rows of a tall one).
     let past_square = |x: &Array, axis: usize| {
         let mut starts = vec![0isize; nd];
@@ -268,7 +269,7 @@ fn lu_vjp(a: &Array, packed: &Array, perm: &Array, g: &Array) -> Result<Array> {
     let mut w2 = None;
     if n > k {
         let (u2, gu2) = (past_square(packed, nd - 1)?, past_square(g, nd - 1)?);
-        let w = crate::linalg::solve_triangular(&t(&l1)?, &gu2, true)?;
+        let w = crate::linalg::solve_triangular(&l1t, &gu2, true)?;
         gl1 = crate::subtract(&gl1, &crate::tril(&mm(&w, &t(&u2)?)?, -1)?)?;
         w2 = Some((w, -1));
     } else if m > k {
@@ -278,9 +279,9 @@ fn lu_vjp(a: &Array, packed: &Array, perm: &Array, g: &Array) -> Result<Array> {
         gu1 = crate::subtract(&gu1, &crate::triu(&mm(&t(&l2)?, &w)?, 0)?)?;
         w2 = Some((w, -2));
     }
-    let x = crate::add(&crate::tril(&mm(&t(&l1)?, &gl1)?, -1)?, &crate::triu(&mm(&gu1, &t(&u1)?)?, 0)?)?;
+    let x = crate::add(&crate::tril(&mm(&l1t, &gl1)?, -1)?, &crate::triu(&mm(&gu1, &t(&u1)?)?, 0)?)?;
     // L₁⁻ᵀ X̄ U₁⁻ᵀ through triangular solves: L₁ᵀ Z = X̄, then W U₁ᵀ = Z (U₁ Wᵀ = Zᵀ).
-    let z = crate::linalg::solve_triangular(&t(&l1)?, &x, true)?;
+    let z = crate::linalg::solve_triangular(&l1t, &x, true)?;
     let mut w = t(&crate::linalg::solve_triangular(&u1, &t(&z)?, true)?)?;
     if let Some((w2, axis)) = w2 {
         w = crate::concatenate(&[w, w2], axis)?;
