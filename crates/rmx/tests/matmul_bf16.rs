@@ -1,7 +1,7 @@
 //! bfloat16 products against float64 products of the same rounded values, summed by plain
 //! loops in this file: products of a few
 //! rows (the decoding kernel, which widens weights as it reads them) and of many (AMX tiles
-//! where the CPU has them, else float32 gemm) — weights in `nn.Linear` layout (a transposed
+//! where the CPU has them, else AVX-512 BF16's `vdpbf16ps`, else float32 gemm) — weights in `nn.Linear` layout (a transposed
 //! view), row-major and sliced operands, batches, a 1-d left operand, NaN and infinity. Run it
 //! with `RMX_NO_AVX512=1` and `RMX_NO_AMX=1` too, on CPUs with those, to check the other
 //! kernels. (NumPy goldens for both paths: `matmul_bfloat16_*` in `ops_golden`.)
@@ -82,7 +82,9 @@ fn few_row_bf16_products_match_float64() {
 #[test]
 fn many_row_bf16_products_match_float64() {
     // Blocks of 32x32 with ragged edges, k off the tiles' 32, long k, batches.
-    for (m, k, n) in [(9usize, 5usize, 3usize), (32, 32, 32), (33, 31, 65), (100, 300, 70), (64, 2050, 40)] {
+    // Also k = 1 and odd, and a product long enough along k that the AVX-512 BF16 kernel
+    // splits A into several bands and B into several runs of panels.
+    for (m, k, n) in [(9usize, 5usize, 3usize), (32, 32, 32), (33, 31, 65), (100, 300, 70), (64, 2050, 40), (17, 1, 49), (100, 4101, 410)] {
         check(&draw(&[m, k], 50 + m as u64), &draw(&[k, n], 60 + n as u64));
         let w = draw(&[n, k], 70 + k as u64);
         check(&draw(&[m, k], 80 + k as u64), &rmx::transpose(&w, None).unwrap());

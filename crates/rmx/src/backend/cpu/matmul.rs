@@ -91,8 +91,10 @@ pub fn matmul(
         Dtype::BF16 if !read_out && alpha == 0.0 && beta == 1.0 && native_bf16_product(m) => {
             if m <= super::matvec_bf16::MAX_ROWS {
                 super::matvec_bf16::matmul((m, n, k), a, b, batch_offsets, out)
-            } else {
+            } else if super::amx::available() {
                 super::matmul_amx::matmul((m, n, k), a, b, batch_offsets, out)
+            } else {
+                super::matmul_dpbf16::matmul((m, n, k), a, b, batch_offsets, out)
             }
         }
         _ => return Err(Error::dtype_detail("matmul", dtype, "matmul needs float or complex inputs")),
@@ -100,17 +102,17 @@ pub fn matmul(
     Ok(())
 }
 
-/// Whether [`matmul`] handles `dtype` natively; bf16 goes through f32 (except products of a
-/// few rows, `matvec_bf16`).
+/// Whether [`matmul`] handles `dtype` natively; bf16 goes through f32 unless
+/// [`native_bf16_product`] says otherwise.
 pub fn native(dtype: Dtype) -> bool {
     matches!(dtype, Dtype::F32 | Dtype::F64 | Dtype::F16 | Dtype::C64)
 }
 
 /// Whether [`matmul`] (without `addmm`'s scaling) multiplies bfloat16 operands whose left
 /// one has `m` rows without float32 copies: a few rows always (`matvec_bf16`), any number on
-/// CPUs with AMX (`matmul_amx`).
+/// CPUs with AMX (`matmul_amx`) or AVX-512 BF16 (`matmul_dpbf16`).
 pub fn native_bf16_product(m: usize) -> bool {
-    m <= super::matvec_bf16::MAX_ROWS || super::amx::available()
+    m <= super::matvec_bf16::MAX_ROWS || super::amx::available() || super::matmul_dpbf16::available()
 }
 
 const _: () = {

@@ -9,6 +9,7 @@
 //! every A strip passes them; the blocks are shared among threads.
 
 use super::amx::{Tiles, TILE_ROWS, TILE_SIZE};
+use super::bf16_lines::{to_bf16, Lines};
 use super::matmul::MatOperand;
 use super::scratch::Scratch;
 use super::strided::SendPtr;
@@ -28,38 +29,7 @@ const PANEL_BYTES: usize = 1 << 20;
 /// Multiply-adds below which a product runs on one thread.
 const PARALLEL_MIN: usize = 1 << 21;
 
-/// A matrix read as `rows` lines of `len` bfloat16 values (the lines of A are its rows, those
-/// of B its columns: the values each output multiplies along k).
-#[derive(Clone, Copy)]
-struct Lines {
-    ptr: SendPtr<u16>,
-    rows: usize,
-    len: usize,
-    row_stride: isize,
-    step: isize,
-}
-
 impl Lines {
-    /// Values `2p` and `2p + 1` of line `i` as one word (the first in the low half), zero
-    /// where outside the matrix.
-    ///
-    /// # Safety
-    /// The view covers `rows × len` values through its strides.
-    #[inline(always)]
-    unsafe fn pair(&self, i: usize, p: usize) -> u32 {
-        let (k0, k1) = (2 * p, 2 * p + 1);
-        if i >= self.rows || k0 >= self.len {
-            return 0;
-        }
-        let line = self.ptr.get().wrapping_offset(i as isize * self.row_stride);
-        // SAFETY: (i, k0) and, when inside, (i, k1) are in the view.
-        unsafe {
-            let lo = *line.offset(k0 as isize * self.step) as u32;
-            let hi = if k1 < self.len { *line.offset(k1 as isize * self.step) as u32 } else { 0 };
-            lo | hi << 16
-        }
-    }
-
     /// Fills `tile` with the pairs of lines `16s..16s+16` and k values `32t..32t+32`: row `r`
     /// holds line `16s + r` (A's layout), or with `across` set, row `r` holds pair `r` of
     /// each of the 16 lines (B's layout).
@@ -70,7 +40,7 @@ impl Lines {
         let inside = (s + 1) * STRIP <= self.rows && (t + 1) * TILE_K <= self.len;
         for r in 0..STRIP {
             let i = s * STRIP + r;
-            let line = self.ptr.get().wrapping_offset(i as isize * self.row_stride);
+            let line = self.line(i);
             for q in 0..STRIP {
                 let p = t * STRIP + q;
                 let word = if inside && self.step == 1 {
@@ -108,17 +78,6 @@ fn pack(lines: &[Lines], strips: usize, steps: usize, across: bool, parallel: bo
     packed
 }
 
-/// Rounds a float32 to the nearest bfloat16 (ties to even; NaN stays NaN, quieted).
-#[inline(always)]
-fn to_bf16(x: f32) -> u16 {
-    let bits = x.to_bits();
-    if x.is_nan() {
-        ((bits >> 16) | 0x40) as u16
-    } else {
-        (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16
-    }
-}
-
 /// `out[b] = a[b] @ b[b]` for bfloat16 operands on AMX; `out` is row-major `[batch, m, n]`.
 ///
 /// # Panics
@@ -132,15 +91,8 @@ pub fn matmul((m, n, k): (usize, usize, usize), a: &MatOperand, b: &MatOperand, 
     let parallel = batch * m * n * k.max(1) >= PARALLEL_MIN;
     let steps = k.div_ceil(TILE_K).max(1);
     let (row_pairs, col_pairs) = (m.div_ceil(BLOCK), n.div_ceil(BLOCK));
-    let view = |op: &MatOperand, offset: isize, rows: usize, row_stride: isize, step: isize| Lines {
-        ptr: SendPtr(op.storage.ptr::<u16>().wrapping_offset(offset) as *mut u16),
-        rows,
-        len: k,
-        row_stride,
-        step,
-    };
-    let a_lines: Vec<Lines> = batch_offsets.iter().map(|&(oa, _)| view(a, oa, m, a.row_stride, a.col_stride)).collect();
-    let b_lines: Vec<Lines> = batch_offsets.iter().map(|&(_, ob)| view(b, ob, n, b.col_stride, b.row_stride)).collect();
+    let a_lines: Vec<Lines> = batch_offsets.iter().map(|&(oa, _)| Lines::rows_of(a, oa, m, k)).collect();
+    let b_lines: Vec<Lines> = batch_offsets.iter().map(|&(_, ob)| Lines::columns_of(b, ob, n, k)).collect();
     let mut a_packed = pack(&a_lines, 2 * row_pairs, steps, false, parallel);
     let mut b_packed = pack(&b_lines, 2 * col_pairs, steps, true, parallel);
     let strip_bytes = steps * TILE_SIZE;
@@ -183,20 +135,3 @@ pub fn matmul((m, n, k): (usize, usize, usize), a: &MatOperand, b: &MatOperand, 
 /// A 32×32 float32 output block, aligned for the tile stores.
 #[repr(C, align(64))]
 struct Block([f32; BLOCK * BLOCK]);
-
-#[cfg(test)]
-mod tests {
-    use super::to_bf16;
-    use half::bf16;
-
-    #[test]
-    fn rounding_matches_half() {
-        // Halfway cases (to the even neighbour, down then up), overflow to infinity, subnormals.
-        let ties = [f32::from_bits(0x3F80_8000), f32::from_bits(0x3F81_8000), f32::from_bits(0x7F7F_FFFF)];
-        let values = [0.0f32, -0.0, 1.0, 3.4e38, f32::INFINITY, -f32::INFINITY, 1e-40, f32::NAN, -7.123_456].into_iter().chain(ties);
-        for v in values.chain((0..10_000).map(|i| (i as f32 * 0.7371).sin() * 1e3)) {
-            let want = bf16::from_f32(v).to_bits();
-            assert_eq!(to_bf16(v), want, "{v}");
-        }
-    }
-}

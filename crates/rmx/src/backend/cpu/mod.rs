@@ -3,6 +3,7 @@
 
 pub mod amx;
 pub mod attention;
+pub mod bf16_lines;
 pub mod copy;
 pub mod elementwise;
 pub mod fft;
@@ -13,6 +14,7 @@ pub mod lines;
 pub mod math;
 pub mod matmul;
 pub mod matmul_amx;
+pub mod matmul_dpbf16;
 pub mod matvec_bf16;
 pub mod parallel;
 pub mod qmv_fp;
