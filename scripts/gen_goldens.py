@@ -722,7 +722,81 @@ def gen_indexing():
             args={"expr": [["array", 1], ["new"], ["array", 2]]}, tol=(0, 0))
     fam.add("index_newaxis_ellipsis_array", "index", [a, ia], [Tensor(v[None, ..., ia.values, None], "float32")],
             args={"expr": [["new"], ["ellipsis"], ["array", 1], ["new"]]}, tol=(0, 0))
+    gen_index_updates(fam)
     fam.write()
+
+
+def index_tuple(expr, inputs, lib):
+    """The Python index an "expr" stands for, with array entries taken from `inputs`."""
+    def entry(e):
+        if e[0] == "at":
+            return e[1]
+        if e[0] == "slice":
+            return slice(e[1], e[2], e[3])
+        if e[0] == "new":
+            return None
+        if e[0] == "ellipsis":
+            return Ellipsis
+        t = inputs[e[1]]
+        return t.values if lib == "np" else t.mlx()
+    return tuple(entry(e) for e in expr)
+
+
+def gen_index_updates(fam):
+    """`a[idx] = v` and `a.at[idx].<mode>(v)` for every kind of index: NumPy's ufunc.at is
+    the reference (repeated indices accumulate), and MLX 0.32 must agree with it."""
+    ufuncs = {"add": np.add.at, "subtract": np.subtract.at, "multiply": np.multiply.at, "divide": np.divide.at,
+              "maximum": np.maximum.at, "minimum": np.minimum.at}
+    ia, ia2, ib = Tensor(np.array([0, 0, 2]), "int32"), Tensor(np.array([3, 0]), "int32"), Tensor(np.array([[1, 2]]), "int32")
+    cases = [
+        # name, mode, dtype, shape of a, index expression, arrays, shape of the values
+        ("window_add", "add", "float32", (4, 5, 6), [["slice", 1, 3, 1], ["slice", None, None, 2]], [], (1, 6)),
+        ("window_int_subtract", "subtract", "float32", (4, 5, 6), [["ellipsis"], ["at", 2]], [], (5,)),
+        ("window_new_reverse_set", "set", "float32", (4, 5, 6), [["new"], ["at", -1], ["slice", None, None, -2]], [], (1, 3, 6)),
+        ("window_divide", "divide", "float32", (4, 5), [["slice", 1, None, 2]], [], (5,)),
+        ("window_maximum_bf16", "maximum", "bfloat16", (4, 5), [["slice", None, None, 1], ["slice", 4, 0, -2]], [], (4, 2)),
+        ("window_add_int32", "add", "int32", (4, 5), [["at", 0], ["slice", 1, 4, 1]], [], ()),
+        ("array_then_slice_add", "add", "float32", (4, 5, 6), [["array", 2], ["slice", 1, 3, 1]], [ia], (3, 2, 6)),
+        ("array_then_slice_add_int32", "add", "int32", (4, 5, 6), [["array", 2], ["slice", 1, 3, 1]], [ia], (2, 6)),
+        ("arrays_apart_multiply", "multiply", "float32", (4, 5, 6), [["array", 2], ["slice", None, None, 1], ["array", 3]], [ia2, ib], (1, 2, 5)),
+        ("int_between_arrays_maximum", "maximum", "float32", (3, 4, 5, 6), [["slice", None, None, 1], ["array", 2], ["at", 0], ["array", 3]], [ia2, ib], (3, 1, 2)),
+        ("newaxis_array_minimum", "minimum", "float32", (4, 5, 6), [["new"], ["ellipsis"], ["array", 2]], [ia2], (1, 4, 5, 2)),
+        ("leading_array_set", "set", "float32", (4, 5, 6), [["array", 2]], [ia2], (2, 5, 6)),
+        ("leading_array_divide", "divide", "float32", (4, 5), [["array", 2]], [ia], (5,)),
+    ]
+    for name, mode, dt, shape, expr, arrays, vshape in cases:
+        lo = 1 if mode in ("multiply", "divide") else -3
+        a, v = rand(shape, dt, lo, 4), rand(vshape, dt, lo, 4)
+        inputs = [a, v] + arrays
+        ref = np_of(a).copy()
+        vals = np_of(v)
+        if mode == "set":
+            ref[index_tuple(expr, inputs, "np")] = vals
+        else:
+            ufuncs[mode](ref, index_tuple(expr, inputs, "np"), vals)
+        with_mlx = a.mlx()
+        if mode == "set":
+            with_mlx[index_tuple(expr, inputs, "mx")] = v.mlx()
+        else:
+            with_mlx = getattr(with_mlx.at[index_tuple(expr, inputs, "mx")], mode)(v.mlx())
+        got = np.array(with_mlx.astype(mx.float32), dtype=np.float64)
+        assert np.allclose(got, Tensor(ref, dt).values, rtol=1e-2 if dt == "bfloat16" else 1e-6), name
+        fam.add(f"update_{name}", "index_update", inputs, [Tensor(ref, dt)], args={"expr": expr, "mode": mode})
+    # The window updates MLX's C++ API has (slice_update_add/prod/max/min): NumPy on the window.
+    a = rand((5, 6), "float32")
+    for op, fn in [("add", np.add), ("prod", np.multiply), ("max", np.maximum), ("min", np.minimum)]:
+        u = rand((2, 6), "float32")
+        ref = np_of(a).copy()
+        ref[3:0:-2, :] = fn(ref[3:0:-2, :], np_of(u))
+        fam.add(f"slice_update_{op}", f"slice_update_{op}", [a, u], [Tensor(ref, "float32")],
+                args={"starts": [3, 0], "stops": [0, 6], "steps": [-2, 1]})
+    # scatter_add_axis: put_along_axis that adds (repeated indices accumulate).
+    a = rand((3, 5), "float32")
+    idx = Tensor(np.array([[0, 0, 4], [2, 1, 2], [3, 3, 3]]), "int32")
+    v = rand((3, 3), "float32")
+    ref = np_of(a).copy()
+    np.add.at(ref, (np.arange(3)[:, None], idx.values), np_of(v))
+    fam.add("scatter_add_axis", "scatter_add_axis", [a, idx, v], [Tensor(ref, "float32")], args={"axis": 1})
 
 
 # ---------------------------------------------------------------------------------------

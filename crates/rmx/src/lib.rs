@@ -52,6 +52,7 @@ pub use ops::fast::*;
 pub use ops::fft;
 pub use ops::gathered_mm::*;
 pub use ops::hadamard::*;
+pub use ops::index_update::*;
 pub use ops::indexing::*;
 pub use ops::layout::*;
 pub use ops::linalg;

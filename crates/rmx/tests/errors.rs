@@ -64,6 +64,25 @@ fn invalid_arguments_are_errors() {
     assert!(rmx::isdtype(Dtype::F32, &["floats"]).unwrap_err().to_string().contains("floats"));
 }
 
+#[test]
+fn bad_index_updates_are_errors() {
+    use rmx::Index;
+    let a = f32s(&[4, 5]);
+    // Values that do not broadcast to the indexed shape name both shapes.
+    let msg = rmx::at_index(&a, &[Index::Slice(Some(1), Some(3), 1)]).add(&f32s(&[3, 5])).unwrap_err().to_string();
+    assert!(msg.contains("at") && msg.contains("[3, 5]") && msg.contains("[2, 5]"), "{msg}");
+    let i = Array::from_slice(&[0i32, 1], &[2]).unwrap();
+    assert!(rmx::at_index(&a, &[Index::Slice(None, None, 1), Index::Array(i.clone())]).set(&f32s(&[3])).is_err());
+    // Out-of-range integers, too many indices, float index arrays.
+    assert!(rmx::index_update(&a, &[Index::At(4)], 1.0f32).unwrap_err().to_string().contains("out of bounds"));
+    assert!(rmx::index_update(&a, &[Index::At(0), Index::At(0), Index::At(0)], 1.0f32).is_err());
+    assert!(rmx::at_index(&a, &[Index::Array(f32s(&[2])), Index::At(0)]).add(1.0f32).is_err());
+    let msg = rmx::slice_update_max(&a, &f32s(&[3, 5]), &[0, 0], &[4, 5], &[2, 1]).unwrap_err().to_string();
+    assert!(msg.contains("slice_update_max") && msg.contains("[3, 5]"), "{msg}");
+    let msg = rmx::scatter_add_axis(&a, &i, &f32s(&[2]), 1).unwrap_err().to_string();
+    assert!(msg.contains("scatter_add_axis") && msg.contains("rank"), "{msg}");
+}
+
 /// `isdtype` over every dtype and kind, against MLX 0.32.4's answers (`mx.isdtype(d, kind)`;
 /// the members listed per kind).
 #[test]

@@ -135,6 +135,50 @@ proptest! {
         }
         prop_assert_eq!(got, want);
     }
+
+    /// `index_update` writes the values at the positions `index` reads and leaves every other
+    /// element alone, for random mixes of integers, slices and (repeat-free) integer arrays:
+    /// the window, leading-array and flattened-scatter paths against a plain loop.
+    #[test]
+    fn index_update_writes_where_index_reads(
+        shape in prop::collection::vec(1usize..6, 2..4),
+        kinds in prop::collection::vec(0u8..3, 1..4),
+        seeds in prop::collection::vec(any::<u32>(), 12),
+        new_axis_at in prop::option::of(0usize..3),
+    ) {
+        // Array indices broadcast together: all get the same length.
+        let length = 1 + seeds[11] as usize % shape.iter().min().unwrap();
+        let mut idx: Vec<rmx::Index> = kinds.iter().zip(&shape).enumerate().map(|(i, (&kind, &n))| {
+            let (s, t) = (seeds[3 * i] as usize, seeds[3 * i + 1] as usize);
+            match kind {
+                0 => rmx::Index::At((s % (2 * n)) as isize - n as isize),
+                1 => {
+                    let step = [-2isize, -1, 1, 2][seeds[3 * i + 2] as usize % 4];
+                    let end = |v: usize| (v % (2 * n + 3)) as isize - n as isize - 1;
+                    rmx::Index::Slice(Some(end(s)), Some(end(t)), step)
+                }
+                _ => {
+                    // Distinct positions, in an order drawn from the seeds.
+                    let mut order: Vec<usize> = (0..n).collect();
+                    order.sort_by_key(|&p| (p * 2_654_435_761 + s) % 1_000_003);
+                    let picked: Vec<i32> = order[..length].iter().map(|&p| p as i32).collect();
+                    rmx::Index::Array(Array::from_slice(&picked, &[picked.len()]).unwrap())
+                }
+            }
+        }).collect();
+        if let Some(at) = new_axis_at {
+            idx.insert(at.min(idx.len()), rmx::Index::NewAxis);
+        }
+        let a = iota(&shape, 0.0);
+        let positions = rmx::index(&iota(&shape, 0.0), &idx).unwrap();
+        let values = rmx::add(&iota(positions.shape(), 0.0), 1000.0).unwrap();
+        let got = rmx::index_update(&a, &idx, &values).unwrap().to_vec::<f32>().unwrap();
+        let mut want = a.to_vec::<f32>().unwrap();
+        for (p, v) in positions.to_vec::<f32>().unwrap().iter().zip(values.to_vec::<f32>().unwrap()) {
+            want[*p as usize] = v;
+        }
+        prop_assert_eq!(got, want);
+    }
 }
 
 /// Multivariate normal samples reproduce the requested mean and covariance (60,000 draws

@@ -4,7 +4,7 @@
 //! directions `t`. `vmap` against a loop over the mapped axis, for several in/out axes.
 //! Plus second derivatives against closed forms, compositions, and the errors misuse gets.
 
-use rmx::{Array, Axes, Dtype, Result};
+use rmx::{Array, Axes, Dtype, Index, Result};
 
 type Fun = Box<dyn Fn(&[Array]) -> Result<Array>>;
 /// A function of several outputs.
@@ -173,6 +173,18 @@ fn structural_cases() -> Vec<Case> {
         case("scatter_minimum", scatter, (-1.0, 1.0), |a| rmx::at(&a[0], &[repeated_rows()?]).minimum(&a[1])),
         case("scatter_multiply", scatter, (-1.5, 1.5), |a| rmx::at(&a[0], &[repeated_rows()?]).multiply(&a[1])),
         case("scatter_divide", scatter, (0.5, 1.5), |a| rmx::at(&a[0], &[repeated_rows()?]).divide(&a[1])),
+        // Updates through general indices: a strided window, and arrays mixed with slices.
+        case("at_index_window_multiply", &[&[4, 5], &[2, 5]], (-1.5, 1.5), |a| {
+            rmx::at_index(&a[0], &[Index::Slice(Some(3), None, -2)]).multiply(&a[1])
+        }),
+        case("at_index_mixed_add", &[&[4, 5], &[2, 3]], (-1.0, 1.0), |a| {
+            rmx::at_index(&a[0], &[Index::Slice(Some(1), Some(4), 1), Index::Array(Array::from_slice(&[4i32, 4], &[2])?)])
+                .add(&rmx::transpose(&a[1], None)?)
+        }),
+        case("slice_update_max", &[&[4, 5], &[2, 5]], (-1.0, 1.0), |a| rmx::slice_update_max(&a[0], &a[1], &[0, 0], &[4, 5], &[2, 1])),
+        case("scatter_add_axis", &[&[3, 4], &[3, 2]], (-1.0, 1.0), |a| {
+            rmx::scatter_add_axis(&a[0], &Array::from_slice(&[3u32, 3, 0, 1, 2, 0], &[3, 2])?, &a[1], 1)
+        }),
         case("put_along_axis", &[&[3, 4], &[3, 1]], (-1.0, 1.0), |a| {
             rmx::put_along_axis(&a[0], &Array::from_slice(&[3u32, 0, 1], &[3, 1])?, &a[1], 1)
         }),

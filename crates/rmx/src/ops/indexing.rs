@@ -1,6 +1,6 @@
-//! Indexing: take, take_along_axis, put_along_axis, general gather/scatter with `at`-style
-//! combining updates, masked_scatter, run-time (dynamic) slices, and NumPy-style indexing
-//! with [`Index`].
+//! Indexing: take, take_along_axis, put_along_axis, general gather/scatter, masked_scatter,
+//! run-time (dynamic) slices, and NumPy-style indexing with [`Index`]. Updates through
+//! indices (`at`) live in `index_update.rs`.
 
 use crate::array::Array;
 use crate::dtype::Dtype;
@@ -77,9 +77,9 @@ pub fn take(a: &Array, indices: &Array, axis: Option<isize>) -> Result<Array> {
 
 /// Index arrays selecting, along every axis but `axis`, the position itself (aranges shaped
 /// for broadcasting), with `indices` along `axis`.
-fn along_axis_indices(a: &Array, indices: &Array, ax: usize) -> Result<Vec<Array>> {
+fn along_axis_indices(op: &'static str, a: &Array, indices: &Array, ax: usize) -> Result<Vec<Array>> {
     if indices.ndim() != a.ndim() {
-        return Err(Error::shapes_detail("take_along_axis", &[a.shape(), indices.shape()], "indices must have the rank of the array"));
+        return Err(Error::shapes_detail(op, &[a.shape(), indices.shape()], "indices must have the rank of the array"));
     }
     (0..a.ndim())
         .map(|d| {
@@ -101,77 +101,36 @@ pub fn take_along_axis(a: &Array, indices: &Array, axis: Option<isize>) -> Resul
         None => (crate::reshape_to(a, &[a.size()])?, 0),
         Some(ax) => (a.clone(), normalize_axis("take_along_axis", ax, a.ndim())?),
     };
-    let idx = along_axis_indices(&x, indices, ax)?;
+    let idx = along_axis_indices("take_along_axis", &x, indices, ax)?;
     let all: Vec<isize> = (0..x.ndim() as isize).collect();
     gather(&x, &idx, &all)
 }
 
 /// Writes `values` into a copy of `a` at `indices` along `axis` (NumPy's `put_along_axis`).
 pub fn put_along_axis(a: &Array, indices: &Array, values: &Array, axis: isize) -> Result<Array> {
-    check_indices("put_along_axis", std::slice::from_ref(indices))?;
-    let ax = normalize_axis("put_along_axis", axis, a.ndim())?;
-    let idx = along_axis_indices(a, indices, ax)?;
-    let all: Vec<isize> = (0..a.ndim() as isize).collect();
-    scatter(a, &idx, values, &all, ScatterMode::Replace)
+    scatter_along_axis("put_along_axis", a, indices, values, axis, ScatterMode::Replace)
 }
 
-/// `a.at[indices]`: combining updates at integer indices along the leading axes, as MLX's
-/// `x.at[idx].add(v)` and friends.
+/// Adds `values` into a copy of `a` at `indices` along `axis`, accumulating over repeated
+/// indices (MLX's `scatter_add_axis`; `put_along_axis` that adds).
 ///
 /// ```
-/// let a = rmx::zeros(&[3], rmx::Dtype::F32).unwrap();
-/// let i = rmx::Array::from_slice(&[0i32, 0, 2], &[3]).unwrap();
-/// let r = rmx::at(&a, &[i]).add(1.0f32).unwrap();
-/// assert_eq!(r.to_vec::<f32>().unwrap(), vec![2.0, 0.0, 1.0]);
+/// let a = rmx::zeros(&[2, 3], rmx::Dtype::F32).unwrap();
+/// let i = rmx::Array::from_slice(&[0i32, 0, 2, 1], &[2, 2]).unwrap();
+/// let v = rmx::ones(&[2, 2], rmx::Dtype::F32).unwrap();
+/// let r = rmx::scatter_add_axis(&a, &i, &v, 1).unwrap();
+/// assert_eq!(r.to_vec::<f32>().unwrap(), vec![2.0, 0.0, 0.0, 0.0, 1.0, 1.0]);
 /// ```
-pub fn at(a: &Array, indices: &[Array]) -> At {
-    At { a: a.clone(), indices: indices.to_vec() }
+pub fn scatter_add_axis(a: &Array, indices: &Array, values: &Array, axis: isize) -> Result<Array> {
+    scatter_along_axis("scatter_add_axis", a, indices, values, axis, ScatterMode::Add)
 }
 
-/// The pending update returned by [`at`].
-pub struct At {
-    a: Array,
-    indices: Vec<Array>,
-}
-
-impl At {
-    fn apply(&self, values: impl crate::IntoOperand, mode: ScatterMode) -> Result<Array> {
-        let v = match values.into_operand() {
-            crate::Operand::Array(v) => v,
-            crate::Operand::Scalar(s) => s.to_array("at", s.weak_dtype(self.a.dtype()))?,
-        };
-        let axes: Vec<isize> = (0..self.indices.len() as isize).collect();
-        scatter(&self.a, &self.indices, &v, &axes, mode)
-    }
-    /// Replaces the indexed elements.
-    pub fn set(&self, v: impl crate::IntoOperand) -> Result<Array> {
-        self.apply(v, ScatterMode::Replace)
-    }
-    /// Adds, accumulating over repeated indices.
-    pub fn add(&self, v: impl crate::IntoOperand) -> Result<Array> {
-        self.apply(v, ScatterMode::Add)
-    }
-    /// Subtracts, accumulating over repeated indices.
-    pub fn subtract(&self, v: impl crate::IntoOperand) -> Result<Array> {
-        let v = crate::ops::scalar::resolve_one("at", v.into_operand())?;
-        self.apply(crate::negative(&v)?, ScatterMode::Add)
-    }
-    /// Multiplies, accumulating over repeated indices.
-    pub fn multiply(&self, v: impl crate::IntoOperand) -> Result<Array> {
-        self.apply(v, ScatterMode::Multiply)
-    }
-    /// Divides, accumulating over repeated indices.
-    pub fn divide(&self, v: impl crate::IntoOperand) -> Result<Array> {
-        self.apply(v, ScatterMode::Divide)
-    }
-    /// Element-wise maximum with the indexed elements.
-    pub fn maximum(&self, v: impl crate::IntoOperand) -> Result<Array> {
-        self.apply(v, ScatterMode::Maximum)
-    }
-    /// Element-wise minimum with the indexed elements.
-    pub fn minimum(&self, v: impl crate::IntoOperand) -> Result<Array> {
-        self.apply(v, ScatterMode::Minimum)
-    }
+fn scatter_along_axis(op: &'static str, a: &Array, indices: &Array, values: &Array, axis: isize, mode: ScatterMode) -> Result<Array> {
+    check_indices(op, std::slice::from_ref(indices))?;
+    let ax = normalize_axis(op, axis, a.ndim())?;
+    let idx = along_axis_indices(op, a, indices, ax)?;
+    let all: Vec<isize> = (0..a.ndim() as isize).collect();
+    scatter(a, &idx, values, &all, mode)
 }
 
 /// Writes consecutive elements of `values` where `mask` (broadcast to `a`) is true.
@@ -242,60 +201,12 @@ pub enum Index {
 /// assert_eq!(r.to_vec::<f32>().unwrap(), vec![8.0, 10.0]);
 /// ```
 pub fn index(a: &Array, idx: &[Index]) -> Result<Array> {
-    let consumed = idx.iter().filter(|i| !matches!(i, Index::Ellipsis | Index::NewAxis)).count();
-    if consumed > a.ndim() {
-        return Err(Error::arg("index", format!("too many indices ({consumed}) for an array of rank {}", a.ndim())));
-    }
-    if idx.iter().filter(|i| matches!(i, Index::Ellipsis)).count() > 1 {
-        return Err(Error::arg("index", "an index can only have a single ellipsis"));
-    }
-    // Expand the ellipsis and pad with full slices.
-    let mut full: Vec<Index> = Vec::new();
-    for i in idx {
-        if let Index::Ellipsis = i {
-            full.extend(std::iter::repeat_n(Index::Slice(None, None, 1), a.ndim() - consumed));
-        } else {
-            full.push(i.clone());
-        }
-    }
-    let used = full.iter().filter(|i| !matches!(i, Index::NewAxis)).count();
-    full.extend(std::iter::repeat_n(Index::Slice(None, None, 1), a.ndim() - used));
+    let full = expand_index(a, idx)?;
     if full.iter().any(|i| matches!(i, Index::Array(_))) && full.iter().any(|i| matches!(i, Index::At(_) | Index::NewAxis)) {
         return advanced_index(a, full);
     }
-
     // Basic indexing first: slices (ints become length-1 slices), remembering what to do after.
-    let (mut starts, mut stops, mut steps) = (Vec::new(), Vec::new(), Vec::new());
-    let mut axis = 0;
-    for i in &full {
-        let n = a.shape().get(axis).copied().unwrap_or(0) as isize;
-        match i {
-            Index::At(k) => {
-                let k2 = position(*k, n, axis)?;
-                starts.push(k2);
-                stops.push(k2 + 1);
-                steps.push(1);
-                axis += 1;
-            }
-            Index::Slice(start, stop, step) => {
-                if *step == 0 {
-                    return Err(Error::arg("index", "slice step cannot be zero"));
-                }
-                let (lo, hi) = if *step > 0 { (0, n) } else { (n - 1, -n - 1) };
-                starts.push(start.unwrap_or(lo));
-                stops.push(stop.unwrap_or(hi));
-                steps.push(*step);
-                axis += 1;
-            }
-            Index::Array(_) => {
-                starts.push(0);
-                stops.push(n);
-                steps.push(1);
-                axis += 1;
-            }
-            Index::NewAxis | Index::Ellipsis => {}
-        }
-    }
+    let (starts, stops, steps) = basic_window(a, &full)?;
     let mut x = crate::slice(a, &starts, &stops, &steps)?;
 
     // Advanced indexing on the sliced array.
@@ -361,6 +272,60 @@ pub fn index(a: &Array, idx: &[Index]) -> Result<Array> {
         x = crate::expand_dims(&x, &new_axes)?;
     }
     Ok(x)
+}
+
+/// `idx` with its ellipsis expanded and full slices appended: one entry per axis of `a`,
+/// plus the new axes.
+pub(crate) fn expand_index(a: &Array, idx: &[Index]) -> Result<Vec<Index>> {
+    let consumed = idx.iter().filter(|i| !matches!(i, Index::Ellipsis | Index::NewAxis)).count();
+    if consumed > a.ndim() {
+        return Err(Error::arg("index", format!("too many indices ({consumed}) for an array of rank {}", a.ndim())));
+    }
+    if idx.iter().filter(|i| matches!(i, Index::Ellipsis)).count() > 1 {
+        return Err(Error::arg("index", "an index can only have a single ellipsis"));
+    }
+    let mut full: Vec<Index> = Vec::new();
+    for i in idx {
+        if let Index::Ellipsis = i {
+            full.extend(std::iter::repeat_n(Index::Slice(None, None, 1), a.ndim() - consumed));
+        } else {
+            full.push(i.clone());
+        }
+    }
+    let used = full.iter().filter(|i| !matches!(i, Index::NewAxis)).count();
+    full.extend(std::iter::repeat_n(Index::Slice(None, None, 1), a.ndim() - used));
+    Ok(full)
+}
+
+/// The strided window (`starts`, `stops`, `steps` per axis of `a`) that the integers and
+/// slices of an expanded index select: an integer is a window of one, an array index the
+/// whole axis, new axes take none.
+pub(crate) fn basic_window(a: &Array, full: &[Index]) -> Result<(Vec<isize>, Vec<isize>, Vec<isize>)> {
+    let (mut starts, mut stops, mut steps) = (Vec::new(), Vec::new(), Vec::new());
+    let mut axis = 0;
+    for i in full {
+        let n = a.shape().get(axis).copied().unwrap_or(0) as isize;
+        let (start, stop, step) = match i {
+            Index::At(k) => {
+                let k2 = position(*k, n, axis)?;
+                (k2, k2 + 1, 1)
+            }
+            Index::Slice(start, stop, step) => {
+                if *step == 0 {
+                    return Err(Error::arg("index", "slice step cannot be zero"));
+                }
+                let (lo, hi) = if *step > 0 { (0, n) } else { (n - 1, -n - 1) };
+                (start.unwrap_or(lo), stop.unwrap_or(hi), *step)
+            }
+            Index::Array(_) => (0, n, 1),
+            Index::NewAxis | Index::Ellipsis => continue,
+        };
+        starts.push(start);
+        stops.push(stop);
+        steps.push(step);
+        axis += 1;
+    }
+    Ok((starts, stops, steps))
 }
 
 /// The position an integer index `k` (negative counts from the end) names on `axis` of

@@ -10,6 +10,7 @@ pub mod fast;
 pub mod fft;
 pub mod gathered_mm;
 pub mod hadamard;
+pub mod index_update;
 pub mod indexing;
 pub mod layout;
 pub mod linalg;

@@ -326,6 +326,29 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
         "slice_dynamic" => one(rmx::slice_dynamic(&x[0], &x[1], &ints(args, "axes"), &usizes(args, "sizes"))),
         "slice_update_dynamic" => one(rmx::slice_update_dynamic(&x[0], &x[1], &x[2], &ints(args, "axes"))),
         "index" => one(rmx::index(&x[0], &index_expr(&args["expr"], x))),
+        "index_update" => {
+            let at = rmx::at_index(&x[0], &index_expr(&args["expr"], x));
+            one(match args["mode"].as_str().unwrap() {
+                "set" => at.set(&x[1]),
+                "add" => at.add(&x[1]),
+                "subtract" => at.subtract(&x[1]),
+                "multiply" => at.multiply(&x[1]),
+                "divide" => at.divide(&x[1]),
+                "maximum" => at.maximum(&x[1]),
+                _ => at.minimum(&x[1]),
+            })
+        }
+        "slice_update_add" | "slice_update_prod" | "slice_update_max" | "slice_update_min" => {
+            let (starts, stops, steps) = (ints(args, "starts"), ints(args, "stops"), ints(args, "steps"));
+            let update = match op {
+                "slice_update_add" => rmx::slice_update_add,
+                "slice_update_prod" => rmx::slice_update_prod,
+                "slice_update_max" => rmx::slice_update_max,
+                _ => rmx::slice_update_min,
+            };
+            one(update(&x[0], &x[1], &starts, &stops, &steps))
+        }
+        "scatter_add_axis" => one(rmx::scatter_add_axis(&x[0], &x[1], &x[2], f(args, "axis") as isize)),
         "flip" => one(match args.get("axes") {
             Some(Value::Array(_)) => rmx::flip(&x[0], Some(&ints(args, "axes"))),
             _ => rmx::flip(&x[0], None),
