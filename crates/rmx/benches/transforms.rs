@@ -80,6 +80,13 @@ fn chain8(a: &[Array]) -> Result<Vec<Array>> {
     Ok(vec![rmx::multiply(&gelu, &rmx::sigmoid(&y)?)?])
 }
 
+/// Per-feature sums of squares over a batch (as batch statistics need): a chain ending in a
+/// reduction over the leading axis.
+fn batch_sum_of_squares(a: &[Array]) -> Result<Vec<Array>> {
+    let y = rmx::add(&rmx::multiply(&a[0], &a[1])?, &a[2])?;
+    Ok(vec![rmx::sum(&rmx::square(&y)?, 0, false)?])
+}
+
 fn layer_norm(a: &[Array]) -> Result<Vec<Array>> {
     Ok(vec![rmx::layer_norm(&a[0], Some(&a[1]), Some(&a[2]), 1e-5)?])
 }
@@ -126,6 +133,13 @@ fn main() {
     let target = RefCell::new(huge_page_vec(1 << 24, 0.0));
     let memcpy = || target.borrow_mut().copy_from_slice(std::hint::black_box(&source));
     rows.push(("compile_chain8_vs_memcpy", compare(&run_compiled, &memcpy, 11)));
+
+    // The same data reduced over its leading axis: one kernel against four passes.
+    let compiled_stats = rmx::compile(batch_sum_of_squares);
+    assert_eq!(compiled_stats.kernels(&chain_inputs).unwrap(), vec!["fused[4]", "reshape"]);
+    let run_compiled = || rmx::eval(&compiled_stats.call(&chain_inputs).unwrap()).unwrap();
+    let run_plain = || rmx::eval(&batch_sum_of_squares(&chain_inputs).unwrap()).unwrap();
+    rows.push(("compile_sum_sq_axis0_16M", compare(&run_compiled, &run_plain, 11)));
 
     let ln = [uniform(&[4096, 1024], 11), uniform(&[1024], 12), uniform(&[1024], 13)];
     rows.extend(compiled_cases(

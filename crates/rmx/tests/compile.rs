@@ -151,9 +151,9 @@ fn an_elementwise_chain_is_one_kernel() {
     assert!(softmax_kernels.iter().any(|k| k.starts_with("fused[")), "{softmax_kernels:?}");
 }
 
-/// A reduction over trailing axes ends the kernel of the chain it reduces: short rows, long
-/// rows (split across threads), several axes, a full reduction, empty rows, NaN, f64, and a
-/// chain whose value is also returned (the kernel writes it and reduces it).
+/// A reduction over trailing or leading axes ends the kernel of the chain it reduces: short
+/// rows, long rows (split across threads), several axes, a full reduction, empty rows, NaN,
+/// f64, and a chain whose value is also returned (the kernel writes it and reduces it).
 #[test]
 fn reductions_end_fused_kernels() {
     let _on = SWITCH.read().unwrap();
@@ -164,7 +164,7 @@ fn reductions_end_fused_kernels() {
         ("min", |x, a, k| rmx::min(x, a, k)),
         ("prod", |x, a, k| rmx::prod(x, a, k)),
     ];
-    let cases: [(&[usize], &[isize]); 7] = [
+    let cases: [(&[usize], &[isize]); 14] = [
         (&[37, 129], &[-1]),
         (&[3, 5000], &[-1]),
         (&[4, 70000], &[-1]),
@@ -172,6 +172,15 @@ fn reductions_end_fused_kernels() {
         (&[4, 30, 50], &[-2, -1]),
         (&[2000], &[0]),
         (&[3, 0], &[-1]),
+        // Leading axes: short rows several per call, tiny rows split over threads, rows
+        // longer than a chunk, two axes, few column spans split over threads, empty.
+        (&[129, 37], &[0]),
+        (&[70000, 3], &[0]),
+        (&[3, 5000], &[0]),
+        (&[30, 4, 50], &[0, 1]),
+        (&[600, 2000], &[0]),
+        (&[40, 7, 300], &[0]),
+        (&[0, 3], &[0]),
     ];
     for (name, op) in ops {
         for (shape, axes) in cases {
@@ -201,19 +210,21 @@ fn reductions_end_fused_kernels() {
     let got = rmx::compile(max_exp).call(std::slice::from_ref(&with_nan)).unwrap().remove(0);
     let want = max_exp(std::slice::from_ref(&with_nan)).unwrap().remove(0);
     assert_eq!(values(&got).iter().map(|v| v.is_nan()).collect::<Vec<_>>(), values(&want).iter().map(|v| v.is_nan()).collect::<Vec<_>>());
-    // The chain's value is returned too: one kernel with two outputs.
-    let both = |a: &[Array]| {
-        let e = rmx::exp(&rmx::multiply(&a[0], 0.5)?)?;
-        Ok(vec![rmx::sum(&e, -1, true)?, e])
-    };
-    // Short rows (several per chunk) and long rows (several chunks per row).
-    for shape in [[33, 257], [3, 2500]] {
-        let x = draw(&shape, Dtype::F32, 4);
-        let compiled = rmx::compile(both);
-        assert_eq!(compiled.kernels(std::slice::from_ref(&x)).unwrap(), vec!["fused[3]"]);
-        let (got, want) = (compiled.call(std::slice::from_ref(&x)).unwrap(), both(std::slice::from_ref(&x)).unwrap());
-        assert_close(&format!("sum of a returned chain {shape:?}"), &got[0], &want[0], 1e-5);
-        assert_close(&format!("the returned chain {shape:?}"), &got[1], &want[1], 0.0);
+    // The chain's value is returned too: one kernel with two outputs. Short rows (several per
+    // chunk) and long rows (several chunks per row), reduced over the last or the first axis.
+    for axis in [-1, 0] {
+        let both = move |a: &[Array]| {
+            let e = rmx::exp(&rmx::multiply(&a[0], 0.5)?)?;
+            Ok(vec![rmx::sum(&e, axis, true)?, e])
+        };
+        for shape in [[33, 257], [3, 2500]] {
+            let x = draw(&shape, Dtype::F32, 4);
+            let compiled = rmx::compile(both);
+            assert_eq!(compiled.kernels(std::slice::from_ref(&x)).unwrap(), vec!["fused[3]"]);
+            let (got, want) = (compiled.call(std::slice::from_ref(&x)).unwrap(), both(std::slice::from_ref(&x)).unwrap());
+            assert_close(&format!("sum of a returned chain {shape:?} axis {axis}"), &got[0], &want[0], 1e-5);
+            assert_close(&format!("the returned chain {shape:?} axis {axis}"), &got[1], &want[1], 0.0);
+        }
     }
     // Gradients and batching of a compiled reduction go through the unfused graph.
     let sum_sq = |a: &[Array]| Ok(vec![rmx::sum(&rmx::square(&rmx::sin(&a[0])?)?, Axes::All, false)?]);

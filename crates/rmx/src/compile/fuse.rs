@@ -6,8 +6,8 @@
 //! value is already in the group. So only the last entry's value leaves the group and the
 //! rewritten trace stays acyclic.
 //!
-//! A reduction over the trailing axes of a float32/float64 element-wise value (sum, prod,
-//! max, min) starts a group at that value and ends its kernel: one pass computes the chain
+//! A reduction over the trailing or the leading axes of a float32/float64 element-wise value
+//! (sum, prod, max, min) starts a group at that value and ends its kernel: one pass computes the chain
 //! and reduces it. When others read the value too, the kernel writes it as well (two outputs),
 //! which still saves the reduction's read of it. The fused entry takes the reduced value's
 //! place, so every reader of either output comes after it.
@@ -68,14 +68,14 @@ fn fusible(trace: &Trace, entry: &Entry) -> Option<(FusedOp, Option<Dtype>)> {
     supported.then_some((op, compute))
 }
 
-/// A reduction a fused kernel can end with, as `(op, entry reduced, trailing axes, compute
-/// type)`: sum/prod/max/min over the trailing axes of the value of a fusible float32/float64
-/// entry, in that dtype.
+/// A reduction a fused kernel can end with, as `(op, entry reduced, (axes, leading), compute
+/// type)`: sum/prod/max/min over the trailing or the leading axes of the value of a fusible
+/// float32/float64 entry, in that dtype.
 fn absorbable_reduction(
     trace: &Trace,
     entry: &Entry,
     info: &[Option<(FusedOp, Option<Dtype>)>],
-) -> Option<(ReduceOp, usize, usize, Dtype)> {
+) -> Option<(ReduceOp, usize, (usize, bool), Dtype)> {
     let (op, axes) = entry.primitive.reduction()?;
     if !matches!(op, ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min) {
         return None;
@@ -84,9 +84,11 @@ fn absorbable_reduction(
     let (_, Some(compute)) = info[source]? else { return None };
     let (shape, dtype) = &trace.entries[source].outputs[0];
     let nd = shape.len();
-    let trailing = axes.len();
-    let is_trailing = trailing >= 1 && axes.iter().copied().eq(nd - trailing..nd);
-    (is_trailing && *dtype == compute && entry.outputs[0].1 == compute).then_some((op, source, trailing, compute))
+    let count = axes.len();
+    let is_trailing = count >= 1 && axes.iter().copied().eq(nd - count..nd);
+    let is_leading = count >= 1 && axes.iter().copied().eq(0..count);
+    let fits = (is_trailing || is_leading) && *dtype == compute && entry.outputs[0].1 == compute;
+    fits.then_some((op, source, (count, !is_trailing), compute))
 }
 
 /// A group of entries to fuse: members in trace order (the root, whose value the kernel
@@ -94,7 +96,7 @@ fn absorbable_reduction(
 /// read elsewhere too.
 struct Group {
     members: Vec<usize>,
-    reduction: Option<(usize, ReduceOp, usize)>,
+    reduction: Option<(usize, ReduceOp, (usize, bool))>,
     exported: bool,
 }
 
@@ -209,7 +211,7 @@ fn build_program(trace: &Trace, group: &Group, info: &[Option<(FusedOp, Option<D
         steps.push(FusedStep { step: Step::Op(op, args), dtype: trace.entries[m].outputs[0].1 });
     }
     let last = steps.len() - 1;
-    let reduction = group.reduction.map(|(_, op, axes)| Reduction { op, step: last, axes });
+    let reduction = group.reduction.map(|(_, op, (axes, leading))| Reduction { op, step: last, axes, leading });
     let outputs = if reduction.is_none() || group.exported { vec![last] } else { Vec::new() };
     (inputs, FusedProgram { steps, outputs, reduction, compute })
 }

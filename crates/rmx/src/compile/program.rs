@@ -2,7 +2,8 @@
 //! inputs that broadcast to one shape.
 //!
 //! A program may end with a reduction over the trailing axes of one of its values (a sum of
-//! squares, the normalizer of a softmax), computed in the same pass.
+//! squares, the normalizer of a softmax) or over its leading axes (a sum over the batch),
+//! computed in the same pass.
 //!
 //! A program names operations, not code, so it is backend-neutral: the CPU backend
 //! interprets it over cache-sized chunks ([`crate::backend::cpu::fused`]), and a GPU backend
@@ -70,14 +71,15 @@ pub struct FusedStep {
     pub dtype: Dtype,
 }
 
-/// A reduction over the trailing `axes` axes of step `step`'s value (kept with size 1), the
-/// last output of its program.
+/// A reduction over the trailing (or, with `leading`, the leading) `axes` axes of step
+/// `step`'s value (kept with size 1), the last output of its program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Reduction {
     /// Sum, Prod, Max or Min.
     pub op: ReduceOp,
     pub step: usize,
     pub axes: usize,
+    pub leading: bool,
 }
 
 /// A fused element-wise kernel: steps in order (operands always earlier), the steps that are
@@ -105,14 +107,19 @@ impl FusedProgram {
     /// The shape of the reduction's output given the shape of the value it reduces.
     fn reduced_shape(reduction: &Reduction, full: &[usize]) -> Vec<usize> {
         let mut shape = full.to_vec();
-        let nd = shape.len();
-        shape[nd - reduction.axes..].fill(1);
+        for d in Self::reduced_axes(reduction, full.len()) {
+            shape[d] = 1;
+        }
         shape
     }
 
     /// The reduced axes of a value of rank `rank`.
     pub fn reduced_axes(reduction: &Reduction, rank: usize) -> Vec<usize> {
-        (rank - reduction.axes..rank).collect()
+        if reduction.leading {
+            (0..reduction.axes).collect()
+        } else {
+            (rank - reduction.axes..rank).collect()
+        }
     }
 
     /// The shape of every step given the input shapes (the broadcast of its operands').
@@ -178,7 +185,8 @@ impl fmt::Debug for FusedProgram {
         }
         write!(f, "-> {:?}", self.outputs)?;
         if let Some(r) = &self.reduction {
-            write!(f, ", {}(%{}) over the last {} axes", r.op.name(), r.step, r.axes)?;
+            let side = if r.leading { "first" } else { "last" };
+            write!(f, ", {}(%{}) over the {side} {} axes", r.op.name(), r.step, r.axes)?;
         }
         write!(f, ")")
     }

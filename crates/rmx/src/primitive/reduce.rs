@@ -331,6 +331,20 @@ pub(crate) fn run_fold<T: HasAcc>(op: ReduceOp, xs: &[T]) -> T::A {
     with_reducer!(op, T, |r| reduce_contig(&r, xs))
 }
 
+/// Each of `rows` folded element-wise into `acc`, in order, as the `Reduce` kernel folds a
+/// leading axis (same SIMD paths and NaN rules).
+pub(crate) fn run_fold_rows<T: HasAcc>(op: ReduceOp, acc: &mut [T::A], rows: &[&[T]]) {
+    with_reducer!(op, T, |r| {
+        if !r.fold_rows(acc, rows) {
+            for row in rows {
+                for (a, &x) in acc.iter_mut().zip(*row) {
+                    *a = r.step(*a, x);
+                }
+            }
+        }
+    })
+}
+
 /// Two partial results of `op` merged.
 pub(crate) fn run_merge<T: HasAcc>(op: ReduceOp, a: T::A, b: T::A) -> T::A {
     with_reducer!(op, T, |r| r.merge(a, b))

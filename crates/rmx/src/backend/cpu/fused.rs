@@ -17,7 +17,8 @@
 //!
 //! A program that ends in a reduction over trailing axes runs row by row instead: short rows
 //! several to a chunk, each reduced from the register; long rows chunk by chunk into
-//! partial results (split across threads when there are few rows).
+//! partial results (split across threads when there are few rows). One that reduces its
+//! leading axes folds each computed row into accumulators for the kept elements.
 
 use super::elementwise::lanes;
 use super::math::Real;
@@ -26,7 +27,7 @@ use super::strided::{collapse_many, row_start, SendConstPtr, SendPtr, PARALLEL_T
 use crate::compile::program::{FusedOp, FusedProgram, Reduction, Step};
 use crate::dtype::Dtype;
 use crate::primitive::binary::{float_binary_formula, BinaryOp};
-use crate::primitive::reduce::{run_fold, run_merge, run_start, HasAcc};
+use crate::primitive::reduce::{run_fold, run_fold_rows, run_merge, run_start, HasAcc};
 use crate::primitive::unary::{float_unary_formula, UnaryOp};
 use crate::shape::is_row_major;
 use crate::storage::Storage;
@@ -189,7 +190,7 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         if let Some(r) = &program.reduction {
             // Empty rows reduce to the operation's identity.
             let reduced = &outputs[outputs.len() - 1];
-            let rows: usize = shape[..shape.len() - r.axes].iter().product();
+            let rows: usize = if r.leading { shape[r.axes..].iter().product() } else { shape[..shape.len() - r.axes].iter().product() };
             // SAFETY: the reduced output holds one compute-type value per row.
             unsafe { std::slice::from_raw_parts_mut(reduced.ptr::<F>() as *mut F, rows) }.fill(run_start::<F>(r.op));
         }
@@ -308,7 +309,11 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     };
     if let Some(r) = &program.reduction {
         let reduced = SendPtr(outputs[outputs.len() - 1].ptr::<F>() as *mut F);
-        reduce_rows(r, shape, reduced, scratch, &body);
+        if r.leading {
+            reduce_leading(r, shape, reduced, scratch, &body);
+        } else {
+            reduce_rows(r, shape, reduced, scratch, &body);
+        }
     } else {
         for_each_task(n.div_ceil(CHUNK), 8, n >= PARALLEL_THRESHOLD, scratch, |file, c| {
             body(file, c * CHUNK, CHUNK.min(n - c * CHUNK));
@@ -390,6 +395,68 @@ fn reduce_rows<F: Lane>(
         let value = chunk.iter().fold(run_start::<F>(r.op), |a, &b| run_merge::<F>(r.op, a, b));
         // SAFETY: the reduced output holds `rows` values.
         unsafe { *reduced.get().add(i) = value };
+    }
+}
+
+/// Computes the program and reduces it over its leading axes: the elements are rows of
+/// `inner` (the kept axes), each folded element-wise into `inner` accumulators. The rows are
+/// split into parts (one set of accumulators each, merged at the end), and a task walks its
+/// part's rows in memory order, [`CHUNK`] elements per call (short rows several to a call),
+/// so the hardware prefetchers see one stream. With fewer parts than twice the threads (few
+/// rows), the columns are split across tasks too.
+fn reduce_leading<F: Lane>(
+    r: &Reduction,
+    shape: &[usize],
+    reduced: SendPtr<F>,
+    scratch: impl Fn() -> RegisterFile<F> + Sync + Send,
+    body: &(impl Fn(&mut RegisterFile<F>, usize, usize) -> *const F + Sync),
+) {
+    let n: usize = shape.iter().product();
+    let inner: usize = shape[r.axes..].iter().product();
+    let outer = n / inner;
+    let width = inner.min(CHUNK);
+    let spans = inner.div_ceil(width);
+    // Whole rows per call when a row fits a chunk.
+    let rows_per_call = CHUNK / width;
+    let tasks_wanted = if n >= PARALLEL_THRESHOLD { 2 * rayon::current_num_threads() } else { 1 };
+    let parts = tasks_wanted.min(outer.div_ceil(rows_per_call)).max(1);
+    let part_rows = outer.div_ceil(parts);
+    let groups = tasks_wanted.div_ceil(parts).min(spans);
+    let group_spans = spans.div_ceil(groups);
+    // With one part the accumulators are the output itself.
+    let mut partials = if parts == 1 { Vec::new() } else { vec![run_start::<F>(r.op); parts * inner] };
+    let acc_base = if parts == 1 { reduced } else { SendPtr(partials.as_mut_ptr()) };
+    let task = |file: &mut RegisterFile<F>, t: usize| {
+        let (part, group) = (t / groups, t % groups);
+        let (j0, j1) = (group * group_spans * width, ((group + 1) * group_spans * width).min(inner));
+        // SAFETY: each (part, group) pair owns these accumulators.
+        let acc = unsafe { std::slice::from_raw_parts_mut(acc_base.get().add(part * inner + j0), j1 - j0) };
+        acc.fill(run_start::<F>(r.op));
+        let (first, end) = (part * part_rows, ((part + 1) * part_rows).min(outer));
+        let mut row = first;
+        while row < end {
+            let count = if width == inner { rows_per_call.min(end - row) } else { 1 };
+            for (k, span_acc) in acc.chunks_mut(width).enumerate() {
+                let len = span_acc.len();
+                // SAFETY: `body` computed `count * len` values there (whole rows when count > 1).
+                let values = unsafe { std::slice::from_raw_parts(body(file, row * inner + j0 + k * width, count * len), count * len) };
+                for one in values.chunks_exact(len) {
+                    run_fold_rows(r.op, span_acc, &[one]);
+                }
+            }
+            row += count;
+        }
+    };
+    for_each_task(parts * groups, 1, tasks_wanted > 1, scratch, task);
+    if parts > 1 {
+        // SAFETY: the reduced output holds `inner` values.
+        let out = unsafe { std::slice::from_raw_parts_mut(reduced.get(), inner) };
+        out.copy_from_slice(&partials[..inner]);
+        for part in partials[inner..].chunks_exact(inner) {
+            for (o, &p) in out.iter_mut().zip(part) {
+                *o = run_merge::<F>(r.op, *o, p);
+            }
+        }
     }
 }
 
