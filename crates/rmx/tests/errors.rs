@@ -69,10 +69,10 @@ fn bad_index_updates_are_errors() {
     use rmx::Index;
     let a = f32s(&[4, 5]);
     // Values that do not broadcast to the indexed shape name both shapes.
-    let msg = rmx::at_index(&a, &[Index::Slice(Some(1), Some(3), 1)]).add(&f32s(&[3, 5])).unwrap_err().to_string();
+    let msg = rmx::at_index(&a, &[Index::Slice(Some(1), Some(3), 1)]).add(f32s(&[3, 5])).unwrap_err().to_string();
     assert!(msg.contains("at") && msg.contains("[3, 5]") && msg.contains("[2, 5]"), "{msg}");
     let i = Array::from_slice(&[0i32, 1], &[2]).unwrap();
-    assert!(rmx::at_index(&a, &[Index::Slice(None, None, 1), Index::Array(i.clone())]).set(&f32s(&[3])).is_err());
+    assert!(rmx::at_index(&a, &[Index::Slice(None, None, 1), Index::Array(i.clone())]).set(f32s(&[3])).is_err());
     // Out-of-range integers, too many indices, float index arrays.
     assert!(rmx::index_update(&a, &[Index::At(4)], 1.0f32).unwrap_err().to_string().contains("out of bounds"));
     assert!(rmx::index_update(&a, &[Index::At(0), Index::At(0), Index::At(0)], 1.0f32).is_err());

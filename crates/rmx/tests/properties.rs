@@ -171,7 +171,7 @@ proptest! {
         }
         let a = iota(&shape, 0.0);
         let positions = rmx::index(&iota(&shape, 0.0), &idx).unwrap();
-        let values = rmx::add(&iota(positions.shape(), 0.0), 1000.0).unwrap();
+        let values = rmx::add(iota(positions.shape(), 0.0), 1000.0).unwrap();
         let got = rmx::index_update(&a, &idx, &values).unwrap().to_vec::<f32>().unwrap();
         let mut want = a.to_vec::<f32>().unwrap();
         for (p, v) in positions.to_vec::<f32>().unwrap().iter().zip(values.to_vec::<f32>().unwrap()) {

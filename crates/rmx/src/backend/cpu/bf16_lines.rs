@@ -73,6 +73,21 @@ pub fn to_bf16(x: f32) -> u16 {
     }
 }
 
+/// Rounds the top-left `rows × cols` of a float32 block (rows `width` apart) to bfloat16 into
+/// the row-major output at `out`, whose rows are `n` apart.
+///
+/// # Safety
+/// `out` covers `rows` rows of `cols` values `n` apart, written by this caller alone.
+pub unsafe fn store_block(block: &[f32], width: usize, out: *mut u16, n: usize, (rows, cols): (usize, usize)) {
+    for (i, line) in block.chunks_exact(width).take(rows).enumerate() {
+        // SAFETY: forwarded from the caller.
+        let dst = unsafe { std::slice::from_raw_parts_mut(out.add(i * n), cols) };
+        for (d, &v) in dst.iter_mut().zip(line) {
+            *d = to_bf16(v);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::to_bf16;

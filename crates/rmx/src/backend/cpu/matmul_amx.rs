@@ -9,7 +9,7 @@
 //! every A strip passes them; the blocks are shared among threads.
 
 use super::amx::{Tiles, TILE_ROWS, TILE_SIZE};
-use super::bf16_lines::{to_bf16, Lines};
+use super::bf16_lines::{store_block, Lines};
 use super::matmul::MatOperand;
 use super::scratch::Scratch;
 use super::strided::SendPtr;
@@ -114,14 +114,9 @@ pub fn matmul((m, n, k): (usize, usize, usize), a: &MatOperand, b: &MatOperand, 
             // SAFETY: each strip holds `steps` packed tiles; `c` holds a 32×32 block.
             unsafe { tiles.product_32x32(a_strips, b_strips, steps, c.0.as_mut_ptr()) };
             let (i0, j0) = (rp * BLOCK, cp * BLOCK);
-            let (rows, cols) = (BLOCK.min(m - i0), BLOCK.min(n - j0));
-            for (i, line) in c.0.chunks_exact(BLOCK).take(rows).enumerate() {
-                // SAFETY: this task alone writes rows i0.. and columns j0.. of this block.
-                let dst = unsafe { std::slice::from_raw_parts_mut(po.get().add(entry * m * n + (i0 + i) * n + j0), cols) };
-                for (d, &v) in dst.iter_mut().zip(line) {
-                    *d = to_bf16(v);
-                }
-            }
+            let corner = po.get().wrapping_add(entry * m * n + i0 * n + j0);
+            // SAFETY: this task alone writes rows i0.. and columns j0.. of this block.
+            unsafe { store_block(&c.0, BLOCK, corner, n, (BLOCK.min(m - i0), BLOCK.min(n - j0))) };
         }
     };
     let tasks = batch * panels * row_pairs;

@@ -11,7 +11,7 @@
 //! per row against three 16-column B vectors per pair. Tasks are a band of A blocks (sized to
 //! stay in the core's L2 cache) against a run of B panels.
 
-use super::bf16_lines::{to_bf16, Lines};
+use super::bf16_lines::{store_block, Lines};
 use super::matmul::MatOperand;
 use super::scratch::Scratch;
 use super::strided::SendPtr;
@@ -127,14 +127,9 @@ pub fn matmul((m, n, k): (usize, usize, usize), a: &MatOperand, b: &MatOperand, 
                 // `pairs` rows of its width.
                 unsafe { kernel(a_block, b_panel, pairs, &mut tile) };
                 let (i0, j0) = (block * MR, panel * NR);
-                let (rows, cols) = (MR.min(m - i0), NR.min(n - j0));
-                for (i, line) in tile.0.chunks_exact(NR).take(rows).enumerate() {
-                    // SAFETY: this task alone writes rows i0.. and columns j0.. of this block.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(po.get().add(entry * m * n + (i0 + i) * n + j0), cols) };
-                    for (d, &v) in dst.iter_mut().zip(line) {
-                        *d = to_bf16(v);
-                    }
-                }
+                let corner = po.get().wrapping_add(entry * m * n + i0 * n + j0);
+                // SAFETY: this task alone writes rows i0.. and columns j0.. of this block.
+                unsafe { store_block(&tile.0, NR, corner, n, (MR.min(m - i0), NR.min(n - j0))) };
             }
         }
     };
