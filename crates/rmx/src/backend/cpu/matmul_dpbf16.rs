@@ -53,6 +53,9 @@ fn pack(lines: &[Lines], width: usize, pairs: usize, parallel: bool) -> Scratch<
     let groups = lines[0].rows.div_ceil(width);
     let per_group = pairs * width;
     let mut packed = Scratch::<u32>::new(lines.len() * groups * per_group);
+    if per_group == 0 {
+        return packed;
+    }
     let slots = packed.slots();
     // SAFETY: a u32 slot is written whole before anything reads it (every word below).
     let words: &mut [u32] = unsafe { &mut *(slots as *mut [std::mem::MaybeUninit<u32>] as *mut [u32]) };
@@ -64,27 +67,23 @@ fn pack(lines: &[Lines], width: usize, pairs: usize, parallel: bool) -> Scratch<
             // SAFETY: `lines` describe views of the operands; below `inside`, every line
             // `first..first + width` has values `2p` and `2p + 1`.
             unsafe {
-                if p >= inside {
-                    row.iter_mut().enumerate().for_each(|(c, word)| *word = lines.pair(first + c, p));
-                } else if lines.row_stride == 1 {
+                if p < inside && lines.row_stride == 1 {
                     // Lines side by side (a row-major B): two contiguous runs to interleave.
                     let lo = std::slice::from_raw_parts(lines.line(first).offset(2 * p as isize * lines.step), width);
                     let hi = std::slice::from_raw_parts(lines.line(first).offset((2 * p + 1) as isize * lines.step), width);
                     row.iter_mut().zip(lo.iter().zip(hi)).for_each(|(word, (&l, &h))| *word = l as u32 | (h as u32) << 16);
-                } else if lines.step == 1 {
+                } else if p < inside && lines.step == 1 {
                     // Contiguous lines (a row-major A): each pair is one unaligned word.
                     row.iter_mut()
                         .enumerate()
                         .for_each(|(c, word)| *word = (lines.line(first + c).add(2 * p) as *const u32).read_unaligned());
                 } else {
+                    // Edges and other strides.
                     row.iter_mut().enumerate().for_each(|(c, word)| *word = lines.pair(first + c, p));
                 }
             }
         }
     };
-    if per_group == 0 {
-        return packed;
-    }
     if parallel {
         words.par_chunks_mut(per_group).enumerate().for_each(fill);
     } else {
