@@ -354,6 +354,46 @@ def gen_binary():
     for dt in ["float32", "int32", "bfloat16"]:
         c, x, y = rand((3, 4), "bool"), rand((3, 4), dt), rand((4,), dt)
         fam.add(f"where_{dt}", "where", [c, x, y], [expect(np.where(c.values, np_of(x), np_of(y)), dt)])
+    # the composite comparisons, clip and divmod (MLX decides dtypes and edge semantics)
+    a = Tensor([7, -7, 7, -7, 0, 9], "int32")
+    b = Tensor([2, 2, -2, -2, 3, 4], "int32")
+    q, r = mx.divmod(a.mlx(), b.mlx())
+    fam.add("divmod_int32", "divmod", [a, b], [from_mlx(q), from_mlx(r)], tol=(0, 0))
+    a, b = rand((3, 4), "float32", -5, 5), rand((4,), "float32", 0.5, 3)
+    q, r = mx.divmod(a.mlx(), b.mlx())
+    fam.add("divmod_float32", "divmod", [a, b], [from_mlx(q), from_mlx(r)], layouts={0: "T"})
+    for dt in ["bool", "float32", "int32"]:
+        a, b = rand((3, 4), dt, -1, 1), rand((4,), dt, -1, 1)
+        fam.add(f"logical_xor_{dt}", "logical_xor", [a, b], [expect(np.logical_xor(a.values, b.values), "bool")])
+    near = Tensor([1.0, np.nan, np.inf, -np.inf, 1e-9, 100.0, 0.0, 2.0], "float32")
+    other = Tensor([1.00001, np.nan, np.inf, np.inf, 0.0, 100.01, -0.0, 2.5], "float32")
+    for equal_nan in [False, True]:
+        for rtol, atol in [(1e-5, 1e-8), (1e-3, 0.0)]:
+            m = mx.isclose(near.mlx(), other.mlx(), rtol=rtol, atol=atol, equal_nan=equal_nan)
+            assert np.array_equal(np.array(m), np.isclose(near.values, other.values, rtol=rtol, atol=atol, equal_nan=equal_nan))
+            tag = f"{int(equal_nan)}_{rtol:g}"
+            args = {"rtol": rtol, "atol": atol, "equal_nan": equal_nan}
+            fam.add(f"isclose_{tag}", "isclose", [near, other], [from_mlx(m)], args=args)
+            fam.add(f"allclose_{tag}", "allclose", [near, other], [from_mlx(mx.allclose(near.mlx(), other.mlx(), rtol=rtol, atol=atol, equal_nan=equal_nan))], args=args)
+    x = rand((3, 4), "float32")
+    for tag, (a, b, equal_nan) in {
+        "same": (x, Tensor(x.values.copy(), "float32"), False),
+        "dtypes": (Tensor([1, 2, 3], "int32"), Tensor([1.0, 2.0, 3.0], "float32"), False),
+        "shapes": (Tensor([1, 2, 3], "int32"), Tensor([[1, 2, 3]], "int32"), False),
+        "nan": (Tensor([1.0, np.nan], "float32"), Tensor([1.0, np.nan], "float32"), False),
+        "nan_equal": (Tensor([1.0, np.nan], "float32"), Tensor([1.0, np.nan], "float32"), True),
+        "differ": (Tensor([1.0, 2.0], "float32"), Tensor([1.0, 2.5], "float32"), False),
+    }.items():
+        m = mx.array_equal(a.mlx(), b.mlx(), equal_nan=equal_nan)
+        assert bool(m) == np.array_equal(a.values, b.values, equal_nan=equal_nan)
+        fam.add(f"array_equal_{tag}", "array_equal", [a, b], [from_mlx(m)], args={"equal_nan": equal_nan})
+    for dt in ["float32", "int32", "bfloat16"]:
+        x = rand((4, 5), dt, -6, 6)
+        for tag, lo, hi in [("both", -2, 3), ("min", -1, None), ("max", None, 2)]:
+            m = mx.clip(x.mlx(), lo, hi)
+            fam.add(f"clip_{dt}_{tag}", "clip", [x], [from_mlx(m)], args={"min": lo, "max": hi}, tol=(0, 0))
+    x, lo, hi = rand((3, 4), "float32"), rand((4,), "float32", -2, 0), rand((3, 1), "float32", 0, 2)
+    fam.add("clip_arrays", "clip", [x, lo, hi], [from_mlx(mx.clip(x.mlx(), lo.mlx(), hi.mlx()))], layouts={0: "T"}, tol=(0, 0))
     fam.write()
 
 
@@ -510,6 +550,13 @@ def gen_matmul_family(fam):
         fam.add(f"hadamard_{n}", "hadamard_transform", [x], [from_mlx(mx.hadamard_transform(x.mlx()))], tol=t)
     x = rand((2, 16), "float16")
     fam.add("hadamard_f16_scale", "hadamard_transform", [x], [from_mlx(mx.hadamard_transform(x.mlx(), scale=0.5))], args={"scale": 0.5}, tol=(2e-3, 2e-3))
+    # einsum_path: the cheapest contraction order, as NumPy's exhaustive "optimal" search finds
+    # it (pairs of operand positions; each result goes to the end). MLX searches greedily and
+    # may pick a costlier order (docs/decisions.md).
+    for sub, shapes in [("ij,jk,kl->il", [(2, 30), (30, 40), (40, 3)]), ("ab,bc,cd,de->ae", [(50, 2), (2, 60), (60, 3), (3, 70)]), ("ij,ij->i", [(4, 5), (4, 5)]), ("ab,cd,bc->ad", [(8, 9), (10, 11), (9, 10)])]:
+        ops = [rand(s, "float32") for s in shapes]
+        path = np.einsum_path(sub, *[o.values for o in ops], optimize="optimal")[0][1:]
+        fam.add(f"einsum_path_{len(ops)}_{sub.split('->')[1]}", "einsum_path", ops, [Tensor(np.array(path, dtype=np.int64).reshape(-1, 2), "int64")], args={"subscripts": sub}, tol=(0, 0))
 
 
 # ---------------------------------------------------------------------------------------
@@ -568,6 +615,20 @@ def gen_shape():
     s0 = rand((), "float32")
     fam.add("view_scalar_int32", "view", [s0], [from_mlx(mx.view(s0.mlx(), mx.int32))], args={"dtype": "int32"}, tol=(0, 0))
     fam.add("view_empty", "view", [rand((2, 0), "float32")], [from_mlx(mx.view(mx.zeros((2, 0)), mx.uint8))], args={"dtype": "uint8"}, tol=(0, 0))
+    # the remaining shape functions of mlx.core
+    x = rand((2, 12, 3), "float32")
+    v = x.values
+    fam.add("unflatten", "unflatten", [x], [Tensor(v.reshape(2, 3, 4, 3), "float32")], args={"axis": 1, "shape": [3, -1]})
+    fam.add("permute_dims", "permute_dims", [x], [Tensor(v.transpose(2, 0, 1), "float32")], args={"axes": [2, 0, 1]}, layouts={0: "T"})
+    a, b, c = rand((3, 1), "int32"), rand((4,), "float32"), rand((), "float16")
+    fam.add("broadcast_arrays", "broadcast_arrays", [a, b, c], [Tensor(o, t.dtype) for o, t in zip(np.broadcast_arrays(a.values, b.values, c.values), (a, b, c))], tol=(0, 0))
+    for k in [1, 2, 3]:
+        for src in [rand((), "float32"), rand((5,), "int32"), rand((2, 3), "float32"), rand((2, 3, 4), "float32")]:
+            m = getattr(mx, f"atleast_{k}d")(src.mlx())
+            assert m.shape == getattr(np, f"atleast_{k}d")(src.values).shape
+            fam.add(f"atleast_{k}d_{src.values.ndim}", f"atleast_{k}d", [src], [from_mlx(m)], tol=(0, 0))
+    for axis in [0, 1, -1]:
+        fam.add(f"unstack_{axis}", "unstack", [x], [Tensor(p, "float32") for p in np.moveaxis(v, axis, 0)], args={"axis": axis}, tol=(0, 0))
     fam.write()
 
 
@@ -594,6 +655,11 @@ def gen_creation():
     for name in ["hanning", "hamming", "blackman", "bartlett"]:
         for m in [0, 1, 2, 5, 12]:
             fam.add(f"{name}_{m}", name, [], [expect(getattr(np, name)(m), "float32")], args={"m": m}, tol=(1e-6, 1e-6))
+    for dt in ["float32", "int32", "bfloat16", "bool"]:
+        x = rand((2, 3), dt)
+        fam.add(f"zeros_like_{dt}", "zeros_like", [x], [from_mlx(mx.zeros_like(x.mlx()))], tol=(0, 0))
+        fam.add(f"ones_like_{dt}", "ones_like", [x], [from_mlx(mx.ones_like(x.mlx()))], tol=(0, 0))
+        fam.add(f"full_like_{dt}", "full_like", [x], [from_mlx(mx.full_like(x.mlx(), 2.5))], args={"value": 2.5}, tol=(0, 0))
     fam.write()
 
 
@@ -641,6 +707,20 @@ def gen_scan_sort():
         fam.add(f"searchsorted_{side}", "searchsorted", [seq, vals], [from_mlx(mx.searchsorted(seq.mlx(), vals.mlx(), side=side))], args={"right": side == "right"})
     x = rand((4, 5, 3), "float32")
     fam.add("diff", "diff", [x], [Tensor(np.diff(x.values, n=2, axis=1), "float32")], args={"n": 2, "axis": 1})
+    # partition/argpartition: any order either side of kth is valid, so the test compares a
+    # canonical form (kth value, each side sorted) computed the same way on both sides
+    for dt, shape, kth, axis in [("float32", (5, 9), 3, -1), ("int32", (7, 4), -2, 0), ("float64", (11,), 0, 0), ("float32", (2, 3, 6), 5, 2)]:
+        x = Tensor(RNG.permutation(np.prod(shape)).reshape(shape) - 20, dt)
+        part = np.partition(x.values, kth, axis=axis)
+        arg = np.argpartition(x.values, kth, axis=axis)
+        k = kth % shape[axis]
+        def canon(p):
+            left, mid, right = np.split(p, [k, k + 1], axis=axis)
+            return [np.sort(left, axis=axis), mid, np.sort(right, axis=axis)]
+        tag = f"{dt}_{len(shape)}d_{kth}"
+        fam.add(f"partition_{tag}", "partition", [x], [Tensor(o, dt) for o in canon(part)], args={"kth": kth, "axis": axis}, tol=(0, 0))
+        picked = np.take_along_axis(x.values, arg, axis=axis)
+        fam.add(f"argpartition_{tag}", "argpartition", [x], [Tensor(o, dt) for o in canon(picked)], args={"kth": kth, "axis": axis}, tol=(0, 0))
     fam.write()
 
 
@@ -924,6 +1004,18 @@ def gen_conv():
     a, v = rand((9,), "float32"), rand((4,), "float32")
     for mode in ["full", "same", "valid"]:
         fam.add(f"convolve_{mode}", "convolve", [a, v], [Tensor(np.convolve(a.values, v.values, mode), "float32")], args={"mode": mode}, tol=(1e-5, 1e-5))
+    # conv_general: asymmetric padding, input dilation and a flipped kernel (MLX is the oracle)
+    gcases = [
+        ((1, 7, 3), (4, 3, 3), dict(stride=[2], padding=([1], [2]), kernel_dilation=[1], input_dilation=[2], groups=1, flip=True)),
+        ((2, 6, 5, 4), (6, 2, 3, 2), dict(stride=[1, 2], padding=([0, 2], [1, 0]), kernel_dilation=[2, 1], input_dilation=[1, 1], groups=2, flip=False)),
+        ((1, 4, 4, 2), (3, 3, 2, 2), dict(stride=[1, 1], padding=([2, 1], [2, 1]), kernel_dilation=[1, 1], input_dilation=[2, 3], groups=1, flip=True)),
+    ]
+    for i, (xs, ws, kw) in enumerate(gcases):
+        x, w = rand(xs, "float32", -1, 1), rand(ws, "float32", -1, 1)
+        m = mx.conv_general(x.mlx(), w.mlx(), **kw)
+        args = dict(kw, padding_lo=kw["padding"][0], padding_hi=kw["padding"][1])
+        del args["padding"]
+        fam.add(f"conv_general_{i}", "conv_general", [x, w], [from_mlx(m)], args=args, tol=(1e-4, 1e-5))
     fam.write()
 
 # ---------------------------------------------------------------------------------------

@@ -141,8 +141,9 @@ pub fn clip(a: &Array, min: Option<impl IntoOperand>, max: Option<impl IntoOpera
 pub fn isclose(a: &Array, b: &Array, rtol: f64, atol: f64, equal_nan: bool) -> Result<Array> {
     let diff = crate::abs(&subtract(a, b)?)?;
     let tol = add(&multiply(&crate::abs(b)?, rtol)?, atol)?;
-    let close = less_equal(&diff, &tol)?;
-    // Infinities are close only to themselves.
+    // An infinite `b` makes the tolerance infinite: there only equality counts (infinities
+    // are close only to themselves, as in NumPy).
+    let close = logical_and(&less_equal(&diff, &tol)?, &crate::isfinite(b)?)?;
     let close = logical_or(&close, &equal(a, b)?)?;
     if equal_nan {
         logical_or(&close, &logical_and(&crate::isnan(a)?, &crate::isnan(b)?)?)

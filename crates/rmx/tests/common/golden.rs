@@ -128,6 +128,16 @@ fn f(args: &Value, key: &str) -> f64 {
     args[key].as_f64().unwrap_or_else(|| panic!("missing {key}"))
 }
 
+/// A JSON number as the scalar operand Python would pass (integers stay integers, so they
+/// keep an integer array's dtype); `None` for null.
+fn scalar(v: &Value) -> Option<rmx::Operand> {
+    match (v.as_i64(), v.as_f64()) {
+        (Some(i), _) => Some(rmx::Operand::Scalar(rmx::Scalar::Int(i))),
+        (None, Some(x)) => Some(rmx::Operand::Scalar(rmx::Scalar::Float(x))),
+        _ => None,
+    }
+}
+
 fn dtype_arg(args: &Value) -> Dtype {
     Dtype::from_name(args["dtype"].as_str().unwrap()).unwrap()
 }
@@ -349,6 +359,54 @@ pub fn run_op(op: &str, x: &[Array], args: &Value) -> rmx::Result<Vec<Array>> {
             one(update(&x[0], &x[1], &starts, &stops, &steps))
         }
         "scatter_add_axis" => one(rmx::scatter_add_axis(&x[0], &x[1], &x[2], f(args, "axis") as isize)),
+        "divmod" => rmx::divmod(&x[0], &x[1]).map(|(q, r)| vec![q, r]),
+        "logical_xor" => one(rmx::logical_xor(&x[0], &x[1])),
+        "isclose" | "allclose" => {
+            let (rtol, atol, equal_nan) = (f(args, "rtol"), f(args, "atol"), args["equal_nan"].as_bool().unwrap());
+            one(if op == "isclose" {
+                rmx::isclose(&x[0], &x[1], rtol, atol, equal_nan)
+            } else {
+                rmx::allclose(&x[0], &x[1], rtol, atol, equal_nan)
+            })
+        }
+        "array_equal" => one(rmx::array_equal(&x[0], &x[1], args["equal_nan"].as_bool().unwrap())),
+        "clip" if x.len() == 3 => one(rmx::clip(&x[0], Some(&x[1]), Some(&x[2]))),
+        "clip" => one(rmx::clip(&x[0], scalar(&args["min"]), scalar(&args["max"]))),
+        "zeros_like" => one(rmx::zeros_like(&x[0])),
+        "ones_like" => one(rmx::ones_like(&x[0])),
+        "full_like" => one(rmx::full_like(&x[0], f(args, "value"))),
+        "unflatten" => one(rmx::unflatten(&x[0], f(args, "axis") as isize, &ints(args, "shape"))),
+        "permute_dims" => one(rmx::permute_dims(&x[0], Some(&ints(args, "axes")))),
+        "broadcast_arrays" => rmx::broadcast_arrays(x),
+        "atleast_1d" => one(rmx::atleast_1d(&x[0])),
+        "atleast_2d" => one(rmx::atleast_2d(&x[0])),
+        "atleast_3d" => one(rmx::atleast_3d(&x[0])),
+        "unstack" => rmx::unstack(&x[0], f(args, "axis") as isize),
+        "partition" | "argpartition" => {
+            let (kth, axis) = (f(args, "kth") as isize, f(args, "axis") as isize);
+            let values = if op == "partition" {
+                rmx::partition(&x[0], kth, Some(axis))?
+            } else {
+                rmx::take_along_axis(&x[0], &rmx::argpartition(&x[0], kth, Some(axis))?, Some(axis))?
+            };
+            canonical_partition(&values, kth, axis)
+        }
+        "einsum_path" => {
+            let (path, _) = rmx::einsum_path(args["subscripts"].as_str().unwrap(), x)?;
+            let flat: Vec<i64> = path.iter().flat_map(|&(i, j)| [i as i64, j as i64]).collect();
+            one(Array::from_slice(&flat, &[path.len(), 2]))
+        }
+        "conv_general" => {
+            let params = rmx::ConvParams {
+                stride: usizes(args, "stride"),
+                padding: usizes(args, "padding_lo").into_iter().zip(usizes(args, "padding_hi")).collect(),
+                kernel_dilation: usizes(args, "kernel_dilation"),
+                input_dilation: usizes(args, "input_dilation"),
+                groups: f(args, "groups") as usize,
+                flip: args["flip"].as_bool().unwrap(),
+            };
+            one(rmx::conv_general(&x[0], &x[1], &params))
+        }
         "flip" => one(match args.get("axes") {
             Some(Value::Array(_)) => rmx::flip(&x[0], Some(&ints(args, "axes"))),
             _ => rmx::flip(&x[0], None),
@@ -556,4 +614,13 @@ fn quant_args(args: &Value) -> (usize, u32, rmx::QuantMode) {
         Some(other) => panic!("unknown quantization mode {other}"),
     };
     (args["group_size"].as_u64().unwrap() as usize, args["bits"].as_u64().unwrap() as u32, mode)
+}
+
+/// A partition in a form independent of the order either side of `kth` (which any valid
+/// partition may choose): the values before `kth` sorted, the `kth` value, those after sorted.
+fn canonical_partition(values: &Array, kth: isize, axis: isize) -> rmx::Result<Vec<Array>> {
+    let len = values.shape()[axis.rem_euclid(values.ndim() as isize) as usize] as isize;
+    let k = kth.rem_euclid(len) as usize;
+    let parts = rmx::split_at(values, &[k, k + 1], axis)?;
+    Ok(vec![rmx::sort(&parts[0], Some(axis))?, parts[1].clone(), rmx::sort(&parts[2], Some(axis))?])
 }
