@@ -1573,6 +1573,19 @@ def gen_promotion():
     with open(path, "w") as f:
         json.dump(table, f, indent=1)
     print(f"{path}: {len(names)}x{len(names)}")
+    # the dtype predicates: can_cast, issubdtype over dtypes and categories, isdtype kinds
+    md = lambda n: mx_dtype(n) if n in names else getattr(mx, n)
+    cats = ["complexfloating", "floating", "inexact", "signedinteger", "unsignedinteger", "integer", "number", "generic"]
+    kinds = ["bool", "signed integer", "unsigned integer", "integral", "real floating", "complex floating", "numeric"]
+    utils = {
+        "can_cast": {a: {b: mx.can_cast(md(a), md(b)) for b in names} for a in names},
+        "issubdtype": {a: {b: mx.issubdtype(md(a), md(b)) for b in names + cats} for a in names + cats},
+        "isdtype": {k: [n for n in names if mx.isdtype(md(n), k)] for k in kinds},
+    }
+    path = os.path.join(OUT, "dtype_utils.json")
+    with open(path, "w") as f:
+        json.dump(utils, f, indent=1)
+    print(f"{path}: can_cast, issubdtype, isdtype")
 
 
 if __name__ == "__main__":

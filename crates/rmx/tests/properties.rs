@@ -22,6 +22,51 @@ fn promotion_table_matches_mlx() {
     assert_eq!(checked, 196);
 }
 
+/// A dtype or category by its MLX name (`"float16"`, `"signedinteger"`).
+fn dtype_or_category(name: &str) -> rmx::DtypeOrCategory {
+    use rmx::Category as C;
+    let category = match name {
+        "complexfloating" => C::ComplexFloating,
+        "floating" => C::Floating,
+        "inexact" => C::Inexact,
+        "signedinteger" => C::SignedInteger,
+        "unsignedinteger" => C::UnsignedInteger,
+        "integer" => C::Integer,
+        "number" => C::Number,
+        "generic" => C::Generic,
+        dtype => return Dtype::from_name(dtype).unwrap().into(),
+    };
+    category.into()
+}
+
+#[test]
+fn dtype_predicates_match_mlx() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/dtype_utils.json");
+    let tables: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut checked = 0;
+    for (a, row) in tables["can_cast"].as_object().unwrap() {
+        for (b, want) in row.as_object().unwrap() {
+            let got = rmx::can_cast(Dtype::from_name(a).unwrap(), Dtype::from_name(b).unwrap());
+            assert_eq!(got, want.as_bool().unwrap(), "can_cast({a}, {b})");
+            checked += 1;
+        }
+    }
+    for (a, row) in tables["issubdtype"].as_object().unwrap() {
+        for (b, want) in row.as_object().unwrap() {
+            assert_eq!(rmx::issubdtype(dtype_or_category(a), dtype_or_category(b)), want.as_bool().unwrap(), "issubdtype({a}, {b})");
+            checked += 1;
+        }
+    }
+    for (kind, members) in tables["isdtype"].as_object().unwrap() {
+        let members: Vec<&str> = members.as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+        for d in rmx::ALL_DTYPES {
+            assert_eq!(rmx::isdtype(d, &[kind]).unwrap(), members.contains(&d.name()), "isdtype({}, {kind:?})", d.name());
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 14 * 14 + 22 * 22 + 7 * 14);
+}
+
 #[test]
 fn weak_scalars_follow_mlx() {
     let i8a = rmx::zeros(&[2], Dtype::I8).unwrap();
