@@ -18,6 +18,7 @@ import json
 import os
 import struct
 import sys
+import warnings
 import zlib
 
 import mlx.core as mx
@@ -118,6 +119,11 @@ class Family:
             "layouts": {str(k): v for k, v in (layouts or {}).items()},
             "shapes": [list(t.values.shape) for t in inputs], "rtol": rtol, "atol": atol,
         })
+
+    def add_error(self, case, op, inputs, args=None):
+        """A case MLX refuses: rmx must return an error too."""
+        self.add(case, op, inputs, [], args=args)
+        self.cases[-1]["error"] = True
 
     def write(self):
         header, blobs, offset = {}, [], 0
@@ -882,6 +888,90 @@ def gen_index_updates(fam):
 # ---------------------------------------------------------------------------------------
 # layout ops
 
+def gen_edges():
+    """Empty and 0-d inputs across the op families. MLX decides each result (or refuses the
+    input, and then rmx must return an error); NumPy agrees wherever it defines the case."""
+    fam = Family("edges")
+    inputs = {"0": (0,), "2x0": (2, 0), "0x3": (0, 3), "scalar": ()}
+
+    overruled = []
+
+    def case(name, op, xs, mlx_fn, args=None, np_fn=None, np_dtype=None):
+        """`np_fn`: NumPy's answer where it defines one; it overrules MLX 0.32.4 where MLX
+        refuses an input whose result is simply empty, or contradicts its own 1-d answer on
+        a many-axis empty input (products and `all` of nothing; docs/decisions.md)."""
+        want = None
+        if np_fn is not None:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                try:
+                    want = np.asarray(np_fn(*[x.values for x in xs]))
+                except ValueError:
+                    pass
+        try:
+            outs = mlx_fn(*[x.mlx() for x in xs])
+            outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+            mx.eval(outs)
+        except (ValueError, RuntimeError, IndexError):
+            if want is None or want.size > 0:
+                fam.add_error(name, op, xs, args)
+                return
+            overruled.append(name)
+            fam.add(name, op, xs, [expect(want, np_dtype)], args=args)
+            return
+        got = [from_mlx(o) for o in outs]
+        if want is not None and not np.allclose(got[0].values.astype(np.float64), want.astype(np.float64), equal_nan=True):
+            overruled.append(name)
+            got = [expect(want, got[0].dtype)]
+        fam.add(name, op, xs, got, args=args, tol=(1e-6, 1e-6))
+
+    unary = {"exp": mx.exp, "negative": mx.negative, "sign": mx.sign, "floor": mx.floor, "sigmoid": mx.sigmoid, "erf": mx.erf, "isnan": mx.isnan}
+    reductions = ["sum", "prod", "max", "min", "mean", "all", "any", "logsumexp"]
+    for tag, shape in inputs.items():
+        x = rand(shape, "float32")
+        for name, fn in unary.items():
+            case(f"{name}_{tag}", name, [x], fn)
+        case(f"bitwise_invert_{tag}", "bitwise_invert", [rand(shape, "int32")], mx.bitwise_invert)
+        case(f"add_scalar_{tag}", "add", [x, rand((), "float32")], mx.add)
+        case(f"maximum_self_{tag}", "maximum", [x, x], mx.maximum)
+        for axes in [None] + [[a] for a in range(len(shape))] + ([[-1, 0]] if len(shape) == 2 else []):
+            atag = "all" if axes is None else "_".join(map(str, axes))
+            np_axes = None if axes is None else tuple(axes)
+            for name in reductions:
+                np_fn = (lambda v: np.log(np.sum(np.exp(v), axis=np_axes))) if name == "logsumexp" else (lambda v, n=name: getattr(np, n)(v, axis=np_axes))
+                case(f"{name}_{tag}_{atag}", name, [x], lambda a, n=name: getattr(mx, n)(a, axis=axes), args={"axes": axes}, np_fn=np_fn, np_dtype="float32")
+            case(f"var_{tag}_{atag}", "var", [x], lambda a: mx.var(a, axis=axes), args={"axes": axes, "ddof": 0}, np_fn=lambda v: np.var(v, axis=np_axes))
+            case(f"count_nonzero_{tag}_{atag}", "count_nonzero", [x], lambda a: mx.count_nonzero(a, axis=axes), args={"axes": axes}, np_fn=lambda v: np.count_nonzero(v, axis=np_axes))
+            case(f"median_{tag}_{atag}", "median", [x], lambda a: mx.median(a, axis=axes), args={"axes": axes})
+        for axis in [None] + list(range(len(shape))):
+            for name in ["argmax", "argmin"]:
+                case(f"{name}_{tag}_{axis}", name, [x], lambda a, n=name: getattr(mx, n)(a, axis=axis), args={"axis": axis}, np_fn=lambda v, n=name: getattr(np, n)(v, axis=axis), np_dtype="uint32")
+            for name in ["cumsum", "cumprod", "cummax", "logcumsumexp"]:
+                case(f"{name}_{tag}_{axis}", name, [x], lambda a, n=name: getattr(mx, n)(a, axis=axis), args={"axis": axis, "reverse": False, "inclusive": True})
+        for axis in range(len(shape)):
+            case(f"softmax_{tag}_{axis}", "softmax", [x], lambda a: mx.softmax(a, axis=axis), args={"axes": [axis]})
+            case(f"sort_{tag}_{axis}", "sort", [x], lambda a: mx.sort(a, axis=axis), args={"axis": axis})
+            case(f"argsort_{tag}_{axis}", "argsort", [x], lambda a: mx.argsort(a, axis=axis), args={"axis": axis})
+            case(f"flip_{tag}_{axis}", "flip", [x], lambda a: mx.flip(a, axis=axis) if hasattr(mx, "flip") else a[::-1], args={"axes": [axis]})
+            case(f"roll_{tag}_{axis}", "roll", [x], lambda a: mx.roll(a, 2, axis=axis), args={"shift": 2, "axis": axis})
+            case(f"repeat_{tag}_{axis}", "repeat", [x], lambda a: mx.repeat(a, 2, axis=axis), args={"repeats": 2, "axis": axis})
+            case(f"take_empty_{tag}_{axis}", "take", [x, Tensor(np.zeros((0,), np.int32), "int32")], lambda a, i: mx.take(a, i, axis=axis), args={"axis": axis})
+        case(f"transpose_{tag}", "transpose", [x], lambda a: mx.transpose(a))
+        case(f"reshape_{tag}", "reshape", [x], lambda a: mx.reshape(a, (-1,)), args={"shape": [-1]})
+        case(f"tile_{tag}", "tile", [x], lambda a: mx.tile(a, [2] * max(len(shape), 1)), args={"reps": [2] * max(len(shape), 1)})
+        widths = [(1, 2)] * len(shape)
+        case(f"pad_{tag}", "pad", [x], lambda a: mx.pad(a, widths, constant_values=1.5), args={"widths": widths, "mode": "constant", "value": 1.5})
+        case(f"concatenate_self_{tag}", "concatenate", [x, x], lambda a, b: mx.concatenate([a, b], axis=0), args={"axis": 0})
+        case(f"stack_{tag}", "stack", [x, x], lambda a, b: mx.stack([a, b], axis=0), args={"axis": 0})
+        case(f"where_{tag}", "where", [rand(shape, "bool"), x, rand((), "float32")], mx.where)
+    # products with an empty side: the result has zeros for an empty contraction
+    for sa, sb in [((2, 0), (0, 3)), ((0, 3), (3, 4)), ((2, 3), (3, 0)), ((5, 0, 2), (2, 3))]:
+        a, b = rand(sa, "float32"), rand(sb, "float32")
+        case(f"matmul_{'x'.join(map(str, sa))}_{'x'.join(map(str, sb))}", "matmul", [a, b], mx.matmul)
+    print("NumPy overrules MLX in:", ", ".join(overruled))
+    fam.write()
+
+
 def gen_layout():
     fam = Family("layout")
     a = rand((3, 4), "int32", -9, 9)
@@ -1590,6 +1680,6 @@ def gen_promotion():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "random", "fast", "conv", "linalg", "fft", "grad", "quant", "quant_fp", "npy", "npz", "safetensors_files", "promotion"]
+    which = sys.argv[1:] or ["unary", "binary", "reduce", "matmul", "shape", "creation", "scan_sort", "indexing", "layout", "edges", "random", "fast", "conv", "linalg", "fft", "grad", "quant", "quant_fp", "npy", "npz", "safetensors_files", "promotion"]
     for w in which:
         globals()[f"gen_{w}"]()

@@ -45,6 +45,11 @@ fn indexing_matches_numpy() {
 }
 
 #[test]
+fn empty_and_scalar_inputs_match_mlx() {
+    check_family("edges");
+}
+
+#[test]
 fn layout_ops_match_numpy() {
     check_family("layout");
 }

@@ -255,6 +255,11 @@ pub fn logsumexp(a: &Array, axes: impl Into<Axes>, keepdims: bool) -> Result<Arr
 pub fn softmax(a: &Array, axes: impl Into<Axes>) -> Result<Array> {
     let axes = axes.into();
     let x = crate::astype(a, float_dtype(a.dtype()))?;
+    if x.size() == 0 {
+        // Nothing to normalize (the max of an empty axis would be an error).
+        axes.resolve("softmax", x.ndim())?;
+        return Ok(x);
+    }
     let m = max(&x, axes.clone(), true)?;
     let e = crate::exp(&crate::subtract(&x, &m)?)?;
     crate::divide(&e, &sum(&e, axes, true)?)

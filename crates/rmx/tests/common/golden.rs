@@ -587,7 +587,15 @@ pub fn check_family(family: &str) {
             })
             .collect();
         let (rtol, atol) = (case["rtol"].as_f64().unwrap(), case["atol"].as_f64().unwrap());
-        match run_op(case["op"].as_str().unwrap(), &inputs, &case["args"]) {
+        let result = run_op(case["op"].as_str().unwrap(), &inputs, &case["args"]);
+        if case.get("error").and_then(Value::as_bool) == Some(true) {
+            // MLX refuses this input; rmx must return an error (at construction or eval).
+            if let Ok(outs) = result.and_then(|outs| rmx::eval(&outs).map(|_| outs)) {
+                failures.push(format!("{name}: expected an error, got shapes {:?}", outs.iter().map(|o| o.shape().to_vec()).collect::<Vec<_>>()));
+            }
+            continue;
+        }
+        match result {
             Err(e) => failures.push(format!("{name}: error: {e}")),
             Ok(outs) if outs.len() != n_out => failures.push(format!("{name}: {} outputs, expected {n_out}", outs.len())),
             Ok(outs) => {
