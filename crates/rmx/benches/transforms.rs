@@ -1,7 +1,7 @@
 //! The cost of the transforms, each against its baseline in the same run (interleaved,
 //! median of pairwise ratios): `compile` of an element-wise chain on 16M floats against the
-//! uncompiled chain and against a memcpy of the same bytes; compiled layer norm and softmax
-//! against uncompiled and against NumPy (the peer process of `scripts/numpy_peer.py`);
+//! uncompiled chain and against a memcpy of the same bytes; a compiled backward pass (gelu's)
+//! against the uncompiled one; compiled layer norm and softmax against uncompiled and against NumPy (the peer process of `scripts/numpy_peer.py`);
 //! per-example gradients by `vmap(grad)` against a loop of `grad` calls; and
 //! `value_and_grad` of an MLP step against the forward pass alone.
 //! Rows `{"case", "ms", "baseline_ms", "speedup"}` (speedup = baseline_ms / ms) go to
@@ -80,6 +80,17 @@ fn chain8(a: &[Array]) -> Result<Vec<Array>> {
     Ok(vec![rmx::multiply(&gelu, &rmx::sigmoid(&y)?)?])
 }
 
+/// The gradients of sum(gelu(x·w + b)) with respect to x, w and b (gelu with erf): the
+/// backward pass reads x·w + b, erf and gelu's derivative from several places.
+fn gelu_grad(a: &[Array]) -> Result<Vec<Array>> {
+    let gelu_sum = |p: &[Array]| {
+        let y = rmx::add(&rmx::multiply(&p[0], &p[1])?, &p[2])?;
+        let inner = rmx::erf(&rmx::multiply(&y, std::f64::consts::FRAC_1_SQRT_2)?)?;
+        Ok(vec![rmx::sum(&rmx::multiply(&rmx::multiply(&y, 0.5)?, &rmx::add(&inner, 1.0)?)?, rmx::Axes::All, false)?])
+    };
+    rmx::grad(gelu_sum, &[0, 1, 2])(a)
+}
+
 /// Per-feature sums of squares over a batch (as batch statistics need): a chain ending in a
 /// reduction over the leading axis.
 fn batch_sum_of_squares(a: &[Array]) -> Result<Vec<Array>> {
@@ -140,6 +151,14 @@ fn main() {
     let run_compiled = || rmx::eval(&compiled_stats.call(&chain_inputs).unwrap()).unwrap();
     let run_plain = || rmx::eval(&batch_sum_of_squares(&chain_inputs).unwrap()).unwrap();
     rows.push(("compile_sum_sq_axis0_16M", compare(&run_compiled, &run_plain, 11)));
+
+    // The backward pass of gelu(x·w + b): values read by several consumers, one fused kernel
+    // (and the two sums over the batch of w's and b's gradients).
+    let compiled_grad = rmx::compile(gelu_grad);
+    assert_eq!(compiled_grad.kernels(&chain_inputs).unwrap().iter().filter(|k| k.starts_with("fused")).count(), 1);
+    let run_compiled = || rmx::eval(&compiled_grad.call(&chain_inputs).unwrap()).unwrap();
+    let run_plain = || rmx::eval(&gelu_grad(&chain_inputs).unwrap()).unwrap();
+    rows.push(("compile_gelu_grad_xwb_16M", compare(&run_compiled, &run_plain, 11)));
 
     let ln = [uniform(&[4096, 1024], 11), uniform(&[1024], 12), uniform(&[1024], 13)];
     rows.extend(compiled_cases(

@@ -39,7 +39,9 @@ pub use device::{
     default_device, default_stream, device_count, new_stream, set_default_device, set_default_stream, synchronize, with_device,
     with_stream, Device, DeviceType, Stream,
 };
-pub use dtype::{can_cast, finfo, iinfo, isdtype, issubdtype, promote_types, result_type, Category, Dtype, DtypeOrCategory, Finfo, Iinfo, ALL_DTYPES};
+pub use dtype::{
+    can_cast, finfo, iinfo, isdtype, issubdtype, promote_types, result_type, Category, Dtype, DtypeOrCategory, Finfo, Iinfo, ALL_DTYPES,
+};
 pub use element::Element;
 pub use error::{Error, Result};
 pub use eval::{async_eval, eval};

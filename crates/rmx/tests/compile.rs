@@ -242,6 +242,140 @@ fn reductions_end_fused_kernels() {
     );
 }
 
+/// A value several consumers read: siblings join one kernel, values read after the kernel
+/// leave it as extra outputs, and a value a non-element-wise op reads before the kernel
+/// stays outside it (no cycle).
+#[test]
+fn values_with_several_readers_fuse() {
+    let _on = SWITCH.read().unwrap();
+    let x = draw(&[37, 300], Dtype::F32, 11);
+    let v = draw(&[300, 5], Dtype::F32, 12);
+    let cases: Vec<(&str, Fun, Vec<&str>)> = vec![
+        // exp(x) read by two sibling outputs.
+        (
+            "siblings",
+            |a| {
+                let e = rmx::exp(&a[0])?;
+                Ok(vec![rmx::multiply(&e, 2.0)?, rmx::add(&e, 1.0)?])
+            },
+            vec!["fused[3]"],
+        ),
+        // y read by the chain and, after it, by a matmul: y leaves the kernel as a second output.
+        (
+            "read after",
+            |a| {
+                let y = rmx::add(&rmx::multiply(&a[0], 0.5)?, 1.0)?;
+                let out = rmx::tanh(&rmx::square(&y)?)?;
+                Ok(vec![out, rmx::matmul(&y, &a[1])?])
+            },
+            vec!["fused[4]", "matmul"],
+        ),
+        // y read by a matmul whose result the chain needs: y cannot join the later kernel.
+        (
+            "read before",
+            |a| {
+                let y = rmx::exp(&rmx::multiply(&a[0], 0.5)?)?;
+                let m = rmx::matmul(&y, &a[1])?;
+                let s = rmx::sum(&m, -1, true)?;
+                Ok(vec![rmx::add(&rmx::square(&y)?, &s)?])
+            },
+            vec!["fused[2]", "matmul", "sum", "fused[2]"],
+        ),
+        // gelu's backward pass reuses its input many times: one kernel for the element-wise part.
+        ("gelu grad", |a| rmx::grad(|p: &[Array]| Ok(vec![rmx::sum(&gelu(p)?[0], Axes::All, false)?]), &[0])(&a[..1]), vec!["fused[14]"]),
+    ];
+    for (name, f, want_kernels) in cases {
+        let compiled = rmx::compile(f);
+        let inputs = [x.clone(), v.clone()];
+        assert_eq!(compiled.kernels(&inputs).unwrap(), want_kernels, "{name}");
+        let (got, want) = (compiled.call(&inputs).unwrap(), f(&inputs).unwrap());
+        assert_eq!(got.len(), want.len(), "{name}");
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_close(&format!("{name} output {i}"), g, w, 1e-5);
+        }
+    }
+}
+
+/// One step of a random program: which op, applied to which earlier values.
+#[derive(Clone, Copy, Debug)]
+enum RandomStep {
+    Unary(usize, usize),
+    Binary(usize, usize, usize),
+    RowSum(usize),
+    Matmul(usize),
+    Cumsum(usize),
+}
+
+impl RandomStep {
+    fn apply(self, values: &[Array], m: &Array) -> Result<Array> {
+        Ok(match self {
+            RandomStep::Unary(op, a) => {
+                let x = &values[a];
+                match op {
+                    0 => rmx::tanh(x)?,
+                    1 => rmx::negative(x)?,
+                    2 => rmx::sin(x)?,
+                    _ => rmx::multiply(x, 0.5)?,
+                }
+            }
+            RandomStep::Binary(op, a, b) => match op {
+                0 => rmx::add(&values[a], &values[b])?,
+                1 => rmx::multiply(&values[a], &values[b])?,
+                _ => rmx::maximum(&values[a], &values[b])?,
+            },
+            RandomStep::RowSum(a) => rmx::add(&rmx::sum(&values[a], -1, true)?, &values[a])?,
+            RandomStep::Matmul(a) => rmx::matmul(&values[a], m)?,
+            RandomStep::Cumsum(a) => rmx::cumsum(&values[a], Some(0), false, true)?,
+        })
+    }
+}
+
+/// Random graphs of element-wise ops mixed with reductions, matmuls and scans, values read
+/// by several consumers and returned at random: compiled equals uncompiled, whatever fusion
+/// groups it forms (it must never close a cycle).
+#[test]
+fn random_graphs_compile_to_the_same_values() {
+    let _on = SWITCH.read().unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound as u64) as usize
+    };
+    let inputs =
+        [draw(&[6, 7], Dtype::F32, 21), draw(&[6, 7], Dtype::F32, 22), rmx::multiply(draw(&[7, 7], Dtype::F32, 23), 0.3).unwrap()];
+    let mut fused_programs = 0;
+    for program in 0..150 {
+        let mut steps = Vec::new();
+        for i in 0..12 {
+            let (count, kind) = (i + 2, next(10));
+            steps.push(match kind {
+                0..=3 => RandomStep::Unary(next(4), next(count)),
+                4..=7 => RandomStep::Binary(next(3), next(count), next(count)),
+                8 => [RandomStep::RowSum(next(count)), RandomStep::Cumsum(next(count))][next(2)],
+                _ => RandomStep::Matmul(next(count)),
+            });
+        }
+        let returned: Vec<usize> = (2..14).filter(|_| next(4) == 0).chain([13]).collect();
+        let f = move |a: &[Array]| {
+            let mut values = a[..2].to_vec();
+            for step in &steps {
+                let v = step.apply(&values, &a[2])?;
+                values.push(v);
+            }
+            Ok(returned.iter().map(|&i| values[i].clone()).collect())
+        };
+        let compiled = rmx::compile(f.clone());
+        fused_programs += usize::from(compiled.kernels(&inputs).unwrap().iter().any(|k| k.starts_with("fused")));
+        let (got, want) = (compiled.call(&inputs).unwrap(), f(&inputs).unwrap());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_close(&format!("program {program} output {i}"), g, w, 1e-5);
+        }
+    }
+    assert!(fused_programs > 100, "only {fused_programs} of 150 programs fused anything");
+}
+
 #[test]
 fn retraces_on_new_shapes_and_dtypes_not_new_values() {
     let _on = SWITCH.read().unwrap();

@@ -1,17 +1,22 @@
-//! Element-wise fusion: maximal groups of element-wise entries of one shape whose
-//! intermediate values nobody outside the group reads become one [`Fused`] entry.
+//! Element-wise fusion: groups of element-wise entries of one shape become one [`Fused`]
+//! entry, a kernel that computes them all in one pass.
 //!
-//! A group grows from its last entry backwards through its operands; an operand entry joins
-//! when it is element-wise, has the group's shape and compute type, and every reader of its
-//! value is already in the group. So only the last entry's value leaves the group and the
-//! rewritten trace stays acyclic.
+//! A group grows from its last entry (the root) backwards through its operands. An operand
+//! entry joins when it is element-wise with the group's shape and compute type, together with
+//! the other element-wise readers of its value that can join (siblings: `exp(x)` read by both
+//! `2·e` and `e + 1`), or alone. Readers outside the group then read its value as an extra
+//! output of the kernel (which writes it once, as the unfused graph did). An entry joins only
+//! if the trace stays acyclic with the group as one entry — no path may leave the group and
+//! come back, as through a matmul of one member that another member reads — counting groups
+//! already formed as single entries too. Afterwards the trace is put back in dependency order
+//! ([`topological_order`]): a fused entry stands where its root stood.
 //!
 //! A reduction over the trailing or the leading axes of a float32/float64 element-wise value
 //! (sum, prod, max, min) starts a group at that value and ends its kernel: one pass computes the chain
-//! and reduces it. When others read the value too, the kernel writes it as well (two outputs),
-//! which still saves the reduction's read of it. The fused entry takes the reduced value's
-//! place, so every reader of either output comes after it.
+//! and reduces it. When others read the value too, the kernel writes it as well, which still
+//! saves the reduction's read of it. The fused entry takes the reduced value's place.
 
+use super::order::topological_order;
 use super::program::{FusedOp, FusedProgram, FusedStep, Reduction, Step};
 use super::simplify::drop_unused;
 use super::trace::{Entry, Ref, Trace};
@@ -98,6 +103,39 @@ struct Group {
     members: Vec<usize>,
     reduction: Option<(usize, ReduceOp, (usize, bool))>,
     exported: bool,
+    /// Members other than the root whose values are read outside the group: extra outputs
+    /// of the kernel.
+    exports: Vec<usize>,
+}
+
+impl Group {
+    /// The trace entries the fused entry replaces: the members and the absorbed reduction.
+    fn entries(&self) -> impl Iterator<Item = usize> + '_ {
+        self.members.iter().copied().chain(self.reduction.map(|(e, ..)| e))
+    }
+}
+
+/// Whether fusing `entries` into one entry keeps the trace acyclic: no path leaves them and
+/// comes back, counting each group already formed as the one entry it becomes.
+fn stays_acyclic(entries: &BTreeSet<usize>, readers: &[BTreeSet<usize>], group_of: &[Option<usize>], groups: &[Group]) -> bool {
+    let n = readers.len();
+    let outside = |e: &usize| *e < n && !entries.contains(e);
+    let mut todo: Vec<usize> = entries.iter().flat_map(|&m| readers[m].iter().copied()).filter(outside).collect();
+    let mut seen = vec![false; n];
+    while let Some(e) = todo.pop() {
+        if entries.contains(&e) {
+            return false;
+        }
+        if std::mem::replace(&mut seen[e], true) {
+            continue;
+        }
+        let whole = group_of[e].map_or_else(|| vec![e], |g| groups[g].entries().collect());
+        for m in whole {
+            seen[m] = true;
+            todo.extend(readers[m].iter().copied().filter(|&r| r < n));
+        }
+    }
+    true
 }
 
 /// Replaces every fusible group of at least two entries, and every chain that ends in an
@@ -134,27 +172,59 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
             continue;
         }
         let shape = &trace.entries[root].outputs[0].0;
+        let joins = |p: usize| {
+            group_of[p].is_none()
+                && p < root
+                && info[p].is_some_and(|(_, c)| c.is_none_or(|c| c == compute))
+                && &trace.entries[p].outputs[0].0 == shape
+        };
+        // The group grows through its members' operands; an operand joins with the readers
+        // of its value that could join too (siblings of the chain), or alone, whichever keeps
+        // the trace acyclic. Its other readers then read it as an extra output.
         let mut members: BTreeSet<usize> = BTreeSet::from([root]);
+        let absorbed: BTreeSet<usize> = reduction.map(|(e, ..)| e).into_iter().collect();
+        let mut refused: BTreeSet<usize> = BTreeSet::new();
         loop {
-            let candidates: Vec<usize> = members
+            let operands: BTreeSet<usize> = members
                 .iter()
                 .flat_map(|&m| trace.entries[m].inputs.iter())
                 .filter_map(|r| if let Ref::Out { entry, .. } = r { Some(*entry) } else { None })
-                .filter(|p| !members.contains(p) && group_of[*p].is_none())
-                .filter(|&p| info[p].is_some_and(|(_, c)| c.is_none_or(|c| c == compute)) && &trace.entries[p].outputs[0].0 == shape)
-                .filter(|&p| readers[p].iter().all(|r| members.contains(r)))
+                .filter(|p| !members.contains(p) && !refused.contains(p) && joins(*p))
                 .collect();
-            if candidates.is_empty() {
+            if operands.is_empty() {
                 break;
             }
-            members.extend(candidates);
+            for p in operands {
+                let mut siblings = BTreeSet::from([p]);
+                let mut todo = vec![p];
+                while let Some(e) = todo.pop() {
+                    for &r in &readers[e] {
+                        if r < n && !members.contains(&r) && joins(r) && siblings.insert(r) {
+                            todo.push(r);
+                        }
+                    }
+                }
+                let alone = BTreeSet::from([p]);
+                let accepted = [siblings, alone].into_iter().find(|joining| {
+                    let trial: BTreeSet<usize> = members.iter().chain(joining).chain(&absorbed).copied().collect();
+                    stays_acyclic(&trial, &readers, &group_of, &groups)
+                });
+                match accepted {
+                    Some(joining) => members.extend(joining),
+                    None => {
+                        refused.insert(p);
+                    }
+                }
+            }
         }
         if members.len() >= 2 || reduction.is_some() {
-            for &m in &members {
+            for &m in members.iter().chain(&absorbed) {
                 group_of[m] = Some(groups.len());
             }
+            let read_outside = |m: usize| readers[m].iter().any(|r| !members.contains(r));
             let exported = reduction.is_some_and(|(e, ..)| readers[root].iter().any(|&r| r != e));
-            groups.push(Group { members: members.into_iter().collect(), reduction, exported });
+            let exports = members.iter().copied().filter(|&m| m != root && read_outside(m)).collect();
+            groups.push(Group { members: members.into_iter().collect(), reduction, exported, exports });
         }
     }
     if groups.is_empty() {
@@ -166,26 +236,28 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
         let compute = info[root].and_then(|(_, c)| c).expect("roots have a compute type");
         let (inputs, program) = build_program(&trace, group, &info, compute);
         let primitive = Arc::new(Fused(Arc::new(program)));
+        // Outputs: the root's value (first, so its readers need no change) unless only the
+        // absorbed reduction read it, the exported members' values, the reduced value.
         let mut outputs = trace.entries[root].outputs.clone();
-        if let Some((reduce, ..)) = group.reduction {
-            // The reduced value is now this entry's last output.
-            let reduced = trace.entries[reduce].outputs[0].clone();
-            if !group.exported {
-                outputs.clear();
-            }
-            outputs.push(reduced);
-            let moved = Ref::Out { entry: root, index: outputs.len() - 1 };
-            let was = Ref::Out { entry: reduce, index: 0 };
-            for r in trace.entries.iter_mut().flat_map(|e| e.inputs.iter_mut()).chain(trace.outputs.iter_mut()) {
-                if *r == was {
-                    *r = moved;
-                }
+        if group.reduction.is_some() && !group.exported {
+            outputs.clear();
+        }
+        let mut moves: Vec<(Ref, Ref)> = Vec::new();
+        let sources = group.exports.iter().copied().chain(group.reduction.map(|(reduce, ..)| reduce));
+        for source in sources {
+            outputs.push(trace.entries[source].outputs[0].clone());
+            moves.push((Ref::Out { entry: source, index: 0 }, Ref::Out { entry: root, index: outputs.len() - 1 }));
+        }
+        for r in trace.entries.iter_mut().flat_map(|e| e.inputs.iter_mut()).chain(trace.outputs.iter_mut()) {
+            if let Some((_, to)) = moves.iter().find(|(from, _)| from == r) {
+                *r = *to;
             }
         }
         trace.entries[root] = Entry { primitive, inputs, outputs };
     }
-    // The absorbed entries are now read by nobody.
-    drop_unused(trace)
+    // The absorbed entries are now read by nobody; a fused entry stands where its root stood,
+    // which may be after some readers of its extra outputs.
+    topological_order(drop_unused(trace))
 }
 
 /// The program of a group and the values it reads.
@@ -212,6 +284,7 @@ fn build_program(trace: &Trace, group: &Group, info: &[Option<(FusedOp, Option<D
     }
     let last = steps.len() - 1;
     let reduction = group.reduction.map(|(_, op, (axes, leading))| Reduction { op, step: last, axes, leading });
-    let outputs = if reduction.is_none() || group.exported { vec![last] } else { Vec::new() };
+    let root = if reduction.is_none() || group.exported { Some(last) } else { None };
+    let outputs = root.into_iter().chain(group.exports.iter().map(|&m| step_of[&Ref::Out { entry: m, index: 0 }])).collect();
     (inputs, FusedProgram { steps, outputs, reduction, compute })
 }

@@ -15,6 +15,7 @@
 //! `RMX_DISABLE_COMPILE=1` make compiled functions run their Rust code directly.
 
 mod fuse;
+mod order;
 pub mod program;
 mod simplify;
 pub(crate) mod trace;

@@ -591,7 +591,10 @@ pub fn check_family(family: &str) {
         if case.get("error").and_then(Value::as_bool) == Some(true) {
             // MLX refuses this input; rmx must return an error (at construction or eval).
             if let Ok(outs) = result.and_then(|outs| rmx::eval(&outs).map(|_| outs)) {
-                failures.push(format!("{name}: expected an error, got shapes {:?}", outs.iter().map(|o| o.shape().to_vec()).collect::<Vec<_>>()));
+                failures.push(format!(
+                    "{name}: expected an error, got shapes {:?}",
+                    outs.iter().map(|o| o.shape().to_vec()).collect::<Vec<_>>()
+                ));
             }
             continue;
         }
