@@ -343,8 +343,7 @@ fn random_graphs_compile_to_the_same_values() {
         state ^= state << 17;
         (state % bound as u64) as usize
     };
-    let inputs =
-        [draw(&[6, 7], Dtype::F32, 21), draw(&[6, 7], Dtype::F32, 22), rmx::multiply(draw(&[7, 7], Dtype::F32, 23), 0.3).unwrap()];
+    let inputs = [draw(&[6, 7], Dtype::F32, 21), draw(&[6, 7], Dtype::F32, 22), rmx::multiply(draw(&[7, 7], Dtype::F32, 23), 0.3).unwrap()];
     let mut fused_programs = 0;
     for program in 0..150 {
         let mut steps = Vec::new();
