@@ -115,6 +115,25 @@ impl Group {
     }
 }
 
+/// `p` and the readers of its value, transitively, that could join the group `members`
+/// (`joins`): the chain's siblings.
+fn with_joinable_readers(
+    p: usize,
+    members: &BTreeSet<usize>,
+    readers: &[BTreeSet<usize>],
+    joins: &impl Fn(usize) -> bool,
+) -> BTreeSet<usize> {
+    let (mut found, mut todo) = (BTreeSet::from([p]), vec![p]);
+    while let Some(e) = todo.pop() {
+        for &r in &readers[e] {
+            if r < readers.len() && !members.contains(&r) && joins(r) && found.insert(r) {
+                todo.push(r);
+            }
+        }
+    }
+    found
+}
+
 /// Whether fusing `entries` into one entry keeps the trace acyclic: no path leaves them and
 /// comes back, counting each group already formed as the one entry it becomes.
 fn stays_acyclic(entries: &BTreeSet<usize>, readers: &[BTreeSet<usize>], group_of: &[Option<usize>], groups: &[Group]) -> bool {
@@ -195,15 +214,7 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
                 break;
             }
             for p in operands {
-                let mut siblings = BTreeSet::from([p]);
-                let mut todo = vec![p];
-                while let Some(e) = todo.pop() {
-                    for &r in &readers[e] {
-                        if r < n && !members.contains(&r) && joins(r) && siblings.insert(r) {
-                            todo.push(r);
-                        }
-                    }
-                }
+                let siblings = with_joinable_readers(p, &members, &readers, &joins);
                 let alone = BTreeSet::from([p]);
                 let accepted = [siblings, alone].into_iter().find(|joining| {
                     let trial: BTreeSet<usize> = members.iter().chain(joining).chain(&absorbed).copied().collect();

@@ -10,29 +10,29 @@ use std::collections::BinaryHeap;
 /// given order wherever it already does (among entries ready to run, the earliest first).
 pub(crate) fn topological_order(trace: Trace) -> Trace {
     let n = trace.entries.len();
-    let operands = |e: &Entry| -> Vec<usize> {
-        let mut v: Vec<usize> = e.inputs.iter().filter_map(|r| if let Ref::Out { entry, .. } = r { Some(*entry) } else { None }).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
     let mut waiting: Vec<usize> = vec![0; n];
     let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut in_order = true;
     for (i, e) in trace.entries.iter().enumerate() {
-        for p in operands(e) {
+        let mut operands: Vec<usize> =
+            e.inputs.iter().filter_map(|r| if let Ref::Out { entry, .. } = r { Some(*entry) } else { None }).collect();
+        operands.sort_unstable();
+        operands.dedup();
+        for p in operands {
+            in_order &= p < i;
             waiting[i] += 1;
             readers[p].push(i);
         }
     }
-    if trace.entries.iter().enumerate().all(|(i, e)| operands(e).iter().all(|&p| p < i)) {
+    if in_order {
         return trace;
     }
     let mut ready: BinaryHeap<Reverse<usize>> = (0..n).filter(|&i| waiting[i] == 0).map(Reverse).collect();
     let mut new_index = vec![usize::MAX; n];
-    let mut order = Vec::with_capacity(n);
+    let mut placed = 0;
     while let Some(Reverse(i)) = ready.pop() {
-        new_index[i] = order.len();
-        order.push(i);
+        new_index[i] = placed;
+        placed += 1;
         for &r in &readers[i] {
             waiting[r] -= 1;
             if waiting[r] == 0 {
@@ -40,15 +40,16 @@ pub(crate) fn topological_order(trace: Trace) -> Trace {
             }
         }
     }
-    assert_eq!(order.len(), n, "fusion left a cycle in the trace");
+    assert_eq!(placed, n, "fusion left a cycle in the trace");
     let Trace { inputs, consts, entries, mut outputs } = trace;
-    let mut slots: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
     let renumber = |r: &mut Ref| {
         if let Ref::Out { entry, .. } = r {
             *entry = new_index[*entry];
         }
     };
-    let mut sorted: Vec<Entry> = order.iter().map(|&i| slots[i].take().expect("each entry once")).collect();
+    let mut placed_entries: Vec<(usize, Entry)> = entries.into_iter().enumerate().map(|(i, e)| (new_index[i], e)).collect();
+    placed_entries.sort_unstable_by_key(|(at, _)| *at);
+    let mut sorted: Vec<Entry> = placed_entries.into_iter().map(|(_, e)| e).collect();
     for e in &mut sorted {
         e.inputs.iter_mut().for_each(renumber);
     }
