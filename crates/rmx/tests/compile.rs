@@ -240,6 +240,12 @@ fn reductions_end_fused_kernels() {
         &rmx::sum(&rmx::square(&rmx::sin(&x).unwrap()).unwrap(), -1, false).unwrap(),
         1e-5,
     );
+    // A reduction over the leading axis, batched: the batch axis is not reduced.
+    let column_sums = |a: &[Array]| Ok(vec![rmx::sum(&rmx::exp(&a[0])?, 0, false)?]);
+    let compiled = rmx::compile(column_sums);
+    let batch = draw(&[3, 5, 40], Dtype::F32, 6);
+    let per_entry = rmx::vmap(|a| compiled.call(a), &[Some(0)], &[Some(0)])(std::slice::from_ref(&batch)).unwrap().remove(0);
+    assert_close("vmap of a compiled leading reduction", &per_entry, &rmx::sum(&rmx::exp(&batch).unwrap(), 1, false).unwrap(), 1e-5);
 }
 
 /// A value several consumers read: siblings join one kernel, values read after the kernel
@@ -296,12 +302,71 @@ fn values_with_several_readers_fuse() {
     }
 }
 
+/// Reductions over the same axes of values one kernel computes are folds of that kernel:
+/// the gradients of x·w + b (sums over the batch for w and b), several statistics of one
+/// row, sums and maxima together; short rows, long rows split over threads, leading axes
+/// with few and many rows, empty inputs; equal to uncompiled.
+#[test]
+fn several_reductions_share_one_kernel() {
+    let _on = SWITCH.read().unwrap();
+    let affine_grad: Fun = |a| {
+        let loss = |p: &[Array]| Ok(vec![rmx::sum(&gelu(&[rmx::add(&rmx::multiply(&p[0], &p[1])?, &p[2])?])?[0], Axes::All, false)?]);
+        rmx::grad(loss, &[0, 1, 2])(a)
+    };
+    let row_stats: Fun = |a| {
+        let y = rmx::multiply(&a[0], &a[1])?;
+        let e = rmx::exp(&y)?;
+        Ok(vec![rmx::sum(&rmx::square(&y)?, -1, true)?, rmx::max(&y, -1, true)?, rmx::sum(&e, -1, true)?])
+    };
+    let column_stats: Fun = |a| {
+        let y = rmx::add(&rmx::multiply(&a[0], &a[1])?, &a[2])?;
+        Ok(vec![rmx::sum(&y, 0, false)?, rmx::min(&y, 0, false)?, rmx::tanh(&y)?])
+    };
+    let cases: [(&str, Fun, Vec<&str>, &[usize]); 3] = [
+        ("x·w + b gradients", affine_grad, vec!["fused[20]", "reshape", "reshape"], &[4, 17, 129, 70000]),
+        ("row statistics", row_stats, vec!["fused[6]"], &[1, 300, 5000, 70000]),
+        ("column statistics", column_stats, vec!["fused[5]", "reshape", "reshape"], &[1, 3, 300, 5000]),
+    ];
+    for (name, f, want_kernels, widths) in cases {
+        for &width in widths {
+            for rows in [1usize, 7, 600, 70000].into_iter().filter(|r| r * width <= 1 << 21) {
+                let inputs = [draw(&[rows, width], Dtype::F32, 31), draw(&[width], Dtype::F32, 32), draw(&[width], Dtype::F32, 33)];
+                let compiled = rmx::compile(f);
+                let label = format!("{name} {rows}x{width}");
+                assert_eq!(compiled.kernels(&inputs).unwrap(), want_kernels, "{label}");
+                let (got, want) = (compiled.call(&inputs).unwrap(), f(&inputs).unwrap());
+                assert_eq!(got.len(), want.len(), "{label}");
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert_close(&format!("{label} output {i}"), g, w, 1e-4);
+                }
+            }
+        }
+    }
+    // Empty rows: the sums are 0 (max and min of nothing are errors, as in NumPy).
+    let sums = |a: &[Array]| Ok(vec![rmx::sum(&a[0], 0, false)?, rmx::sum(&rmx::exp(&a[0])?, 0, false)?]);
+    let empty = draw(&[0, 3], Dtype::F32, 34);
+    let got = rmx::compile(sums).call(std::slice::from_ref(&empty)).unwrap();
+    assert_eq!((values(&got[0]), values(&got[1])), (vec![0.0; 3], vec![0.0; 3]));
+    // Different axes do not share a kernel: one reduction is absorbed, the other stays.
+    let mixed = |a: &[Array]| {
+        let e = rmx::exp(&a[0])?;
+        Ok(vec![rmx::sum(&e, 0, false)?, rmx::sum(&e, 1, false)?])
+    };
+    let x = draw(&[50, 60], Dtype::F32, 35);
+    let compiled = rmx::compile(mixed);
+    assert_eq!(compiled.kernels(std::slice::from_ref(&x)).unwrap().iter().filter(|k| k.starts_with("fused")).count(), 1);
+    for (g, w) in compiled.call(std::slice::from_ref(&x)).unwrap().iter().zip(mixed(std::slice::from_ref(&x)).unwrap()) {
+        assert_close("sums over different axes", g, &w, 1e-5);
+    }
+}
+
 /// One step of a random program: which op, applied to which earlier values.
 #[derive(Clone, Copy, Debug)]
 enum RandomStep {
     Unary(usize, usize),
     Binary(usize, usize, usize),
-    RowSum(usize),
+    /// A sum (op 0) or max (op 1) over the last (axis 1) or first axis, added back.
+    Fold(usize, usize, usize),
     Matmul(usize),
     Cumsum(usize),
 }
@@ -323,16 +388,26 @@ impl RandomStep {
                 1 => rmx::multiply(&values[a], &values[b])?,
                 _ => rmx::maximum(&values[a], &values[b])?,
             },
-            RandomStep::RowSum(a) => rmx::add(&rmx::sum(&values[a], -1, true)?, &values[a])?,
+            RandomStep::Fold(op, axis, a) => rmx::add(&reduce(op, &values[a], axis)?, &values[a])?,
             RandomStep::Matmul(a) => rmx::matmul(&values[a], m)?,
             RandomStep::Cumsum(a) => rmx::cumsum(&values[a], Some(0), false, true)?,
         })
     }
 }
 
+/// A sum (op 0) or max of `x` over its last (axis 1) or first axis, kept.
+fn reduce(op: usize, x: &Array, axis: usize) -> Result<Array> {
+    let axis = if axis == 1 { -1 } else { 0 };
+    if op == 0 {
+        rmx::sum(x, axis, true)
+    } else {
+        rmx::max(x, axis, true)
+    }
+}
+
 /// Random graphs of element-wise ops mixed with reductions, matmuls and scans, values read
-/// by several consumers and returned at random: compiled equals uncompiled, whatever fusion
-/// groups it forms (it must never close a cycle).
+/// by several consumers, returned and reduced at random: compiled equals uncompiled,
+/// whatever fusion groups it forms (it must never close a cycle).
 #[test]
 fn random_graphs_compile_to_the_same_values() {
     let _on = SWITCH.read().unwrap();
@@ -345,25 +420,31 @@ fn random_graphs_compile_to_the_same_values() {
     };
     let inputs = [draw(&[6, 7], Dtype::F32, 21), draw(&[6, 7], Dtype::F32, 22), rmx::multiply(draw(&[7, 7], Dtype::F32, 23), 0.3).unwrap()];
     let mut fused_programs = 0;
-    for program in 0..150 {
+    for program in 0..300 {
         let mut steps = Vec::new();
         for i in 0..12 {
             let (count, kind) = (i + 2, next(10));
             steps.push(match kind {
                 0..=3 => RandomStep::Unary(next(4), next(count)),
                 4..=7 => RandomStep::Binary(next(3), next(count), next(count)),
-                8 => [RandomStep::RowSum(next(count)), RandomStep::Cumsum(next(count))][next(2)],
+                8 => [RandomStep::Fold(next(2), next(2), next(count)), RandomStep::Cumsum(next(count))][next(2)],
                 _ => RandomStep::Matmul(next(count)),
             });
         }
         let returned: Vec<usize> = (2..14).filter(|_| next(4) == 0).chain([13]).collect();
+        // Reductions returned as they are: siblings that may share one kernel.
+        let reduced: Vec<(usize, usize, usize)> = (0..next(4)).map(|_| (next(2), next(2), 2 + next(12))).collect();
         let f = move |a: &[Array]| {
             let mut values = a[..2].to_vec();
             for step in &steps {
                 let v = step.apply(&values, &a[2])?;
                 values.push(v);
             }
-            Ok(returned.iter().map(|&i| values[i].clone()).collect())
+            let mut out: Vec<Array> = returned.iter().map(|&i| values[i].clone()).collect();
+            for &(op, axis, i) in &reduced {
+                out.push(reduce(op, &values[i], axis)?);
+            }
+            Ok(out)
         };
         let compiled = rmx::compile(f.clone());
         fused_programs += usize::from(compiled.kernels(&inputs).unwrap().iter().any(|k| k.starts_with("fused")));
@@ -372,7 +453,7 @@ fn random_graphs_compile_to_the_same_values() {
             assert_close(&format!("program {program} output {i}"), g, w, 1e-5);
         }
     }
-    assert!(fused_programs > 100, "only {fused_programs} of 150 programs fused anything");
+    assert!(fused_programs > 200, "only {fused_programs} of 300 programs fused anything");
 }
 
 #[test]

@@ -1,23 +1,26 @@
 //! Element-wise fusion: groups of element-wise entries of one shape become one [`Fused`]
 //! entry, a kernel that computes them all in one pass.
 //!
-//! A group grows from its last entry (the root) backwards through its operands. An operand
-//! entry joins when it is element-wise with the group's shape and compute type, together with
-//! the other element-wise readers of its value that can join (siblings: `exp(x)` read by both
-//! `2·e` and `e + 1`), or alone. Readers outside the group then read its value as an extra
+//! A group grows from a root entry (visited from the end of the trace) through its operands.
+//! An operand entry joins when it is element-wise with the group's shape and compute type,
+//! together with the other element-wise readers of its value that can join (siblings:
+//! `exp(x)` read by both `2·e` and `e + 1`), or alone; the root's own element-wise readers
+//! join the same way. Readers outside the group then read a member's value as an extra
 //! output of the kernel (which writes it once, as the unfused graph did). An entry joins only
 //! if the trace stays acyclic with the group as one entry — no path may leave the group and
 //! come back, as through a matmul of one member that another member reads — counting groups
 //! already formed as single entries too. Afterwards the trace is put back in dependency order
-//! ([`topological_order`]): a fused entry stands where its root stood.
+//! ([`topological_order`]): a fused entry stands where its last member stood.
 //!
 //! A reduction over the trailing or the leading axes of a float32/float64 element-wise value
 //! (sum, prod, max, min) starts a group at that value and ends its kernel: one pass computes the chain
 //! and reduces it. When others read the value too, the kernel writes it as well, which still
-//! saves the reduction's read of it. The fused entry takes the reduced value's place.
+//! saves the reduction's read of it. A reduction of a value some group already computes
+//! joins that group's kernel when it reduces the same axes (the sums over the batch of a
+//! layer's weight and bias gradients: one pass, no full-size intermediate).
 
 use super::order::topological_order;
-use super::program::{FusedOp, FusedProgram, FusedStep, Reduction, Step};
+use super::program::{Fold, FusedOp, FusedProgram, FusedStep, Reduction, Step, MAX_FOLDS};
 use super::simplify::drop_unused;
 use super::trace::{Entry, Ref, Trace};
 use crate::dtype::Dtype;
@@ -97,21 +100,25 @@ fn absorbable_reduction(
 }
 
 /// A group of entries to fuse: members in trace order (the root, whose value the kernel
-/// computes, last) and the reduction entry it absorbs, with whether the root's value is
-/// read elsewhere too.
+/// computes, last) and the reductions it absorbs.
 struct Group {
     members: Vec<usize>,
-    reduction: Option<(usize, ReduceOp, (usize, bool))>,
-    exported: bool,
-    /// Members other than the root whose values are read outside the group: extra outputs
-    /// of the kernel.
-    exports: Vec<usize>,
+    /// Absorbed reductions as `(reduction entry, op, member reduced)`, all over `axes`.
+    folds: Vec<(usize, ReduceOp, usize)>,
+    /// `(count, leading)` of the reduced axes, once the group has a reduction.
+    axes: Option<(usize, bool)>,
+    compute: Dtype,
 }
 
 impl Group {
-    /// The trace entries the fused entry replaces: the members and the absorbed reduction.
+    /// The trace entries the fused entry replaces: the members and the absorbed reductions.
     fn entries(&self) -> impl Iterator<Item = usize> + '_ {
-        self.members.iter().copied().chain(self.reduction.map(|(e, ..)| e))
+        self.members.iter().copied().chain(self.folds.iter().map(|&(e, ..)| e))
+    }
+
+    /// Whether the group can absorb a reduction over `axes` in `compute` too.
+    fn takes_fold(&self, axes: (usize, bool), compute: Dtype) -> bool {
+        self.compute == compute && self.axes.is_none_or(|a| a == axes) && self.folds.len() < MAX_FOLDS
     }
 }
 
@@ -157,6 +164,15 @@ fn stays_acyclic(entries: &BTreeSet<usize>, readers: &[BTreeSet<usize>], group_o
     true
 }
 
+/// Whether `members` and the reductions `folds` that end their kernel can be one entry: no
+/// member reads a reduced value (known only once the kernel has read everything) and the
+/// trace stays acyclic.
+fn can_fuse(members: &BTreeSet<usize>, folds: &[usize], readers: &[BTreeSet<usize>], group_of: &[Option<usize>], groups: &[Group]) -> bool {
+    let reads_fold = folds.iter().any(|&f| readers[f].iter().any(|r| members.contains(r)));
+    let entries: BTreeSet<usize> = members.iter().chain(folds).copied().collect();
+    !reads_fold && stays_acyclic(&entries, readers, group_of, groups)
+}
+
 /// Replaces every fusible group of at least two entries, and every chain that ends in an
 /// absorbable reduction, with one fused entry.
 pub(crate) fn fuse(trace: Trace) -> Trace {
@@ -179,8 +195,25 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
     let mut group_of: Vec<Option<usize>> = vec![None; n];
     let mut groups: Vec<Group> = Vec::new();
     for last in (0..n).rev() {
+        let absorbable = absorbable_reduction(&trace, &trace.entries[last], &info);
+        // A reduction of a value already in a group joins that group's kernel (one more fold
+        // of the chunks it computes) if the trace stays acyclic.
+        if let Some((op, source, axes, compute)) = absorbable {
+            if let Some(g) = group_of[source] {
+                if groups[g].takes_fold(axes, compute) {
+                    let members: BTreeSet<usize> = groups[g].members.iter().copied().collect();
+                    let folds: Vec<usize> = groups[g].folds.iter().map(|&(e, ..)| e).chain([last]).collect();
+                    if can_fuse(&members, &folds, &readers, &group_of, &groups) {
+                        group_of[last] = Some(g);
+                        groups[g].folds.push((last, op, source));
+                        groups[g].axes = Some(axes);
+                    }
+                }
+                continue;
+            }
+        }
         // A reduction claims the entry it reduces (visited later: it comes earlier).
-        let (root, compute, reduction) = match absorbable_reduction(&trace, &trace.entries[last], &info) {
+        let (root, compute, reduction) = match absorbable {
             Some((op, source, axes, compute)) => (source, compute, Some((last, op, axes))),
             None => match info[last] {
                 Some((_, Some(compute))) => (last, compute, None),
@@ -193,15 +226,21 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
         let shape = &trace.entries[root].outputs[0].0;
         let joins = |p: usize| {
             group_of[p].is_none()
-                && p < root
                 && info[p].is_some_and(|(_, c)| c.is_none_or(|c| c == compute))
                 && &trace.entries[p].outputs[0].0 == shape
         };
         // The group grows through its members' operands; an operand joins with the readers
         // of its value that could join too (siblings of the chain), or alone, whichever keeps
         // the trace acyclic. Its other readers then read it as an extra output.
-        let mut members: BTreeSet<usize> = BTreeSet::from([root]);
-        let absorbed: BTreeSet<usize> = reduction.map(|(e, ..)| e).into_iter().collect();
+        let absorbed: Vec<usize> = reduction.map(|(e, ..)| e).into_iter().collect();
+        let fits = |joining: &BTreeSet<usize>, members: &BTreeSet<usize>| {
+            let trial: BTreeSet<usize> = members.iter().chain(joining).copied().collect();
+            can_fuse(&trial, &absorbed, &readers, &group_of, &groups)
+        };
+        // Element-wise readers of the root join it where they can (a reduction's root may be
+        // read by later entries of the chain too).
+        let with_readers = with_joinable_readers(root, &BTreeSet::new(), &readers, &joins);
+        let mut members = if fits(&with_readers, &BTreeSet::new()) { with_readers } else { BTreeSet::from([root]) };
         let mut refused: BTreeSet<usize> = BTreeSet::new();
         loop {
             let operands: BTreeSet<usize> = members
@@ -216,10 +255,7 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
             for p in operands {
                 let siblings = with_joinable_readers(p, &members, &readers, &joins);
                 let alone = BTreeSet::from([p]);
-                let accepted = [siblings, alone].into_iter().find(|joining| {
-                    let trial: BTreeSet<usize> = members.iter().chain(joining).chain(&absorbed).copied().collect();
-                    stays_acyclic(&trial, &readers, &group_of, &groups)
-                });
+                let accepted = [siblings, alone].into_iter().find(|joining| fits(joining, &members));
                 match accepted {
                     Some(joining) => members.extend(joining),
                     None => {
@@ -232,10 +268,12 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
             for &m in members.iter().chain(&absorbed) {
                 group_of[m] = Some(groups.len());
             }
-            let read_outside = |m: usize| readers[m].iter().any(|r| !members.contains(r));
-            let exported = reduction.is_some_and(|(e, ..)| readers[root].iter().any(|&r| r != e));
-            let exports = members.iter().copied().filter(|&m| m != root && read_outside(m)).collect();
-            groups.push(Group { members: members.into_iter().collect(), reduction, exported, exports });
+            groups.push(Group {
+                members: members.into_iter().collect(),
+                folds: reduction.map(|(e, op, _)| (e, op, root)).into_iter().collect(),
+                axes: reduction.map(|(.., axes)| axes),
+                compute,
+            });
         }
     }
     if groups.is_empty() {
@@ -244,18 +282,15 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
     let mut trace = trace;
     for group in &groups {
         let root = *group.members.last().expect("groups are not empty");
-        let compute = info[root].and_then(|(_, c)| c).expect("roots have a compute type");
-        let (inputs, program) = build_program(&trace, group, &info, compute);
+        // Full-size outputs: the members read outside the group (the root first, so its
+        // readers need no change), then one reduced value per fold.
+        let inside: BTreeSet<usize> = group.entries().collect();
+        let exports: Vec<usize> = group.members.iter().rev().copied().filter(|&m| readers[m].iter().any(|r| !inside.contains(r))).collect();
+        let (inputs, program) = build_program(&trace, group, &exports, &info);
         let primitive = Arc::new(Fused(Arc::new(program)));
-        // Outputs: the root's value (first, so its readers need no change) unless only the
-        // absorbed reduction read it, the exported members' values, the reduced value.
-        let mut outputs = trace.entries[root].outputs.clone();
-        if group.reduction.is_some() && !group.exported {
-            outputs.clear();
-        }
+        let mut outputs = Vec::new();
         let mut moves: Vec<(Ref, Ref)> = Vec::new();
-        let sources = group.exports.iter().copied().chain(group.reduction.map(|(reduce, ..)| reduce));
-        for source in sources {
+        for source in exports.iter().copied().chain(group.folds.iter().map(|&(reduce, ..)| reduce)) {
             outputs.push(trace.entries[source].outputs[0].clone());
             moves.push((Ref::Out { entry: source, index: 0 }, Ref::Out { entry: root, index: outputs.len() - 1 }));
         }
@@ -271,8 +306,9 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
     topological_order(drop_unused(trace))
 }
 
-/// The program of a group and the values it reads.
-fn build_program(trace: &Trace, group: &Group, info: &[Option<(FusedOp, Option<Dtype>)>], compute: Dtype) -> (Vec<Ref>, FusedProgram) {
+/// The program of a group whose members `exports` are full-size outputs, and the values it
+/// reads.
+fn build_program(trace: &Trace, group: &Group, exports: &[usize], info: &[Option<(FusedOp, Option<Dtype>)>]) -> (Vec<Ref>, FusedProgram) {
     let members = &group.members;
     let mut inputs: Vec<Ref> = Vec::new();
     let mut steps: Vec<FusedStep> = Vec::new();
@@ -293,9 +329,12 @@ fn build_program(trace: &Trace, group: &Group, info: &[Option<(FusedOp, Option<D
         step_of.insert(Ref::Out { entry: m, index: 0 }, steps.len());
         steps.push(FusedStep { step: Step::Op(op, args), dtype: trace.entries[m].outputs[0].1 });
     }
-    let last = steps.len() - 1;
-    let reduction = group.reduction.map(|(_, op, (axes, leading))| Reduction { op, step: last, axes, leading });
-    let root = if reduction.is_none() || group.exported { Some(last) } else { None };
-    let outputs = root.into_iter().chain(group.exports.iter().map(|&m| step_of[&Ref::Out { entry: m, index: 0 }])).collect();
-    (inputs, FusedProgram { steps, outputs, reduction, compute })
+    let step = |m: usize| step_of[&Ref::Out { entry: m, index: 0 }];
+    let reduction = group.axes.map(|(axes, leading)| Reduction {
+        folds: group.folds.iter().map(|&(_, op, source)| Fold { op, step: step(source) }).collect(),
+        axes,
+        leading,
+    });
+    let outputs = exports.iter().map(|&m| step(m)).collect();
+    (inputs, FusedProgram { steps, outputs, reduction, compute: group.compute })
 }

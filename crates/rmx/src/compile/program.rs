@@ -1,8 +1,8 @@
 //! The fused-kernel representation: a straight-line program of element-wise steps over
 //! inputs that broadcast to one shape.
 //!
-//! A program may end with a reduction over the trailing axes of one of its values (a sum of
-//! squares, the normalizer of a softmax) or over its leading axes (a sum over the batch),
+//! A program may end with reductions over the trailing axes of some of its values (a sum of
+//! squares, the normalizer of a softmax) or over their leading axes (sums over the batch),
 //! computed in the same pass.
 //!
 //! A program names operations, not code, so it is backend-neutral: the CPU backend
@@ -71,19 +71,28 @@ pub struct FusedStep {
     pub dtype: Dtype,
 }
 
-/// A reduction over the trailing (or, with `leading`, the leading) `axes` axes of step
-/// `step`'s value (kept with size 1), the last output of its program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The most values one program reduces.
+pub const MAX_FOLDS: usize = 8;
+
+/// Reductions over the trailing (or, with `leading`, the leading) `axes` axes (kept with
+/// size 1) of one or more of a program's values, computed in the same pass: its last
+/// outputs, one per fold.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Reduction {
-    /// Sum, Prod, Max or Min.
-    pub op: ReduceOp,
-    pub step: usize,
+    pub folds: Vec<Fold>,
     pub axes: usize,
     pub leading: bool,
 }
 
+/// One reduced value: step `step`'s value folded by `op` (sum, prod, max or min).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fold {
+    pub op: ReduceOp,
+    pub step: usize,
+}
+
 /// A fused element-wise kernel: steps in order (operands always earlier), the steps that are
-/// full-size outputs, an optional reduction (one more output, after those), and the type
+/// full-size outputs, optional reductions (one more output each, after those), and the type
 /// values are computed in (`F32` for f32/f16/bf16/bool values, `F64` for f64/bool values).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct FusedProgram {
@@ -101,7 +110,7 @@ impl FusedProgram {
 
     /// Number of operations (steps that are not input reads, and the reduction).
     pub fn op_count(&self) -> usize {
-        self.steps.len() - self.input_count() + usize::from(self.reduction.is_some())
+        self.steps.len() - self.input_count() + self.reduction.as_ref().map_or(0, |r| r.folds.len())
     }
 
     /// The shape of the reduction's output given the shape of the value it reduces.
@@ -143,7 +152,7 @@ impl FusedProgram {
         let shapes = self.step_shapes(input_shapes)?;
         let mut out: Vec<Vec<usize>> = self.outputs.iter().map(|&o| shapes[o].clone()).collect();
         if let Some(r) = &self.reduction {
-            out.push(Self::reduced_shape(r, &shapes[r.step]));
+            out.extend(r.folds.iter().map(|f| Self::reduced_shape(r, &shapes[f.step])));
         }
         Ok(out)
     }
@@ -166,9 +175,11 @@ impl FusedProgram {
         }
         let mut out: Vec<Array> = self.outputs.iter().map(|&o| values[o].clone()).collect();
         if let Some(r) = &self.reduction {
-            let x = &values[r.step];
-            let primitive = Arc::new(Reduce { op: r.op, axes: Self::reduced_axes(r, x.ndim()) });
-            out.push(Array::from_primitive(Self::reduced_shape(r, x.shape()), x.dtype(), primitive, vec![x.clone()]));
+            for fold in &r.folds {
+                let x = &values[fold.step];
+                let primitive = Arc::new(Reduce { op: fold.op, axes: Self::reduced_axes(r, x.ndim()) });
+                out.push(Array::from_primitive(Self::reduced_shape(r, x.shape()), x.dtype(), primitive, vec![x.clone()]));
+            }
         }
         Ok(out)
     }
@@ -186,7 +197,8 @@ impl fmt::Debug for FusedProgram {
         write!(f, "-> {:?}", self.outputs)?;
         if let Some(r) = &self.reduction {
             let side = if r.leading { "first" } else { "last" };
-            write!(f, ", {}(%{}) over the {side} {} axes", r.op.name(), r.step, r.axes)?;
+            let folds: Vec<String> = r.folds.iter().map(|fold| format!("{}(%{})", fold.op.name(), fold.step)).collect();
+            write!(f, ", {} over the {side} {} axes", folds.join(" "), r.axes)?;
         }
         write!(f, ")")
     }

@@ -7,7 +7,7 @@ use super::rules::align_elementwise;
 use super::{Batched, BatchedOutputs, Primitive};
 use crate::array::Array;
 use crate::compile::program::FusedProgram;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::shape::{broadcast_many, broadcast_strides};
 use crate::storage::alloc_output;
 use std::sync::Arc;
@@ -32,6 +32,13 @@ impl Primitive for Fused {
         let storages = inputs.iter().map(|a| a.storage()).collect::<Result<Vec<_>>>()?;
         let strides: Vec<Vec<isize>> =
             inputs.iter().zip(&storages).map(|(a, s)| broadcast_strides(a.shape(), &s.strides, &shape)).collect();
+        // The kernel writes what the program computes: outputs of other shapes (a node built
+        // wrongly) would be written out of bounds.
+        let want = self.0.output_shapes(&input_shapes)?;
+        if outputs.len() != want.len() || outputs.iter().zip(&want).any(|(o, w)| o.shape() != w.as_slice()) {
+            let got: Vec<&[usize]> = outputs.iter().map(|o| o.shape()).collect();
+            return Err(Error::Eval(format!("fused kernel: outputs {got:?} where the program computes {want:?}")));
+        }
         let out_storages = outputs.iter().map(|o| alloc_output(o.shape(), o.dtype())).collect::<Result<Vec<_>>>()?;
         let input_views: Vec<(&crate::storage::Storage, &[isize])> =
             storages.iter().zip(&strides).map(|(s, st)| (s, st.as_slice())).collect();
@@ -55,6 +62,14 @@ impl Primitive for Fused {
     }
 
     fn vmap(&self, inputs: &[Batched], outputs: &[Array]) -> Result<Option<BatchedOutputs>> {
+        if self.0.reduction.as_ref().is_some_and(|r| r.leading) {
+            // The batch goes in front, where a reduction over the leading axes would fold it
+            // in: batch the unfused graph instead.
+            let arrays: Vec<Array> = inputs.iter().map(|(x, _)| x.clone()).collect();
+            let in_axes: Vec<Option<usize>> = inputs.iter().map(|(_, axis)| *axis).collect();
+            let batched = crate::vmap(|a| self.0.unfused(a), &in_axes, &vec![Some(0); outputs.len()])(&arrays)?;
+            return Ok(Some((batched, vec![Some(0); outputs.len()])));
+        }
         let (arrays, size) = align_elementwise(inputs, outputs[0].ndim())?;
         let specs = outputs.iter().map(|o| ([&[size], o.shape()].concat(), o.dtype())).collect();
         let batched = Array::outputs_from_primitive(specs, Arc::new(Fused(Arc::clone(&self.0))), arrays);

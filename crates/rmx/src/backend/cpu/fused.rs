@@ -15,16 +15,17 @@
 //! follow. Prefetching the chunk one, two or four ahead made a memory-bound kernel
 //! (subtract-exp on 16 MB) 1.2–1.6x slower on AMD Zen 4, and did nothing measurable on Intel.
 //!
-//! A program that ends in a reduction over trailing axes runs row by row instead: short rows
+//! A program that ends in reductions over trailing axes runs row by row instead: short rows
 //! several to a chunk, each reduced from the register; long rows chunk by chunk into
-//! partial results (split across threads when there are few rows). One that reduces its
-//! leading axes folds each computed row into accumulators for the kept elements.
+//! partial results (split across threads when there are few rows). One that reduces
+//! leading axes folds each computed row into accumulators for the kept elements. Every
+//! reduced value (a program may fold several) is folded from the same computed chunk.
 
 use super::elementwise::lanes;
 use super::math::Real;
 use super::parallel::parallel_for_init;
 use super::strided::{collapse_many, row_start, SendConstPtr, SendPtr, PARALLEL_THRESHOLD};
-use crate::compile::program::{FusedOp, FusedProgram, Reduction, Step};
+use crate::compile::program::{FusedOp, FusedProgram, Reduction, Step, MAX_FOLDS};
 use crate::dtype::Dtype;
 use crate::primitive::binary::{float_binary_formula, BinaryOp};
 use crate::primitive::reduce::{run_fold, run_fold_rows, run_merge, run_start, HasAcc};
@@ -140,7 +141,8 @@ fn allocate_registers(program: &FusedProgram, pinned: &[bool]) -> Registers {
             }
         }
     }
-    for &o in &program.outputs {
+    // Outputs and reduced values are read after the last step.
+    for &o in program.outputs.iter().chain(program.reduction.iter().flat_map(|r| r.folds.iter().map(|f| &f.step))) {
         last_use[o] = usize::MAX;
     }
     let (mut slot, mut free, mut count) = (vec![0usize; n], Vec::new(), 0usize);
@@ -189,10 +191,11 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     if n == 0 {
         if let Some(r) = &program.reduction {
             // Empty rows reduce to the operation's identity.
-            let reduced = &outputs[outputs.len() - 1];
             let rows: usize = if r.leading { shape[r.axes..].iter().product() } else { shape[..shape.len() - r.axes].iter().product() };
-            // SAFETY: the reduced output holds one compute-type value per row.
-            unsafe { std::slice::from_raw_parts_mut(reduced.ptr::<F>() as *mut F, rows) }.fill(run_start::<F>(r.op));
+            for (fold, reduced) in r.folds.iter().zip(&outputs[outputs.len() - r.folds.len()..]) {
+                // SAFETY: the reduced output holds one compute-type value per row.
+                unsafe { std::slice::from_raw_parts_mut(reduced.ptr::<F>() as *mut F, rows) }.fill(run_start::<F>(fold.op));
+            }
         }
         return;
     }
@@ -229,11 +232,10 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         }
     }
     // Computes elements `start..start + len` (at most CHUNK) into the registers and stores the
-    // full-size outputs; returns where the reduced step's values are (null without a
-    // reduction). Inputs already in the compute type whose chunk lies contiguous in memory are
+    // full-size outputs; sets `folded[k]` to where the values of fold `k` are. Inputs already in the compute type whose chunk lies contiguous in memory are
     // read where they are (`direct`) rather than copied into a register, and operations of
     // `sink_of` write straight into their output.
-    let body = |file: &mut RegisterFile<F>, start: usize, len: usize| -> *const F {
+    let body = |file: &mut RegisterFile<F>, start: usize, len: usize, folded: &mut Folded<F>| {
         let regs = file.values();
         let base = regs.as_mut_ptr();
         let mut direct = [std::ptr::null::<F>(); DIRECT_STEPS];
@@ -293,7 +295,9 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
                 unsafe { store(std::slice::from_raw_parts(value(&direct, step), len), *ptr, *dtype, start, stream) };
             }
         }
-        program.reduction.as_ref().map_or(std::ptr::null(), |r| value(&direct, r.step))
+        for (slot, fold) in folded.iter_mut().zip(program.reduction.iter().flat_map(|r| &r.folds)) {
+            *slot = value(&direct, fold.step);
+        }
     };
     let scratch = || {
         let mut file = RegisterFile::zeroed(registers.count * CHUNK);
@@ -308,15 +312,16 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         file
     };
     if let Some(r) = &program.reduction {
-        let reduced = SendPtr(outputs[outputs.len() - 1].ptr::<F>() as *mut F);
+        let reduced: Vec<SendPtr<F>> =
+            outputs[outputs.len() - r.folds.len()..].iter().map(|o| SendPtr(o.ptr::<F>() as *mut F)).collect();
         if r.leading {
-            reduce_leading(r, shape, reduced, scratch, &body);
+            reduce_leading(r, shape, &reduced, scratch, &body);
         } else {
-            reduce_rows(r, shape, reduced, scratch, &body);
+            reduce_rows(r, shape, &reduced, scratch, &body);
         }
     } else {
         for_each_task(n.div_ceil(CHUNK), 8, n >= PARALLEL_THRESHOLD, scratch, |file, c| {
-            body(file, c * CHUNK, CHUNK.min(n - c * CHUNK));
+            body(file, c * CHUNK, CHUNK.min(n - c * CHUNK), &mut [std::ptr::null(); MAX_FOLDS]);
         });
     }
     if stream {
@@ -337,79 +342,96 @@ fn for_each_task<F: Lane>(
     parallel_for_init(count, if parallel { min_len } else { count }, scratch, task);
 }
 
-/// Computes the program row by row (a row: the elements the reduction folds into one value)
-/// and writes each row's reduced value to `reduced`; `body(registers, start, len)` computes
-/// elements and returns where the reduced step's `len` values are.
+/// Where each fold's values are after a call of the program's body.
+type Folded<F> = [*const F; MAX_FOLDS];
+
+/// Computes the program row by row (a row: the elements a fold reduces into one value) and
+/// writes each row's reduced values to `reduced` (one output per fold);
+/// `body(registers, start, len, folded)` computes elements and says where each fold's `len`
+/// values are.
 fn reduce_rows<F: Lane>(
     r: &Reduction,
     shape: &[usize],
-    reduced: SendPtr<F>,
+    reduced: &[SendPtr<F>],
     scratch: impl Fn() -> RegisterFile<F> + Sync + Send,
-    body: &(impl Fn(&mut RegisterFile<F>, usize, usize) -> *const F + Sync),
+    body: &(impl Fn(&mut RegisterFile<F>, usize, usize, &mut Folded<F>) + Sync),
 ) {
     let n: usize = shape.iter().product();
     let row: usize = shape[shape.len() - r.axes..].iter().product();
     let rows = n / row;
     let parallel = n >= PARALLEL_THRESHOLD;
+    let folds = r.folds.len();
     if row <= CHUNK {
         // Several whole rows per chunk.
         let per = CHUNK / row;
         let task = |file: &mut RegisterFile<F>, t: usize| {
             let first = t * per;
             let count = per.min(rows - first);
-            // SAFETY: `body` computed `count * row` values there.
-            let values = unsafe { std::slice::from_raw_parts(body(file, first * row, count * row), count * row) };
-            for (j, row_values) in values.chunks_exact(row).enumerate() {
-                let value = run_fold(r.op, row_values);
-                // SAFETY: row `first + j` belongs to this task alone.
-                unsafe { *reduced.get().add(first + j) = value };
+            let mut folded = [std::ptr::null(); MAX_FOLDS];
+            body(file, first * row, count * row, &mut folded);
+            for ((fold, &values), out) in r.folds.iter().zip(&folded).zip(reduced) {
+                // SAFETY: `body` computed `count * row` values there.
+                let values = unsafe { std::slice::from_raw_parts(values, count * row) };
+                for (j, row_values) in values.chunks_exact(row).enumerate() {
+                    // SAFETY: row `first + j` belongs to this task alone.
+                    unsafe { *out.get().add(first + j) = run_fold(fold.op, row_values) };
+                }
             }
         };
         for_each_task(rows.div_ceil(per), 1, parallel, scratch, task);
         return;
     }
     // Long rows: each split into `parts` spans (to keep every thread busy when rows are few),
-    // each span folded chunk by chunk into a partial value.
+    // each span folded chunk by chunk into partial values (one per fold).
     let threads = rayon::current_num_threads();
     let parts = if !parallel || rows >= 2 * threads { 1 } else { (2 * threads).div_ceil(rows).min(row.div_ceil(CHUNK)) };
     let span = row.div_ceil(parts);
-    let mut partials = vec![run_start::<F>(r.op); rows * parts];
+    let mut partials = vec![F::zero(); rows * parts * folds];
     let partial = SendPtr(partials.as_mut_ptr());
     let task = |file: &mut RegisterFile<F>, t: usize| {
         let (i, p) = (t / parts, t % parts);
         let (from, to) = (i * row + p * span, i * row + ((p + 1) * span).min(row));
-        let mut acc = run_start::<F>(r.op);
+        let mut acc = [F::zero(); MAX_FOLDS];
+        for (a, fold) in acc.iter_mut().zip(&r.folds) {
+            *a = run_start::<F>(fold.op);
+        }
+        let mut folded = [std::ptr::null(); MAX_FOLDS];
         let mut start = from;
         while start < to {
             let len = CHUNK.min(to - start);
-            // SAFETY: `body` computed `len` values there.
-            let values = unsafe { std::slice::from_raw_parts(body(file, start, len), len) };
-            acc = run_merge::<F>(r.op, acc, run_fold(r.op, values));
+            body(file, start, len, &mut folded);
+            for ((a, fold), &values) in acc.iter_mut().zip(&r.folds).zip(&folded) {
+                // SAFETY: `body` computed `len` values there.
+                let values = unsafe { std::slice::from_raw_parts(values, len) };
+                *a = run_merge::<F>(fold.op, *a, run_fold(fold.op, values));
+            }
             start += len;
         }
-        // SAFETY: each task owns its partial.
-        unsafe { *partial.get().add(t) = acc };
+        // SAFETY: each task owns its partials.
+        unsafe { std::slice::from_raw_parts_mut(partial.get().add(t * folds), folds) }.copy_from_slice(&acc[..folds]);
     };
     for_each_task(rows * parts, 1, parallel, scratch, task);
-    for (i, chunk) in partials.chunks(parts).enumerate() {
-        let value = chunk.iter().fold(run_start::<F>(r.op), |a, &b| run_merge::<F>(r.op, a, b));
-        // SAFETY: the reduced output holds `rows` values.
-        unsafe { *reduced.get().add(i) = value };
+    for (i, row_partials) in partials.chunks(parts * folds).enumerate() {
+        for (k, (fold, out)) in r.folds.iter().zip(reduced).enumerate() {
+            let value = row_partials.iter().skip(k).step_by(folds).fold(run_start::<F>(fold.op), |a, &b| run_merge::<F>(fold.op, a, b));
+            // SAFETY: each reduced output holds `rows` values.
+            unsafe { *out.get().add(i) = value };
+        }
     }
 }
 
 /// Computes the program and reduces it over its leading axes: the elements are rows of
-/// `inner` (the kept axes), each folded element-wise into `inner` accumulators. The rows are
-/// split into parts (one set of accumulators each, merged at the end), and a task walks its
-/// part's rows in memory order, [`CHUNK`] elements per call (short rows several to a call),
-/// so the hardware prefetchers see one stream. With fewer parts than twice the threads (few
-/// rows), the columns are split across tasks too.
+/// `inner` (the kept axes), each folded element-wise into `inner` accumulators per fold. The
+/// rows are split into parts (one set of accumulators each, merged at the end), and a task
+/// walks its part's rows in memory order, [`CHUNK`] elements per call (short rows several to
+/// a call), so the hardware prefetchers see one stream. With fewer parts than twice the
+/// threads (few rows), the columns are split across tasks too.
 fn reduce_leading<F: Lane>(
     r: &Reduction,
     shape: &[usize],
-    reduced: SendPtr<F>,
+    reduced: &[SendPtr<F>],
     scratch: impl Fn() -> RegisterFile<F> + Sync + Send,
-    body: &(impl Fn(&mut RegisterFile<F>, usize, usize) -> *const F + Sync),
+    body: &(impl Fn(&mut RegisterFile<F>, usize, usize, &mut Folded<F>) + Sync),
 ) {
     let n: usize = shape.iter().product();
     let inner: usize = shape[r.axes..].iter().product();
@@ -423,25 +445,42 @@ fn reduce_leading<F: Lane>(
     let part_rows = outer.div_ceil(parts);
     let groups = tasks_wanted.div_ceil(parts).min(spans);
     let group_spans = spans.div_ceil(groups);
-    // With one part the accumulators are the output itself.
-    let mut partials = if parts == 1 { Vec::new() } else { vec![run_start::<F>(r.op); parts * inner] };
-    let acc_base = if parts == 1 { reduced } else { SendPtr(partials.as_mut_ptr()) };
+    // With one part the accumulators are the outputs themselves; otherwise fold `k` has
+    // `parts * inner` of them from `k * parts * inner` on.
+    let mut partials = if parts == 1 { Vec::new() } else { vec![F::zero(); r.folds.len() * parts * inner] };
+    let acc_bases: Vec<SendPtr<F>> = if parts == 1 {
+        reduced.to_vec()
+    } else {
+        (0..r.folds.len()).map(|k| SendPtr(partials[k * parts * inner..].as_mut_ptr())).collect()
+    };
     let task = |file: &mut RegisterFile<F>, t: usize| {
         let (part, group) = (t / groups, t % groups);
         let (j0, j1) = (group * group_spans * width, ((group + 1) * group_spans * width).min(inner));
-        // SAFETY: each (part, group) pair owns these accumulators.
-        let acc = unsafe { std::slice::from_raw_parts_mut(acc_base.get().add(part * inner + j0), j1 - j0) };
-        acc.fill(run_start::<F>(r.op));
+        let mut accs: Vec<&mut [F]> = r
+            .folds
+            .iter()
+            .zip(&acc_bases)
+            .map(|(fold, base)| {
+                // SAFETY: each (part, group) pair owns these accumulators.
+                let acc = unsafe { std::slice::from_raw_parts_mut(base.get().add(part * inner + j0), j1 - j0) };
+                acc.fill(run_start::<F>(fold.op));
+                acc
+            })
+            .collect();
+        let mut folded = [std::ptr::null(); MAX_FOLDS];
         let (first, end) = (part * part_rows, ((part + 1) * part_rows).min(outer));
         let mut row = first;
         while row < end {
             let count = if width == inner { rows_per_call.min(end - row) } else { 1 };
-            for (k, span_acc) in acc.chunks_mut(width).enumerate() {
-                let len = span_acc.len();
-                // SAFETY: `body` computed `count * len` values there (whole rows when count > 1).
-                let values = unsafe { std::slice::from_raw_parts(body(file, row * inner + j0 + k * width, count * len), count * len) };
-                for one in values.chunks_exact(len) {
-                    run_fold_rows(r.op, span_acc, &[one]);
+            for from in (0..j1 - j0).step_by(width) {
+                let len = width.min(j1 - j0 - from);
+                body(file, row * inner + j0 + from, count * len, &mut folded);
+                for ((acc, fold), &values) in accs.iter_mut().zip(&r.folds).zip(&folded) {
+                    // SAFETY: `body` computed `count * len` values there (whole rows when count > 1).
+                    let values = unsafe { std::slice::from_raw_parts(values, count * len) };
+                    for one in values.chunks_exact(len) {
+                        run_fold_rows(fold.op, &mut acc[from..from + len], &[one]);
+                    }
                 }
             }
             row += count;
@@ -449,12 +488,14 @@ fn reduce_leading<F: Lane>(
     };
     for_each_task(parts * groups, 1, tasks_wanted > 1, scratch, task);
     if parts > 1 {
-        // SAFETY: the reduced output holds `inner` values.
-        let out = unsafe { std::slice::from_raw_parts_mut(reduced.get(), inner) };
-        out.copy_from_slice(&partials[..inner]);
-        for part in partials[inner..].chunks_exact(inner) {
-            for (o, &p) in out.iter_mut().zip(part) {
-                *o = run_merge::<F>(r.op, *o, p);
+        for ((fold, out), fold_partials) in r.folds.iter().zip(reduced).zip(partials.chunks_exact(parts * inner)) {
+            // SAFETY: each reduced output holds `inner` values.
+            let out = unsafe { std::slice::from_raw_parts_mut(out.get(), inner) };
+            out.copy_from_slice(&fold_partials[..inner]);
+            for part in fold_partials[inner..].chunks_exact(inner) {
+                for (o, &p) in out.iter_mut().zip(part) {
+                    *o = run_merge::<F>(fold.op, *o, p);
+                }
             }
         }
     }
