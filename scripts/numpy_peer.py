@@ -3,7 +3,12 @@
 
 Reads one case name per line on stdin, runs that case `iters` times, and prints the mean
 milliseconds per run. The Rust benchmark alternates between its own run and this peer (A B A
-B ...) so both see the same machine state. The first line printed describes the BLAS in use.
+B ...) so both see the same machine state. The first line printed describes the BLAS in use
+and the MLX version (null when `mlx` is not installed).
+
+A case named `mlx:<case>` runs the MLX version of `<case>` (the CPU benchmark's cases only),
+evaluated with `mx.eval`: MLX is the framework rmx follows, so it is a peer column, though its
+CPU backend is slow on x86 and NumPy stays the bar to beat.
 """
 import json
 import sys
@@ -132,17 +137,90 @@ def setup(case):
     raise SystemExit(f"unknown case {case}")
 
 
+def setup_mlx(case):
+    """The MLX version of a `cpu_vs_numpy` case: a function that builds and evaluates it."""
+    import mlx.core as mx
+
+    def arr(*shape):
+        return mx.array(f32(*shape))
+
+    def evaluated(build):
+        return lambda: mx.eval(build())
+    name, _, size = case.rpartition("_")
+    if case.startswith(("matmul_f32_", "matmul_bf16_")):
+        n = int(size)
+        a, b = arr(n, n), arr(n, n)
+        if "bf16" in case:
+            a, b = a.astype(mx.bfloat16), b.astype(mx.bfloat16)
+        return evaluated(lambda: a @ b)
+    if case == "matmul_batched_64x128":
+        a, b = arr(64, 128, 128), arr(64, 128, 128)
+        return evaluated(lambda: a @ b)
+    if case == "add_broadcast_4096x4096":
+        a, b = arr(4096, 4096), arr(4096)
+        return evaluated(lambda: a + b)
+    if case.startswith(("add_", "mul_")):
+        n = {"1M": 1 << 20, "16M": 1 << 24}[size]
+        a, b = arr(n), arr(n)
+        return evaluated((lambda: a + b) if case.startswith("add") else (lambda: a * b))
+    if case in ("exp_16M", "tanh_16M", "sigmoid_16M"):
+        x = arr(1 << 24)
+        return evaluated({"exp_16M": lambda: mx.exp(x), "tanh_16M": lambda: mx.tanh(x),
+                          "sigmoid_16M": lambda: mx.sigmoid(x)}[case])
+    if case.startswith(("sum_axis", "max_axis")):
+        x = arr(4096, 4096)
+        axis = int(case[len("sum_axis")])
+        return evaluated((lambda: x.sum(axis)) if case.startswith("sum") else (lambda: x.max(axis)))
+    if case == "softmax_1024x4096":
+        x = arr(1024, 4096)
+        return evaluated(lambda: mx.softmax(x, axis=-1))
+    if case == "transpose_copy_4096":
+        x = arr(4096, 4096)
+        return evaluated(lambda: mx.contiguous(x.T))
+    if case in ("sort_1M", "argsort_1M"):
+        x = arr(1 << 20)
+        return evaluated((lambda: mx.sort(x)) if case == "sort_1M" else (lambda: mx.argsort(x)))
+    if case == "cumsum_4096x4096_axis1":
+        x = arr(4096, 4096)
+        return evaluated(lambda: mx.cumsum(x, axis=1))
+    if case == "take_1M_of_16M":
+        x = arr(1 << 24)
+        idx = mx.array(RNG.integers(0, 1 << 24, 1 << 20).astype(np.int32))
+        return evaluated(lambda: mx.take(x, idx))
+    if case == "conv2d_8x64x56x56_k3":
+        x, w = arr(8, 56, 56, 64), arr(64, 3, 3, 64)
+        return evaluated(lambda: mx.conv2d(x, w, padding=1))
+    if case == "overhead_10000_ops":
+        a, one = mx.array([1.0]), mx.array(1.0)
+
+        def chain():
+            y = a
+            for _ in range(10000):
+                y = y + one
+            return y
+        return evaluated(chain)
+    raise SystemExit(f"unknown MLX case {case}")
+
+
+def mlx_version():
+    try:
+        import mlx.core as mx
+        return mx.__version__
+    except Exception:  # MLX is an optional peer
+        return None
+
+
 def main():
     try:
         from threadpoolctl import threadpool_info
         info = [{k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads")} for d in threadpool_info()]
     except Exception as e:  # threadpoolctl is optional
         info = [f"threadpoolctl unavailable: {e}"]
-    print(json.dumps({"numpy": np.__version__, "blas": info}), flush=True)
+    print(json.dumps({"numpy": np.__version__, "blas": info, "mlx": mlx_version()}), flush=True)
     for line in sys.stdin:
         case, iters = line.split()
         if case not in CACHE:
-            CACHE[case] = setup(case)
+            CACHE[case] = setup_mlx(case[len("mlx:"):]) if case.startswith("mlx:") else setup(case)
             CACHE[case]()
         fn = CACHE[case]
         t0 = time.perf_counter()

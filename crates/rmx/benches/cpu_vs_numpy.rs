@@ -8,6 +8,11 @@
 //! untimed runs so that both are timed on cores that are already busy. Each rmx run builds the graph and evaluates it, so graph overhead is
 //! included. Results go to `target/bench/cpu_vs_numpy.json` and a printed table.
 //!
+//! MLX (when the peer's Python has `mlx`) is a third column: in the first [`MLX_REPS`]
+//! rounds the peer also runs the MLX version after NumPy's turn, and `vs_mlx` is the median
+//! of `mlx_ms / rmx_ms` over those rounds. MLX's CPU backend is slow on x86 (seconds for a
+//! 2048 matmul), so its slow cases run once per round. `RMX_BENCH_MLX=0` leaves it out.
+//!
 //! Run: `scripts/bench.sh cpu [filter]`.
 
 #[path = "common/numpy_peer.rs"]
@@ -149,6 +154,12 @@ fn cases() -> Vec<Case> {
 /// Untimed work before each side's timed runs, in milliseconds.
 const WARM_UP_MS: f64 = 40.0;
 
+/// Rounds that time MLX too.
+const MLX_REPS: usize = 3;
+
+/// An MLX run longer than this is timed once per round rather than `iters` times.
+const MLX_SLOW_MS: f64 = 200.0;
+
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
@@ -167,7 +178,8 @@ fn main() {
     println!("rmx threads: {}", rayon::current_num_threads());
 
     let mut rows = Vec::new();
-    println!("{:<28} {:>10} {:>10} {:>8}", "case", "rmx_ms", "numpy_ms", "speedup");
+    let with_mlx = !peer.info.contains("\"mlx\": null") && std::env::var("RMX_BENCH_MLX").map_or(true, |v| v != "0");
+    println!("{:<28} {:>10} {:>10} {:>8} {:>10} {:>8}", "case", "rmx_ms", "numpy_ms", "speedup", "mlx_ms", "vs_mlx");
     for case in cases() {
         if filter.as_ref().is_some_and(|f| !case.name.contains(f.as_str())) {
             continue;
@@ -175,7 +187,10 @@ fn main() {
         (case.run)().eval().unwrap();
         let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         let mut numpy_last_ms = peer.run(case.name, 1);
-        for _ in 0..reps {
+        let mlx_case = format!("mlx:{}", case.name);
+        let mut mlx_last_ms = if with_mlx { peer.run(&mlx_case, 1) } else { 0.0 };
+        let (mut mlx_times, mut mlx_ratios) = (Vec::new(), Vec::new());
+        for rep in 0..reps {
             // Each side's turn starts with WARM_UP_MS of untimed runs. After the pause the cores
             // idle at a low clock with other tenants' data in their caches (measured: a 4096x4096
             // sum took 10 ms on the first run after 150 ms of sleep, 4 ms on the next two, 1.5 ms
@@ -193,6 +208,15 @@ fn main() {
             peer.run(case.name, (WARM_UP_MS / numpy_last_ms).ceil().max(1.0) as usize);
             let numpy_ms = peer.run(case.name, case.iters);
             numpy_last_ms = numpy_ms;
+            if with_mlx && rep < MLX_REPS {
+                let warm_up = (WARM_UP_MS / mlx_last_ms).floor() as usize;
+                if warm_up > 0 {
+                    peer.run(&mlx_case, warm_up);
+                }
+                mlx_last_ms = peer.run(&mlx_case, if mlx_last_ms > MLX_SLOW_MS { 1 } else { case.iters });
+                mlx_times.push(mlx_last_ms);
+                mlx_ratios.push(mlx_last_ms / rmx_ms);
+            }
             // OpenBLAS worker threads busy-wait for about 2^28 cycles after a call; let them
             // go idle so they do not steal the cores from the next rmx turn.
             std::thread::sleep(std::time::Duration::from_millis(150));
@@ -201,8 +225,14 @@ fn main() {
             ratios.push(numpy_ms / rmx_ms);
         }
         let (r, n, s) = (median(&mut ours), median(&mut theirs), median(&mut ratios));
-        println!("{:<28} {:>10.3} {:>10.3} {:>7.2}x", case.name, r, n, s);
         let mut row = format!("{{\"case\": \"{}\", \"rmx_ms\": {r:.4}, \"numpy_ms\": {n:.4}, \"speedup\": {s:.3}", case.name);
+        if with_mlx {
+            let (m, vs) = (median(&mut mlx_times), median(&mut mlx_ratios));
+            println!("{:<28} {:>10.3} {:>10.3} {:>7.2}x {:>10.3} {:>7.2}x", case.name, r, n, s, m, vs);
+            row += &format!(", \"mlx_ms\": {m:.4}, \"vs_mlx\": {vs:.3}");
+        } else {
+            println!("{:<28} {:>10.3} {:>10.3} {:>7.2}x", case.name, r, n, s);
+        }
         if case.name.starts_with("overhead") {
             row += &format!(", \"us_per_op\": {:.3}", r * 1e3 / 10_000.0);
         }

@@ -99,8 +99,8 @@ fn absorbable_reduction(
     fits.then_some((op, source, (count, !is_trailing), compute))
 }
 
-/// A group of entries to fuse: members in trace order (the root, whose value the kernel
-/// computes, last) and the reductions it absorbs.
+/// A group of entries to fuse: members in trace order (the fused entry takes the last one's
+/// place) and the reductions it absorbs.
 struct Group {
     members: Vec<usize>,
     /// Absorbed reductions as `(reduction entry, op, member reduced)`, all over `axes`.
@@ -225,9 +225,7 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
         }
         let shape = &trace.entries[root].outputs[0].0;
         let joins = |p: usize| {
-            group_of[p].is_none()
-                && info[p].is_some_and(|(_, c)| c.is_none_or(|c| c == compute))
-                && &trace.entries[p].outputs[0].0 == shape
+            group_of[p].is_none() && info[p].is_some_and(|(_, c)| c.is_none_or(|c| c == compute)) && &trace.entries[p].outputs[0].0 == shape
         };
         // The group grows through its members' operands; an operand joins with the readers
         // of its value that could join too (siblings of the chain), or alone, whichever keeps
@@ -281,8 +279,8 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
     }
     let mut trace = trace;
     for group in &groups {
-        let root = *group.members.last().expect("groups are not empty");
-        // Full-size outputs: the members read outside the group (the root first, so its
+        let place = *group.members.last().expect("groups are not empty");
+        // Full-size outputs: the members read outside the group (the last one first, so its
         // readers need no change), then one reduced value per fold.
         let inside: BTreeSet<usize> = group.entries().collect();
         let exports: Vec<usize> = group.members.iter().rev().copied().filter(|&m| readers[m].iter().any(|r| !inside.contains(r))).collect();
@@ -292,16 +290,16 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
         let mut moves: Vec<(Ref, Ref)> = Vec::new();
         for source in exports.iter().copied().chain(group.folds.iter().map(|&(reduce, ..)| reduce)) {
             outputs.push(trace.entries[source].outputs[0].clone());
-            moves.push((Ref::Out { entry: source, index: 0 }, Ref::Out { entry: root, index: outputs.len() - 1 }));
+            moves.push((Ref::Out { entry: source, index: 0 }, Ref::Out { entry: place, index: outputs.len() - 1 }));
         }
         for r in trace.entries.iter_mut().flat_map(|e| e.inputs.iter_mut()).chain(trace.outputs.iter_mut()) {
             if let Some((_, to)) = moves.iter().find(|(from, _)| from == r) {
                 *r = *to;
             }
         }
-        trace.entries[root] = Entry { primitive, inputs, outputs };
+        trace.entries[place] = Entry { primitive, inputs, outputs };
     }
-    // The absorbed entries are now read by nobody; a fused entry stands where its root stood,
+    // The absorbed entries are now read by nobody; a fused entry stands where its last member stood,
     // which may be after some readers of its extra outputs.
     topological_order(drop_unused(trace))
 }

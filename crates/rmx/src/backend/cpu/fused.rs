@@ -312,8 +312,7 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         file
     };
     if let Some(r) = &program.reduction {
-        let reduced: Vec<SendPtr<F>> =
-            outputs[outputs.len() - r.folds.len()..].iter().map(|o| SendPtr(o.ptr::<F>() as *mut F)).collect();
+        let reduced: Vec<SendPtr<F>> = outputs[outputs.len() - r.folds.len()..].iter().map(|o| SendPtr(o.ptr::<F>() as *mut F)).collect();
         if r.leading {
             reduce_leading(r, shape, &reduced, scratch, &body);
         } else {
