@@ -6,9 +6,11 @@ milliseconds per run. The Rust benchmark alternates between its own run and this
 B ...) so both see the same machine state. The first line printed describes the BLAS in use
 and the MLX version (null when `mlx` is not installed).
 
-A case named `mlx:<case>` runs the MLX version of `<case>` (the CPU benchmark's cases only),
-evaluated with `mx.eval`: MLX is the framework rmx follows, so it is a peer column, though its
-CPU backend is slow on x86 and NumPy stays the bar to beat.
+A case named `mlx:<case>` runs the MLX version of `<case>` (the CPU benchmark's cases and the
+transforms benchmark's compiled chain, layer norm, softmax and per-example gradients, with
+`mx.compile` / `mx.vmap` / `mx.grad`), evaluated with `mx.eval`: MLX is the framework rmx
+follows, so it is a peer column, though its CPU backend is slow on x86 and NumPy stays the
+bar to beat.
 """
 import json
 import sys
@@ -199,7 +201,47 @@ def setup_mlx(case):
                 y = y + one
             return y
         return evaluated(chain)
+    transforms = setup_mlx_transforms(case, mx)
+    if transforms is not None:
+        return evaluated(transforms)
     raise SystemExit(f"unknown MLX case {case}")
+
+
+def setup_mlx_transforms(case, mx):
+    """The MLX versions of the transforms benchmark's cases (a function returning what to
+    evaluate), or None. Inputs are uniform in [-0.5, 0.5) as on the rmx side."""
+    def uniform(*shape):
+        return mx.array(RNG.uniform(-0.5, 0.5, shape).astype(np.float32))
+
+    def gelu(x):
+        return x * 0.5 * (1 + mx.erf(x * np.float32(2 ** -0.5)))
+    if case == "compile_chain8_16M":
+        x, w, b = uniform(4096, 4096), uniform(4096), uniform(4096)
+
+        def chain8(x, w, b):
+            y = x * w + b
+            return gelu(y) * mx.sigmoid(y)
+        compiled = mx.compile(chain8)
+        return lambda: compiled(x, w, b)
+    if case == "compile_layer_norm_4096x1024":
+        x, w, b = uniform(4096, 1024), uniform(1024), uniform(1024)
+        compiled = mx.compile(lambda x, w, b: mx.fast.layer_norm(x, w, b, 1e-5))
+        return lambda: compiled(x, w, b)
+    if case == "compile_softmax_1024x4096":
+        x = uniform(1024, 4096)
+        compiled = mx.compile(lambda x: mx.softmax(x, axis=-1))
+        return lambda: compiled(x)
+    if case == "vmap_grad_1000":
+        (d_in, hidden, d_out) = (32, 64, 8)
+        params = [uniform(d_in, hidden), uniform(hidden), uniform(hidden, d_out)]
+        xs, ys = uniform(1000, d_in), uniform(1000, d_out)
+
+        def loss(w1, b1, w2, x, y):
+            err = mx.tanh(x @ w1 + b1) @ w2 - y
+            return mx.mean(err * err)
+        per_example = mx.vmap(mx.grad(loss, argnums=[0, 1, 2]), in_axes=(None, None, None, 0, 0))
+        return lambda: per_example(*params, xs, ys)
+    return None
 
 
 def mlx_version():

@@ -178,7 +178,7 @@ fn main() {
     println!("rmx threads: {}", rayon::current_num_threads());
 
     let mut rows = Vec::new();
-    let with_mlx = !peer.info.contains("\"mlx\": null") && std::env::var("RMX_BENCH_MLX").map_or(true, |v| v != "0");
+    let with_mlx = peer.has_mlx();
     println!("{:<28} {:>10} {:>10} {:>8} {:>10} {:>8}", "case", "rmx_ms", "numpy_ms", "speedup", "mlx_ms", "vs_mlx");
     for case in cases() {
         if filter.as_ref().is_some_and(|f| !case.name.contains(f.as_str())) {

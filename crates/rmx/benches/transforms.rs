@@ -3,7 +3,9 @@
 //! uncompiled chain and against a memcpy of the same bytes; a compiled backward pass (gelu's)
 //! against the uncompiled one; compiled layer norm and softmax against uncompiled and against NumPy (the peer process of `scripts/numpy_peer.py`);
 //! per-example gradients by `vmap(grad)` against a loop of `grad` calls; and
-//! `value_and_grad` of an MLP step against the forward pass alone.
+//! `value_and_grad` of an MLP step against the forward pass alone. When the peer has MLX,
+//! the compiled chain, layer norm, softmax and `vmap(grad)` are also timed against MLX's own
+//! (`mx.compile`, `mx.fast.layer_norm`, `mx.vmap(mx.grad)`) in `*_vs_mlx` rows.
 //! Rows `{"case", "ms", "baseline_ms", "speedup"}` (speedup = baseline_ms / ms) go to
 //! `target/bench/transforms.json` and a printed table.
 //!
@@ -126,6 +128,18 @@ fn compiled_cases(
     [(name, compare(&run_compiled, &run_plain, 11)), (vs_numpy, compare(&run_compiled, &run_numpy, 11))]
 }
 
+/// `run` against the peer's MLX case `mlx_case` (5 rounds: MLX is slow on x86), when the peer
+/// has MLX.
+fn vs_mlx(name: &'static str, run: &dyn Fn(), peer: &RefCell<NumpyPeer>, mlx_case: &str) -> Option<Row> {
+    if !peer.borrow().has_mlx() {
+        return None;
+    }
+    let run_mlx = || {
+        peer.borrow_mut().run(mlx_case, 1);
+    };
+    Some((name, compare(run, &run_mlx, 5)))
+}
+
 fn main() {
     let (d_in, hidden, d_out) = (32, 64, 8);
     let params = [uniform(&[d_in, hidden], 1), uniform(&[hidden], 2), uniform(&[hidden, d_out], 3)];
@@ -140,6 +154,7 @@ fn main() {
     let run_compiled = || rmx::eval(&compiled_chain.call(&chain_inputs).unwrap()).unwrap();
     let run_plain = || rmx::eval(&chain8(&chain_inputs).unwrap()).unwrap();
     rows.push(("compile_chain8_16M", compare(&run_compiled, &run_plain, 11)));
+    rows.extend(vs_mlx("compile_chain8_16M_vs_mlx", &run_compiled, &peer, "mlx:compile_chain8_16M"));
     let source = huge_page_vec(1 << 24, 1.0);
     let target = RefCell::new(huge_page_vec(1 << 24, 0.0));
     let memcpy = || target.borrow_mut().copy_from_slice(std::hint::black_box(&source));
@@ -169,8 +184,14 @@ fn main() {
         &peer,
         "layer_norm_4096x1024",
     ));
+    let compiled_ln = rmx::compile(layer_norm);
+    let run_ln = || rmx::eval(&compiled_ln.call(&ln).unwrap()).unwrap();
+    rows.extend(vs_mlx("layer_norm_4096x1024_vs_mlx", &run_ln, &peer, "mlx:compile_layer_norm_4096x1024"));
     let sm = [uniform(&[1024, 4096], 14)];
     rows.extend(compiled_cases("softmax_1024x4096_compiled", "softmax_1024x4096_vs_numpy", softmax, &sm, &peer, "softmax_1024x4096"));
+    let compiled_sm = rmx::compile(softmax);
+    let run_sm = || rmx::eval(&compiled_sm.call(&sm).unwrap()).unwrap();
+    rows.extend(vs_mlx("softmax_1024x4096_vs_mlx", &run_sm, &peer, "mlx:compile_softmax_1024x4096"));
 
     // Per-example gradients for 1,000 examples.
     let (xs, ys) = (uniform(&[1000, d_in], 4), uniform(&[1000, d_out], 5));
@@ -190,6 +211,7 @@ fn main() {
         }
     };
     rows.push(("vmap_grad_1000", compare(&per_example, &looped, 5)));
+    rows.extend(vs_mlx("vmap_grad_1000_vs_mlx", &per_example, &peer, "mlx:vmap_grad_1000"));
 
     // value_and_grad of a batch step against the forward pass alone.
     let (xb, yb) = (uniform(&[512, d_in], 6), uniform(&[512, d_out], 7));

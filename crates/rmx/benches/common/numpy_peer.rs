@@ -1,5 +1,5 @@
-//! The NumPy peer process shared by the benchmarks: `scripts/numpy_peer.py` runs a named
-//! case a number of times and reports the mean milliseconds per run.
+//! The NumPy (and MLX) peer process shared by the benchmarks: `scripts/numpy_peer.py` runs a
+//! named case a number of times and reports the mean milliseconds per run.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -30,6 +30,14 @@ impl NumpyPeer {
         let mut info = String::new();
         from_peer.read_line(&mut info).expect("the peer's greeting");
         NumpyPeer { child, to_peer, from_peer, info: info.trim().to_string() }
+    }
+
+    /// Whether the peer can run MLX cases (`mlx:<case>`): its Python has `mlx`, and
+    /// `RMX_BENCH_MLX` is not `0`. (The `nn_quant` benchmark, which includes this file too,
+    /// has no MLX rows.)
+    #[allow(dead_code)]
+    pub fn has_mlx(&self) -> bool {
+        !self.info.contains("\"mlx\": null") && std::env::var("RMX_BENCH_MLX").map_or(true, |v| v != "0")
     }
 
     /// Runs `case` `iters` times in the peer; returns its mean milliseconds per run.
