@@ -1,5 +1,5 @@
 //! `Fused`: a chain of element-wise operations that `compile` merged into one kernel, maybe
-//! ending in a reduction over trailing axes. It evaluates in one pass over its inputs with no
+//! ending in reductions over trailing or leading axes. It evaluates in one pass over its inputs with no
 //! full-size intermediates; its derivative and batching rules work through the equivalent
 //! unfused graph.
 
