@@ -232,9 +232,10 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         }
     }
     // Computes elements `start..start + len` (at most CHUNK) into the registers and stores the
-    // full-size outputs; sets `folded[k]` to where the values of fold `k` are. Inputs already in the compute type whose chunk lies contiguous in memory are
-    // read where they are (`direct`) rather than copied into a register, and operations of
-    // `sink_of` write straight into their output.
+    // full-size outputs; sets `folded[k]` to where the values of fold `k` are. Inputs already
+    // in the compute type whose chunk lies contiguous in memory are read where they are
+    // (`direct`) rather than copied into a register, and operations of `sink_of` write
+    // straight into their output.
     let body = |file: &mut RegisterFile<F>, start: usize, len: usize, folded: &mut Folded<F>| {
         let regs = file.values();
         let base = regs.as_mut_ptr();
