@@ -110,22 +110,27 @@ fn softmax(a: &[Array]) -> Result<Vec<Array>> {
 
 type Row = (&'static str, (f64, f64, f64));
 
-/// Compiled against uncompiled, and compiled against NumPy's `peer_case`.
+/// The names of a compiled case's rows: against uncompiled, NumPy and MLX.
+type RowNames = [&'static str; 3];
+
+/// Compiled against uncompiled, against NumPy's `peer_case`, and (when the peer has MLX)
+/// against MLX's compiled version, `mlx:compile_<peer_case>`.
 fn compiled_cases(
-    name: &'static str,
-    vs_numpy: &'static str,
+    [name, vs_numpy, vs_mlx_name]: RowNames,
     f: fn(&[Array]) -> Result<Vec<Array>>,
     inputs: &[Array],
     peer: &RefCell<NumpyPeer>,
     peer_case: &str,
-) -> [Row; 2] {
+) -> Vec<Row> {
     let compiled = rmx::compile(f);
     let run_compiled = || rmx::eval(&compiled.call(inputs).unwrap()).unwrap();
     let run_plain = || rmx::eval(&f(inputs).unwrap()).unwrap();
     let run_numpy = || {
         peer.borrow_mut().run(peer_case, 1);
     };
-    [(name, compare(&run_compiled, &run_plain, 11)), (vs_numpy, compare(&run_compiled, &run_numpy, 11))]
+    let mut rows = vec![(name, compare(&run_compiled, &run_plain, 11)), (vs_numpy, compare(&run_compiled, &run_numpy, 11))];
+    rows.extend(vs_mlx(vs_mlx_name, &run_compiled, peer, &format!("mlx:compile_{peer_case}")));
+    rows
 }
 
 /// `run` against the peer's MLX case `mlx_case` (5 rounds: MLX is slow on x86), when the peer
@@ -176,22 +181,11 @@ fn main() {
     rows.push(("compile_gelu_grad_xwb_16M", compare(&run_compiled, &run_plain, 11)));
 
     let ln = [uniform(&[4096, 1024], 11), uniform(&[1024], 12), uniform(&[1024], 13)];
-    rows.extend(compiled_cases(
-        "layer_norm_4096x1024_compiled",
-        "layer_norm_4096x1024_vs_numpy",
-        layer_norm,
-        &ln,
-        &peer,
-        "layer_norm_4096x1024",
-    ));
-    let compiled_ln = rmx::compile(layer_norm);
-    let run_ln = || rmx::eval(&compiled_ln.call(&ln).unwrap()).unwrap();
-    rows.extend(vs_mlx("layer_norm_4096x1024_vs_mlx", &run_ln, &peer, "mlx:compile_layer_norm_4096x1024"));
+    let names = ["layer_norm_4096x1024_compiled", "layer_norm_4096x1024_vs_numpy", "layer_norm_4096x1024_vs_mlx"];
+    rows.extend(compiled_cases(names, layer_norm, &ln, &peer, "layer_norm_4096x1024"));
     let sm = [uniform(&[1024, 4096], 14)];
-    rows.extend(compiled_cases("softmax_1024x4096_compiled", "softmax_1024x4096_vs_numpy", softmax, &sm, &peer, "softmax_1024x4096"));
-    let compiled_sm = rmx::compile(softmax);
-    let run_sm = || rmx::eval(&compiled_sm.call(&sm).unwrap()).unwrap();
-    rows.extend(vs_mlx("softmax_1024x4096_vs_mlx", &run_sm, &peer, "mlx:compile_softmax_1024x4096"));
+    let names = ["softmax_1024x4096_compiled", "softmax_1024x4096_vs_numpy", "softmax_1024x4096_vs_mlx"];
+    rows.extend(compiled_cases(names, softmax, &sm, &peer, "softmax_1024x4096"));
 
     // Per-example gradients for 1,000 examples.
     let (xs, ys) = (uniform(&[1000, d_in], 4), uniform(&[1000, d_out], 5));
