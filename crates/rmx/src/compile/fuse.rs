@@ -76,14 +76,11 @@ fn fusible(trace: &Trace, entry: &Entry) -> Option<(FusedOp, Option<Dtype>)> {
     supported.then_some((op, compute))
 }
 
-/// A reduction a fused kernel can end with, as `(op, entry reduced, (axes, leading), compute
-/// type)`: sum/prod/max/min over the trailing or the leading axes of the value of a fusible
+/// Entry `index` as a reduction a fused kernel can end with, and the compute type:
+/// sum/prod/max/min over the trailing or the leading axes of the value of a fusible
 /// float32/float64 entry, in that dtype.
-fn absorbable_reduction(
-    trace: &Trace,
-    entry: &Entry,
-    info: &[Option<(FusedOp, Option<Dtype>)>],
-) -> Option<(ReduceOp, usize, (usize, bool), Dtype)> {
+fn absorbable_reduction(trace: &Trace, index: usize, info: &[Option<(FusedOp, Option<Dtype>)>]) -> Option<(Absorbed, Dtype)> {
+    let entry = &trace.entries[index];
     let (op, axes) = entry.primitive.reduction()?;
     if !matches!(op, ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min) {
         return None;
@@ -96,29 +93,37 @@ fn absorbable_reduction(
     let is_trailing = count >= 1 && axes.iter().copied().eq(nd - count..nd);
     let is_leading = count >= 1 && axes.iter().copied().eq(0..count);
     let fits = (is_trailing || is_leading) && *dtype == compute && entry.outputs[0].1 == compute;
-    fits.then_some((op, source, (count, !is_trailing), compute))
+    fits.then_some((Absorbed { entry: index, op, source, axes: (count, !is_trailing) }, compute))
 }
 
 /// A group of entries to fuse: members in trace order (the fused entry takes the last one's
 /// place) and the reductions it absorbs.
 struct Group {
     members: Vec<usize>,
-    /// Absorbed reductions as `(reduction entry, op, member reduced)`, all over `axes`.
-    folds: Vec<(usize, ReduceOp, usize)>,
-    /// `(count, leading)` of the reduced axes, once the group has a reduction.
-    axes: Option<(usize, bool)>,
+    /// Absorbed reductions, all over the same axes.
+    folds: Vec<Absorbed>,
     compute: Dtype,
+}
+
+/// A reduction entry a group absorbs: its `op` over `axes` (`(count, leading)`) of member
+/// `source`'s value.
+#[derive(Clone, Copy)]
+struct Absorbed {
+    entry: usize,
+    op: ReduceOp,
+    source: usize,
+    axes: (usize, bool),
 }
 
 impl Group {
     /// The trace entries the fused entry replaces: the members and the absorbed reductions.
     fn entries(&self) -> impl Iterator<Item = usize> + '_ {
-        self.members.iter().copied().chain(self.folds.iter().map(|&(e, ..)| e))
+        self.members.iter().copied().chain(self.folds.iter().map(|f| f.entry))
     }
 
     /// Whether the group can absorb a reduction over `axes` in `compute` too.
     fn takes_fold(&self, axes: (usize, bool), compute: Dtype) -> bool {
-        self.compute == compute && self.axes.is_none_or(|a| a == axes) && self.folds.len() < MAX_FOLDS
+        self.compute == compute && self.folds.first().is_none_or(|f| f.axes == axes) && self.folds.len() < MAX_FOLDS
     }
 }
 
@@ -181,32 +186,27 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
     // Readers of each single-output entry's value: entry indices, plus `n` for a trace output.
     let mut readers: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
     for (i, e) in trace.entries.iter().enumerate() {
-        for r in &e.inputs {
-            if let Ref::Out { entry, .. } = r {
-                readers[*entry].insert(i);
-            }
+        for entry in e.inputs.iter().filter_map(|r| r.entry()) {
+            readers[entry].insert(i);
         }
     }
-    for r in &trace.outputs {
-        if let Ref::Out { entry, .. } = r {
-            readers[*entry].insert(n);
-        }
+    for entry in trace.outputs.iter().filter_map(|r| r.entry()) {
+        readers[entry].insert(n);
     }
     let mut group_of: Vec<Option<usize>> = vec![None; n];
     let mut groups: Vec<Group> = Vec::new();
     for last in (0..n).rev() {
-        let absorbable = absorbable_reduction(&trace, &trace.entries[last], &info);
+        let absorbable = absorbable_reduction(&trace, last, &info);
         // A reduction of a value already in a group joins that group's kernel (one more fold
         // of the chunks it computes) if the trace stays acyclic.
-        if let Some((op, source, axes, compute)) = absorbable {
-            if let Some(g) = group_of[source] {
-                if groups[g].takes_fold(axes, compute) {
+        if let Some((fold, compute)) = absorbable {
+            if let Some(g) = group_of[fold.source] {
+                if groups[g].takes_fold(fold.axes, compute) {
                     let members: BTreeSet<usize> = groups[g].members.iter().copied().collect();
-                    let folds: Vec<usize> = groups[g].folds.iter().map(|&(e, ..)| e).chain([last]).collect();
+                    let folds: Vec<usize> = groups[g].folds.iter().map(|f| f.entry).chain([last]).collect();
                     if can_fuse(&members, &folds, &readers, &group_of, &groups) {
                         group_of[last] = Some(g);
-                        groups[g].folds.push((last, op, source));
-                        groups[g].axes = Some(axes);
+                        groups[g].folds.push(fold);
                     }
                 }
                 continue;
@@ -214,7 +214,7 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
         }
         // A reduction claims the entry it reduces (visited later: it comes earlier).
         let (root, compute, reduction) = match absorbable {
-            Some((op, source, axes, compute)) => (source, compute, Some((last, op, axes))),
+            Some((fold, compute)) => (fold.source, compute, Some(fold)),
             None => match info[last] {
                 Some((_, Some(compute))) => (last, compute, None),
                 _ => continue,
@@ -230,7 +230,7 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
         // The group grows through its members' operands; an operand joins with the readers
         // of its value that could join too (siblings of the chain), or alone, whichever keeps
         // the trace acyclic. Its other readers then read it as an extra output.
-        let absorbed: Vec<usize> = reduction.map(|(e, ..)| e).into_iter().collect();
+        let absorbed: Vec<usize> = reduction.map(|f| f.entry).into_iter().collect();
         let fits = |joining: &BTreeSet<usize>, members: &BTreeSet<usize>| {
             let trial: BTreeSet<usize> = members.iter().chain(joining).copied().collect();
             can_fuse(&trial, &absorbed, &readers, &group_of, &groups)
@@ -244,7 +244,7 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
             let operands: BTreeSet<usize> = members
                 .iter()
                 .flat_map(|&m| trace.entries[m].inputs.iter())
-                .filter_map(|r| if let Ref::Out { entry, .. } = r { Some(*entry) } else { None })
+                .filter_map(|r| r.entry())
                 .filter(|p| !members.contains(p) && !refused.contains(p) && joins(*p))
                 .collect();
             if operands.is_empty() {
@@ -266,12 +266,7 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
             for &m in members.iter().chain(&absorbed) {
                 group_of[m] = Some(groups.len());
             }
-            groups.push(Group {
-                members: members.into_iter().collect(),
-                folds: reduction.map(|(e, op, _)| (e, op, root)).into_iter().collect(),
-                axes: reduction.map(|(.., axes)| axes),
-                compute,
-            });
+            groups.push(Group { members: members.into_iter().collect(), folds: reduction.into_iter().collect(), compute });
         }
     }
     if groups.is_empty() {
@@ -288,11 +283,11 @@ pub(crate) fn fuse(trace: Trace) -> Trace {
         let primitive = Arc::new(Fused(Arc::new(program)));
         let mut outputs = Vec::new();
         let mut moves: Vec<(Ref, Ref)> = Vec::new();
-        for source in exports.iter().copied().chain(group.folds.iter().map(|&(reduce, ..)| reduce)) {
+        for source in exports.iter().copied().chain(group.folds.iter().map(|f| f.entry)) {
             outputs.push(trace.entries[source].outputs[0].clone());
             moves.push((Ref::Out { entry: source, index: 0 }, Ref::Out { entry: place, index: outputs.len() - 1 }));
         }
-        for r in trace.entries.iter_mut().flat_map(|e| e.inputs.iter_mut()).chain(trace.outputs.iter_mut()) {
+        for r in trace.refs_mut() {
             if let Some((_, to)) = moves.iter().find(|(from, _)| from == r) {
                 *r = *to;
             }
@@ -313,7 +308,7 @@ fn build_program(trace: &Trace, group: &Group, exports: &[usize], info: &[Option
     let mut step_of: HashMap<Ref, usize> = HashMap::new();
     for &m in members {
         for &r in &trace.entries[m].inputs {
-            let internal = matches!(r, Ref::Out { entry, .. } if members.contains(&entry));
+            let internal = r.entry().is_some_and(|entry| members.contains(&entry));
             if !internal && !step_of.contains_key(&r) {
                 step_of.insert(r, steps.len());
                 steps.push(FusedStep { step: Step::Input(inputs.len()), dtype: trace.spec(r).1 });
@@ -328,10 +323,10 @@ fn build_program(trace: &Trace, group: &Group, exports: &[usize], info: &[Option
         steps.push(FusedStep { step: Step::Op(op, args), dtype: trace.entries[m].outputs[0].1 });
     }
     let step = |m: usize| step_of[&Ref::Out { entry: m, index: 0 }];
-    let reduction = group.axes.map(|(axes, leading)| Reduction {
-        folds: group.folds.iter().map(|&(_, op, source)| Fold { op, step: step(source) }).collect(),
-        axes,
-        leading,
+    let reduction = group.folds.first().map(|first| Reduction {
+        folds: group.folds.iter().map(|f| Fold { op: f.op, step: step(f.source) }).collect(),
+        axes: first.axes.0,
+        leading: first.axes.1,
     });
     let outputs = exports.iter().map(|&m| step(m)).collect();
     (inputs, FusedProgram { steps, outputs, reduction, compute: group.compute })

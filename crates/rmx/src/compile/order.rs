@@ -8,14 +8,13 @@ use std::collections::BinaryHeap;
 
 /// The trace with its entries in an order where each comes after its operands, keeping the
 /// given order wherever it already does (among entries ready to run, the earliest first).
-pub(crate) fn topological_order(trace: Trace) -> Trace {
+pub(crate) fn topological_order(mut trace: Trace) -> Trace {
     let n = trace.entries.len();
     let mut waiting: Vec<usize> = vec![0; n];
     let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut in_order = true;
     for (i, e) in trace.entries.iter().enumerate() {
-        let mut operands: Vec<usize> =
-            e.inputs.iter().filter_map(|r| if let Ref::Out { entry, .. } = r { Some(*entry) } else { None }).collect();
+        let mut operands: Vec<usize> = e.inputs.iter().filter_map(|r| r.entry()).collect();
         operands.sort_unstable();
         operands.dedup();
         for p in operands {
@@ -41,18 +40,13 @@ pub(crate) fn topological_order(trace: Trace) -> Trace {
         }
     }
     assert_eq!(placed, n, "fusion left a cycle in the trace");
-    let Trace { inputs, consts, entries, mut outputs } = trace;
-    let renumber = |r: &mut Ref| {
+    for r in trace.refs_mut() {
         if let Ref::Out { entry, .. } = r {
             *entry = new_index[*entry];
         }
-    };
-    let mut placed_entries: Vec<(usize, Entry)> = entries.into_iter().enumerate().map(|(i, e)| (new_index[i], e)).collect();
-    placed_entries.sort_unstable_by_key(|(at, _)| *at);
-    let mut sorted: Vec<Entry> = placed_entries.into_iter().map(|(_, e)| e).collect();
-    for e in &mut sorted {
-        e.inputs.iter_mut().for_each(renumber);
     }
-    outputs.iter_mut().for_each(renumber);
-    Trace { inputs, consts, entries: sorted, outputs }
+    let mut placed: Vec<(usize, Entry)> = trace.entries.drain(..).enumerate().map(|(i, e)| (new_index[i], e)).collect();
+    placed.sort_unstable_by_key(|(at, _)| *at);
+    trace.entries = placed.into_iter().map(|(_, e)| e).collect();
+    trace
 }

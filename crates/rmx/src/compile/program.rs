@@ -113,6 +113,17 @@ impl FusedProgram {
         self.steps.len() - self.input_count() + self.reduction.as_ref().map_or(0, |r| r.folds.len())
     }
 
+    /// Whether outputs of `shapes` are what the kernel writes over inputs broadcast to `shape`:
+    /// each full-size output `shape` (every step has it), each reduced one `shape` with the
+    /// reduced axes of size 1.
+    pub fn writes(&self, shape: &[usize], shapes: &[&[usize]]) -> bool {
+        let folds = self.reduction.as_ref().map_or(0, |r| r.folds.len());
+        let (full, reduced) = shapes.split_at(shapes.len().min(self.outputs.len()));
+        shapes.len() == self.outputs.len() + folds
+            && full.iter().all(|s| *s == shape)
+            && self.reduction.as_ref().is_none_or(|r| reduced.iter().all(|s| *s == Self::reduced_shape(r, shape)))
+    }
+
     /// The shape of the reduction's output given the shape of the value it reduces.
     fn reduced_shape(reduction: &Reduction, full: &[usize]) -> Vec<usize> {
         let mut shape = full.to_vec();

@@ -33,15 +33,11 @@ fn merge_constants(mut trace: Trace) -> Trace {
         };
         alias.push(target);
     }
-    let remap = |r: &mut Ref| {
+    for r in trace.refs_mut() {
         if let Ref::Const(i) = r {
             *i = alias[*i];
         }
-    };
-    for e in &mut trace.entries {
-        e.inputs.iter_mut().for_each(remap);
     }
-    trace.outputs.iter_mut().for_each(remap);
     trace
 }
 
@@ -90,8 +86,8 @@ pub(crate) fn drop_unused(trace: Trace) -> Trace {
     let Trace { inputs, consts, entries, mut outputs } = trace;
     let mut live = vec![false; entries.len()];
     let mark = |live: &mut Vec<bool>, r: &Ref| {
-        if let Ref::Out { entry, .. } = r {
-            live[*entry] = true;
+        if let Some(entry) = r.entry() {
+            live[entry] = true;
         }
     };
     outputs.iter().for_each(|r| mark(&mut live, r));

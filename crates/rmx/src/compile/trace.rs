@@ -23,6 +23,16 @@ pub(crate) enum Ref {
     Out { entry: usize, index: usize },
 }
 
+impl Ref {
+    /// The entry whose output this is, if it is one.
+    pub fn entry(self) -> Option<usize> {
+        match self {
+            Ref::Out { entry, .. } => Some(entry),
+            _ => None,
+        }
+    }
+}
+
 /// One primitive application.
 pub(crate) struct Entry {
     pub primitive: Arc<dyn Primitive>,
@@ -40,6 +50,11 @@ pub(crate) struct Trace {
 }
 
 impl Trace {
+    /// Every reference the trace holds: the entries' inputs and the function's outputs.
+    pub fn refs_mut(&mut self) -> impl Iterator<Item = &mut Ref> {
+        self.entries.iter_mut().flat_map(|e| e.inputs.iter_mut()).chain(self.outputs.iter_mut())
+    }
+
     /// Shape and dtype of a value.
     pub fn spec(&self, r: Ref) -> (&[usize], Dtype) {
         match r {
