@@ -1,6 +1,7 @@
 //! The cost of the transforms, each against its baseline in the same run (interleaved,
 //! median of pairwise ratios): `compile` of an element-wise chain on 16M floats against the
-//! uncompiled chain and against a memcpy of the same bytes; a compiled backward pass (gelu's)
+//! uncompiled chain, against a memcpy of the same bytes and against the same chain written by
+//! hand as one loop (itself timed against the memcpy); a compiled backward pass (gelu's)
 //! against the uncompiled one; compiled layer norm and softmax against uncompiled and against NumPy (the peer process of `scripts/numpy_peer.py`);
 //! per-example gradients by `vmap(grad)` against a loop of `grad` calls; and
 //! `value_and_grad` of an MLP step against the forward pass alone. When the peer has MLX,
@@ -11,6 +12,8 @@
 //!
 //! Run: `scripts/bench.sh transforms`.
 
+#[path = "common/handwritten_chain.rs"]
+mod handwritten_chain;
 #[path = "common/numpy_peer.rs"]
 mod numpy_peer;
 
@@ -164,6 +167,18 @@ fn main() {
     let target = RefCell::new(huge_page_vec(1 << 24, 0.0));
     let memcpy = || target.borrow_mut().copy_from_slice(std::hint::black_box(&source));
     rows.push(("compile_chain8_vs_memcpy", compare(&run_compiled, &memcpy, 11)));
+    // The same chain as one hand-written loop: what the arithmetic alone costs.
+    let (x, w, b) =
+        (chain_inputs[0].to_vec::<f32>().unwrap(), chain_inputs[1].to_vec::<f32>().unwrap(), chain_inputs[2].to_vec::<f32>().unwrap());
+    let handwritten = || handwritten_chain::run(&x, &w, &b, &mut target.borrow_mut());
+    handwritten();
+    let compiled_values = compiled_chain.call(&chain_inputs).unwrap()[0].to_vec::<f32>().unwrap();
+    assert!(
+        compiled_values.iter().zip(target.borrow().iter()).all(|(p, q)| (p - q).abs() <= 1e-6),
+        "the hand-written chain computes the compiled one"
+    );
+    rows.push(("compile_chain8_vs_handwritten", compare(&run_compiled, &handwritten, 11)));
+    rows.push(("handwritten_chain8_vs_memcpy", compare(&handwritten, &memcpy, 11)));
 
     // The same data reduced over its leading axis: one kernel against four passes.
     let compiled_stats = rmx::compile(batch_sum_of_squares);
@@ -204,7 +219,7 @@ fn main() {
             rmx::eval(&out).unwrap();
         }
     };
-    rows.push(("vmap_grad_1000", compare(&per_example, &looped, 5)));
+    rows.push(("vmap_grad_1000", compare(&per_example, &looped, 11)));
     rows.extend(vs_mlx("vmap_grad_1000_vs_mlx", &per_example, &peer, "mlx:vmap_grad_1000"));
 
     // value_and_grad of a batch step against the forward pass alone.
