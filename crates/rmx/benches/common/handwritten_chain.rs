@@ -22,8 +22,9 @@ fn chain(x: f32, w: f32, b: f32) -> f32 {
 }
 
 /// `out[i] = chain(x[i], w[i % w.len()], b[i % w.len()])` for row-major `x` of rows `w.len()`
-/// long (a multiple of [`BLOCK`]).
+/// long (a multiple of [`BLOCK`]); `out` must start on a 64-byte boundary (streaming stores).
 pub fn run(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
+    assert!((out.as_ptr() as usize).is_multiple_of(64), "the output starts on a cache line");
     assert!(w.len().is_multiple_of(BLOCK) && x.len().is_multiple_of(w.len()) && out.len() == x.len() && b.len() == w.len());
     let out_ptr = out.as_mut_ptr() as usize;
     parallel_for(x.len() / BLOCK, 8, |t| {
@@ -60,13 +61,9 @@ unsafe fn block_avx512(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
     for (((o, &x), &w), &b) in values.0.iter_mut().zip(x).zip(w).zip(b) {
         *o = chain(x, w, b);
     }
-    if (out.as_ptr() as usize).is_multiple_of(64) {
-        for i in (0..BLOCK).step_by(16) {
-            // SAFETY: both blocks hold BLOCK values; `out` is 64-byte aligned.
-            unsafe { _mm512_stream_ps(out.as_mut_ptr().add(i), _mm512_load_ps(values.0.as_ptr().add(i))) };
-        }
-        _mm_sfence();
-    } else {
-        out.copy_from_slice(&values.0);
+    for i in (0..BLOCK).step_by(16) {
+        // SAFETY: both blocks hold BLOCK values; `out` is 64-byte aligned (`run` checks).
+        unsafe { _mm512_stream_ps(out.as_mut_ptr().add(i), _mm512_load_ps(values.0.as_ptr().add(i))) };
     }
+    _mm_sfence();
 }
