@@ -37,9 +37,9 @@ pub fn run(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
 }
 
 fn block(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
-    // AVX-512 where the fused kernel uses it too (`RMX_NO_AVX512` turns both off).
+    // AVX-512 exactly where the fused kernel uses it (`RMX_NO_AVX512` turns both off).
     #[cfg(target_arch = "x86_64")]
-    if rmx::backend::cpu::avx512_bw_available() && is_x86_feature_detected!("avx512dq") {
+    if rmx::backend::cpu::fused::wide_vectors() {
         // SAFETY: the CPU has the extensions.
         unsafe { block_avx512(x, w, b, out) };
         return;

@@ -118,10 +118,10 @@ impl FusedProgram {
     /// reduced axes of size 1.
     pub fn writes(&self, shape: &[usize], shapes: &[&[usize]]) -> bool {
         let folds = self.reduction.as_ref().map_or(0, |r| r.folds.len());
-        let (full, reduced) = shapes.split_at(shapes.len().min(self.outputs.len()));
+        // One reduced shape for every fold (they share their axes), built once per call.
+        let reduced = self.reduction.as_ref().map(|r| Self::reduced_shape(r, shape));
         shapes.len() == self.outputs.len() + folds
-            && full.iter().all(|s| *s == shape)
-            && self.reduction.as_ref().is_none_or(|r| reduced.iter().all(|s| *s == Self::reduced_shape(r, shape)))
+            && shapes.iter().enumerate().all(|(i, s)| if i < self.outputs.len() { *s == shape } else { reduced.as_deref() == Some(*s) })
     }
 
     /// The shape of the reduction's output given the shape of the value it reduces.

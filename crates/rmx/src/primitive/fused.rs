@@ -1,7 +1,7 @@
 //! `Fused`: a chain of element-wise operations that `compile` merged into one kernel, maybe
-//! ending in reductions over trailing or leading axes. It evaluates in one pass over its inputs with no
-//! full-size intermediates; its derivative and batching rules work through the equivalent
-//! unfused graph.
+//! ending in reductions over trailing or leading axes. It evaluates in one pass over its inputs
+//! with no full-size intermediates; its derivative and batching rules work through the
+//! equivalent unfused graph.
 
 use super::rules::align_elementwise;
 use super::{Batched, BatchedOutputs, Primitive};

@@ -647,7 +647,12 @@ fn round_to<F: Lane>(dtype: Dtype, out: &mut [F]) {
 
 /// Whether this CPU runs the operation loops in 512-bit vectors (AVX-512 F/BW/VL/DQ, unless
 /// `RMX_NO_AVX512` is set; checked once).
-fn wide_vectors() -> bool {
+///
+/// ```
+/// let wide = rmx::backend::cpu::fused::wide_vectors();
+/// assert!(!wide || std::env::var_os("RMX_NO_AVX512").is_none());
+/// ```
+pub fn wide_vectors() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use std::sync::OnceLock;
