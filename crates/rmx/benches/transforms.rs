@@ -10,6 +10,9 @@
 //! Rows `{"case", "ms", "baseline_ms", "speedup"}` (speedup = baseline_ms / ms) go to
 //! `target/bench/transforms.json` and a printed table.
 //!
+//! The 16M-float rows start every timed call from a clean cache ([`CacheScrub`]);
+//! `compile_chain8_16M_no_scrub` repeats the first of them without it.
+//!
 //! Run: `scripts/bench.sh transforms`.
 
 #[path = "common/handwritten_chain.rs"]
@@ -45,11 +48,18 @@ fn time_ms(f: &dyn Fn()) -> f64 {
 
 /// Interleaves `run` and `baseline` `rounds` times; returns medians (ms, baseline_ms, ratio).
 fn compare(run: &dyn Fn(), baseline: &dyn Fn(), rounds: usize) -> (f64, f64, f64) {
+    compare_after(&|| {}, run, baseline, rounds)
+}
+
+/// [`compare`] with `settle` called (untimed) before every timed call.
+fn compare_after(settle: &dyn Fn(), run: &dyn Fn(), baseline: &dyn Fn(), rounds: usize) -> (f64, f64, f64) {
     run();
     baseline();
     let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
+        settle();
         let x = time_ms(run);
+        settle();
         let y = time_ms(baseline);
         a.push(x);
         b.push(y);
@@ -60,6 +70,31 @@ fn compare(run: &dyn Fn(), baseline: &dyn Fn(), rounds: usize) -> (f64, f64, f64
         v[v.len() / 2]
     };
     (median(&mut a), median(&mut b), median(&mut r))
+}
+
+/// Reads a clean buffer far larger than any last-level cache, so that the lines an earlier
+/// call left dirty are written back now, untimed, and not during the next timed call.
+///
+/// A 16M-float pass leaves up to a cache's worth of dirty lines behind when it writes with
+/// regular stores (the uncompiled chain's eight intermediates do; the fused kernel streams
+/// its output past the cache). Interleaved without this, the write-back of the uncompiled
+/// chain's last output is billed to the compiled call that follows it (session 24 measured
+/// 19-21 ms against 14 ms after a scrub or after itself). With it, every timed call starts
+/// from a clean cache and each side is spared only the write-back of its own last dirty
+/// lines, which favours the baseline when that is the side writing through the cache.
+struct CacheScrub(Vec<u64>);
+
+impl CacheScrub {
+    /// 256 MB: several times the 32 MB L3 of the machines this bench runs on.
+    fn new() -> CacheScrub {
+        CacheScrub(vec![1; 32 << 20])
+    }
+
+    /// Touches one word in every cache line.
+    fn run(&self) {
+        let lines = std::hint::black_box(&self.0).iter().step_by(8);
+        std::hint::black_box(lines.fold(0, |acc, v| acc ^ v));
+    }
 }
 
 /// `n` copies of `value` in memory advised as huge pages, as rmx's own large buffers are (so
@@ -161,12 +196,16 @@ fn main() {
     assert_eq!(compiled_chain.kernels(&chain_inputs).unwrap(), vec!["fused[9]"]);
     let run_compiled = || rmx::eval(&compiled_chain.call(&chain_inputs).unwrap()).unwrap();
     let run_plain = || rmx::eval(&chain8(&chain_inputs).unwrap()).unwrap();
-    rows.push(("compile_chain8_16M", compare(&run_compiled, &run_plain, 11)));
+    let scrub = CacheScrub::new();
+    let settle = || scrub.run();
+    rows.push(("compile_chain8_16M", compare_after(&settle, &run_compiled, &run_plain, 11)));
+    // The same without the scrub: the compiled call pays for the uncompiled one's write-back.
+    rows.push(("compile_chain8_16M_no_scrub", compare(&run_compiled, &run_plain, 11)));
     rows.extend(vs_mlx("compile_chain8_16M_vs_mlx", &run_compiled, &peer, "mlx:compile_chain8_16M"));
     let source = huge_page_vec(1 << 24, 1.0);
     let target = RefCell::new(huge_page_vec(1 << 24, 0.0));
     let memcpy = || target.borrow_mut().copy_from_slice(std::hint::black_box(&source));
-    rows.push(("compile_chain8_vs_memcpy", compare(&run_compiled, &memcpy, 11)));
+    rows.push(("compile_chain8_vs_memcpy", compare_after(&settle, &run_compiled, &memcpy, 11)));
     // The same chain as one hand-written loop: the ceiling for code keeping these formulas. Its
     // output starts on a cache line, as rmx's buffers do, so it can stream its stores.
     let (x, w, b) =
@@ -181,15 +220,15 @@ fn main() {
         compiled_values.iter().zip(written.borrow().iter()).all(|(p, q)| (p - q).abs() <= 1e-6),
         "the hand-written chain computes the compiled one"
     );
-    rows.push(("compile_chain8_vs_handwritten", compare(&run_compiled, &handwritten, 11)));
-    rows.push(("handwritten_chain8_vs_memcpy", compare(&handwritten, &memcpy, 11)));
+    rows.push(("compile_chain8_vs_handwritten", compare_after(&settle, &run_compiled, &handwritten, 11)));
+    rows.push(("handwritten_chain8_vs_memcpy", compare_after(&settle, &handwritten, &memcpy, 11)));
 
     // The same data reduced over its leading axis: one kernel against four passes.
     let compiled_stats = rmx::compile(batch_sum_of_squares);
     assert_eq!(compiled_stats.kernels(&chain_inputs).unwrap(), vec!["fused[4]", "reshape"]);
     let run_compiled = || rmx::eval(&compiled_stats.call(&chain_inputs).unwrap()).unwrap();
     let run_plain = || rmx::eval(&batch_sum_of_squares(&chain_inputs).unwrap()).unwrap();
-    rows.push(("compile_sum_sq_axis0_16M", compare(&run_compiled, &run_plain, 11)));
+    rows.push(("compile_sum_sq_axis0_16M", compare_after(&settle, &run_compiled, &run_plain, 11)));
 
     // The backward pass of gelu(x·w + b): values read by several consumers, one fused kernel
     // (and the two sums over the batch of w's and b's gradients).
@@ -197,7 +236,7 @@ fn main() {
     assert_eq!(compiled_grad.kernels(&chain_inputs).unwrap().iter().filter(|k| k.starts_with("fused")).count(), 1);
     let run_compiled = || rmx::eval(&compiled_grad.call(&chain_inputs).unwrap()).unwrap();
     let run_plain = || rmx::eval(&gelu_grad(&chain_inputs).unwrap()).unwrap();
-    rows.push(("compile_gelu_grad_xwb_16M", compare(&run_compiled, &run_plain, 11)));
+    rows.push(("compile_gelu_grad_xwb_16M", compare_after(&settle, &run_compiled, &run_plain, 11)));
 
     let ln = [uniform(&[4096, 1024], 11), uniform(&[1024], 12), uniform(&[1024], 13)];
     let names = ["layer_norm_4096x1024_compiled", "layer_norm_4096x1024_vs_numpy", "layer_norm_4096x1024_vs_mlx"];
