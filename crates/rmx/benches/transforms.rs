@@ -85,9 +85,14 @@ fn compare_after(settle: &dyn Fn(), run: &dyn Fn(), baseline: &dyn Fn(), rounds:
 struct CacheScrub(Vec<u64>);
 
 impl CacheScrub {
-    /// 256 MB: several times the 32 MB L3 of the machines this bench runs on.
+    /// Four times the last-level cache the system reports (`/sys/.../cache/index3/size`), at
+    /// least 256 MB.
     fn new() -> CacheScrub {
-        CacheScrub(vec![1; 32 << 20])
+        let l3 = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index3/size")
+            .ok()
+            .and_then(|s| s.trim().strip_suffix('K').and_then(|kb| kb.parse::<usize>().ok()))
+            .map_or(0, |kb| kb << 10);
+        CacheScrub(vec![1; (4 * l3).max(256 << 20) / 8])
     }
 
     /// Touches one word in every cache line.
@@ -205,32 +210,47 @@ fn main() {
     println!("peer: {}", peer.borrow().info);
 
     // An element-wise chain on 16M floats: compiled vs uncompiled, and vs one memcpy pass.
-    let chain_inputs = [uniform(&[4096, 4096], 8), uniform(&[4096], 9), uniform(&[4096], 10)];
+    // `RMX_BENCH_CHAIN_ROWS` (default 4096 rows of 4096) sizes the data of the rows up to
+    // `compile_gelu_grad_xwb_16M`, for machines whose last-level cache holds 64 MB; their names
+    // then say `<n>M` instead of 16M (or end in it) and the MLX row is left out (its case is 16M).
+    let chain_rows = std::env::var("RMX_BENCH_CHAIN_ROWS").map_or(4096, |v| v.parse().expect("RMX_BENCH_CHAIN_ROWS: a row count"));
+    let n = chain_rows * 4096;
+    let sized = |name: &'static str| -> &'static str {
+        if n == 1 << 24 {
+            name
+        } else {
+            let size = format!("{}M", n >> 20);
+            String::leak(if name.contains("16M") { name.replace("16M", &size) } else { format!("{name}_{size}") })
+        }
+    };
+    let chain_inputs = [uniform(&[chain_rows, 4096], 8), uniform(&[4096], 9), uniform(&[4096], 10)];
     let compiled_chain = rmx::compile(chain8);
     assert_eq!(compiled_chain.kernels(&chain_inputs).unwrap(), vec!["fused[9]"]);
     let run_compiled = || rmx::eval(&compiled_chain.call(&chain_inputs).unwrap()).unwrap();
     let run_plain = || rmx::eval(&chain8(&chain_inputs).unwrap()).unwrap();
     let scrub = CacheScrub::new();
     let settle = || scrub.run();
-    rows.push(("compile_chain8_16M", compare_after(&settle, &run_compiled, &run_plain, 11)));
+    rows.push((sized("compile_chain8_16M"), compare_after(&settle, &run_compiled, &run_plain, 11)));
     // The same without the scrub: the compiled call pays for the uncompiled one's write-back.
-    rows.push(("compile_chain8_16M_no_scrub", compare(&run_compiled, &run_plain, 11)));
-    rows.extend(vs_mlx("compile_chain8_16M_vs_mlx", &run_compiled, &peer, "mlx:compile_chain8_16M"));
-    let source = huge_page_vec(1 << 24, 1.0);
-    let target = RefCell::new(huge_page_vec(1 << 24, 0.0));
+    rows.push((sized("compile_chain8_16M_no_scrub"), compare(&run_compiled, &run_plain, 11)));
+    if n == 1 << 24 {
+        rows.extend(vs_mlx("compile_chain8_16M_vs_mlx", &run_compiled, &peer, "mlx:compile_chain8_16M"));
+    }
+    let source = huge_page_vec(n, 1.0);
+    let target = RefCell::new(huge_page_vec(n, 0.0));
     let memcpy = || parallel_copy(std::hint::black_box(&source), &mut target.borrow_mut());
-    rows.push(("compile_chain8_vs_memcpy", compare_after(&settle, &run_compiled, &memcpy, 11)));
+    rows.push((sized("compile_chain8_vs_memcpy"), compare_after(&settle, &run_compiled, &memcpy, 11)));
     // The memcpy baseline is split over the threads like the kernels it is compared to; this
     // row times it against one thread's memcpy (the baseline before session 24).
     let single_memcpy = || target.borrow_mut().copy_from_slice(std::hint::black_box(&source));
-    rows.push(("memcpy_threads_vs_one", compare_after(&settle, &memcpy, &single_memcpy, 11)));
+    rows.push((sized("memcpy_threads_vs_one"), compare_after(&settle, &memcpy, &single_memcpy, 11)));
     // The same chain as one hand-written loop: the ceiling for code keeping these formulas. Its
     // output starts on a cache line, as rmx's buffers do, so it can stream its stores.
     let (x, w, b) =
         (chain_inputs[0].to_vec::<f32>().unwrap(), chain_inputs[1].to_vec::<f32>().unwrap(), chain_inputs[2].to_vec::<f32>().unwrap());
-    let mut written = huge_page_vec((1 << 24) + 16, 0.0);
+    let mut written = huge_page_vec(n + 16, 0.0);
     let line_offset = (written.as_ptr() as usize).next_multiple_of(64) - written.as_ptr() as usize;
-    let written = RefCell::new(&mut written[line_offset / 4..line_offset / 4 + (1 << 24)]);
+    let written = RefCell::new(&mut written[line_offset / 4..line_offset / 4 + n]);
     let handwritten = || handwritten_chain::run(&x, &w, &b, &mut written.borrow_mut());
     handwritten();
     let compiled_values = compiled_chain.call(&chain_inputs).unwrap()[0].to_vec::<f32>().unwrap();
@@ -238,15 +258,15 @@ fn main() {
         compiled_values.iter().zip(written.borrow().iter()).all(|(p, q)| (p - q).abs() <= 1e-6),
         "the hand-written chain computes the compiled one"
     );
-    rows.push(("compile_chain8_vs_handwritten", compare_after(&settle, &run_compiled, &handwritten, 11)));
-    rows.push(("handwritten_chain8_vs_memcpy", compare_after(&settle, &handwritten, &memcpy, 11)));
+    rows.push((sized("compile_chain8_vs_handwritten"), compare_after(&settle, &run_compiled, &handwritten, 11)));
+    rows.push((sized("handwritten_chain8_vs_memcpy"), compare_after(&settle, &handwritten, &memcpy, 11)));
 
     // The same data reduced over its leading axis: one kernel against four passes.
     let compiled_stats = rmx::compile(batch_sum_of_squares);
     assert_eq!(compiled_stats.kernels(&chain_inputs).unwrap(), vec!["fused[4]", "reshape"]);
     let run_compiled = || rmx::eval(&compiled_stats.call(&chain_inputs).unwrap()).unwrap();
     let run_plain = || rmx::eval(&batch_sum_of_squares(&chain_inputs).unwrap()).unwrap();
-    rows.push(("compile_sum_sq_axis0_16M", compare_after(&settle, &run_compiled, &run_plain, 11)));
+    rows.push((sized("compile_sum_sq_axis0_16M"), compare_after(&settle, &run_compiled, &run_plain, 11)));
 
     // The backward pass of gelu(x·w + b): values read by several consumers, one fused kernel
     // (and the two sums over the batch of w's and b's gradients).
@@ -254,7 +274,7 @@ fn main() {
     assert_eq!(compiled_grad.kernels(&chain_inputs).unwrap().iter().filter(|k| k.starts_with("fused")).count(), 1);
     let run_compiled = || rmx::eval(&compiled_grad.call(&chain_inputs).unwrap()).unwrap();
     let run_plain = || rmx::eval(&gelu_grad(&chain_inputs).unwrap()).unwrap();
-    rows.push(("compile_gelu_grad_xwb_16M", compare_after(&settle, &run_compiled, &run_plain, 11)));
+    rows.push((sized("compile_gelu_grad_xwb_16M"), compare_after(&settle, &run_compiled, &run_plain, 11)));
 
     let ln = [uniform(&[4096, 1024], 11), uniform(&[1024], 12), uniform(&[1024], 13)];
     let names = ["layer_norm_4096x1024_compiled", "layer_norm_4096x1024_vs_numpy", "layer_norm_4096x1024_vs_mlx"];
