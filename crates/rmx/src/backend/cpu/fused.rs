@@ -46,6 +46,14 @@ const DIRECT_STEPS: usize = 64;
 /// plain: there the blocks were vectorized across blocks, into gathers.)
 const BLOCK: usize = 16;
 
+/// How far ahead of the chunk being computed the row-major inputs are prefetched, in chunks,
+/// and from which input size (bytes of the largest input). The hardware prefetchers do not
+/// cross 4 KB pages, one chunk of f32; fetching two chunks ahead into L2 measured the 16M
+/// chain 12% and its leading-axis sum of squares 30% faster (session 24: 14.2 -> 12.4 ms,
+/// 5.1 -> 3.6 ms; prefetching into L1 was slower than none).
+const PREFETCH_CHUNKS: usize = 2;
+const PREFETCH_BYTES: usize = 4 << 20;
+
 /// Output size from which stores bypass the caches: above what the last-level cache would
 /// keep for the next kernel (streaming a 16 MB softmax intermediate measured slower).
 const STREAM_BYTES: usize = 32 << 20;
@@ -57,6 +65,18 @@ fn fence() {
     unsafe {
         std::arch::x86_64::_mm_sfence()
     };
+}
+
+/// Asks for the `bytes` from `ptr` on to be brought into L2 (no effect off x86-64).
+#[inline(always)]
+fn prefetch(ptr: *const u8, bytes: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for line in (0..bytes).step_by(64) {
+        // SAFETY: a prefetch never faults, whatever the address.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(ptr.wrapping_add(line) as *const i8) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (ptr, bytes);
 }
 
 /// Copies `n` f32 or f64 values to 32-byte aligned `out` with stores that bypass the
@@ -216,6 +236,8 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     let pinned: Vec<bool> =
         program.steps.iter().map(|s| matches!(s.step, Step::Input(i) if sources[i].strides.iter().all(|&st| st == 0))).collect();
     let registers = allocate_registers(program, &pinned);
+    let largest_input = program.steps.iter().filter(|s| matches!(s.step, Step::Input(_))).map(|s| s.dtype.size()).max().unwrap_or(0);
+    let prefetching = n * largest_input >= PREFETCH_BYTES;
     let sinks: Vec<(SendPtr<u8>, Dtype)> =
         outputs.iter().zip(&program.outputs).map(|(o, &step)| (SendPtr(o.ptr::<u8>() as *mut u8), program.steps[step].dtype)).collect();
     // Outputs larger than the caches bypass them (no read-for-ownership of fresh memory).
@@ -254,6 +276,11 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
                 Step::Input(_) if pinned[i] => {}
                 Step::Input(input) => {
                     let src = &sources[*input];
+                    let ahead = start + PREFETCH_CHUNKS * CHUNK;
+                    if prefetching && src.linear && ahead < n {
+                        let size = s.dtype.size();
+                        prefetch(src.ptr.0.wrapping_add(ahead * size), len.min(n - ahead) * size);
+                    }
                     if i < DIRECT_STEPS && s.dtype == <F as crate::element::Element>::DTYPE {
                         if let Some(offset) = contiguous_run(src, &collapsed, start, len) {
                             direct[i] = (src.ptr.0 as *const F).wrapping_offset(offset);
