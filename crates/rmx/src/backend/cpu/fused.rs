@@ -11,9 +11,11 @@
 //! intermediate is ever written. Registers are reused once a value is dead, so a chain of any
 //! length needs only a few buffers.
 //!
-//! There is no software prefetch: the chunks are read in order, which the hardware prefetchers
-//! follow. Prefetching the chunk one, two or four ahead made a memory-bound kernel
-//! (subtract-exp on 16 MB) 1.2–1.6x slower on AMD Zen 4, and did nothing measurable on Intel.
+//! Inputs larger than the last-level cache are prefetched into L2 two chunks ahead, a share of
+//! that chunk before each step: the hardware prefetchers stop at every 4 KB page, so without
+//! it each chunk's first operation waited on memory (1.2-1.9x slower at 16M floats on Zen 4).
+//! Smaller inputs are not prefetched: an earlier all-at-once prefetch into L1 made a 16 MB
+//! subtract-exp 1.2-1.6x slower, and the L2 one still cost 6-22% on data in the L3.
 //!
 //! A program that ends in reductions over trailing axes runs row by row instead: short rows
 //! several to a chunk, each reduced from the register; long rows chunk by chunk into
@@ -47,12 +49,15 @@ const DIRECT_STEPS: usize = 64;
 const BLOCK: usize = 16;
 
 /// How far ahead of the chunk being computed the row-major inputs are prefetched, in chunks,
-/// and from which input size (bytes of the largest input). The hardware prefetchers do not
-/// cross 4 KB pages, one chunk of f32; fetching two chunks ahead into L2 measured the 16M
-/// chain 12% and its leading-axis sum of squares 30% faster (session 24: 14.2 -> 12.4 ms,
-/// 5.1 -> 3.6 ms; prefetching into L1 was slower than none).
+/// and from which size of a row-major input (bytes). The hardware prefetchers stop at
+/// each 4 KB page, one chunk of f32. Session 24, interleaved A/B on the 16M benchmarks: the
+/// chain 14.0-14.6 ms without, 13.1-13.3 with each chunk ahead requested at once, 11.7-11.9
+/// with the requests spread over the chunk's steps; its leading-axis sum of squares 5.2-5.8,
+/// 4.3, 2.9 ms; `x·w + b` 4.6 and 2.4 ms. One to eight chunks ahead measured alike; into L1
+/// instead of L2 was slower than no prefetch. Inputs that fit the last-level cache are left
+/// alone: there it cost 6-22% (a 16 MB subtract-exp and softmax, a 4 MB `x·w + b`).
 const PREFETCH_CHUNKS: usize = 2;
-const PREFETCH_BYTES: usize = 4 << 20;
+const PREFETCH_BYTES: usize = 32 << 20;
 
 /// Output size from which stores bypass the caches: above what the last-level cache would
 /// keep for the next kernel (streaming a 16 MB softmax intermediate measured slower).
@@ -236,8 +241,19 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     let pinned: Vec<bool> =
         program.steps.iter().map(|s| matches!(s.step, Step::Input(i) if sources[i].strides.iter().all(|&st| st == 0))).collect();
     let registers = allocate_registers(program, &pinned);
-    let largest_input = program.steps.iter().filter(|s| matches!(s.step, Step::Input(_))).map(|s| s.dtype.size()).max().unwrap_or(0);
-    let prefetching = n * largest_input >= PREFETCH_BYTES;
+    // The row-major inputs (and their element sizes) whose chunks ahead are prefetched.
+    let mut prefetched: Vec<(usize, usize)> = program
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match s.step {
+            Step::Input(input) if !pinned[i] && sources[input].linear => Some((input, s.dtype.size())),
+            _ => None,
+        })
+        .collect();
+    if prefetched.iter().all(|&(_, size)| n * size < PREFETCH_BYTES) {
+        prefetched.clear();
+    }
     let sinks: Vec<(SendPtr<u8>, Dtype)> =
         outputs.iter().zip(&program.outputs).map(|(o, &step)| (SendPtr(o.ptr::<u8>() as *mut u8), program.steps[step].dtype)).collect();
     // Outputs larger than the caches bypass them (no read-for-ownership of fresh memory).
@@ -270,17 +286,24 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
                 _ => base.wrapping_add(registers.slot[step] * CHUNK),
             }
         };
+        let ahead = start + PREFETCH_CHUNKS * CHUNK;
         for (i, s) in program.steps.iter().enumerate() {
+            if ahead < n {
+                // Step `i`'s share of the chunk ahead, so the requests trickle out between the
+                // operations instead of filling the miss queues at once.
+                for &(input, size) in &prefetched {
+                    let bytes = len.min(n - ahead) * size;
+                    let share = bytes.div_ceil(program.steps.len()).next_multiple_of(64);
+                    if i * share < bytes {
+                        prefetch(sources[input].ptr.0.wrapping_add(ahead * size + i * share), share.min(bytes - i * share));
+                    }
+                }
+            }
             let dst = registers.slot[i] * CHUNK;
             match &s.step {
                 Step::Input(_) if pinned[i] => {}
                 Step::Input(input) => {
                     let src = &sources[*input];
-                    let ahead = start + PREFETCH_CHUNKS * CHUNK;
-                    if prefetching && src.linear && ahead < n {
-                        let size = s.dtype.size();
-                        prefetch(src.ptr.0.wrapping_add(ahead * size), len.min(n - ahead) * size);
-                    }
                     if i < DIRECT_STEPS && s.dtype == <F as crate::element::Element>::DTYPE {
                         if let Some(offset) = contiguous_run(src, &collapsed, start, len) {
                             direct[i] = (src.ptr.0 as *const F).wrapping_offset(offset);
