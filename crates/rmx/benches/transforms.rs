@@ -1,7 +1,8 @@
 //! The cost of the transforms, each against its baseline in the same run (interleaved,
 //! median of pairwise ratios): `compile` of an element-wise chain on 16M floats against the
-//! uncompiled chain, against a memcpy of the same bytes and against the same chain written by
-//! hand as one loop (itself timed against the memcpy); a compiled backward pass (gelu's)
+//! uncompiled chain, against a memcpy of the same bytes (split over the threads, as the
+//! kernels are) and against the same chain written by hand as one loop (itself timed against
+//! the memcpy); a compiled backward pass (gelu's)
 //! against the uncompiled one; compiled layer norm and softmax against uncompiled and against NumPy (the peer process of `scripts/numpy_peer.py`);
 //! per-example gradients by `vmap(grad)` against a loop of `grad` calls; and
 //! `value_and_grad` of an MLP step against the forward pass alone. When the peer has MLX,

@@ -2,7 +2,7 @@
 //! functions (gelu, layer norm, softmax, attention, an MLP training step, f16/bf16/f64 and
 //! broadcast/strided inputs); traces are reused for new values and redone for new shapes;
 //! shapeless traces serve every size; fusion is observable (the 9-op chain of the benchmark is
-//! one kernel); simplification merges constants and common subexpressions; compiled
+//! one kernel; inputs past the last-level cache); simplification merges constants and common subexpressions; compiled
 //! functions compose with grad and vmap; misuse gets clear errors; the global switch works.
 
 use rmx::{Array, Axes, Dtype, Result};
@@ -149,6 +149,26 @@ fn an_elementwise_chain_is_one_kernel() {
     assert_eq!(compiled.kernels(&inputs).unwrap(), vec!["fused[9]"]);
     let softmax_kernels = rmx::compile(softmax).kernels(&[draw(&[4, 10], Dtype::F32, 4)]).unwrap();
     assert!(softmax_kernels.iter().any(|k| k.starts_with("fused[")), "{softmax_kernels:?}");
+}
+
+/// Inputs past the last-level cache (32 MB and more) take the fused kernel's prefetching
+/// path: an element-wise chain with broadcast operands, and chains ending in a leading-axis
+/// and a trailing-axis sum, on an element count that is no multiple of the chunk size.
+#[test]
+fn inputs_past_the_cache_compute_the_same_values() {
+    let _on = SWITCH.read().unwrap();
+    let (rows, cols) = (4097, 2049);
+    let inputs = [draw(&[rows, cols], Dtype::F32, 21), draw(&[cols], Dtype::F32, 22), draw(&[cols], Dtype::F32, 23)];
+    let sums = |a: &[Array]| -> Result<Vec<Array>> {
+        let y = chain8(a)?.remove(0);
+        Ok(vec![rmx::sum(&y, 0, false)?, rmx::sum(&rmx::square(&y)?, 1, false)?])
+    };
+    for (name, f, rtol) in [("chain8", chain8 as Fun, 1e-6), ("sums", sums, 1e-4)] {
+        let (got, want) = (rmx::compile(f).call(&inputs).unwrap(), f(&inputs).unwrap());
+        for (g, w) in got.iter().zip(&want) {
+            assert_close(name, g, w, rtol);
+        }
+    }
 }
 
 /// A reduction over trailing or leading axes ends the kernel of the chain it reduces: short

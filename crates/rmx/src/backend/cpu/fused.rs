@@ -51,9 +51,9 @@ const BLOCK: usize = 16;
 /// How far ahead of the chunk being computed the row-major inputs are prefetched, in chunks,
 /// and from which size of a row-major input (bytes). The hardware prefetchers stop at
 /// each 4 KB page, one chunk of f32. Session 24, interleaved A/B on the 16M benchmarks: the
-/// chain 14.0-14.6 ms without, 13.1-13.3 with each chunk ahead requested at once, 11.7-11.9
+/// chain 14.0-14.9 ms without, 13.1-13.3 with each chunk ahead requested at once, 11.7-12.7
 /// with the requests spread over the chunk's steps; its leading-axis sum of squares 5.2-5.8,
-/// 4.3, 2.9 ms; `x·w + b` 4.6 and 2.4 ms. One to eight chunks ahead measured alike; into L1
+/// 4.3, 2.9-3.4 ms; `x·w + b` 4.6 and 2.4 ms. One to eight chunks ahead measured alike; into L1
 /// instead of L2 was slower than no prefetch. Inputs that fit the last-level cache are left
 /// alone: there it cost 6-22% (a 16 MB subtract-exp and softmax, a 4 MB `x·w + b`).
 const PREFETCH_CHUNKS: usize = 2;
