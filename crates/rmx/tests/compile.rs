@@ -2,8 +2,9 @@
 //! functions (gelu, layer norm, softmax, attention, an MLP training step, f16/bf16/f64 and
 //! broadcast/strided inputs); traces are reused for new values and redone for new shapes;
 //! shapeless traces serve every size; fusion is observable (the 9-op chain of the benchmark is
-//! one kernel; inputs past the last-level cache); simplification merges constants and common subexpressions; compiled
-//! functions compose with grad and vmap; misuse gets clear errors; the global switch works.
+//! one kernel); inputs past the last-level cache (the kernel's prefetching path) compute the
+//! same values; simplification merges constants and common subexpressions; compiled functions
+//! compose with grad and vmap; misuse gets clear errors; the global switch works.
 
 use rmx::{Array, Axes, Dtype, Result};
 use std::sync::RwLock;

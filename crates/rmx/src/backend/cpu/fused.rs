@@ -241,17 +241,21 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     let pinned: Vec<bool> =
         program.steps.iter().map(|s| matches!(s.step, Step::Input(i) if sources[i].strides.iter().all(|&st| st == 0))).collect();
     let registers = allocate_registers(program, &pinned);
-    // The row-major inputs (and their element sizes) whose chunks ahead are prefetched.
-    let mut prefetched: Vec<(usize, usize)> = program
+    // The row-major inputs whose chunks ahead are prefetched: (base, element size, bytes asked
+    // for before each step — a full chunk's bytes over the steps, in whole cache lines).
+    let mut prefetched: Vec<(SendConstPtr<u8>, usize, usize)> = program
         .steps
         .iter()
         .enumerate()
         .filter_map(|(i, s)| match s.step {
-            Step::Input(input) if !pinned[i] && sources[input].linear => Some((input, s.dtype.size())),
+            Step::Input(input) if !pinned[i] && sources[input].linear => {
+                let size = s.dtype.size();
+                Some((SendConstPtr(sources[input].ptr.0), size, (CHUNK * size).div_ceil(program.steps.len()).next_multiple_of(64)))
+            }
             _ => None,
         })
         .collect();
-    if prefetched.iter().all(|&(_, size)| n * size < PREFETCH_BYTES) {
+    if prefetched.iter().all(|&(_, size, _)| n * size < PREFETCH_BYTES) {
         prefetched.clear();
     }
     let sinks: Vec<(SendPtr<u8>, Dtype)> =
@@ -287,16 +291,14 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
             }
         };
         let ahead = start + PREFETCH_CHUNKS * CHUNK;
+        let ahead_len = if ahead < n { len.min(n - ahead) } else { 0 };
         for (i, s) in program.steps.iter().enumerate() {
-            if ahead < n {
-                // Step `i`'s share of the chunk ahead, so the requests trickle out between the
-                // operations instead of filling the miss queues at once.
-                for &(input, size) in &prefetched {
-                    let bytes = len.min(n - ahead) * size;
-                    let share = bytes.div_ceil(program.steps.len()).next_multiple_of(64);
-                    if i * share < bytes {
-                        prefetch(sources[input].ptr.0.wrapping_add(ahead * size + i * share), share.min(bytes - i * share));
-                    }
+            // Step `i`'s share of the chunk ahead, so the requests trickle out between the
+            // operations instead of filling the miss queues at once.
+            for &(base, size, share) in &prefetched {
+                let (from, bytes) = (i * share, ahead_len * size);
+                if from < bytes {
+                    prefetch(base.0.wrapping_add(ahead * size + from), share.min(bytes - from));
                 }
             }
             let dst = registers.slot[i] * CHUNK;
