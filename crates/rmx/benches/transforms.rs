@@ -2,7 +2,8 @@
 //! median of pairwise ratios): `compile` of an element-wise chain on 16M floats against the
 //! uncompiled chain, against a memcpy of the same bytes (split over the threads, as the
 //! kernels are) and against the same chain written by hand as one loop (itself timed against
-//! the memcpy); a compiled backward pass (gelu's)
+//! the memcpy); an arithmetic-light chain of 8 ops (hardswish) against uncompiled and the
+//! memcpy; a compiled backward pass (gelu's)
 //! against the uncompiled one; compiled layer norm and softmax against uncompiled and against NumPy (the peer process of `scripts/numpy_peer.py`);
 //! per-example gradients by `vmap(grad)` against a loop of `grad` calls; and
 //! `value_and_grad` of an MLP step against the forward pass alone. When the peer has MLX,
@@ -144,6 +145,14 @@ fn chain8(a: &[Array]) -> Result<Vec<Array>> {
     Ok(vec![rmx::multiply(&gelu(&y)?, &rmx::sigmoid(&y)?)?])
 }
 
+/// hardswish(x·w + b) · w, `y · min(max(y + 3, 0), 6) / 6` (MobileNet's activation): 8
+/// element-wise ops as cheap as the data allow, so the fused kernel can only be memory-bound.
+fn light_chain8(a: &[Array]) -> Result<Vec<Array>> {
+    let y = rmx::add(&rmx::multiply(&a[0], &a[1])?, &a[2])?;
+    let gate = rmx::minimum(&rmx::maximum(&rmx::add(&y, 3.0)?, 0.0)?, 6.0)?;
+    Ok(vec![rmx::multiply(&rmx::divide(&rmx::multiply(&y, &gate)?, 6.0)?, &a[1])?])
+}
+
 /// The gradients of sum(gelu(x·w + b)) with respect to x, w and b (gelu with erf): the
 /// backward pass reads x·w + b, erf and gelu's derivative from several places.
 fn gelu_grad(a: &[Array]) -> Result<Vec<Array>> {
@@ -261,6 +270,15 @@ fn main() {
     );
     rows.push((sized("compile_chain8_vs_handwritten"), compare_after(&settle, &run_compiled, &handwritten, 11)));
     rows.push((sized("handwritten_chain8_vs_memcpy"), compare_after(&settle, &handwritten, &memcpy, 11)));
+
+    // An arithmetic-light chain of 8 ops on the same data: how close fusion gets to the
+    // memcpy when the formulas cost little (the gelu chain above is bound by its erf and exp).
+    let compiled_light = rmx::compile(light_chain8);
+    assert_eq!(compiled_light.kernels(&chain_inputs).unwrap(), vec!["fused[8]"]);
+    let run_compiled = || rmx::eval(&compiled_light.call(&chain_inputs).unwrap()).unwrap();
+    let run_plain = || rmx::eval(&light_chain8(&chain_inputs).unwrap()).unwrap();
+    rows.push((sized("compile_light_chain8_16M"), compare_after(&settle, &run_compiled, &run_plain, 11)));
+    rows.push((sized("compile_light_chain8_vs_memcpy"), compare_after(&settle, &run_compiled, &memcpy, 11)));
 
     // The same data reduced over its leading axis: one kernel against four passes.
     let compiled_stats = rmx::compile(batch_sum_of_squares);

@@ -2,7 +2,7 @@
 //! functions (gelu, layer norm, softmax, attention, an MLP training step, f16/bf16/f64 and
 //! broadcast/strided inputs); traces are reused for new values and redone for new shapes;
 //! shapeless traces serve every size; fusion is observable (the 9-op chain of the benchmark is
-//! one kernel); inputs past the last-level cache (the kernel's prefetching path) compute the
+//! one kernel); every fusable formula matches its own kernel bit for bit; inputs past the last-level cache (the kernel's prefetching path) compute the
 //! same values; simplification merges constants and common subexpressions; compiled functions
 //! compose with grad and vmap; misuse gets clear errors; the global switch works.
 
@@ -150,6 +150,94 @@ fn an_elementwise_chain_is_one_kernel() {
     assert_eq!(compiled.kernels(&inputs).unwrap(), vec!["fused[9]"]);
     let softmax_kernels = rmx::compile(softmax).kernels(&[draw(&[4, 10], Dtype::F32, 4)]).unwrap();
     assert!(softmax_kernels.iter().any(|k| k.starts_with("fused[")), "{softmax_kernels:?}");
+}
+
+/// Every float formula the fuser admits, inside a fused kernel, computes exactly the values of
+/// its own kernel: NaN, infinities, signed zeros, subnormals and ordinary values, on a length
+/// that leaves a remainder after any vector width and spans two chunks.
+#[test]
+fn every_fused_formula_matches_its_own_kernel() {
+    let _on = SWITCH.read().unwrap();
+    let specials =
+        [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1e-40, -1e-40, 0.5, -0.5, 2.5, -2.5, 1.0, -1.0, 100.0, -100.0, 0.3];
+    let n = 2 * 1024 + 37;
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut draw_value = |k: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        if k % 3 == 0 {
+            specials[(rng % specials.len() as u64) as usize]
+        } else {
+            ((rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 8.0
+        }
+    };
+    let a: Vec<f32> = (0..n).map(&mut draw_value).collect();
+    let b: Vec<f32> = (0..n).map(&mut draw_value).collect();
+    let inputs = [Array::from_slice(&a, &[n]).unwrap(), Array::from_slice(&b, &[n]).unwrap(), rmx::full(&[n], 1.0, Dtype::F32).unwrap()];
+    type Unary = fn(&Array) -> Result<Array>;
+    type Binary = fn(&Array, &Array) -> Result<Array>;
+    let unary: [(&str, Unary); 29] = [
+        ("abs", rmx::abs),
+        ("negative", rmx::negative),
+        ("sign", rmx::sign),
+        ("sqrt", rmx::sqrt),
+        ("rsqrt", rmx::rsqrt),
+        ("square", rmx::square),
+        ("reciprocal", rmx::reciprocal),
+        ("exp", rmx::exp),
+        ("expm1", rmx::expm1),
+        ("log", rmx::log),
+        ("log2", rmx::log2),
+        ("log10", rmx::log10),
+        ("log1p", rmx::log1p),
+        ("sin", rmx::sin),
+        ("cos", rmx::cos),
+        ("tan", rmx::tan),
+        ("arcsin", rmx::arcsin),
+        ("arccos", rmx::arccos),
+        ("arctan", rmx::arctan),
+        ("sinh", rmx::sinh),
+        ("cosh", rmx::cosh),
+        ("tanh", rmx::tanh),
+        ("arcsinh", rmx::arcsinh),
+        ("arctanh", rmx::arctanh),
+        ("sigmoid", rmx::sigmoid),
+        ("erf", rmx::erf),
+        ("floor", rmx::floor),
+        ("ceil", rmx::ceil),
+        ("trunc", rmx::trunc),
+    ];
+    let binary: [(&str, Binary); 11] = [
+        ("add", |x, y| rmx::add(x, y)),
+        ("subtract", |x, y| rmx::subtract(x, y)),
+        ("multiply", |x, y| rmx::multiply(x, y)),
+        ("divide", |x, y| rmx::divide(x, y)),
+        ("floor_divide", |x, y| rmx::floor_divide(x, y)),
+        ("remainder", |x, y| rmx::remainder(x, y)),
+        ("power", |x, y| rmx::power(x, y)),
+        ("maximum", |x, y| rmx::maximum(x, y)),
+        ("minimum", |x, y| rmx::minimum(x, y)),
+        ("logaddexp", |x, y| rmx::logaddexp(x, y)),
+        ("arctan2", |x, y| rmx::arctan2(x, y)),
+    ];
+    let bits =
+        |x: &Array| -> Vec<u32> { x.to_vec::<f32>().unwrap().iter().map(|v| if v.is_nan() { u32::MAX } else { v.to_bits() }).collect() };
+    let check = |name: &str, f: &dyn Fn(&[Array]) -> Result<Vec<Array>>| {
+        let compiled = rmx::compile(f);
+        // The op and a multiply by ones: one fused kernel of two steps.
+        assert_eq!(compiled.kernels(&inputs).unwrap(), vec!["fused[2]"], "{name}");
+        let (got, want) = (compiled.call(&inputs).unwrap().remove(0), f(&inputs).unwrap().remove(0));
+        for (i, (g, w)) in bits(&got).iter().zip(bits(&want)).enumerate() {
+            assert_eq!(*g, w, "{name}: element {i} of inputs ({}, {})", a[i], b[i]);
+        }
+    };
+    for (name, op) in unary {
+        check(name, &|x: &[Array]| Ok(vec![rmx::multiply(&op(&x[0])?, &x[2])?]));
+    }
+    for (name, op) in binary {
+        check(name, &|x: &[Array]| Ok(vec![rmx::multiply(&op(&x[0], &x[1])?, &x[2])?]));
+    }
 }
 
 /// Inputs past the last-level cache (32 MB and more) take the fused kernel's prefetching

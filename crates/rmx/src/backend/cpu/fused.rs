@@ -23,7 +23,6 @@
 //! leading axes folds each computed row into accumulators for the kept elements. Every
 //! reduced value (a program may fold several) is folded from the same computed chunk.
 
-use super::elementwise::lanes;
 use super::math::Real;
 use super::parallel::parallel_for_init;
 use super::strided::{collapse_many, row_start, SendConstPtr, SendPtr, PARALLEL_THRESHOLD};
@@ -42,11 +41,6 @@ pub const CHUNK: usize = 1024;
 
 /// Steps of a program whose inputs may be read in place (a fixed table per chunk).
 const DIRECT_STEPS: usize = 64;
-
-/// Elements computed together in the AVX2 operation loops: two vectors in flight, which hides
-/// the latency of long formulas (exp, erf) better than a plain loop. (The AVX-512 loops are
-/// plain: there the blocks were vectorized across blocks, into gathers.)
-const BLOCK: usize = 16;
 
 /// How far ahead of the chunk being computed the row-major inputs are prefetched, in chunks,
 /// and from which size of a row-major input (bytes). The hardware prefetchers stop at
@@ -728,22 +722,26 @@ fn apply_widest<F: Lane>(wide: bool, op: FusedOp, a: &[F], b: &[F], c: &[F], out
         return;
     }
     let _ = wide;
-    apply::<F, false>(op, a, b, c, out, from, to)
+    apply(op, a, b, c, out, from, to)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 unsafe fn apply_avx512<F: Lane>(op: FusedOp, a: &[F], b: &[F], c: &[F], out: &mut [F], from: Dtype, to: Dtype) {
-    apply::<F, true>(op, a, b, c, out, from, to)
+    apply(op, a, b, c, out, from, to)
 }
 
-/// One operation over a chunk: `out = op(a, b, c)` (unused operands are empty). `WIDE`: the
-/// loops are compiled for 512-bit vectors (see [`apply_widest`]).
+/// One operation over a chunk: `out = op(a, b, c)` (unused operands are empty), as plain
+/// loops over slices that cannot alias, which the loop vectorizer handles for every formula.
+/// (Until session 25 the AVX2 build computed blocks of 16 lanes in local arrays, for two
+/// vectors in flight: that helped exp and sigmoid by 7-10% but left formulas with selects to
+/// the SLP vectorizer, which kept them scalar: maximum 5-7x, divide 3.4x, sign 11x,
+/// reciprocal and round 2.6x slower than the plain loop on Zen 3.)
 #[inline(always)]
-fn apply<F: Lane, const WIDE: bool>(op: FusedOp, a: &[F], b: &[F], c: &[F], out: &mut [F], from: Dtype, to: Dtype) {
+fn apply<F: Lane>(op: FusedOp, a: &[F], b: &[F], c: &[F], out: &mut [F], from: Dtype, to: Dtype) {
     match op {
-        FusedOp::Unary(op) => unary::<F, WIDE>(op, a, out),
-        FusedOp::Binary(op) => binary::<F, WIDE>(op, a, b, out),
+        FusedOp::Unary(op) => unary(op, a, out),
+        FusedOp::Binary(op) => binary(op, a, b, out),
         FusedOp::Select => {
             for (((o, &c), &x), &y) in out.iter_mut().zip(a).zip(b).zip(c) {
                 *o = if c != F::zero() { x } else { y };
@@ -760,26 +758,14 @@ fn apply<F: Lane, const WIDE: bool>(op: FusedOp, a: &[F], b: &[F], c: &[F], out:
 }
 
 #[inline(always)]
-fn unary<F: Lane, const WIDE: bool>(op: UnaryOp, x: &[F], out: &mut [F]) {
+fn unary<F: Lane>(op: UnaryOp, x: &[F], out: &mut [F]) {
     macro_rules! each {
         (|$v:ident| $body:expr) => {{
             #[inline(always)]
             fn f<F: Real>($v: F) -> F {
                 $body
             }
-            if WIDE {
-                // Plain loops (see BLOCK).
-                for (o, &v) in out.iter_mut().zip(x) {
-                    *o = f(v);
-                }
-                return;
-            }
-            let (mut xs, mut os) = (x.chunks_exact(BLOCK), out.chunks_exact_mut(BLOCK));
-            for (xb, ob) in (&mut xs).zip(&mut os) {
-                let y: [F; BLOCK] = lanes(|j| f(xb[j]));
-                ob.copy_from_slice(&y);
-            }
-            for (o, &v) in os.into_remainder().iter_mut().zip(xs.remainder()) {
+            for (o, &v) in out.iter_mut().zip(x) {
                 *o = f(v);
             }
         }};
@@ -802,25 +788,14 @@ fn unary<F: Lane, const WIDE: bool>(op: UnaryOp, x: &[F], out: &mut [F]) {
 }
 
 #[inline(always)]
-fn binary<F: Lane, const WIDE: bool>(op: BinaryOp, a: &[F], b: &[F], out: &mut [F]) {
+fn binary<F: Lane>(op: BinaryOp, a: &[F], b: &[F], out: &mut [F]) {
     macro_rules! each {
         (|$x:ident, $y:ident| $body:expr) => {{
             #[inline(always)]
             fn f<F: Real>($x: F, $y: F) -> F {
                 $body
             }
-            if WIDE {
-                for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-                    *o = f(x, y);
-                }
-                return;
-            }
-            let (mut ab, mut bb, mut os) = (a.chunks_exact(BLOCK), b.chunks_exact(BLOCK), out.chunks_exact_mut(BLOCK));
-            for ((xa, xb), ob) in (&mut ab).zip(&mut bb).zip(&mut os) {
-                let y: [F; BLOCK] = lanes(|j| f(xa[j], xb[j]));
-                ob.copy_from_slice(&y);
-            }
-            for ((o, &x), &y) in os.into_remainder().iter_mut().zip(ab.remainder()).zip(bb.remainder()) {
+            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
                 *o = f(x, y);
             }
         }};
