@@ -32,6 +32,14 @@ fn assert_close(name: &str, got: &Array, want: &Array, rtol: f64) {
 
 type Fun = fn(&[Array]) -> Result<Vec<Array>>;
 
+/// The next state of a xorshift64 generator (deterministic test data without a crate).
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 fn gelu(a: &[Array]) -> Result<Vec<Array>> {
     let x = &a[0];
     let inner = rmx::erf(&rmx::multiply(x, std::f64::consts::FRAC_1_SQRT_2)?)?;
@@ -163,10 +171,8 @@ fn every_fused_formula_matches_its_own_kernel() {
     let n = 2 * 1024 + 37;
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut draw_value = |k: usize| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        if k % 3 == 0 {
+        xorshift(&mut rng);
+        if k.is_multiple_of(3) {
             specials[(rng % specials.len() as u64) as usize]
         } else {
             ((rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 8.0
@@ -521,12 +527,7 @@ fn reduce(op: usize, x: &Array, axis: usize) -> Result<Array> {
 fn random_graphs_compile_to_the_same_values() {
     let _on = SWITCH.read().unwrap();
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move |bound: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % bound as u64) as usize
-    };
+    let mut next = move |bound: usize| (xorshift(&mut state) % bound as u64) as usize;
     let inputs = [draw(&[6, 7], Dtype::F32, 21), draw(&[6, 7], Dtype::F32, 22), rmx::multiply(draw(&[7, 7], Dtype::F32, 23), 0.3).unwrap()];
     let mut fused_programs = 0;
     for program in 0..300 {
