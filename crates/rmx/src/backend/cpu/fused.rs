@@ -734,7 +734,7 @@ unsafe fn apply_avx512<F: Lane>(op: FusedOp, a: &[F], b: &[F], c: &[F], out: &mu
 /// One operation over a chunk: `out = op(a, b, c)` (unused operands are empty), as plain
 /// loops over slices that cannot alias, which the loop vectorizer handles for every formula.
 /// (Until session 25 the AVX2 build computed blocks of 16 lanes in local arrays, for two
-/// vectors in flight: that helped exp and sigmoid by 7-10% but left formulas with selects to
+/// vectors in flight: that helped exp and sigmoid by 7-12% but left formulas with selects to
 /// the SLP vectorizer, which kept them scalar: maximum 5-7x, divide 3.4x, sign 11x,
 /// reciprocal and round 2.6x slower than the plain loop on Zen 3.)
 #[inline(always)]
