@@ -139,16 +139,21 @@ fn gelu(x: &Array) -> Result<Array> {
     rmx::multiply(&rmx::multiply(x, 0.5)?, &rmx::add(&inner, 1.0)?)
 }
 
+/// `x·w + b` from the inputs `[x, w, b]`: the start of every chain here (2 element-wise ops).
+fn affine(a: &[Array]) -> Result<Array> {
+    rmx::add(&rmx::multiply(&a[0], &a[1])?, &a[2])
+}
+
 /// gelu(x * w + b) * sigmoid(x * w + b): 9 element-wise ops.
 fn chain8(a: &[Array]) -> Result<Vec<Array>> {
-    let y = rmx::add(&rmx::multiply(&a[0], &a[1])?, &a[2])?;
+    let y = affine(a)?;
     Ok(vec![rmx::multiply(&gelu(&y)?, &rmx::sigmoid(&y)?)?])
 }
 
 /// hardswish(x·w + b) · w, `y · min(max(y + 3, 0), 6) / 6` (MobileNet's activation): 8
 /// element-wise ops as cheap as the data allow, so the fused kernel can only be memory-bound.
 fn light_chain8(a: &[Array]) -> Result<Vec<Array>> {
-    let y = rmx::add(&rmx::multiply(&a[0], &a[1])?, &a[2])?;
+    let y = affine(a)?;
     let gate = rmx::minimum(&rmx::maximum(&rmx::add(&y, 3.0)?, 0.0)?, 6.0)?;
     Ok(vec![rmx::multiply(&rmx::divide(&rmx::multiply(&y, &gate)?, 6.0)?, &a[1])?])
 }
@@ -156,14 +161,14 @@ fn light_chain8(a: &[Array]) -> Result<Vec<Array>> {
 /// The gradients of sum(gelu(x·w + b)) with respect to x, w and b (gelu with erf): the
 /// backward pass reads x·w + b, erf and gelu's derivative from several places.
 fn gelu_grad(a: &[Array]) -> Result<Vec<Array>> {
-    let gelu_sum = |p: &[Array]| Ok(vec![rmx::sum(&gelu(&rmx::add(&rmx::multiply(&p[0], &p[1])?, &p[2])?)?, rmx::Axes::All, false)?]);
+    let gelu_sum = |p: &[Array]| Ok(vec![rmx::sum(&gelu(&affine(p)?)?, rmx::Axes::All, false)?]);
     rmx::grad(gelu_sum, &[0, 1, 2])(a)
 }
 
 /// Per-feature sums of squares over a batch (as batch statistics need): a chain ending in a
 /// reduction over the leading axis.
 fn batch_sum_of_squares(a: &[Array]) -> Result<Vec<Array>> {
-    let y = rmx::add(&rmx::multiply(&a[0], &a[1])?, &a[2])?;
+    let y = affine(a)?;
     Ok(vec![rmx::sum(&rmx::square(&y)?, 0, false)?])
 }
 
