@@ -1,6 +1,6 @@
 //! Scalar math shared by the kernels: the [`Real`] trait over f32/f64 with the functions
 //! `std` lacks (erf, erfinv, round-half-even, NumPy's sign), and vectorizable f32 versions
-//! of exp-based functions.
+//! of exp-based functions and of log1p on [0, 1].
 
 use crate::element::Element;
 use num_traits::Float;
@@ -14,6 +14,8 @@ pub trait Real: Float + Element + Send + Sync {
     fn fast_exp(self) -> Self;
     /// exp for |x| ≤ 87 only, without range handling (f32), or the libm one (f64).
     fn moderate_exp(self) -> Self;
+    /// log(1 + t) for t in [0, 1] only, vectorizable (f32), or the libm one (f64).
+    fn ln_1p_unit(self) -> Self;
 }
 
 impl Real for f32 {
@@ -36,6 +38,10 @@ impl Real for f32 {
     #[inline(always)]
     fn moderate_exp(self) -> Self {
         exp_f32_moderate(self)
+    }
+    #[inline(always)]
+    fn ln_1p_unit(self) -> Self {
+        ln_1p_unit_f32(self)
     }
 }
 
@@ -60,6 +66,10 @@ impl Real for f64 {
     fn moderate_exp(self) -> Self {
         self.exp()
     }
+    #[inline(always)]
+    fn ln_1p_unit(self) -> Self {
+        self.ln_1p()
+    }
 }
 
 /// NumPy's sign: -1, 0 or 1, NaN for NaN.
@@ -80,17 +90,42 @@ pub fn sigmoid<F: Real>(x: F) -> F {
     F::one() / (F::one() + (-x).fast_exp())
 }
 
-/// `log(e^x + e^y)` without overflow; infinities and NaN propagate as in NumPy.
+/// `log(e^x + e^y)` without overflow, as `hi + log1p(e^(lo - hi))`; infinities and NaN
+/// propagate as in MLX (`-inf` with anything gives the other operand). Branch-free, so loops
+/// over it vectorize for f32 (17x faster than through libm's log1p on Zen 3, unfused).
 #[inline(always)]
 pub fn logaddexp<F: Real>(x: F, y: F) -> F {
-    if x.is_nan() || y.is_nan() {
-        return x + y;
-    }
     let (hi, lo) = if x > y { (x, y) } else { (y, x) };
-    if lo == F::neg_infinity() || hi == F::infinity() {
-        return hi;
+    let d = lo - hi;
+    let sum = hi + d.fast_exp().ln_1p_unit();
+    // d is NaN exactly when an operand is NaN or both are the same infinity: x + y is then
+    // NaN or that infinity.
+    if d.is_nan() {
+        x + y
+    } else if lo == F::neg_infinity() {
+        hi
+    } else {
+        sum
     }
-    hi + (lo - hi).fast_exp().ln_1p()
+}
+
+/// log(1 + t) for f32 t in [0, 1] (what logaddexp needs), branch-free and without division:
+/// `s + s·q(s)` with `s = t` up to 1/2 and `s = (t - 1)/2` (exact) above, where
+/// `log1p(t) = ln 2 + log1p(s)`; q is a degree-9 minimax fit on [-1/4, 1/2] made by
+/// `scripts/fit_log1p.py`. Max error 0.90 ulp against the exact log1p over every f32 in
+/// [0, 1] (`ln_1p_unit_f32_every_input`, an ignored test).
+#[inline(always)]
+pub fn ln_1p_unit_f32(t: f32) -> f32 {
+    const Q: [f32; 9] =
+        [-0.5, 0.333_334_48, -0.250_000_92, 0.199_909_18, -0.166_475_06, 0.144_780_46, -0.131_589_47, 0.104_599_52, -0.045_062_803];
+    let upper = t > 0.5;
+    let s = if upper { (t - 1.0) * 0.5 } else { t };
+    let mut q = Q[8];
+    for &c in Q[..8].iter().rev() {
+        q = q.mul_add(s, c);
+    }
+    let l = s.mul_add(q * s, s);
+    l + if upper { std::f32::consts::LN_2 } else { 0.0 }
 }
 
 /// exp(x) for f32 by range reduction (x = k ln2 + r) and a degree-6 polynomial; written with
@@ -380,6 +415,54 @@ mod tests {
             }
         }
         assert!(worst < 1.02, "worst error {worst} ulp");
+    }
+
+    #[test]
+    fn ln_1p_unit_f32_matches_libm() {
+        let mut worst = 0.0f64;
+        let mut t = 0.0f32;
+        while t <= 1.0 {
+            worst = worst.max(ulps(ln_1p_unit_f32(t), (t as f64).ln_1p()));
+            t += 0.000_131;
+        }
+        // Every f32 in [0, 1] was checked once (see `ln_1p_unit_f32`): 0.90 ulp at worst.
+        assert!(worst < 1.0, "worst error {worst} ulp");
+        for t in [0.0f32, 1e-30, f32::from_bits(1), 0.5, 1.0] {
+            assert!(ulps(ln_1p_unit_f32(t), (t as f64).ln_1p()) < 1.0, "log1p({t})");
+        }
+        assert_eq!(ln_1p_unit_f32(0.0).to_bits(), 0);
+        assert_eq!(ln_1p_unit_f32(1.0), std::f32::consts::LN_2);
+    }
+
+    /// Every f32 from 0 to 1 against libm's f64 log1p (about 15 s in release).
+    #[test]
+    #[ignore = "exhaustive; run in release"]
+    fn ln_1p_unit_f32_every_input() {
+        let worst = (0..=1.0f32.to_bits()).map(f32::from_bits).map(|t| ulps(ln_1p_unit_f32(t), (t as f64).ln_1p())).fold(0.0, f64::max);
+        assert!(worst < 1.0, "worst error {worst} ulp");
+    }
+
+    #[test]
+    fn logaddexp_matches_the_exact_formula_and_mlx_edge_cases() {
+        let exact = |x: f64, y: f64| x.max(y) + (x.min(y) - x.max(y)).exp().ln_1p();
+        for &(x, y) in &[(0.0f32, 0.0f32), (1.5, -2.25), (-30.0, -29.5), (80.0, 79.0), (-100.0, 3.0), (1e30, -1e30), (5.0, 5.0)] {
+            let want = exact(x as f64, y as f64);
+            for (a, b) in [(x, y), (y, x)] {
+                let got = logaddexp(a, b);
+                assert!((got as f64 - want).abs() <= 2e-7 * want.abs().max(1.0), "logaddexp({a}, {b}) = {got}, want {want}");
+                assert!((logaddexp(a as f64, b as f64) - want).abs() <= 1e-15 * want.abs().max(1.0));
+            }
+        }
+        let (inf, nan) = (f32::INFINITY, f32::NAN);
+        assert_eq!(logaddexp(inf, inf), inf);
+        assert_eq!(logaddexp(-inf, -inf), -inf);
+        assert_eq!((logaddexp(inf, -inf), logaddexp(-inf, inf)), (inf, inf));
+        assert_eq!((logaddexp(-inf, 2.0), logaddexp(2.0, -inf)), (2.0, 2.0));
+        assert_eq!(logaddexp(-0.0f32, -inf).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(logaddexp(f32::MAX, f32::MAX), f32::MAX);
+        assert!(logaddexp(nan, 1.0).is_nan() && logaddexp(1.0, nan).is_nan() && logaddexp(inf, nan).is_nan());
+        assert!(logaddexp(f64::NAN, f64::NEG_INFINITY).is_nan());
+        assert_eq!(logaddexp(f64::NEG_INFINITY, -1.0), -1.0);
     }
 
     #[test]

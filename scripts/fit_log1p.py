@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""Fits the float32 `log1p` on [0, 1] of `crates/rmx/src/backend/cpu/math.rs` (`ln_1p_unit_f32`,
+the `log1p(exp(lo - hi))` of logaddexp) and prints its coefficients as Rust constants.
+
+`log1p(t) = t + t·q(t)` with `q(t) = a1·t + … + aD·t^D`, minimax in the relative error of the
+result (the exact leading term `t` keeps the coefficients' rounding to a fraction of it), on a
+dense grid against Python's double-precision `math.log1p`. Same Lawson iteration and
+one-at-a-time rounding to float32 as `scripts/fit_erf.py`.
+
+Run: `python3 scripts/fit_log1p.py [degree]` (needs NumPy).
+"""
+import math
+import sys
+
+import numpy as np
+
+from fit_erf import fit_in_float32
+
+
+LO, HI = -0.25, 0.5
+
+
+def main():
+    degree = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+    log1p = np.vectorize(math.log1p)
+    # Both sides of 0, skipping it (where log1p(t)/t is 1 to the last bit anyway).
+    t = np.concatenate([np.linspace(LO, -1e-6, 20001), np.linspace(1e-6, HI, 40001)])
+    basis = np.vander(t, degree + 1, increasing=True)[:, 1:]
+    coefficients, err = fit_in_float32(basis, log1p(t) / t - 1.0, t / log1p(t))
+    print(f"// degree {degree}: max relative error of the fit {err:.2e} ({err / 2**-24:.3f} of 2^-24)")
+    print(f"const Q: [f32; {degree}] = [{', '.join(str(np.float32(c)) for c in coefficients)}];")
+
+
+if __name__ == "__main__":
+    main()
