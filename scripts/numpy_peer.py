@@ -76,6 +76,19 @@ def setup(case):
         n = {"1M": 1 << 20, "16M": 1 << 24}[size]
         a, b = f32(n), f32(n)
         return (lambda: a + b) if case.startswith("add") else (lambda: a * b)
+    if case == "logaddexp_16M":
+        x, y = f32(1 << 24), f32(1 << 24)
+        return lambda: np.logaddexp(x, y)
+    if case == "overhead_small_graphs":
+        a = np.ones(16, dtype=np.float32)
+
+        def small_graphs():
+            y = a
+            for _ in range(1000):
+                for _ in range(10):
+                    y = y + a
+            return y
+        return small_graphs
     if case in ("exp_16M", "tanh_16M", "sigmoid_16M"):
         x = f32(1 << 24)
         return {"exp_16M": lambda: np.exp(x), "tanh_16M": lambda: np.tanh(x),
@@ -165,6 +178,20 @@ def setup_mlx(case):
         n = {"1M": 1 << 20, "16M": 1 << 24}[size]
         a, b = arr(n), arr(n)
         return evaluated((lambda: a + b) if case.startswith("add") else (lambda: a * b))
+    if case == "logaddexp_16M":
+        x, y = arr(1 << 24), arr(1 << 24)
+        return evaluated(lambda: mx.logaddexp(x, y))
+    if case == "overhead_small_graphs":
+        a = mx.ones(16)
+
+        def small_graphs():
+            y = a
+            for _ in range(1000):
+                for _ in range(10):
+                    y = y + a
+                mx.eval(y)
+            return y
+        return evaluated(small_graphs)
     if case in ("exp_16M", "tanh_16M", "sigmoid_16M"):
         x = arr(1 << 24)
         return evaluated({"exp_16M": lambda: mx.exp(x), "tanh_16M": lambda: mx.tanh(x),

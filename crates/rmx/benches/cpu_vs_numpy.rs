@@ -82,10 +82,12 @@ fn cases() -> Vec<Case> {
     }
     {
         let x = randn(&[1 << 24]);
-        let (x1, x2) = (x.clone(), x.clone());
-        v.push(Case { name: "exp_16M", iters: 3, run: Box::new(move || rmx::exp(&x).unwrap()) });
+        let (x0, x1, x2) = (x.clone(), x.clone(), x.clone());
+        v.push(Case { name: "exp_16M", iters: 3, run: Box::new(move || rmx::exp(&x0).unwrap()) });
         v.push(Case { name: "tanh_16M", iters: 3, run: Box::new(move || rmx::tanh(&x1).unwrap()) });
         v.push(Case { name: "sigmoid_16M", iters: 3, run: Box::new(move || rmx::sigmoid(&x2).unwrap()) });
+        let y = randn(&[1 << 24]);
+        v.push(Case { name: "logaddexp_16M", iters: 3, run: Box::new(move || rmx::logaddexp(&x, &y).unwrap()) });
     }
     {
         let x = randn(&[4096, 4096]);
@@ -136,19 +138,31 @@ fn cases() -> Vec<Case> {
     {
         let one = Array::scalar(1.0f32);
         let a = Array::from_slice(&[1.0f32], &[1]).unwrap();
+        v.push(Case { name: "overhead_10000_ops", iters: 3, run: Box::new(move || add_chain(&a, &one, 10_000)) });
+    }
+    {
+        // Many small graphs, each evaluated (a loop over tiny arrays, as in reinforcement
+        // learning or per-parameter optimizer updates): 1000 evaluations of 10 adds on 16 floats.
+        let a = Array::from_slice(&[1.0f32; 16], &[16]).unwrap();
         v.push(Case {
-            name: "overhead_10000_ops",
+            name: "overhead_small_graphs",
             iters: 3,
             run: Box::new(move || {
                 let mut y = a.clone();
-                for _ in 0..10_000 {
-                    y = rmx::add(&y, &one).unwrap();
+                for _ in 0..1000 {
+                    y = add_chain(&y, &a, 10);
+                    rmx::eval(&[y.clone()]).unwrap();
                 }
                 y
             }),
         });
     }
     v
+}
+
+/// `start + addend + addend + ...` (`count` adds), unevaluated: graph-building overhead.
+fn add_chain(start: &Array, addend: &Array, count: usize) -> Array {
+    (0..count).fold(start.clone(), |y, _| rmx::add(&y, addend).unwrap())
 }
 
 /// Untimed work before each side's timed runs, in milliseconds.
