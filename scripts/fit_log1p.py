@@ -2,10 +2,12 @@
 """Fits the float32 `log1p` on [0, 1] of `crates/rmx/src/backend/cpu/math.rs` (`ln_1p_unit_f32`,
 the `log1p(exp(lo - hi))` of logaddexp) and prints its coefficients as Rust constants.
 
-`log1p(t) = t + t·q(t)` with `q(t) = a1·t + … + aD·t^D`, minimax in the relative error of the
-result (the exact leading term `t` keeps the coefficients' rounding to a fraction of it), on a
-dense grid against Python's double-precision `math.log1p`. Same Lawson iteration and
-one-at-a-time rounding to float32 as `scripts/fit_erf.py`.
+The kernel takes `s = t` for t up to 1/2 and `s = (t - 1)/2` (exact) above, where
+`log1p(t) = ln 2 + log1p(s)`, so s lies in [-1/4, 1/2]. There `log1p(s) = s + s·q(s)` with
+`q(s) = a1·s + … + aD·s^D`, minimax in the relative error of the result (the exact leading term
+`s` keeps the coefficients' rounding to a fraction of it), on a dense grid against Python's
+double-precision `math.log1p`. Same Lawson iteration and one-at-a-time rounding to float32 as
+`scripts/fit_erf.py`.
 
 Run: `python3 scripts/fit_log1p.py [degree]` (needs NumPy).
 """
@@ -21,7 +23,7 @@ LO, HI = -0.25, 0.5
 
 
 def main():
-    degree = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+    degree = int(sys.argv[1]) if len(sys.argv) > 1 else 9
     log1p = np.vectorize(math.log1p)
     # Both sides of 0, skipping it (where log1p(t)/t is 1 to the last bit anyway).
     t = np.concatenate([np.linspace(LO, -1e-6, 20001), np.linspace(1e-6, HI, 40001)])
