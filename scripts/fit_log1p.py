@@ -25,10 +25,10 @@ LO, HI = -0.25, 0.5
 def main():
     degree = int(sys.argv[1]) if len(sys.argv) > 1 else 9
     log1p = np.vectorize(math.log1p)
-    # Both sides of 0, skipping it (where log1p(t)/t is 1 to the last bit anyway).
-    t = np.concatenate([np.linspace(LO, -1e-6, 20001), np.linspace(1e-6, HI, 40001)])
-    basis = np.vander(t, degree + 1, increasing=True)[:, 1:]
-    coefficients, err = fit_in_float32(basis, log1p(t) / t - 1.0, t / log1p(t))
+    # Both sides of 0, skipping it (where log1p(s)/s is 1 to the last bit anyway).
+    s = np.concatenate([np.linspace(LO, -1e-6, 20001), np.linspace(1e-6, HI, 40001)])
+    basis = np.vander(s, degree + 1, increasing=True)[:, 1:]
+    coefficients, err = fit_in_float32(basis, log1p(s) / s - 1.0, s / log1p(s))
     print(f"// degree {degree}: max relative error of the fit {err:.2e} ({err / 2**-24:.3f} of 2^-24)")
     print(f"const Q: [f32; {degree}] = [{', '.join(str(np.float32(c)) for c in coefficients)}];")
 
