@@ -151,7 +151,9 @@ fn chain8(a: &[Array]) -> Result<Vec<Array>> {
 }
 
 /// hardswish(x·w + b) · w, `y · min(max(y + 3, 0), 6) / 6` (MobileNet's activation): 8
-/// element-wise ops as cheap as the data allow, so the fused kernel can only be memory-bound.
+/// element-wise ops as cheap as the data allow. Written as one loop they run at 0.85 of a
+/// memcpy on 16M floats (session 26); what the fused kernel loses against that is its pass
+/// per op over its chunk buffers.
 fn light_chain8(a: &[Array]) -> Result<Vec<Array>> {
     let y = affine(a)?;
     let gate = rmx::minimum(&rmx::maximum(&rmx::add(&y, 3.0)?, 0.0)?, 6.0)?;

@@ -57,9 +57,10 @@ const _: () = assert!(crate::backend::cpu::strided::PARALLEL_THRESHOLD >= POOL_M
 /// Whether [`eval`] moves a graph of `nodes` nodes whose largest array (input or output of
 /// a node) has `largest` elements to the compute pool. Graphs of a few nodes run where they
 /// are, and so do graphs of small arrays, whose kernels all run on one thread: moving them
-/// costs the pool's wake-up and leaves a helper polling next to the caller (10 adds on 16
-/// floats: 28.6 µs per evaluation on the pool, 8.6 µs on the caller, 2 vCPUs). Other graphs
-/// move once instead of waking the pool for every parallel kernel.
+/// costs the pool's wake-up and leaves a helper polling next to the caller (an 11-node graph
+/// on 16 floats, interleaved A/B on 2 vCPUs: 26.7–31.3 µs per evaluation on the pool, 8.8–15.8
+/// µs on the caller). Other graphs move once instead of waking the pool for every parallel
+/// kernel.
 fn runs_on_pool(nodes: usize, largest: usize) -> bool {
     nodes >= POOL_MIN_NODES && largest >= POOL_MIN_ELEMENTS
 }

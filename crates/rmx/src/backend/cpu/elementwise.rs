@@ -18,7 +18,7 @@ pub const LANES: usize = 16;
 /// (`std::array::from_fn` goes through closure adapters that the optimizer sometimes leaves
 /// out of line, turning these loops into one call per element: measured 3x slower.)
 #[inline(always)]
-pub(crate) fn lanes<T: Copy + Default, const N: usize>(f: impl Fn(usize) -> T) -> [T; N] {
+fn lanes<T: Copy + Default, const N: usize>(f: impl Fn(usize) -> T) -> [T; N] {
     let mut y = [T::default(); N];
     for (j, v) in y.iter_mut().enumerate() {
         *v = f(j);
