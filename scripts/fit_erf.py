@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Fits the float32 erf of `crates/rmx/src/backend/cpu/math.rs` (`erf_f32`) and prints its
-coefficients as Rust constants.
+"""Fits the float32 erf of `crates/rmx/src/backend/cpu/erf.rs` and prints its coefficient table
+as a Rust constant.
 
-Two pieces, both plain polynomials so the kernel needs no division and no exp:
-- |x| < 1: erf(x) = x + x·P(x²), P of degree 6, minimax in relative error (the exact leading
-  term keeps the rounding of P's coefficients to a tenth of the value);
-- 1 ≤ |x| ≤ 4.1: erf(x) = B(|x| − MID), B of degree 15, minimax in absolute error (the values
-  lie in [0.84, 1), so absolute error is what rounding to float32 sees). From 4.1 on, erf is 1.0
-  in float32 (erfc(4.1) ≈ 6.7e-9, under half an ulp below 1).
+|x| is cut into eight intervals of width 1/2 on [0, 4) (from 3.92 on, erf is 1.0 in float32:
+erfc(3.92) is under half an ulp below 1). On interval i, with t = |x| - (i/2 + 1/4) in
+[-1/4, 1/4], a polynomial P_i of degree 6 in t gives
+- for i < 2 (|x| < 1): erf(x) = |x| + |x|·P_i(t), minimax in relative error (the exact leading
+  term keeps the rounding of P_i to a fraction of the value near 0);
+- for i >= 2: erf(x) = P_i(t), minimax in relative error too (the values lie in [0.84, 1]).
+Row k of the table holds the eight intervals' coefficients of t^k, so a vector kernel picks a
+lane's coefficient with one permute.
 
 Minimax by Lawson's iteratively reweighted least squares on a dense grid, against Python's
 double-precision `math.erf`. Coefficients are rounded to float32 one at a time, lowest order
@@ -19,9 +21,9 @@ import math
 
 import numpy as np
 
-SMALL_DEGREE, BIG_DEGREE = 6, 15
-LO, HI = 1.0, 4.1
-MID = np.float32((LO + HI) / 2)
+DEGREE, INTERVALS, WIDTH = 6, 8, 0.5
+# Intervals below this bound use the relative form |x| + |x|·P(t).
+RELATIVE_BELOW = 1.0
 
 
 def lawson(basis, target, weight, fixed, iterations=80):
@@ -56,16 +58,22 @@ def fit_in_float32(basis, target, weight):
 
 def main():
     erf = np.vectorize(math.erf)
-    x = np.linspace(1e-4, LO, 20001)
-    small, small_err = fit_in_float32(np.vander(x * x, SMALL_DEGREE + 1, increasing=True), erf(x) / x - 1, x / erf(x))
-    x = np.linspace(LO, HI, 40001)
-    u = x - float(MID)
-    big, big_err = fit_in_float32(np.vander(u, BIG_DEGREE + 1, increasing=True), erf(x), np.ones_like(x))
-    print(f"// |x| < 1: max relative error of the fit {small_err:.2e}")
-    print(f"const SMALL: [f32; {SMALL_DEGREE + 1}] = [{', '.join(str(np.float32(c)) for c in small)}];")
-    print(f"// 1 <= |x| <= {HI}: max absolute error of the fit {big_err:.2e}")
-    print(f"const MID: f32 = {str(MID)};")
-    print(f"const BIG: [f32; {BIG_DEGREE + 1}] = [{', '.join(str(np.float32(c)) for c in big)}];")
+    rows, worst = [], 0.0
+    for i in range(INTERVALS):
+        lo, hi = i * WIDTH, (i + 1) * WIDTH
+        a = np.linspace(max(lo, 1e-6), hi, 20001)
+        basis = np.vander(a - (lo + WIDTH / 2), DEGREE + 1, increasing=True)
+        if hi <= RELATIVE_BELOW:
+            c, err = fit_in_float32(basis, erf(a) / a - 1.0, a / erf(a))
+        else:
+            c, err = fit_in_float32(basis, erf(a), 1.0 / erf(a))
+        rows.append(c)
+        worst = max(worst, err)
+    print(f"// max relative error of the fits {worst:.2e} ({worst / 2**-24:.3f} of 2^-24)")
+    print(f"const TABLE: [[f32; {INTERVALS}]; {DEGREE + 1}] = [")
+    for k in range(DEGREE + 1):
+        print("    [" + ", ".join(str(np.float32(r[k])) for r in rows) + "],")
+    print("];")
 
 
 if __name__ == "__main__":

@@ -99,6 +99,45 @@ pub fn map1<I: Element, O: Element>(x: &Storage, strides: &[isize], shape: &[usi
     });
 }
 
+/// Elements per local block of [`map1_slices`].
+const SLICE_BLOCK: usize = 256;
+
+/// [`map1`] for a kernel over slices, `f(input, output)` with equal lengths (formulas
+/// vectorized by hand, such as f32 erf): a contiguous run apart from the output goes to `f`
+/// whole; any other run (strided, broadcast, or in the output's own buffer) in blocks of
+/// [`SLICE_BLOCK`] gathered into a local array.
+pub fn map1_slices<I: Element, O: Element>(
+    x: &Storage,
+    strides: &[isize],
+    shape: &[usize],
+    out: *mut O,
+    f: impl Fn(&[I], &mut [O]) + Sync,
+) {
+    let pi = SendConstPtr(x.ptr::<I>());
+    let po = SendPtr(out);
+    for_each_row(shape, [strides], |start, [off], len, [s]| {
+        let (pi, po) = (pi, po);
+        // SAFETY: offsets come from valid strides over the input; the output has `numel` slots.
+        unsafe {
+            let pin = pi.0.offset(off);
+            let pout = po.0.add(start);
+            if s == 1 && disjoint(pin, len, pout, len) {
+                f(std::slice::from_raw_parts(pin, len), std::slice::from_raw_parts_mut(pout, len));
+                return;
+            }
+            let (mut xs, mut ys) = ([I::default(); SLICE_BLOCK], [O::default(); SLICE_BLOCK]);
+            for from in (0..len).step_by(SLICE_BLOCK) {
+                let m = SLICE_BLOCK.min(len - from);
+                for (j, v) in xs[..m].iter_mut().enumerate() {
+                    *v = *pin.offset((from + j) as isize * s);
+                }
+                f(&xs[..m], &mut ys[..m]);
+                std::ptr::copy_nonoverlapping(ys.as_ptr(), pout.add(from), m);
+            }
+        }
+    });
+}
+
 #[inline(always)]
 unsafe fn map2_contig<A: Element, B: Element, O: Element>(
     pa: *const A,

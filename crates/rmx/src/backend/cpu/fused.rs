@@ -759,6 +759,10 @@ fn apply<F: Lane>(op: FusedOp, a: &[F], b: &[F], c: &[F], out: &mut [F], from: D
 
 #[inline(always)]
 fn unary<F: Lane>(op: UnaryOp, x: &[F], out: &mut [F]) {
+    if op == UnaryOp::Erf {
+        // Vectorized by hand (the scalar f32 form does not vectorize), as in the unfused kernel.
+        return F::erf_slice(x, out);
+    }
     macro_rules! each {
         (|$v:ident| $body:expr) => {{
             #[inline(always)]

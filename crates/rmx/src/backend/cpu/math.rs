@@ -1,6 +1,6 @@
 //! Scalar math shared by the kernels: the [`Real`] trait over f32/f64 with the functions
-//! `std` lacks (erf, erfinv, round-half-even, NumPy's sign), and vectorizable f32 versions
-//! of exp-based functions and of log1p on [0, 1].
+//! `std` lacks (erf, whose f32 form is in [`super::erf`]; erfinv, round-half-even, NumPy's
+//! sign), and vectorizable f32 versions of exp-based functions and of log1p on [0, 1].
 
 use crate::element::Element;
 use num_traits::Float;
@@ -8,6 +8,9 @@ use num_traits::Float;
 /// f32 or f64 with the math element-wise kernels need.
 pub trait Real: Float + Element + Send + Sync {
     fn erf(self) -> Self;
+    /// `out[i] = x[i].erf()`: what kernels call, vectorized explicitly for f32 (see
+    /// [`super::erf`]), whose scalar `erf` does not vectorize.
+    fn erf_slice(x: &[Self], out: &mut [Self]);
     fn erfinv(self) -> Self;
     fn of(v: f64) -> Self;
     /// exp that the compiler can vectorize (f32), or the libm one (f64).
@@ -21,7 +24,10 @@ pub trait Real: Float + Element + Send + Sync {
 impl Real for f32 {
     #[inline(always)]
     fn erf(self) -> Self {
-        erf_f32(self)
+        super::erf::erf_f32(self)
+    }
+    fn erf_slice(x: &[Self], out: &mut [Self]) {
+        super::erf::erf_f32_slice(x, out)
     }
     #[inline(always)]
     fn erfinv(self) -> Self {
@@ -49,6 +55,11 @@ impl Real for f64 {
     #[inline(always)]
     fn erf(self) -> Self {
         libm::erf(self)
+    }
+    fn erf_slice(x: &[Self], out: &mut [Self]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = libm::erf(v);
+        }
     }
     #[inline(always)]
     fn erfinv(self) -> Self {
@@ -174,51 +185,6 @@ fn exp_f32_parts(x: f32) -> (f32, i32) {
 #[inline(always)]
 fn pow2_f32(k: i32) -> f32 {
     f32::from_bits((k.wrapping_add(127) as u32) << 23)
-}
-
-/// erf for f32, branch-free so loops over it vectorize, with no division and no exp:
-/// `x + x·P(x²)` for |x| < 1 and a polynomial in `|x| − 2.55` on [1, 4.1] (minimax fits made by
-/// `scripts/fit_erf.py`); from 4.1 on erf is 1 in f32. Max error 0.99 ulp against the
-/// exact erf over every f32 input (`erf_f32_every_input`, an ignored test).
-#[inline(always)]
-pub fn erf_f32(x: f32) -> f32 {
-    const SMALL: [f32; 7] = [0.128_379_17, -0.376_126_26, 0.112_835_795, -0.026_853_422, 0.005_187_392, -8.000_635_4e-4, 7.818_526_5e-5];
-    const MID: f32 = 2.55;
-    const BIG: [f32; 16] = [
-        0.999_689_34,
-        0.001_692_210_3,
-        -0.004_315_123_4,
-        0.006_771_794_5,
-        -0.007_195_891_3,
-        0.005_307_131_4,
-        -0.002_591_212_7,
-        6.274_685e-4,
-        1.535_079_8e-4,
-        -2.134_983_5e-4,
-        8.326_824e-5,
-        -1.365_992_4e-7,
-        -1.343_233_1e-5,
-        3.725_857_1e-6,
-        6.486_082e-7,
-        -3.169_806_5e-7,
-    ];
-    let a = x.abs();
-    let z = a * a;
-    let mut p = SMALL[6];
-    for &c in SMALL[..6].iter().rev() {
-        p = p.mul_add(z, c);
-    }
-    let u = a.min(4.1) - MID;
-    let mut b = BIG[15];
-    for &c in BIG[..15].iter().rev() {
-        b = b.mul_add(u, c);
-    }
-    // NaN fails the comparison and keeps x + x·P = NaN.
-    if a >= 1.0 {
-        b.copysign(x)
-    } else {
-        x.mul_add(p, x)
-    }
 }
 
 /// tanh through exp, branch-free so loops over it vectorize: `1 - 2 / (e^{2|x|} + 1)` with
@@ -351,48 +317,12 @@ mod tests {
         assert!((tanh(0.7f64) - 0.7f64.tanh()).abs() < 1e-15);
     }
 
-    #[test]
-    fn erf_f32_matches_libm() {
-        let mut worst = 0.0f64;
-        let mut x = -6.0f32;
-        while x < 6.0 {
-            let want = libm::erf(x as f64);
-            let ulp = (want.abs() as f32).to_bits();
-            let ulp = (f32::from_bits(ulp + 1) - f32::from_bits(ulp)) as f64;
-            worst = worst.max((erf_f32(x) as f64 - want).abs() / ulp);
-            x += 0.000_37;
-        }
-        // Every f32 input was checked once (see `erf_f32`): 0.99 ulp at worst.
-        assert!(worst < 1.0, "worst error {worst} ulp");
-        assert!(erf_f32(f32::NAN).is_nan());
-        assert_eq!((erf_f32(4.1), erf_f32(1e30), erf_f32(-1e30)), (1.0, 1.0, -1.0));
-        assert_eq!(erf_f32(-0.0).to_bits(), (-0.0f32).to_bits());
-        assert_eq!(erf_f32(f32::INFINITY), 1.0);
-        assert_eq!(erf_f32(f32::NEG_INFINITY), -1.0);
-        assert_eq!(erf_f32(0.0), 0.0);
-    }
-
     /// Error in ulps of the f32 `got` against the exact `want` (spacing of f32 at `want`,
     /// the smallest subnormal at least).
     fn ulps(got: f32, want: f64) -> f64 {
         let w = want as f32;
         let spacing = (f32::from_bits(w.abs().to_bits() + 1) - w.abs()) as f64;
         (got as f64 - want).abs() / spacing.max(f32::from_bits(1) as f64)
-    }
-
-    /// Every f32 from 0 to 4.5 against libm's f64 erf (about 25 s in release:
-    /// `cargo test --release -p rmx --lib -- --ignored every_input`), and odd symmetry to the bit.
-    #[test]
-    #[ignore = "exhaustive; run in release"]
-    fn erf_f32_every_input() {
-        let mut worst = 0.0f64;
-        for bits in 0..=4.5f32.to_bits() {
-            let x = f32::from_bits(bits);
-            let got = erf_f32(x);
-            worst = worst.max(ulps(got, libm::erf(x as f64)));
-            assert_eq!(erf_f32(-x).to_bits(), (-got).to_bits(), "erf(-{x})");
-        }
-        assert!(worst < 1.0, "worst error {worst} ulp");
     }
 
     /// Every finite f32 against f64 exp: within 1.02 ulp, and exactly inf or 0 where the

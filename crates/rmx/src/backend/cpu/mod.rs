@@ -6,6 +6,7 @@ pub mod attention;
 pub mod bf16_lines;
 pub mod copy;
 pub mod elementwise;
+pub mod erf;
 pub mod fft;
 pub mod fp_quantized;
 pub mod fused;
