@@ -10,10 +10,10 @@
 //! ([`crate::eval::concurrent`]): streams overlap, ordered only by the data they pass.
 //! [`async_eval`] evaluates on a background thread ([`crate::eval::background`]).
 
+use crate::address_hash::AddressSet;
 use crate::array::{Array, Node};
 use crate::device::{Device, Stream};
 use crate::error::{Error, Result};
-use std::collections::HashSet;
 use std::sync::Arc;
 
 mod background;
@@ -109,7 +109,7 @@ struct Tape {
 }
 
 fn build_tape(outputs: &[Array]) -> Result<Tape> {
-    let mut visited: HashSet<*const Node> = HashSet::new();
+    let mut visited: AddressSet<*const Node> = AddressSet::default();
     let mut tape = Vec::new();
     let mut streams = Vec::new();
     let mut communicates = false;

@@ -15,6 +15,7 @@
 //! # Ok::<(), rmx::Error>(())
 //! ```
 
+mod address_hash;
 pub mod array;
 pub mod backend;
 pub mod compile;

@@ -3,13 +3,13 @@
 //! entry). Capturing runs the function once on tracers; replaying builds a fresh lazy graph
 //! over real inputs without running the function again.
 
+use crate::address_hash::{AddressMap, AddressSet};
 use crate::array::Array;
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
 use crate::primitive::tracer::CompileTracer;
 use crate::primitive::Primitive;
 use crate::transforms::tape::{key, tape, NodeKey};
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Where a value of the trace comes from.
@@ -79,8 +79,8 @@ where
         let _tracing = Tracing::enter();
         f(&tracers)?
     };
-    let tracer_index: HashMap<NodeKey, usize> = tracers.iter().enumerate().map(|(i, t)| (key(t), i)).collect();
-    let leaves: HashSet<NodeKey> = tracer_index.keys().copied().collect();
+    let tracer_index: AddressMap<NodeKey, usize> = tracers.iter().enumerate().map(|(i, t)| (key(t), i)).collect();
+    let leaves: AddressSet<NodeKey> = tracer_index.keys().copied().collect();
     let (order, _) = tape(&outputs, &leaves, |_| false);
 
     let mut trace = Trace {
@@ -89,8 +89,8 @@ where
         entries: Vec::new(),
         outputs: Vec::new(),
     };
-    let mut refs: HashMap<NodeKey, Ref> = tracer_index.iter().map(|(&k, &i)| (k, Ref::Input(i))).collect();
-    let mut seen: HashSet<*const ()> = HashSet::new();
+    let mut refs: AddressMap<NodeKey, Ref> = tracer_index.iter().map(|(&k, &i)| (k, Ref::Input(i))).collect();
+    let mut seen: AddressSet<*const ()> = AddressSet::default();
     for node in &order {
         let Some((primitive, node_inputs)) = node.graph() else { continue };
         if !seen.insert(node.application_key()) {
@@ -118,7 +118,7 @@ where
 }
 
 /// The reference of a value met while recording: known, or a new captured constant.
-fn resolve(refs: &mut HashMap<NodeKey, Ref>, consts: &mut Vec<Array>, a: &Array) -> Ref {
+fn resolve(refs: &mut AddressMap<NodeKey, Ref>, consts: &mut Vec<Array>, a: &Array) -> Ref {
     *refs.entry(key(a)).or_insert_with(|| {
         consts.push(a.clone());
         Ref::Const(consts.len() - 1)

@@ -1,9 +1,9 @@
 //! The graph walk the transforms share: which nodes between some leaves and the outputs
 //! depend on a leaf, in an order where inputs come first.
 
+use crate::address_hash::AddressSet;
 use crate::array::{Array, Node};
 use crate::primitive::Primitive;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Identity of a node (equal for clones of one handle).
@@ -18,11 +18,11 @@ pub(crate) fn key(a: &Array) -> NodeKey {
 /// a node whose primitive `blocks` does not pass dependence on.
 pub(crate) fn tape(
     outputs: &[Array],
-    leaves: &HashSet<NodeKey>,
+    leaves: &AddressSet<NodeKey>,
     blocks: impl Fn(&dyn Primitive) -> bool,
-) -> (Vec<Array>, HashSet<NodeKey>) {
+) -> (Vec<Array>, AddressSet<NodeKey>) {
     let mut depends = leaves.clone();
-    let mut visited = HashSet::new();
+    let mut visited = AddressSet::default();
     let mut order = Vec::new();
     let mut stack: Vec<(Array, bool)> = outputs.iter().map(|a| (a.clone(), false)).collect();
     while let Some((array, expanded)) = stack.pop() {

@@ -2,14 +2,14 @@
 
 use super::tape::{key, tape, NodeKey};
 use super::RetainGraph;
+use crate::address_hash::{AddressMap, AddressSet};
 use crate::array::Array;
 use crate::error::{Error, Result};
 use crate::primitive::identity::{Identity, StopGradient};
 use crate::primitive::Primitive;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-fn accumulate(cotangents: &mut HashMap<NodeKey, Array>, target: &Array, value: Array) -> Result<()> {
+fn accumulate(cotangents: &mut AddressMap<NodeKey, Array>, target: &Array, value: Array) -> Result<()> {
     let k = key(target);
     let value = if value.dtype() != target.dtype() { crate::astype(&value, target.dtype())? } else { value };
     let sum = match cotangents.remove(&k) {
@@ -70,8 +70,8 @@ where
         primals.iter().map(|p| Array::from_primitive(p.shape().to_vec(), p.dtype(), Arc::new(Identity), vec![p.clone()])).collect();
     let outputs = f(&tracers)?;
     let cotangents = seed(&outputs)?;
-    let tracer_keys: HashSet<NodeKey> = tracers.iter().map(key).collect();
-    let mut cots: HashMap<NodeKey, Array> = HashMap::new();
+    let tracer_keys: AddressSet<NodeKey> = tracers.iter().map(key).collect();
+    let mut cots: AddressMap<NodeKey, Array> = AddressMap::default();
     for (o, c) in outputs.iter().zip(cotangents) {
         accumulate(&mut cots, o, c)?;
     }
@@ -79,7 +79,7 @@ where
     // A multi-output application runs its rule once, at the earliest of its outputs in the
     // order: by then every consumer of every output has passed its cotangent back (the
     // outputs are separate nodes, and one may be consumed later than another is placed).
-    let mut earliest: HashMap<*const (), usize> = HashMap::new();
+    let mut earliest: AddressMap<*const (), usize> = AddressMap::default();
     for (i, node) in order.iter().enumerate() {
         earliest.entry(node.application_key()).or_insert(i);
     }

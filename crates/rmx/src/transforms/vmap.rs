@@ -7,10 +7,10 @@
 //! only slower.
 
 use super::tape::{key, tape, NodeKey};
+use crate::address_hash::{AddressMap, AddressSet};
 use crate::array::{placeholder, Array};
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::primitive::Batched;
@@ -89,15 +89,15 @@ where
         if outputs.len() != out_axes.len() {
             return Err(Error::arg("vmap", format!("{} out_axes for {} outputs", out_axes.len(), outputs.len())));
         }
-        let mut values: HashMap<NodeKey, Batched> = HashMap::new();
-        let mut leaf_keys = HashSet::new();
+        let mut values: AddressMap<NodeKey, Batched> = AddressMap::default();
+        let mut leaf_keys = AddressSet::default();
         for ((leaf, x), axis) in leaves.iter().zip(args).zip(&in_axes) {
             if axis.is_some() {
                 leaf_keys.insert(key(leaf));
                 values.insert(key(leaf), (x.clone(), *axis));
             }
         }
-        let mut done: HashSet<*const ()> = HashSet::new();
+        let mut done: AddressSet<*const ()> = AddressSet::default();
         for node in tape(&outputs, &leaf_keys, |_| false).0 {
             let Some((primitive, inputs)) = node.graph() else { continue };
             if !done.insert(node.application_key()) {

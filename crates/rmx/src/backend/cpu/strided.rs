@@ -70,34 +70,65 @@ fn row_offsets<const N: usize, S: AsRef<[isize]>>(outer_shape: &[usize], strides
 /// `shape`, where `offsets` are the operands' element offsets of the row start. Rows are
 /// processed in parallel when the output is large.
 pub fn for_each_row<const N: usize>(shape: &[usize], strides: [&[isize]; N], body: impl Fn(usize, [isize; N], usize, [isize; N]) + Sync) {
-    let (shape, strides) = collapse(shape, strides);
     let total: usize = shape.iter().product();
     if total == 0 {
         return;
     }
-    if shape.is_empty() {
-        body(0, [0; N], 1, [0; N]);
+    // Operands contiguous or broadcast from one value walk the whole output as one row, with no
+    // collapse (and none of its allocations): the usual element-wise op.
+    let flat: [Option<isize>; N] = std::array::from_fn(|k| flat_stride(shape, strides[k]));
+    if flat.iter().all(Option::is_some) {
+        for_one_row(total, flat.map(|s| s.unwrap_or_default()), &body);
         return;
     }
+    let (shape, strides) = collapse(shape, strides);
     let nd = shape.len();
     let inner = shape[nd - 1];
     let inner_strides: [isize; N] = std::array::from_fn(|k| strides[k][nd - 1]);
     let outer_shape = &shape[..nd - 1];
     let rows = total / inner;
     let run_row = |row: usize| body(row * inner, row_offsets(outer_shape, &strides, row), inner, inner_strides);
-    if total >= PARALLEL_THRESHOLD && rows > 1 {
-        parallel_for(rows, (PARALLEL_THRESHOLD / inner).max(1), run_row);
+    if rows == 1 {
+        for_one_row(inner, inner_strides, &body);
     } else if total >= PARALLEL_THRESHOLD {
-        // One long row: split it into chunks.
-        let chunk = PARALLEL_THRESHOLD;
-        parallel_for(inner.div_ceil(chunk), 1, |c| {
-            let start = c * chunk;
-            let len = chunk.min(inner - start);
-            let offsets: [isize; N] = std::array::from_fn(|k| start as isize * inner_strides[k]);
-            body(start, offsets, len, inner_strides);
-        });
+        parallel_for(rows, (PARALLEL_THRESHOLD / inner).max(1), run_row);
     } else {
         (0..rows).for_each(run_row);
+    }
+}
+
+/// [`for_each_row`] for one row of `len` elements starting at offset 0 of every operand, split
+/// into chunks over threads when it is long.
+fn for_one_row<const N: usize>(len: usize, strides: [isize; N], body: &(impl Fn(usize, [isize; N], usize, [isize; N]) + Sync)) {
+    if len < PARALLEL_THRESHOLD {
+        body(0, [0; N], len, strides);
+        return;
+    }
+    let chunk = PARALLEL_THRESHOLD;
+    parallel_for(len.div_ceil(chunk), 1, |c| {
+        let start = c * chunk;
+        body(start, strides.map(|s| start as isize * s), chunk.min(len - start), strides);
+    });
+}
+
+/// The stride that walks an operand over all of `shape` in row-major order as one row: 1 when
+/// it is contiguous there, 0 when one value is broadcast to every element, `None` otherwise.
+/// Dimensions of size 1 do not count.
+fn flat_stride(shape: &[usize], strides: &[isize]) -> Option<isize> {
+    let (mut expected, mut contiguous, mut broadcast) = (1isize, true, true);
+    for (&size, &stride) in shape.iter().zip(strides).rev() {
+        if size != 1 {
+            contiguous &= stride == expected;
+            broadcast &= stride == 0;
+            expected *= size as isize;
+        }
+    }
+    if contiguous {
+        Some(1)
+    } else if broadcast {
+        Some(0)
+    } else {
+        None
     }
 }
 
@@ -126,5 +157,42 @@ impl<T> SendConstPtr<T> {
     /// The pointer; calling this in a closure moves the whole (Send) wrapper into it.
     pub fn get(self) -> *const T {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_strides_of_contiguous_broadcast_and_other_operands() {
+        assert_eq!(flat_stride(&[2, 3, 4], &[12, 4, 1]), Some(1));
+        assert_eq!(flat_stride(&[2, 1, 4], &[4, 99, 1]), Some(1), "size-1 dimensions do not count");
+        assert_eq!(flat_stride(&[2, 3], &[0, 0]), Some(0));
+        assert_eq!(flat_stride(&[], &[]), Some(1));
+        assert_eq!(flat_stride(&[2, 3], &[1, 2]), None, "transposed");
+        assert_eq!(flat_stride(&[2, 3], &[0, 1]), None, "a broadcast row");
+        assert_eq!(flat_stride(&[2, 3], &[6, 2]), None, "every other element");
+    }
+
+    /// The one-row path and the row-by-row path visit the same elements at the same offsets.
+    #[test]
+    fn rows_cover_the_output_once_with_the_operands_offsets() {
+        let shape = [3, 5];
+        let visit = |strides: [&[isize]; 2]| {
+            let seen = std::sync::Mutex::new(vec![]);
+            for_each_row(&shape, strides, |start, offsets, len, steps| {
+                for j in 0..len {
+                    seen.lock().unwrap().push((start + j, offsets[0] + j as isize * steps[0], offsets[1] + j as isize * steps[1]));
+                }
+            });
+            let mut seen = seen.into_inner().unwrap();
+            seen.sort();
+            seen
+        };
+        let flat = visit([&[5, 1], &[0, 0]]);
+        assert_eq!(flat, (0..15).map(|i| (i, i as isize, 0)).collect::<Vec<_>>());
+        let transposed = visit([&[1, 3], &[5, 1]]);
+        assert_eq!(transposed, (0..15).map(|i| (i, (i % 5 * 3 + i / 5) as isize, i as isize)).collect::<Vec<_>>());
     }
 }
