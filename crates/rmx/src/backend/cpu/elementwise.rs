@@ -71,28 +71,39 @@ unsafe fn map1_contig<I: Element, O: Element>(pi: *const I, po: *mut O, n: usize
     }
 }
 
-/// `out[i] = f(x[i])` over a strided input viewed with `strides` over `shape`.
-pub fn map1<I: Element, O: Element>(x: &Storage, strides: &[isize], shape: &[usize], out: *mut O, f: impl Fn(I) -> O + Sync) {
+/// Calls `row(input, output, len, stride)` for every row of the row-major output `out` of
+/// `shape`: where the row's input starts, where its output starts, its length, and the input's
+/// stride along it (`x` viewed with `strides` over `shape`).
+fn for_each_input_row<I: Element, O: Element>(
+    x: &Storage,
+    strides: &[isize],
+    shape: &[usize],
+    out: *mut O,
+    row: impl Fn(*const I, *mut O, usize, isize) + Sync,
+) {
     let pi = SendConstPtr(x.ptr::<I>());
     let po = SendPtr(out);
     for_each_row(shape, [strides], |start, [off], len, [s]| {
         let (pi, po) = (pi, po);
-        // SAFETY: offsets come from valid strides over the input; the output has `numel` slots.
-        unsafe {
-            let pin = pi.0.offset(off);
-            let pout = po.0.add(start);
-            match s {
-                1 => map1_contig(pin, pout, len, &f),
-                0 => {
-                    let y = f(*pin);
-                    for j in 0..len {
-                        *pout.add(j) = y;
-                    }
+        row(pi.0.wrapping_offset(off), po.0.wrapping_add(start), len, s);
+    });
+}
+
+/// `out[i] = f(x[i])` over a strided input viewed with `strides` over `shape`.
+pub fn map1<I: Element, O: Element>(x: &Storage, strides: &[isize], shape: &[usize], out: *mut O, f: impl Fn(I) -> O + Sync) {
+    // SAFETY: offsets come from valid strides over the input; the output has `numel` slots.
+    for_each_input_row(x, strides, shape, out, |pin, pout, len, s| unsafe {
+        match s {
+            1 => map1_contig(pin, pout, len, &f),
+            0 => {
+                let y = f(*pin);
+                for j in 0..len {
+                    *pout.add(j) = y;
                 }
-                _ => {
-                    for j in 0..len {
-                        *pout.add(j) = f(*pin.offset(j as isize * s));
-                    }
+            }
+            _ => {
+                for j in 0..len {
+                    *pout.add(j) = f(*pin.offset(j as isize * s));
                 }
             }
         }
@@ -113,27 +124,20 @@ pub fn map1_slices<I: Element, O: Element>(
     out: *mut O,
     f: impl Fn(&[I], &mut [O]) + Sync,
 ) {
-    let pi = SendConstPtr(x.ptr::<I>());
-    let po = SendPtr(out);
-    for_each_row(shape, [strides], |start, [off], len, [s]| {
-        let (pi, po) = (pi, po);
-        // SAFETY: offsets come from valid strides over the input; the output has `numel` slots.
-        unsafe {
-            let pin = pi.0.offset(off);
-            let pout = po.0.add(start);
-            if s == 1 && disjoint(pin, len, pout, len) {
-                f(std::slice::from_raw_parts(pin, len), std::slice::from_raw_parts_mut(pout, len));
-                return;
+    // SAFETY: offsets come from valid strides over the input; the output has `numel` slots.
+    for_each_input_row(x, strides, shape, out, |pin, pout, len, s| unsafe {
+        if s == 1 && disjoint(pin, len, pout, len) {
+            f(std::slice::from_raw_parts(pin, len), std::slice::from_raw_parts_mut(pout, len));
+            return;
+        }
+        let (mut xs, mut ys) = ([I::default(); SLICE_BLOCK], [O::default(); SLICE_BLOCK]);
+        for from in (0..len).step_by(SLICE_BLOCK) {
+            let m = SLICE_BLOCK.min(len - from);
+            for (j, v) in xs[..m].iter_mut().enumerate() {
+                *v = *pin.offset((from + j) as isize * s);
             }
-            let (mut xs, mut ys) = ([I::default(); SLICE_BLOCK], [O::default(); SLICE_BLOCK]);
-            for from in (0..len).step_by(SLICE_BLOCK) {
-                let m = SLICE_BLOCK.min(len - from);
-                for (j, v) in xs[..m].iter_mut().enumerate() {
-                    *v = *pin.offset((from + j) as isize * s);
-                }
-                f(&xs[..m], &mut ys[..m]);
-                std::ptr::copy_nonoverlapping(ys.as_ptr(), pout.add(from), m);
-            }
+            f(&xs[..m], &mut ys[..m]);
+            std::ptr::copy_nonoverlapping(ys.as_ptr(), pout.add(from), m);
         }
     });
 }

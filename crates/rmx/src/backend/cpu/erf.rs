@@ -90,6 +90,25 @@ pub fn erf_f32_slice(x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// Runs `kernel` (`W` values in, `W` out) over `x` into `out`, the tail padded into one more
+/// vector, so every element takes the same vector code.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn by_vectors<const W: usize>(x: &[f32], out: &mut [f32], kernel: impl Fn(&[f32], &mut [f32])) {
+    let mut xs = x.chunks_exact(W);
+    let mut outs = out.chunks_exact_mut(W);
+    for (x, o) in (&mut xs).zip(&mut outs) {
+        kernel(x, o);
+    }
+    let (x, o) = (xs.remainder(), outs.into_remainder());
+    if !x.is_empty() {
+        let (mut lanes, mut results) = ([0.0f32; W], [0.0f32; W]);
+        lanes[..x.len()].copy_from_slice(x);
+        kernel(&lanes, &mut results);
+        o.copy_from_slice(&results[..x.len()]);
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{CAP, TABLE};
@@ -118,24 +137,11 @@ mod avx2 {
         _mm256_or_ps(_mm256_min_ps(one, r), _mm256_and_ps(sign, x))
     }
 
-    /// [`super::erf_f32_slice`] for CPUs with AVX2 and FMA: the tail goes through the same
-    /// vector code, padded.
+    /// [`super::erf_f32_slice`] for CPUs with AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn erf_slice(x: &[f32], out: &mut [f32]) {
-        let mut xs = x.chunks_exact(8);
-        let mut outs = out.chunks_exact_mut(8);
-        for (x, o) in (&mut xs).zip(&mut outs) {
-            // SAFETY: both chunks hold eight f32.
-            unsafe { _mm256_storeu_ps(o.as_mut_ptr(), erf8(_mm256_loadu_ps(x.as_ptr()))) };
-        }
-        let (x, o) = (xs.remainder(), outs.into_remainder());
-        if !x.is_empty() {
-            let mut lanes = [0.0f32; 8];
-            lanes[..x.len()].copy_from_slice(x);
-            // SAFETY: `lanes` holds eight f32.
-            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), erf8(_mm256_loadu_ps(lanes.as_ptr()))) };
-            o.copy_from_slice(&lanes[..x.len()]);
-        }
+        // SAFETY: `by_vectors` hands the kernel eight f32 in and eight out.
+        super::by_vectors::<8>(x, out, |x, o| unsafe { _mm256_storeu_ps(o.as_mut_ptr(), erf8(_mm256_loadu_ps(x.as_ptr()))) });
     }
 }
 
@@ -168,24 +174,11 @@ mod avx512 {
         _mm512_or_ps(_mm512_min_ps(one, r), _mm512_and_ps(sign, x))
     }
 
-    /// [`super::erf_f32_slice`] for CPUs with AVX-512: the tail goes through the same vector
-    /// code, padded.
+    /// [`super::erf_f32_slice`] for CPUs with AVX-512.
     #[target_feature(enable = "avx512f,avx512dq")]
     pub(super) fn erf_slice(x: &[f32], out: &mut [f32]) {
-        let mut xs = x.chunks_exact(16);
-        let mut outs = out.chunks_exact_mut(16);
-        for (x, o) in (&mut xs).zip(&mut outs) {
-            // SAFETY: both chunks hold sixteen f32.
-            unsafe { _mm512_storeu_ps(o.as_mut_ptr(), erf16(_mm512_loadu_ps(x.as_ptr()))) };
-        }
-        let (x, o) = (xs.remainder(), outs.into_remainder());
-        if !x.is_empty() {
-            let mut lanes = [0.0f32; 16];
-            lanes[..x.len()].copy_from_slice(x);
-            // SAFETY: `lanes` holds sixteen f32.
-            unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), erf16(_mm512_loadu_ps(lanes.as_ptr()))) };
-            o.copy_from_slice(&lanes[..x.len()]);
-        }
+        // SAFETY: `by_vectors` hands the kernel sixteen f32 in and sixteen out.
+        super::by_vectors::<16>(x, out, |x, o| unsafe { _mm512_storeu_ps(o.as_mut_ptr(), erf16(_mm512_loadu_ps(x.as_ptr()))) });
     }
 }
 
