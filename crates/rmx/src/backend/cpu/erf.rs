@@ -185,14 +185,7 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Error in ulps of the f32 `got` against the exact `want` (spacing of f32 at `want`,
-    /// the smallest subnormal at least).
-    fn ulps(got: f32, want: f64) -> f64 {
-        let w = want as f32;
-        let spacing = (f32::from_bits(w.abs().to_bits() + 1) - w.abs()) as f64;
-        (got as f64 - want).abs() / spacing.max(f32::from_bits(1) as f64)
-    }
+    use crate::backend::cpu::math::ulps;
 
     /// erf of `x` by the slice kernel (the vector form on AVX2 machines).
     fn erf_of_slice(x: &[f32]) -> Vec<f32> {

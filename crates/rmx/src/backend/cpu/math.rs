@@ -278,6 +278,15 @@ pub fn erfinv_f64(x: f64) -> f64 {
     y
 }
 
+/// Error in ulps of the f32 `got` against the exact `want` (spacing of f32 at `want`, the
+/// smallest subnormal at least): what the accuracy tests of the f32 math measure.
+#[cfg(test)]
+pub(crate) fn ulps(got: f32, want: f64) -> f64 {
+    let w = want as f32;
+    let spacing = (f32::from_bits(w.abs().to_bits() + 1) - w.abs()) as f64;
+    (got as f64 - want).abs() / spacing.max(f32::from_bits(1) as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,14 +324,6 @@ mod tests {
         assert_eq!((tanh(f32::INFINITY), tanh(f32::NEG_INFINITY)), (1.0, -1.0));
         assert_eq!((tanh(1e-30f32), tanh(-0.0f32).to_bits()), (1e-30, (-0.0f32).to_bits()));
         assert!((tanh(0.7f64) - 0.7f64.tanh()).abs() < 1e-15);
-    }
-
-    /// Error in ulps of the f32 `got` against the exact `want` (spacing of f32 at `want`,
-    /// the smallest subnormal at least).
-    fn ulps(got: f32, want: f64) -> f64 {
-        let w = want as f32;
-        let spacing = (f32::from_bits(w.abs().to_bits() + 1) - w.abs()) as f64;
-        (got as f64 - want).abs() / spacing.max(f32::from_bits(1) as f64)
     }
 
     /// Every finite f32 against f64 exp: within 1.02 ulp, and exactly inf or 0 where the
