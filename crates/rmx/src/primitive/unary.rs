@@ -3,7 +3,6 @@
 use super::Primitive;
 use crate::array::Array;
 use crate::backend::cpu::elementwise::{map1, map1_slices};
-use crate::backend::cpu::erf::erf_f32_slice;
 use crate::backend::cpu::math;
 use crate::dtype::Dtype;
 use crate::element::{Element, C64};
@@ -441,9 +440,11 @@ fn run(op: UnaryOp, dtype: Dtype, out_dtype: Dtype, x: &Storage, shape: &[usize]
         }
         return Ok(());
     }
-    if op == Erf && dtype != Dtype::F64 {
-        erf_single(dtype, x, shape, out);
-        return Ok(());
+    if dtype != Dtype::F64 {
+        if let Some(kernel) = float_unary_slice::<f32>(op) {
+            in_single_slices(dtype, x, shape, out, kernel);
+            return Ok(());
+        }
     }
     macro_rules! on_storage {
         (|$v:ident| $body:expr) => {
@@ -453,17 +454,32 @@ fn run(op: UnaryOp, dtype: Dtype, out_dtype: Dtype, x: &Storage, shape: &[usize]
     float_unary_formula!(op, on_storage).ok_or_else(|| Error::dtype(op.name(), dtype))
 }
 
-/// erf of f32, f16 or bf16 values through the slice kernel (f16 and bf16 computed in f32, as
-/// every float formula is), which the compiled kernels call too.
-fn erf_single(dtype: Dtype, x: &Storage, shape: &[usize], out: &Storage) {
-    /// `f32_slice` over halves: converted to f32 in blocks, and back.
-    fn in_single<H: Copy>(x: &[H], out: &mut [H], to: fn(H) -> f32, from: fn(f32) -> H) {
+/// The slice kernel of a float unary op that has one: erf always (its f32 form is
+/// vectorized by hand, the scalar one does not vectorize), exp and sigmoid where their f32
+/// forms are (see [`crate::backend::cpu::exp`]); `None` for the rest, whose formulas
+/// (`float_unary_formula`) loops run directly. The unfused and fused kernels both ask here, so
+/// they agree bit for bit.
+pub(crate) fn float_unary_slice<F: math::Real>(op: UnaryOp) -> Option<fn(&[F], &mut [F])> {
+    let vector_exp = F::DTYPE == Dtype::F32 && crate::backend::cpu::exp::has_vector_form();
+    match op {
+        UnaryOp::Erf => Some(F::erf_slice),
+        UnaryOp::Exp if vector_exp => Some(F::exp_slice),
+        UnaryOp::Sigmoid if vector_exp => Some(F::sigmoid_slice),
+        _ => None,
+    }
+}
+
+/// An f32 slice kernel over f32, f16 or bf16 values (f16 and bf16 computed in f32, as every
+/// float formula is).
+fn in_single_slices(dtype: Dtype, x: &Storage, shape: &[usize], out: &Storage, kernel: fn(&[f32], &mut [f32])) {
+    /// `kernel` over halves: converted to f32 in blocks, and back.
+    fn in_single<H: Copy>(x: &[H], out: &mut [H], kernel: fn(&[f32], &mut [f32]), to: fn(H) -> f32, from: fn(f32) -> H) {
         let (mut xs, mut ys) = ([0.0f32; 64], [0.0f32; 64]);
         for (x, out) in x.chunks(64).zip(out.chunks_mut(64)) {
             for (v, &h) in xs.iter_mut().zip(x) {
                 *v = to(h);
             }
-            erf_f32_slice(&xs[..x.len()], &mut ys[..x.len()]);
+            kernel(&xs[..x.len()], &mut ys[..x.len()]);
             for (o, &v) in out.iter_mut().zip(&ys) {
                 *o = from(v);
             }
@@ -471,14 +487,14 @@ fn erf_single(dtype: Dtype, x: &Storage, shape: &[usize], out: &Storage) {
     }
     let s = &x.strides;
     match dtype {
-        Dtype::F32 => map1_slices::<f32, f32>(x, s, shape, out.ptr::<f32>() as *mut f32, erf_f32_slice),
-        Dtype::F16 => {
-            map1_slices::<f16, f16>(x, s, shape, out.ptr::<f16>() as *mut f16, |x, o| in_single(x, o, f16::to_f32, f16::from_f32))
-        }
-        Dtype::BF16 => {
-            map1_slices::<bf16, bf16>(x, s, shape, out.ptr::<bf16>() as *mut bf16, |x, o| in_single(x, o, bf16::to_f32, bf16::from_f32))
-        }
-        _ => unreachable!("erf_single called with {dtype:?}"),
+        Dtype::F32 => map1_slices::<f32, f32>(x, s, shape, out.ptr::<f32>() as *mut f32, kernel),
+        Dtype::F16 => map1_slices::<f16, f16>(x, s, shape, out.ptr::<f16>() as *mut f16, |x, o| {
+            in_single(x, o, kernel, f16::to_f32, f16::from_f32)
+        }),
+        Dtype::BF16 => map1_slices::<bf16, bf16>(x, s, shape, out.ptr::<bf16>() as *mut bf16, |x, o| {
+            in_single(x, o, kernel, bf16::to_f32, bf16::from_f32)
+        }),
+        _ => unreachable!("in_single_slices called with {dtype:?}"),
     }
 }
 

@@ -94,7 +94,7 @@ pub fn erf_f32_slice(x: &[f32], out: &mut [f32]) {
 /// vector, so every element takes the same vector code.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn by_vectors<const W: usize>(x: &[f32], out: &mut [f32], kernel: impl Fn(&[f32], &mut [f32])) {
+pub(super) fn by_vectors<const W: usize>(x: &[f32], out: &mut [f32], kernel: impl Fn(&[f32], &mut [f32])) {
     let mut xs = x.chunks_exact(W);
     let mut outs = out.chunks_exact_mut(W);
     for (x, o) in (&mut xs).zip(&mut outs) {

@@ -30,7 +30,7 @@ use crate::compile::program::{FusedOp, FusedProgram, Reduction, Step, MAX_FOLDS}
 use crate::dtype::Dtype;
 use crate::primitive::binary::{float_binary_formula, BinaryOp};
 use crate::primitive::reduce::{run_fold, run_fold_rows, run_merge, run_start, HasAcc};
-use crate::primitive::unary::{float_unary_formula, UnaryOp};
+use crate::primitive::unary::{float_unary_formula, float_unary_slice, UnaryOp};
 use crate::shape::is_row_major;
 use crate::storage::Storage;
 use half::{bf16, f16};
@@ -759,9 +759,9 @@ fn apply<F: Lane>(op: FusedOp, a: &[F], b: &[F], c: &[F], out: &mut [F], from: D
 
 #[inline(always)]
 fn unary<F: Lane>(op: UnaryOp, x: &[F], out: &mut [F]) {
-    if op == UnaryOp::Erf {
-        // Vectorized by hand (the scalar f32 form does not vectorize), as in the unfused kernel.
-        return F::erf_slice(x, out);
+    if let Some(kernel) = float_unary_slice::<F>(op) {
+        // Vectorized by hand, as in the unfused kernel.
+        return kernel(x, out);
     }
     macro_rules! each {
         (|$v:ident| $body:expr) => {{

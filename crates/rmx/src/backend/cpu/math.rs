@@ -11,6 +11,10 @@ pub trait Real: Float + Element + Send + Sync {
     /// `out[i] = x[i].erf()`: what kernels call, vectorized explicitly for f32 (see
     /// [`super::erf`]), whose scalar `erf` does not vectorize.
     fn erf_slice(x: &[Self], out: &mut [Self]);
+    /// `out[i] = x[i].fast_exp()`, by a vector form where one exists (see [`super::exp`]).
+    fn exp_slice(x: &[Self], out: &mut [Self]);
+    /// `out[i] = sigmoid(x[i])`, by a vector form where one exists (see [`super::exp`]).
+    fn sigmoid_slice(x: &[Self], out: &mut [Self]);
     fn erfinv(self) -> Self;
     fn of(v: f64) -> Self;
     /// exp that the compiler can vectorize (f32), or the libm one (f64).
@@ -28,6 +32,12 @@ impl Real for f32 {
     }
     fn erf_slice(x: &[Self], out: &mut [Self]) {
         super::erf::erf_f32_slice(x, out)
+    }
+    fn exp_slice(x: &[Self], out: &mut [Self]) {
+        super::exp::exp_f32_slice(x, out)
+    }
+    fn sigmoid_slice(x: &[Self], out: &mut [Self]) {
+        super::exp::sigmoid_f32_slice(x, out)
     }
     #[inline(always)]
     fn erfinv(self) -> Self {
@@ -59,6 +69,16 @@ impl Real for f64 {
     fn erf_slice(x: &[Self], out: &mut [Self]) {
         for (o, &v) in out.iter_mut().zip(x) {
             *o = libm::erf(v);
+        }
+    }
+    fn exp_slice(x: &[Self], out: &mut [Self]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = v.exp();
+        }
+    }
+    fn sigmoid_slice(x: &[Self], out: &mut [Self]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = sigmoid(v);
         }
     }
     #[inline(always)]
@@ -147,7 +167,7 @@ pub fn ln_1p_unit_f32(t: f32) -> f32 {
 /// stays NaN through the clamp.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
-    let (y, ki) = exp_f32_parts(x.clamp(-104.0, 100.0));
+    let (y, ki) = exp_f32_parts(x.clamp(EXP_CLAMP.0, EXP_CLAMP.1));
     let k1 = ki >> 1;
     y * pow2_f32(k1) * pow2_f32(ki.wrapping_sub(k1))
 }
@@ -170,21 +190,23 @@ pub fn exp_f32_moderate(x: f32) -> f32 {
 /// the same accuracy (1.0095 against 1.0103 ulp at worst over every f32).
 #[inline(always)]
 fn exp_f32_parts(x: f32) -> (f32, i32) {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    const SHIFTER: f32 = 12_582_912.0;
-    let shifted = x.mul_add(LOG2E, SHIFTER);
-    let k = shifted - SHIFTER;
-    let r = k.mul_add(-LN2_LO, k.mul_add(-LN2_HI, x));
-    let q = 0.001_381_459_8f32;
-    let q = q.mul_add(r, 0.008_368_717_5);
-    let q = q.mul_add(r, 0.041_668_39);
-    let q = q.mul_add(r, 0.166_665_21);
-    let q = q.mul_add(r, 0.499_999_94);
+    let shifted = x.mul_add(std::f32::consts::LOG2_E, EXP_SHIFTER);
+    let k = shifted - EXP_SHIFTER;
+    let r = k.mul_add(-EXP_LN2_LO, k.mul_add(-EXP_LN2_HI, x));
+    let [c2, c3, c4, c5, c6] = EXP_Q;
+    let q = c6.mul_add(r, c5).mul_add(r, c4).mul_add(r, c3).mul_add(r, c2);
     let y = q.mul_add(r * r, r) + 1.0;
     (y, shifted.to_bits().wrapping_sub(0x4B40_0000) as i32)
 }
+
+/// The constants of [`exp_f32`], shared with its AVX-512 form (`super::exp`): the clamp on x,
+/// 1.5·2^23 (adding it rounds to an integer), ln 2 in two parts, and q's coefficients (of r^0
+/// to r^4, made by `scripts/fit_exp.py`).
+pub(crate) const EXP_CLAMP: (f32, f32) = (-104.0, 100.0);
+pub(crate) const EXP_SHIFTER: f32 = 12_582_912.0;
+pub(crate) const EXP_LN2_HI: f32 = 0.693_359_4;
+pub(crate) const EXP_LN2_LO: f32 = -2.121_944_4e-4;
+pub(crate) const EXP_Q: [f32; 5] = [0.499_999_94, 0.166_665_21, 0.041_668_39, 0.008_368_717_5, 0.001_381_459_8];
 
 /// 2^k for k in [-126, 127], built from exponent bits.
 #[inline(always)]

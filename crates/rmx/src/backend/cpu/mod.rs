@@ -7,6 +7,7 @@ pub mod bf16_lines;
 pub mod copy;
 pub mod elementwise;
 pub mod erf;
+pub mod exp;
 pub mod fft;
 pub mod fp_quantized;
 pub mod fused;
