@@ -459,7 +459,7 @@ fn run(op: UnaryOp, dtype: Dtype, out_dtype: Dtype, x: &Storage, shape: &[usize]
 /// forms are (see [`crate::backend::cpu::exp`]); `None` for the rest, whose formulas
 /// (`float_unary_formula`) loops run directly. The unfused and fused kernels both ask here, so
 /// they agree bit for bit.
-pub(crate) fn float_unary_slice<F: math::Real>(op: UnaryOp) -> Option<fn(&[F], &mut [F])> {
+pub(crate) fn float_unary_slice<F: math::Real>(op: UnaryOp) -> Option<SliceKernel<F>> {
     let vector_exp = F::DTYPE == Dtype::F32 && crate::backend::cpu::exp::has_vector_form();
     match op {
         UnaryOp::Erf => Some(F::erf_slice),
@@ -469,11 +469,14 @@ pub(crate) fn float_unary_slice<F: math::Real>(op: UnaryOp) -> Option<fn(&[F], &
     }
 }
 
+/// A kernel over slices: `kernel(x, out)` fills `out` from `x` (equal lengths).
+pub(crate) type SliceKernel<F> = fn(&[F], &mut [F]);
+
 /// An f32 slice kernel over f32, f16 or bf16 values (f16 and bf16 computed in f32, as every
 /// float formula is).
-fn in_single_slices(dtype: Dtype, x: &Storage, shape: &[usize], out: &Storage, kernel: fn(&[f32], &mut [f32])) {
+fn in_single_slices(dtype: Dtype, x: &Storage, shape: &[usize], out: &Storage, kernel: SliceKernel<f32>) {
     /// `kernel` over halves: converted to f32 in blocks, and back.
-    fn in_single<H: Copy>(x: &[H], out: &mut [H], kernel: fn(&[f32], &mut [f32]), to: fn(H) -> f32, from: fn(f32) -> H) {
+    fn in_single<H: Copy>(x: &[H], out: &mut [H], kernel: SliceKernel<f32>, to: fn(H) -> f32, from: fn(f32) -> H) {
         let (mut xs, mut ys) = ([0.0f32; 64], [0.0f32; 64]);
         for (x, out) in x.chunks(64).zip(out.chunks_mut(64)) {
             for (v, &h) in xs.iter_mut().zip(x) {
@@ -488,9 +491,9 @@ fn in_single_slices(dtype: Dtype, x: &Storage, shape: &[usize], out: &Storage, k
     let s = &x.strides;
     match dtype {
         Dtype::F32 => map1_slices::<f32, f32>(x, s, shape, out.ptr::<f32>() as *mut f32, kernel),
-        Dtype::F16 => map1_slices::<f16, f16>(x, s, shape, out.ptr::<f16>() as *mut f16, |x, o| {
-            in_single(x, o, kernel, f16::to_f32, f16::from_f32)
-        }),
+        Dtype::F16 => {
+            map1_slices::<f16, f16>(x, s, shape, out.ptr::<f16>() as *mut f16, |x, o| in_single(x, o, kernel, f16::to_f32, f16::from_f32))
+        }
         Dtype::BF16 => map1_slices::<bf16, bf16>(x, s, shape, out.ptr::<bf16>() as *mut bf16, |x, o| {
             in_single(x, o, kernel, bf16::to_f32, bf16::from_f32)
         }),
