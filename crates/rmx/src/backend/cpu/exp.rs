@@ -53,6 +53,11 @@ pub fn sigmoid_f32_slice(x: &[f32], out: &mut [f32]) {
 
 /// Whether the slices run through a hand-vectorized form (AVX-512, where the fused kernels
 /// use it); otherwise callers may as well inline the scalar formula.
+///
+/// ```
+/// use rmx::backend::cpu::{exp::has_vector_form, fused::wide_vectors};
+/// assert_eq!(has_vector_form(), cfg!(target_arch = "x86_64") && wide_vectors());
+/// ```
 pub fn has_vector_form() -> bool {
     #[cfg(target_arch = "x86_64")]
     return super::fused::wide_vectors();

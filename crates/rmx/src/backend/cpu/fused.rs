@@ -6,9 +6,10 @@
 //! compute type, or, when the chunk already lies contiguous in memory in that type, lets the
 //! operations read it in place; an operation step runs one tight, vectorizable loop of its
 //! formula (the same formulas as the unfused kernels, compiled for AVX-512 where the CPU has
-//! it; f32 erf through the unfused kernel's hand-vectorized `erf_f32_slice`); outputs are converted and stored — an output already in the compute type is written by
-//! its operation straight into the output array (no copy out of a register). No full-size
-//! intermediate is ever written. Registers are reused once a value is dead, so a chain of any
+//! it; erf, and on AVX-512 exp and sigmoid, through the hand-vectorized slice kernels that the
+//! unfused kernels use too, `float_unary_slice`); outputs are converted and stored — an output
+//! already in the compute type is written by its operation straight into the output array (no
+//! copy out of a register). No full-size intermediate is ever written. Registers are reused once a value is dead, so a chain of any
 //! length needs only a few buffers.
 //!
 //! Inputs larger than the last-level cache are prefetched into L2 two chunks ahead, a share of

@@ -199,13 +199,15 @@ fn exp_f32_parts(x: f32) -> (f32, i32) {
     (y, shifted.to_bits().wrapping_sub(0x4B40_0000) as i32)
 }
 
-/// The constants of [`exp_f32`], shared with its AVX-512 form (`super::exp`): the clamp on x,
-/// 1.5·2^23 (adding it rounds to an integer), ln 2 in two parts, and q's coefficients (of r^0
-/// to r^4, made by `scripts/fit_exp.py`).
+// The constants of [`exp_f32`], shared with its AVX-512 form (`super::exp`).
+/// x is clamped to this range (past both ends of f32's exp).
 pub(crate) const EXP_CLAMP: (f32, f32) = (-104.0, 100.0);
+/// 1.5·2^23: adding it rounds to an integer, which its last mantissa bits then hold.
 pub(crate) const EXP_SHIFTER: f32 = 12_582_912.0;
+/// ln 2 in two parts: the first exact in 9 bits (so k·hi is exact), the second the rest.
 pub(crate) const EXP_LN2_HI: f32 = 0.693_359_4;
 pub(crate) const EXP_LN2_LO: f32 = -2.121_944_4e-4;
+/// q's coefficients, of r^0 to r^4 (made by `scripts/fit_exp.py`).
 pub(crate) const EXP_Q: [f32; 5] = [0.499_999_94, 0.166_665_21, 0.041_668_39, 0.008_368_717_5, 0.001_381_459_8];
 
 /// 2^k for k in [-126, 127], built from exponent bits.
