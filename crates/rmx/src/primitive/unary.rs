@@ -3,7 +3,7 @@
 use super::Primitive;
 use crate::array::Array;
 use crate::backend::cpu::elementwise::{map1, map1_slices};
-use crate::backend::cpu::math;
+use crate::backend::cpu::math::{self, SliceKernel};
 use crate::dtype::Dtype;
 use crate::element::{Element, C64};
 use crate::error::{Error, Result};
@@ -460,17 +460,13 @@ fn run(op: UnaryOp, dtype: Dtype, out_dtype: Dtype, x: &Storage, shape: &[usize]
 /// (`float_unary_formula`) loops run directly. The unfused and fused kernels both ask here, so
 /// they agree bit for bit.
 pub(crate) fn float_unary_slice<F: math::Real>(op: UnaryOp) -> Option<SliceKernel<F>> {
-    let vector_exp = F::DTYPE == Dtype::F32 && crate::backend::cpu::exp::has_vector_form();
     match op {
         UnaryOp::Erf => Some(F::erf_slice),
-        UnaryOp::Exp if vector_exp => Some(F::exp_slice),
-        UnaryOp::Sigmoid if vector_exp => Some(F::sigmoid_slice),
+        UnaryOp::Exp => F::vector_exp_slice(),
+        UnaryOp::Sigmoid => F::vector_sigmoid_slice(),
         _ => None,
     }
 }
-
-/// A kernel over slices: `kernel(x, out)` fills `out` from `x` (equal lengths).
-pub(crate) type SliceKernel<F> = fn(&[F], &mut [F]);
 
 /// An f32 slice kernel over f32, f16 or bf16 values (f16 and bf16 computed in f32, as every
 /// float formula is).

@@ -9,8 +9,9 @@
 //! over L1-resident data, 0.65x the time of that polynomial form on Zen 3 (AVX2), and on an
 //! Intel Xeon 0.61x (AVX2) and 0.79x (AVX-512, against the polynomial compiled for AVX-512).
 //! More accurate too: 0.82 ulp at worst against the exact erf over every f32
-//! (`erf_f32_every_input`, an ignored test), against 0.99. The polynomial is evaluated as `c0 + t·q(t)` with `q` in
-//! Estrin's scheme: short dependency chains, and the final rounding dominated by `c0`'s.
+//! (`erf_f32_every_input`, an ignored test), against 0.99. The polynomial is evaluated as
+//! `c0 + t·q(t)` with `q` in Estrin's scheme: short dependency chains, and the final rounding
+//! dominated by `c0`'s.
 //!
 //! The scalar form reads the table by index, which loops cannot vectorize, so kernels call
 //! [`erf_f32_slice`]; it runs every element (tails included, padded to a full vector) through

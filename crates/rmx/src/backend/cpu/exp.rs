@@ -20,15 +20,7 @@ use super::math::{exp_f32, sigmoid};
 /// assert_eq!(out, x.map(rmx::backend::cpu::math::exp_f32));
 /// ```
 pub fn exp_f32_slice(x: &[f32], out: &mut [f32]) {
-    assert_eq!(x.len(), out.len(), "exp_f32_slice: input and output lengths differ");
-    #[cfg(target_arch = "x86_64")]
-    if has_vector_form() {
-        // SAFETY: the CPU has the extensions.
-        return unsafe { avx512::exp_slice(x, out) };
-    }
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = exp_f32(v);
-    }
+    by_form::<false>(x, out)
 }
 
 /// `out[i] = sigmoid(x[i])`, that is `1 / (1 + exp_f32(-x[i]))`.
@@ -40,14 +32,21 @@ pub fn exp_f32_slice(x: &[f32], out: &mut [f32]) {
 /// assert_eq!(out, x.map(rmx::backend::cpu::math::sigmoid));
 /// ```
 pub fn sigmoid_f32_slice(x: &[f32], out: &mut [f32]) {
-    assert_eq!(x.len(), out.len(), "sigmoid_f32_slice: input and output lengths differ");
+    by_form::<true>(x, out)
+}
+
+/// exp, or sigmoid when `SIGMOID`, over a slice: through the AVX-512 form where it runs, else
+/// a loop over the scalar formula (which vectorizes).
+#[inline(always)]
+fn by_form<const SIGMOID: bool>(x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "exp/sigmoid slice: input and output lengths differ");
     #[cfg(target_arch = "x86_64")]
     if has_vector_form() {
         // SAFETY: the CPU has the extensions.
-        return unsafe { avx512::sigmoid_slice(x, out) };
+        return unsafe { avx512::by_form::<SIGMOID>(x, out) };
     }
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = sigmoid(v);
+        *o = if SIGMOID { sigmoid(v) } else { exp_f32(v) };
     }
 }
 
@@ -90,21 +89,15 @@ mod avx512 {
         _mm512_scalef_ps(y, k)
     }
 
-    /// [`super::exp_f32_slice`] for CPUs with AVX-512.
+    /// [`super::by_form`] for CPUs with AVX-512: exp, or sigmoid when `SIGMOID`.
     #[target_feature(enable = "avx512f")]
-    pub(super) fn exp_slice(x: &[f32], out: &mut [f32]) {
-        // SAFETY: `by_vectors` hands the kernel sixteen f32 in and sixteen out.
-        by_vectors::<16>(x, out, |x, o| unsafe { _mm512_storeu_ps(o.as_mut_ptr(), exp16(_mm512_loadu_ps(x.as_ptr()))) });
-    }
-
-    /// [`super::sigmoid_f32_slice`] for CPUs with AVX-512.
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn sigmoid_slice(x: &[f32], out: &mut [f32]) {
-        let one = _mm512_set1_ps(1.0);
+    pub(super) fn by_form<const SIGMOID: bool>(x: &[f32], out: &mut [f32]) {
+        let (one, sign) = (_mm512_set1_ps(1.0), _mm512_set1_ps(-0.0));
         // SAFETY: `by_vectors` hands the kernel sixteen f32 in and sixteen out.
         by_vectors::<16>(x, out, |x, o| unsafe {
-            let minus_x = _mm512_xor_ps(_mm512_loadu_ps(x.as_ptr()), _mm512_set1_ps(-0.0));
-            _mm512_storeu_ps(o.as_mut_ptr(), _mm512_div_ps(one, _mm512_add_ps(one, exp16(minus_x))))
+            let v = _mm512_loadu_ps(x.as_ptr());
+            let y = if SIGMOID { _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_xor_ps(v, sign)))) } else { exp16(v) };
+            _mm512_storeu_ps(o.as_mut_ptr(), y)
         });
     }
 }

@@ -9,8 +9,8 @@
 //! it; erf, and on AVX-512 exp and sigmoid, through the hand-vectorized slice kernels that the
 //! unfused kernels use too, `float_unary_slice`); outputs are converted and stored — an output
 //! already in the compute type is written by its operation straight into the output array (no
-//! copy out of a register). No full-size intermediate is ever written. Registers are reused once a value is dead, so a chain of any
-//! length needs only a few buffers.
+//! copy out of a register). No full-size intermediate is ever written. Registers are reused
+//! once a value is dead, so a chain of any length needs only a few buffers.
 //!
 //! Inputs larger than the last-level cache are prefetched into L2 two chunks ahead, a share of
 //! that chunk before each step: the hardware prefetchers stop at every 4 KB page, so without

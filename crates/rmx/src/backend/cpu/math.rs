@@ -5,16 +5,20 @@
 use crate::element::Element;
 use num_traits::Float;
 
+/// A kernel over slices: `kernel(x, out)` fills `out` from `x` (equal lengths).
+pub type SliceKernel<F> = fn(&[F], &mut [F]);
+
 /// f32 or f64 with the math element-wise kernels need.
 pub trait Real: Float + Element + Send + Sync {
     fn erf(self) -> Self;
     /// `out[i] = x[i].erf()`: what kernels call, vectorized explicitly for f32 (see
     /// [`super::erf`]), whose scalar `erf` does not vectorize.
     fn erf_slice(x: &[Self], out: &mut [Self]);
-    /// `out[i] = x[i].fast_exp()`, by a vector form where one exists (see [`super::exp`]).
-    fn exp_slice(x: &[Self], out: &mut [Self]);
-    /// `out[i] = sigmoid(x[i])`, by a vector form where one exists (see [`super::exp`]).
-    fn sigmoid_slice(x: &[Self], out: &mut [Self]);
+    /// The hand-vectorized slice kernel of `fast_exp`, where this type has one on this CPU
+    /// (f32 where AVX-512 runs, see [`super::exp`]); elsewhere loops over the formula are as fast.
+    fn vector_exp_slice() -> Option<SliceKernel<Self>>;
+    /// Likewise for [`sigmoid`].
+    fn vector_sigmoid_slice() -> Option<SliceKernel<Self>>;
     fn erfinv(self) -> Self;
     fn of(v: f64) -> Self;
     /// exp that the compiler can vectorize (f32), or the libm one (f64).
@@ -33,11 +37,11 @@ impl Real for f32 {
     fn erf_slice(x: &[Self], out: &mut [Self]) {
         super::erf::erf_f32_slice(x, out)
     }
-    fn exp_slice(x: &[Self], out: &mut [Self]) {
-        super::exp::exp_f32_slice(x, out)
+    fn vector_exp_slice() -> Option<SliceKernel<Self>> {
+        super::exp::has_vector_form().then_some(super::exp::exp_f32_slice)
     }
-    fn sigmoid_slice(x: &[Self], out: &mut [Self]) {
-        super::exp::sigmoid_f32_slice(x, out)
+    fn vector_sigmoid_slice() -> Option<SliceKernel<Self>> {
+        super::exp::has_vector_form().then_some(super::exp::sigmoid_f32_slice)
     }
     #[inline(always)]
     fn erfinv(self) -> Self {
@@ -71,15 +75,11 @@ impl Real for f64 {
             *o = libm::erf(v);
         }
     }
-    fn exp_slice(x: &[Self], out: &mut [Self]) {
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = v.exp();
-        }
+    fn vector_exp_slice() -> Option<SliceKernel<Self>> {
+        None
     }
-    fn sigmoid_slice(x: &[Self], out: &mut [Self]) {
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = sigmoid(v);
-        }
+    fn vector_sigmoid_slice() -> Option<SliceKernel<Self>> {
+        None
     }
     #[inline(always)]
     fn erfinv(self) -> Self {
