@@ -421,6 +421,36 @@ fn values_with_several_readers_fuse() {
 /// the gradients of x·w + b (sums over the batch for w and b), several statistics of one
 /// row, sums and maxima together; short rows, long rows split over threads, leading axes
 /// with few and many rows, empty inputs; equal to uncompiled.
+/// Leading-axis reductions split over the columns on many threads: with 16 threads, rows of
+/// 70000 (69 spans of 1024) asked for 32 column groups of 3 spans, the last 9 past the row's
+/// end (a crash on 16-core machines before session 28). Checked against sums and minima taken in
+/// f64 from the data (of |x|, so the reductions end a fused kernel).
+#[test]
+fn leading_reductions_split_over_many_threads() {
+    let _on = SWITCH.read().unwrap();
+    let stats = |a: &[Array]| {
+        let y = rmx::abs(&a[0])?;
+        Ok(vec![rmx::sum(&y, 0, false)?, rmx::min(&y, 0, false)?])
+    };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(16).build().unwrap();
+    pool.install(|| {
+        for rows in [1usize, 7] {
+            let x = draw(&[rows, 70000], Dtype::F32, 36);
+            let data = values(&x);
+            let compiled = rmx::compile(stats);
+            assert!(compiled.kernels(std::slice::from_ref(&x)).unwrap()[0].starts_with("fused"));
+            let got = compiled.call(std::slice::from_ref(&x)).unwrap();
+            let (sums, mins) = (values(&got[0]), values(&got[1]));
+            for j in 0..70000 {
+                let column: Vec<f64> = (0..rows).map(|i| data[i * 70000 + j].abs()).collect();
+                let want = column.iter().sum::<f64>();
+                assert!((sums[j] - want).abs() <= 1e-5 * (1.0 + want.abs()), "{rows} rows, column {j}: sum {} vs {want}", sums[j]);
+                assert_eq!(mins[j], column.iter().cloned().fold(f64::INFINITY, f64::min), "{rows} rows, column {j}: min");
+            }
+        }
+    });
+}
+
 #[test]
 fn several_reductions_share_one_kernel() {
     let _on = SWITCH.read().unwrap();

@@ -490,8 +490,10 @@ fn reduce_leading<F: Lane>(
     let tasks_wanted = if n >= PARALLEL_THRESHOLD { 2 * rayon::current_num_threads() } else { 1 };
     let parts = tasks_wanted.min(outer.div_ceil(rows_per_call)).max(1);
     let part_rows = outer.div_ceil(parts);
-    let groups = tasks_wanted.div_ceil(parts).min(spans);
-    let group_spans = spans.div_ceil(groups);
+    let group_spans = spans.div_ceil(tasks_wanted.div_ceil(parts).min(spans));
+    // Counted from the spans each group takes, so no group starts past the row's end (asking
+    // for 4 groups of 5 spans gave groups of 2 and a fourth past the end: session 28).
+    let groups = spans.div_ceil(group_spans);
     // With one part the accumulators are the outputs themselves; otherwise fold `k` has
     // `parts * inner` of them from `k * parts * inner` on.
     let mut partials = if parts == 1 { Vec::new() } else { vec![F::zero(); r.folds.len() * parts * inner] };
