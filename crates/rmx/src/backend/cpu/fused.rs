@@ -10,7 +10,10 @@
 //! unfused kernels use too, `float_unary_slice`); outputs are converted and stored — an output
 //! already in the compute type is written by its operation straight into the output array (no
 //! copy out of a register). No full-size intermediate is ever written. Registers are reused
-//! once a value is dead, so a chain of any length needs only a few buffers.
+//! once a value is dead, so a chain of any length needs only a few buffers. On large f32
+//! arrays, runs of cheap steps (arithmetic, comparisons, selections) run instead as one
+//! generated loop each that keeps their values in vector registers ([`super::fused_plan`],
+//! [`super::jit`]), bit-identical to the step-by-step passes.
 //!
 //! Inputs larger than the last-level cache are prefetched into L2 two chunks ahead, a share of
 //! that chunk before each step: the hardware prefetchers stop at every 4 KB page, so without
@@ -24,6 +27,7 @@
 //! leading axes folds each computed row into accumulators for the kept elements. Every
 //! reduced value (a program may fold several) is folded from the same computed chunk.
 
+use super::fused_plan::{self, Action, Pointer};
 use super::math::Real;
 use super::parallel::parallel_for_init;
 use super::strided::{collapse_many, row_start, SendConstPtr, SendPtr, PARALLEL_THRESHOLD};
@@ -39,6 +43,10 @@ use std::marker::PhantomData;
 
 /// Elements per register buffer.
 pub const CHUNK: usize = 1024;
+
+/// Elements from one register buffer to the next: a chunk plus 128 bytes (of f32), so that
+/// the buffers a step reads and writes never lie a multiple of 4 KB apart.
+const SLOT: usize = CHUNK + 32;
 
 /// Steps of a program whose inputs may be read in place (a fixed table per chunk).
 const DIRECT_STEPS: usize = 64;
@@ -268,6 +276,12 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
             }
         }
     }
+    // Runs of cheap f32 steps as generated loops, on arrays large enough to pay for it.
+    let plan = if <F as crate::element::Element>::DTYPE == Dtype::F32 && n >= fused_plan::MIN_ELEMENTS {
+        fused_plan::plan(program, &pinned)
+    } else {
+        None
+    };
     // Computes elements `start..start + len` (at most CHUNK) into the registers and stores the
     // full-size outputs; sets `folded[k]` to where the values of fold `k` are. Inputs already
     // in the compute type whose chunk lies contiguous in memory are read where they are
@@ -282,21 +296,37 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         let value = |direct: &[*const F; DIRECT_STEPS], step: usize| -> *const F {
             match direct.get(step) {
                 Some(p) if !p.is_null() => *p,
-                _ => base.wrapping_add(registers.slot[step] * CHUNK),
+                _ => base.wrapping_add(registers.slot[step] * SLOT),
             }
         };
         let ahead = start + PREFETCH_CHUNKS * CHUNK;
         let ahead_len = if ahead < n { len.min(n - ahead) } else { 0 };
-        for (i, s) in program.steps.iter().enumerate() {
-            // Step `i`'s share of the chunk ahead, so the requests trickle out between the
-            // operations instead of filling the miss queues at once.
+        // Step `i`'s share of the chunk ahead, so the requests trickle out between the
+        // operations instead of filling the miss queues at once.
+        let prefetch_share = |i: usize| {
             for &(base, size, share) in &prefetched {
                 let (from, bytes) = (i * share, ahead_len * size);
                 if from < bytes {
                     prefetch(base.0.wrapping_add(ahead * size + from), share.min(bytes - from));
                 }
             }
-            let dst = registers.slot[i] * CHUNK;
+        };
+        // Where operation `i` writes: its output when it is a sink (read from there on), else
+        // its register.
+        let target = |direct: &mut [*const F; DIRECT_STEPS], i: usize| -> *mut F {
+            match sink_of[i] {
+                Some(j) => {
+                    let p = sinks[j].0 .0.wrapping_add(start * program.steps[i].dtype.size()) as *mut F;
+                    direct[i] = p;
+                    p
+                }
+                None => base.wrapping_add(registers.slot[i] * SLOT),
+            }
+        };
+        let mut step = |direct: &mut [*const F; DIRECT_STEPS], i: usize| {
+            prefetch_share(i);
+            let s = &program.steps[i];
+            let dst = registers.slot[i] * SLOT;
             match &s.step {
                 Step::Input(_) if pinned[i] => {}
                 Step::Input(input) => {
@@ -304,28 +334,21 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
                     if i < DIRECT_STEPS && s.dtype == <F as crate::element::Element>::DTYPE {
                         if let Some(offset) = contiguous_run(src, &collapsed, start, len) {
                             direct[i] = (src.ptr.0 as *const F).wrapping_offset(offset);
-                            continue;
+                            return;
                         }
                     }
                     // SAFETY: the source covers `shape` through its strides.
                     unsafe { load(src, s.dtype, &collapsed, start, &mut regs[dst..dst + len]) };
                 }
                 Step::Op(op, args) => {
-                    let target = match sink_of[i] {
-                        Some(j) => {
-                            let p = sinks[j].0 .0.wrapping_add(start * s.dtype.size()) as *mut F;
-                            direct[i] = p;
-                            p
-                        }
-                        None => base.wrapping_add(dst),
-                    };
+                    let target = target(direct, i);
                     // SAFETY: the destination (a register, or this chunk of a fresh output)
                     // differs from every operand register (allocate_registers) and from every
                     // input, so the shared and mutable slices do not overlap.
                     let (a, b, c, out) = unsafe {
                         let get = |k: usize| -> &[F] {
                             if k < args.len() {
-                                std::slice::from_raw_parts(value(&direct, args[k]), len)
+                                std::slice::from_raw_parts(value(direct, args[k]), len)
                             } else {
                                 &[]
                             }
@@ -336,6 +359,38 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
                     round_to(s.dtype, out);
                 }
             }
+        };
+        let actions = plan.as_ref().map_or(&[][..], |p| &p.actions[..]);
+        if plan.is_none() {
+            (0..program.steps.len()).for_each(|i| step(&mut direct, i));
+        }
+        for action in actions {
+            let k = match *action {
+                Action::Step(i) => {
+                    step(&mut direct, i);
+                    continue;
+                }
+                Action::Segment(k) => k,
+            };
+            let Some(segment) = plan.as_ref().map(|p| &p.segments[k]) else { continue };
+            if !len.is_multiple_of(8) {
+                // The generated loop runs whole vectors of 8; a short last chunk is interpreted.
+                segment.steps.iter().for_each(|&i| step(&mut direct, i));
+                continue;
+            }
+            segment.steps.iter().for_each(|&i| prefetch_share(i));
+            let mut table = [std::ptr::null::<f32>(); fused_plan::MAX_POINTERS];
+            for (t, p) in table.iter_mut().zip(&segment.table) {
+                *t = match *p {
+                    Pointer::Value(i) => value(&direct, i),
+                    Pointer::Scalar(i) => base.wrapping_add(registers.slot[i] * SLOT),
+                    Pointer::Target(i) => target(&mut direct, i),
+                } as *const f32;
+            }
+            // SAFETY: plans exist only for f32 programs; every pointer covers `len` values of
+            // this chunk (scalars one), and stores go to registers or outputs no operand of
+            // the segment lies in (as for the interpreted steps).
+            unsafe { segment.kernel.run(&table[..segment.table.len()], 4 * len) };
         }
         for (j, (&step, (ptr, dtype))) in program.outputs.iter().zip(&sinks).enumerate() {
             if sink_of[step] != Some(j) {
@@ -348,11 +403,11 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         }
     };
     let scratch = || {
-        let mut file = RegisterFile::zeroed(registers.count * CHUNK);
+        let mut file = RegisterFile::zeroed(registers.count * SLOT);
         let regs = file.values();
         for (i, s) in program.steps.iter().enumerate() {
             if let (Step::Input(input), true) = (&s.step, pinned[i]) {
-                let dst = registers.slot[i] * CHUNK;
+                let dst = registers.slot[i] * SLOT;
                 // SAFETY: the source holds the one value every element reads.
                 unsafe { load(&sources[*input], s.dtype, &collapsed, 0, &mut regs[dst..dst + CHUNK]) };
             }

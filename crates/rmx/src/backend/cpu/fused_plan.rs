@@ -1,0 +1,228 @@
+//! How the fused kernel runs a program: step by step, or with runs of cheap f32 steps
+//! compiled into register-resident loops ([`super::jit`]).
+//!
+//! A [`Plan`] lists the program's steps in order, grouping consecutive operations that
+//! lower to vector instructions ([`lower`]) into segments. Input reads met inside a run
+//! happen before it (they depend on nothing), so they do not split it. A segment reads the
+//! values of earlier steps through a pointer table filled per chunk (registers, inputs read
+//! in place, broadcast scalars) and stores only what later steps, outputs and folds read.
+//! Plans are cached per program and per set of broadcast-scalar inputs.
+
+use super::jit::{self, Arg, Kernel, Segment, SegmentOp, VecOp};
+use crate::compile::program::{FusedOp, FusedProgram, Step};
+use crate::dtype::Dtype;
+use crate::primitive::binary::BinaryOp;
+use crate::primitive::unary::UnaryOp;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Elements from which a program's f32 steps may run as generated code: below it the
+/// interpreter's per-step cost is small next to planning and the call.
+pub const MIN_ELEMENTS: usize = 1 << 16;
+
+/// Plans cached at most; programs past them are interpreted.
+const MAX_PLANS: usize = 4096;
+
+/// The most pointers a segment's table holds.
+pub const MAX_POINTERS: usize = 32;
+
+/// What the kernel does next for a chunk.
+#[derive(Debug)]
+pub enum Action {
+    /// Runs step `i` (an input read or one interpreted operation).
+    Step(usize),
+    /// Runs segment `k` of the plan.
+    Segment(usize),
+}
+
+/// Where a pointer of a segment's table comes from, per chunk.
+#[derive(Clone, Copy, Debug)]
+pub enum Pointer {
+    /// The values of step `i` (its register, or where it is read in place).
+    Value(usize),
+    /// The first value of step `i`, a broadcast scalar.
+    Scalar(usize),
+    /// Where step `i` writes (its register, or its output).
+    Target(usize),
+}
+
+/// A compiled run of steps.
+pub struct CompiledSegment {
+    pub kernel: Arc<Kernel>,
+    /// The steps it computes, in order (the interpreter runs them on chunks whose length is
+    /// not a multiple of 8).
+    pub steps: Vec<usize>,
+    pub table: Vec<Pointer>,
+}
+
+/// The order of work for every chunk of a program.
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub segments: Vec<CompiledSegment>,
+}
+
+/// The vector operation performing step `step` of an f32 program exactly as the interpreter
+/// does, if there is one: values that stay f32 (or 0/1 truth values), operations that are one
+/// IEEE instruction or a fixed selection.
+pub fn lower(program: &FusedProgram, step: usize) -> Option<VecOp> {
+    let s = &program.steps[step];
+    let Step::Op(op, args) = &s.step else { return None };
+    if program.compute != Dtype::F32 || !matches!(s.dtype, Dtype::F32 | Dtype::Bool) {
+        return None;
+    }
+    Some(match *op {
+        FusedOp::Unary(u) => match u {
+            UnaryOp::Abs => VecOp::Abs,
+            UnaryOp::Negative => VecOp::Neg,
+            UnaryOp::Sqrt => VecOp::Sqrt,
+            UnaryOp::Rsqrt => VecOp::Rsqrt,
+            UnaryOp::Square => VecOp::Square,
+            UnaryOp::Reciprocal => VecOp::Reciprocal,
+            UnaryOp::Floor => VecOp::Floor,
+            UnaryOp::Ceil => VecOp::Ceil,
+            UnaryOp::Trunc => VecOp::Trunc,
+            UnaryOp::Conj | UnaryOp::Real => VecOp::Copy,
+            UnaryOp::LogicalNot => VecOp::IsZero,
+            _ => return None,
+        },
+        FusedOp::Binary(b) => match b {
+            BinaryOp::Add => VecOp::Add,
+            BinaryOp::Subtract => VecOp::Sub,
+            BinaryOp::Multiply => VecOp::Mul,
+            BinaryOp::Divide => VecOp::Div,
+            BinaryOp::Maximum => VecOp::Max,
+            BinaryOp::Minimum => VecOp::Min,
+            BinaryOp::Equal => VecOp::EQUAL,
+            BinaryOp::NotEqual => VecOp::NOT_EQUAL,
+            BinaryOp::Less => VecOp::LESS,
+            BinaryOp::LessEqual => VecOp::LESS_EQUAL,
+            BinaryOp::Greater => VecOp::GREATER,
+            BinaryOp::GreaterEqual => VecOp::GREATER_EQUAL,
+            BinaryOp::LogicalAnd => VecOp::And,
+            BinaryOp::LogicalOr => VecOp::Or,
+            _ => return None,
+        },
+        FusedOp::Select => VecOp::Select,
+        FusedOp::Cast if s.dtype == Dtype::Bool && program.steps[args[0]].dtype != Dtype::Bool => VecOp::NonZero,
+        // Other casts into f32 or bool copy (widening is exact; bool to bool keeps 0/1).
+        FusedOp::Cast => VecOp::Copy,
+    })
+}
+
+/// The plan of `program` whose inputs `pinned` are broadcast scalars, from a process-wide
+/// cache; `None` when generated code does not run here or no run of two or more steps
+/// compiles.
+pub fn plan(program: &FusedProgram, pinned: &[bool]) -> Option<Arc<Plan>> {
+    if !jit::available() || program.compute != Dtype::F32 {
+        return None;
+    }
+    type Cache = Mutex<HashMap<(FusedProgram, Vec<bool>), Option<Arc<Plan>>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (program.clone(), pinned.to_vec());
+    {
+        let cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache.get(&key) {
+            return p.clone();
+        }
+        if cache.len() >= MAX_PLANS {
+            return None;
+        }
+    }
+    let built = build(program, pinned).map(Arc::new);
+    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, built.clone());
+    built
+}
+
+fn build(program: &FusedProgram, pinned: &[bool]) -> Option<Plan> {
+    let n = program.steps.len();
+    // Steps read after step `i` by steps outside a run, outputs or folds: `last_reader`.
+    let mut last_reader = vec![0usize; n];
+    for (i, s) in program.steps.iter().enumerate() {
+        if let Step::Op(_, args) = &s.step {
+            for &a in args {
+                last_reader[a] = i;
+            }
+        }
+    }
+    let kept: Vec<usize> =
+        program.outputs.iter().copied().chain(program.reduction.iter().flat_map(|r| r.folds.iter().map(|f| f.step))).collect();
+    for &k in &kept {
+        last_reader[k] = usize::MAX;
+    }
+    let mut plan = Plan { actions: Vec::new(), segments: Vec::new() };
+    let mut run: Vec<usize> = Vec::new();
+    for i in 0..n {
+        match (&program.steps[i].step, lower(program, i)) {
+            (Step::Input(_), _) => plan.actions.push(Action::Step(i)),
+            (Step::Op(..), Some(_)) => {
+                run.push(i);
+                if segment_of(program, pinned, &run, &last_reader).is_none() {
+                    run.pop();
+                    flush(program, pinned, &mut run, &last_reader, &mut plan);
+                    run.push(i);
+                }
+            }
+            (Step::Op(..), None) => {
+                flush(program, pinned, &mut run, &last_reader, &mut plan);
+                plan.actions.push(Action::Step(i));
+            }
+        }
+    }
+    flush(program, pinned, &mut run, &last_reader, &mut plan);
+    (!plan.segments.is_empty()).then_some(plan)
+}
+
+/// Ends the current run: compiled as a segment when it has two or more steps and compiles,
+/// else its steps are interpreted.
+fn flush(program: &FusedProgram, pinned: &[bool], run: &mut Vec<usize>, last_reader: &[usize], plan: &mut Plan) {
+    let steps = std::mem::take(run);
+    if steps.len() >= 2 {
+        if let Some((segment, table)) = segment_of(program, pinned, &steps, last_reader) {
+            if let Some(kernel) = jit::compile(&segment) {
+                plan.actions.push(Action::Segment(plan.segments.len()));
+                plan.segments.push(CompiledSegment { kernel, steps, table });
+                return;
+            }
+        }
+    }
+    plan.actions.extend(steps.into_iter().map(Action::Step));
+}
+
+/// The segment computing `steps` and its pointer table, if it fits the registers.
+fn segment_of(program: &FusedProgram, pinned: &[bool], steps: &[usize], last_reader: &[usize]) -> Option<(Segment, Vec<Pointer>)> {
+    let mut table: Vec<Pointer> = Vec::new();
+    let slot = |p: Pointer, table: &mut Vec<Pointer>| -> usize {
+        let same = |q: &Pointer| match (q, p) {
+            (Pointer::Value(a), Pointer::Value(b)) | (Pointer::Scalar(a), Pointer::Scalar(b)) => *a == b,
+            _ => false,
+        };
+        table.iter().position(same).unwrap_or_else(|| {
+            table.push(p);
+            table.len() - 1
+        })
+    };
+    let last = *steps.last()?;
+    let mut ops = Vec::with_capacity(steps.len());
+    for &i in steps {
+        let Step::Op(_, args) = &program.steps[i].step else { return None };
+        let args = args
+            .iter()
+            .map(|&a| match steps.iter().position(|&s| s == a) {
+                Some(k) => Arg::Value(k),
+                None if pinned[a] => Arg::Scalar(slot(Pointer::Scalar(a), &mut table)),
+                None => Arg::Slot(slot(Pointer::Value(a), &mut table)),
+            })
+            .collect();
+        ops.push(SegmentOp { op: lower(program, i)?, args });
+    }
+    let mut stores = Vec::new();
+    for (k, &i) in steps.iter().enumerate() {
+        if last_reader[i] > last {
+            table.push(Pointer::Target(i));
+            stores.push((k, table.len() - 1));
+        }
+    }
+    let segment = Segment { ops, stores };
+    (table.len() <= MAX_POINTERS && jit::fits(&segment)).then_some((segment, table))
+}

@@ -1,0 +1,438 @@
+//! Generated machine code for runs of cheap element-wise steps of a fused program (x86-64
+//! with AVX2, on Unix systems).
+//!
+//! The fused kernel ([`super::fused`]) interprets a program one step at a time over chunks of
+//! values in L1: every step is a pass that loads its operands and stores its result. For the
+//! steps that are one or a few vector instructions (add, multiply, compare, select, ...) the
+//! passes cost more than the arithmetic. A [`Segment`] is a run of such steps; [`compile`]
+//! turns it into one loop that keeps the values in `ymm` registers, loading each operand once
+//! and storing only what later steps or outputs read. Each operation is the IEEE operation
+//! the interpreted formula performs (no contraction into fused multiply-adds, the same
+//! comparisons and selections), so the results are bit-identical.
+//!
+//! The generated function takes a table of pointers (one per [`Arg::Slot`], [`Arg::Scalar`]
+//! and store) and a byte count, a multiple of 32: it runs over `bytes / 4` f32 values.
+//!
+//! ```
+//! use rmx::backend::cpu::jit::{compile, Arg, Segment, SegmentOp, VecOp};
+//! // out = (x + y) * 2, with the 2 read from one value and broadcast.
+//! let segment = Segment {
+//!     ops: vec![
+//!         SegmentOp { op: VecOp::Add, args: vec![Arg::Slot(0), Arg::Slot(1)] },
+//!         SegmentOp { op: VecOp::Mul, args: vec![Arg::Value(0), Arg::Scalar(2)] },
+//!     ],
+//!     stores: vec![(1, 3)],
+//! };
+//! if let Some(kernel) = compile(&segment) {
+//!     let (x, y, two, mut out) = ([1.0f32; 8], [2.0f32; 8], [2.0f32], [0.0f32; 8]);
+//!     let table = [x.as_ptr(), y.as_ptr(), two.as_ptr(), out.as_mut_ptr() as *const f32];
+//!     // SAFETY: every pointer covers 8 values (the scalar one value).
+//!     unsafe { kernel.run(&table, 32) };
+//!     assert_eq!(out, [6.0; 8]);
+//! }
+//! ```
+
+mod memory;
+pub mod x86;
+
+use memory::ExecutableCode;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use x86::{predicate, Asm, Mem, Rm, Ymm};
+
+/// An operation a segment performs on f32 lanes, each with the semantics of the interpreted
+/// formula it replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VecOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// `x` where `x` is NaN or `x > y`, else `y`.
+    Max,
+    /// `x` where `x` is NaN or `x < y`, else `y`.
+    Min,
+    Abs,
+    Neg,
+    Sqrt,
+    /// `1 / sqrt(x)`, correctly rounded twice.
+    Rsqrt,
+    Square,
+    Reciprocal,
+    Floor,
+    Ceil,
+    Trunc,
+    Copy,
+    /// `where(c != 0, x, y)`.
+    Select,
+    /// `1.0` where the `vcmpps` predicate holds of `(x, y)`, else `0.0`.
+    Compare(u8),
+    /// `1.0` where `x != 0` (NaN included).
+    NonZero,
+    /// `1.0` where `x == 0`.
+    IsZero,
+    /// `1.0` where both are non-zero.
+    And,
+    /// `1.0` where either is non-zero.
+    Or,
+}
+
+impl VecOp {
+    /// The comparison predicates of `==`, `!=`, `<`, `<=`, `>`, `>=` on floats.
+    pub const EQUAL: VecOp = VecOp::Compare(predicate::EQ_OQ);
+    pub const NOT_EQUAL: VecOp = VecOp::Compare(predicate::NEQ_UQ);
+    pub const LESS: VecOp = VecOp::Compare(predicate::LT_OQ);
+    pub const LESS_EQUAL: VecOp = VecOp::Compare(predicate::LE_OQ);
+    pub const GREATER: VecOp = VecOp::Compare(predicate::GT_OQ);
+    pub const GREATER_EQUAL: VecOp = VecOp::Compare(predicate::GE_OQ);
+}
+
+/// An operand of a segment operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arg {
+    /// The values at table slot `k` (one per lane, advancing with the loop).
+    Slot(usize),
+    /// The one value at table slot `k`, the same in every lane.
+    Scalar(usize),
+    /// The result of operation `i` of the segment (an earlier one).
+    Value(usize),
+}
+
+/// One operation of a segment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SegmentOp {
+    pub op: VecOp,
+    pub args: Vec<Arg>,
+}
+
+/// A run of operations compiled into one loop; `stores` are `(operation, table slot)`: the
+/// values written out.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Segment {
+    pub ops: Vec<SegmentOp>,
+    pub stores: Vec<(usize, usize)>,
+}
+
+/// The generated function: the System V calling convention, which `extern "C"` is on the
+/// only systems code is generated for (x86-64 Unix).
+type Entry = unsafe extern "C" fn(*const *const f32, usize);
+
+/// A compiled segment.
+pub struct Kernel {
+    code: ExecutableCode,
+}
+
+impl Kernel {
+    /// Runs the segment over `bytes / 4` values.
+    ///
+    /// # Safety
+    /// `table` holds a pointer for every slot the segment names; `Slot` and store pointers
+    /// cover `bytes` bytes (stores writable, not overlapping any operand), `Scalar` ones one
+    /// f32; `bytes` is a positive multiple of 32.
+    pub unsafe fn run(&self, table: &[*const f32], bytes: usize) {
+        // SAFETY: the code is a function of this signature (`compile`); the caller vouches
+        // for the memory it reads and writes.
+        unsafe {
+            let entry: Entry = std::mem::transmute::<*const u8, Entry>(self.code.entry());
+            entry(table.as_ptr(), bytes)
+        }
+    }
+}
+
+/// Whether generated code runs here: x86-64 with AVX2 on Unix, unless `RMX_NO_JIT` is set.
+///
+/// ```
+/// let on = rmx::backend::cpu::jit::available();
+/// assert!(!on || std::env::var_os("RMX_NO_JIT").is_none());
+/// ```
+pub fn available() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    #[cfg(all(target_arch = "x86_64", unix))]
+    return *ON.get_or_init(|| std::is_x86_feature_detected!("avx2") && std::env::var_os("RMX_NO_JIT").is_none());
+    #[cfg(not(all(target_arch = "x86_64", unix)))]
+    false
+}
+
+/// After this many distinct segments no more are compiled (each holds a page of code): a
+/// process that keeps making new programs falls back to interpreting them.
+const MAX_KERNELS: usize = 4096;
+
+type KernelCache = Mutex<HashMap<Segment, Option<Arc<Kernel>>>>;
+
+fn kernel_cache() -> std::sync::MutexGuard<'static, HashMap<Segment, Option<Arc<Kernel>>>> {
+    static CACHE: OnceLock<KernelCache> = OnceLock::new();
+    CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How many segments have been compiled into code in this process (to observe that
+/// generated code ran).
+///
+/// ```
+/// let before = rmx::backend::cpu::jit::compiled_kernels();
+/// assert!(rmx::backend::cpu::jit::compiled_kernels() >= before);
+/// ```
+pub fn compiled_kernels() -> usize {
+    kernel_cache().values().filter(|k| k.is_some()).count()
+}
+
+/// The compiled kernel of `segment`, from a process-wide cache; `None` when generated code
+/// does not run here ([`available`]), the segment needs more than the 16 vector registers,
+/// code cannot be mapped executable, or the cache is full.
+pub fn compile(segment: &Segment) -> Option<Arc<Kernel>> {
+    let mut cache = kernel_cache();
+    if let Some(k) = cache.get(segment) {
+        return k.clone();
+    }
+    if !available() || cache.len() >= MAX_KERNELS {
+        return None;
+    }
+    let kernel = assemble(segment).and_then(|code| ExecutableCode::new(&code)).map(|code| Arc::new(Kernel { code }));
+    cache.insert(segment.clone(), kernel.clone());
+    kernel
+}
+
+/// Whether `segment` fits the registers (what [`compile`] needs besides executable memory).
+pub fn fits(segment: &Segment) -> bool {
+    assemble(segment).is_some()
+}
+
+/// The 32-byte constants a segment may use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Constant {
+    AbsMask,
+    SignBit,
+    One,
+}
+
+impl Constant {
+    fn lanes(self) -> [u32; 8] {
+        [match self {
+            Constant::AbsMask => 0x7FFF_FFFF,
+            Constant::SignBit => 0x8000_0000,
+            Constant::One => 1.0f32.to_bits(),
+        }; 8]
+    }
+}
+
+/// Registers: which are free, and where loop-invariant values (broadcasts, constants) live.
+struct Registers {
+    free: Vec<Ymm>,
+}
+
+impl Registers {
+    fn take(&mut self) -> Option<Ymm> {
+        self.free.pop()
+    }
+    fn give(&mut self, r: Ymm) {
+        self.free.push(r);
+    }
+}
+
+/// The machine code of `segment`, or `None` when its values do not fit the registers.
+fn assemble(segment: &Segment) -> Option<Vec<u8>> {
+    let ops = &segment.ops;
+    let mut asm = Asm::default();
+    let mut regs = Registers { free: (0..16).rev().collect() };
+    // Loop invariants: constants and scalar operands, each in a register for the whole loop.
+    let mut constants: Vec<Constant> = Vec::new();
+    let mut invariant: HashMap<InvariantKey, Ymm> = HashMap::new();
+    let needs = |op: VecOp| -> &'static [Constant] {
+        match op {
+            VecOp::Abs => &[Constant::AbsMask],
+            VecOp::Neg => &[Constant::SignBit],
+            VecOp::Rsqrt | VecOp::Reciprocal | VecOp::Compare(_) | VecOp::NonZero | VecOp::IsZero | VecOp::And | VecOp::Or => {
+                &[Constant::One]
+            }
+            _ => &[],
+        }
+    };
+    let needs_zero = |op: VecOp| matches!(op, VecOp::Select | VecOp::NonZero | VecOp::IsZero | VecOp::And | VecOp::Or);
+    for o in ops {
+        for &c in needs(o.op) {
+            if let std::collections::hash_map::Entry::Vacant(e) = invariant.entry(InvariantKey::Constant(c as u8)) {
+                let r = regs.take()?;
+                let k = constants.iter().position(|&x| x == c).unwrap_or_else(|| {
+                    constants.push(c);
+                    constants.len() - 1
+                });
+                asm.vex(x86::VMOVUPS_LOAD, r, 0, Rm::Mem(Mem::Constant(k)), None);
+                e.insert(r);
+            }
+        }
+        if needs_zero(o.op) && !invariant.contains_key(&InvariantKey::Zero) {
+            let r = regs.take()?;
+            asm.vex(x86::VXORPS, r, r, Rm::Reg(r), None);
+            invariant.insert(InvariantKey::Zero, r);
+        }
+        for a in &o.args {
+            if let Arg::Scalar(k) = *a {
+                if let std::collections::hash_map::Entry::Vacant(e) = invariant.entry(InvariantKey::Scalar(k)) {
+                    let r = regs.take()?;
+                    asm.load_pointer(k);
+                    asm.vex(x86::VBROADCASTSS, r, 0, Rm::Mem(Mem::Rax), None);
+                    e.insert(r);
+                }
+            }
+        }
+    }
+    // Last reader of every value and every slot within one iteration (stores read values
+    // right after their operation).
+    let mut last_value = vec![0usize; ops.len()];
+    let mut last_slot: HashMap<usize, usize> = HashMap::new();
+    for (i, o) in ops.iter().enumerate() {
+        for a in &o.args {
+            match *a {
+                Arg::Value(v) if v < i => last_value[v] = i,
+                Arg::Value(_) => return None,
+                Arg::Slot(k) => {
+                    last_slot.insert(k, i);
+                }
+                Arg::Scalar(_) => {}
+            }
+        }
+    }
+    for (i, last) in last_value.iter_mut().enumerate() {
+        *last = (*last).max(i);
+    }
+    asm.zero_rcx();
+    let top = asm.code.len();
+    let mut value_reg: Vec<Option<Ymm>> = vec![None; ops.len()];
+    let mut slot_reg: HashMap<usize, Ymm> = HashMap::new();
+    let zero = invariant.get(&InvariantKey::Zero).copied();
+    let constant = |c: Constant| invariant.get(&InvariantKey::Constant(c as u8)).copied();
+    for (i, o) in ops.iter().enumerate() {
+        let mut operands = Vec::with_capacity(o.args.len());
+        for a in &o.args {
+            operands.push(match *a {
+                Arg::Value(v) => value_reg[v]?,
+                Arg::Scalar(k) => invariant[&InvariantKey::Scalar(k)],
+                Arg::Slot(k) => match slot_reg.get(&k) {
+                    Some(&r) => r,
+                    None => {
+                        let r = regs.take()?;
+                        asm.load_pointer(k);
+                        asm.vex(x86::VMOVUPS_LOAD, r, 0, Rm::Mem(Mem::RaxPlusRcx), None);
+                        slot_reg.insert(k, r);
+                        r
+                    }
+                },
+            });
+        }
+        let dst = regs.take()?;
+        emit(&mut asm, &mut regs, o.op, dst, &operands, zero, constant)?;
+        value_reg[i] = Some(dst);
+        for &(_, slot) in segment.stores.iter().filter(|(v, _)| *v == i) {
+            asm.load_pointer(slot);
+            asm.vex(x86::VMOVUPS_STORE, dst, 0, Rm::Mem(Mem::RaxPlusRcx), None);
+        }
+        // Free what this operation read for the last time, and its own value if unread.
+        for a in &o.args {
+            match *a {
+                Arg::Value(v) if last_value[v] == i => {
+                    if let Some(r) = value_reg[v].take() {
+                        regs.give(r);
+                    }
+                }
+                Arg::Slot(k) if last_slot.get(&k) == Some(&i) => {
+                    if let Some(r) = slot_reg.remove(&k) {
+                        regs.give(r);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if last_value[i] == i {
+            if let Some(r) = value_reg[i].take() {
+                regs.give(r);
+            }
+        }
+    }
+    asm.loop_back(top);
+    asm.ret();
+    let pool: Vec<[u32; 8]> = constants.iter().map(|c| c.lanes()).collect();
+    Some(asm.finish(&pool))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum InvariantKey {
+    Constant(u8),
+    Scalar(usize),
+    Zero,
+}
+
+/// Emits `dst = op(operands)`, borrowing temporaries from `regs`.
+fn emit(
+    asm: &mut Asm,
+    regs: &mut Registers,
+    op: VecOp,
+    dst: Ymm,
+    x: &[Ymm],
+    zero: Option<Ymm>,
+    constant: impl Fn(Constant) -> Option<Ymm>,
+) -> Option<()> {
+    use x86::*;
+    let arity = match op {
+        VecOp::Add | VecOp::Sub | VecOp::Mul | VecOp::Div | VecOp::Max | VecOp::Min | VecOp::Compare(_) | VecOp::And | VecOp::Or => 2,
+        VecOp::Select => 3,
+        _ => 1,
+    };
+    if x.len() != arity {
+        return None;
+    }
+    let three = |asm: &mut Asm, code: VexOp, d: Ymm, a: Ymm, b: Ymm| asm.vex(code, d, a, Rm::Reg(b), None);
+    let compare = |asm: &mut Asm, d: Ymm, a: Ymm, b: Ymm, p: u8| asm.vex(VCMPPS, d, a, Rm::Reg(b), Some(p));
+    match op {
+        VecOp::Add => three(asm, VADDPS, dst, x[0], x[1]),
+        VecOp::Sub => three(asm, VSUBPS, dst, x[0], x[1]),
+        VecOp::Mul => three(asm, VMULPS, dst, x[0], x[1]),
+        VecOp::Div => three(asm, VDIVPS, dst, x[0], x[1]),
+        VecOp::Square => three(asm, VMULPS, dst, x[0], x[0]),
+        VecOp::Max | VecOp::Min => {
+            // mask = (x > y, or x < y) | isnan(x); dst = mask ? x : y.
+            let p = if op == VecOp::Max { predicate::GT_OQ } else { predicate::LT_OQ };
+            let t = regs.take()?;
+            compare(asm, dst, x[0], x[1], p);
+            compare(asm, t, x[0], x[0], predicate::UNORD_Q);
+            three(asm, VORPS, dst, dst, t);
+            regs.give(t);
+            asm.vex(VBLENDVPS, dst, x[1], Rm::Reg(x[0]), Some(dst << 4));
+        }
+        VecOp::Abs => three(asm, VANDPS, dst, x[0], constant(Constant::AbsMask)?),
+        VecOp::Neg => three(asm, VXORPS, dst, x[0], constant(Constant::SignBit)?),
+        VecOp::Sqrt => asm.vex(VSQRTPS, dst, 0, Rm::Reg(x[0]), None),
+        VecOp::Rsqrt => {
+            asm.vex(VSQRTPS, dst, 0, Rm::Reg(x[0]), None);
+            three(asm, VDIVPS, dst, constant(Constant::One)?, dst);
+        }
+        VecOp::Reciprocal => three(asm, VDIVPS, dst, constant(Constant::One)?, x[0]),
+        VecOp::Floor => asm.vex(VROUNDPS, dst, 0, Rm::Reg(x[0]), Some(0x09)),
+        VecOp::Ceil => asm.vex(VROUNDPS, dst, 0, Rm::Reg(x[0]), Some(0x0A)),
+        VecOp::Trunc => asm.vex(VROUNDPS, dst, 0, Rm::Reg(x[0]), Some(0x0B)),
+        VecOp::Copy => asm.vex(VMOVAPS, dst, 0, Rm::Reg(x[0]), None),
+        VecOp::Select => {
+            compare(asm, dst, x[0], zero?, predicate::NEQ_UQ);
+            asm.vex(VBLENDVPS, dst, x[2], Rm::Reg(x[1]), Some(dst << 4));
+        }
+        VecOp::Compare(p) => {
+            compare(asm, dst, x[0], x[1], p);
+            three(asm, VANDPS, dst, dst, constant(Constant::One)?);
+        }
+        VecOp::NonZero | VecOp::IsZero => {
+            let p = if op == VecOp::NonZero { predicate::NEQ_UQ } else { predicate::EQ_OQ };
+            compare(asm, dst, x[0], zero?, p);
+            three(asm, VANDPS, dst, dst, constant(Constant::One)?);
+        }
+        VecOp::And | VecOp::Or => {
+            let t = regs.take()?;
+            compare(asm, dst, x[0], zero?, predicate::NEQ_UQ);
+            compare(asm, t, x[1], zero?, predicate::NEQ_UQ);
+            three(asm, if op == VecOp::And { VANDPS } else { VORPS }, dst, dst, t);
+            regs.give(t);
+            three(asm, VANDPS, dst, dst, constant(Constant::One)?);
+        }
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,156 @@
+//! Generated segments against the interpreted formulas, bit for bit, on special and random
+//! values; register exhaustion and operand reuse.
+
+use super::*;
+use crate::primitive::binary::{float_max, float_min};
+
+/// Special values (signed zeros, infinities, NaN, subnormals, halves) then random ones.
+fn values(n: usize, seed: u32) -> Vec<f32> {
+    let special = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        -0.5,
+        1.5,
+        -2.5,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        1e-40,
+        -1e-40,
+        f32::MAX,
+        f32::MIN_POSITIVE,
+        3.0,
+    ];
+    let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..n)
+        .map(|i| {
+            if i < special.len() {
+                return special[(i + seed as usize) % special.len()];
+            }
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32 - 0.5) * 20.0
+        })
+        .collect()
+}
+
+fn same(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+fn truth(b: bool) -> f32 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Runs a one-operation segment over slots 0.. and compares with `reference`.
+fn check(op: VecOp, arity: usize, reference: impl Fn(&[f32]) -> f32) {
+    let n = 64;
+    let inputs: Vec<Vec<f32>> = (0..arity).map(|k| values(n, 7 * k as u32 + 1)).collect();
+    let segment = Segment { ops: vec![SegmentOp { op, args: (0..arity).map(Arg::Slot).collect() }], stores: vec![(0, arity)] };
+    let kernel = compile(&segment).unwrap_or_else(|| panic!("{op:?} compiles"));
+    let mut out = vec![0.0f32; n];
+    let mut table: Vec<*const f32> = inputs.iter().map(|v| v.as_ptr()).collect();
+    table.push(out.as_mut_ptr());
+    // SAFETY: every slot covers n values.
+    unsafe { kernel.run(&table, 4 * n) };
+    for i in 0..n {
+        let args: Vec<f32> = inputs.iter().map(|v| v[i]).collect();
+        let want = reference(&args);
+        assert!(same(out[i], want), "{op:?}{args:?}: {} want {want}", out[i]);
+    }
+}
+
+#[test]
+fn each_operation_matches_its_formula() {
+    if !available() {
+        return;
+    }
+    check(VecOp::Add, 2, |a| a[0] + a[1]);
+    check(VecOp::Sub, 2, |a| a[0] - a[1]);
+    check(VecOp::Mul, 2, |a| a[0] * a[1]);
+    check(VecOp::Div, 2, |a| a[0] / a[1]);
+    check(VecOp::Max, 2, |a| float_max(a[0], a[1]));
+    check(VecOp::Min, 2, |a| float_min(a[0], a[1]));
+    check(VecOp::Abs, 1, |a| a[0].abs());
+    check(VecOp::Neg, 1, |a| -a[0]);
+    check(VecOp::Sqrt, 1, |a| a[0].sqrt());
+    check(VecOp::Rsqrt, 1, |a| 1.0 / a[0].sqrt());
+    check(VecOp::Square, 1, |a| a[0] * a[0]);
+    check(VecOp::Reciprocal, 1, |a| 1.0 / a[0]);
+    check(VecOp::Floor, 1, |a| a[0].floor());
+    check(VecOp::Ceil, 1, |a| a[0].ceil());
+    check(VecOp::Trunc, 1, |a| a[0].trunc());
+    check(VecOp::Copy, 1, |a| a[0]);
+    check(VecOp::Select, 3, |a| if a[0] != 0.0 { a[1] } else { a[2] });
+    check(VecOp::EQUAL, 2, |a| truth(a[0] == a[1]));
+    check(VecOp::NOT_EQUAL, 2, |a| truth(a[0] != a[1]));
+    check(VecOp::LESS, 2, |a| truth(a[0] < a[1]));
+    check(VecOp::LESS_EQUAL, 2, |a| truth(a[0] <= a[1]));
+    check(VecOp::GREATER, 2, |a| truth(a[0] > a[1]));
+    check(VecOp::GREATER_EQUAL, 2, |a| truth(a[0] >= a[1]));
+    check(VecOp::NonZero, 1, |a| truth(a[0] != 0.0));
+    check(VecOp::IsZero, 1, |a| truth(a[0] == 0.0));
+    check(VecOp::And, 2, |a| truth(a[0] != 0.0 && a[1] != 0.0));
+    check(VecOp::Or, 2, |a| truth(a[0] != 0.0 || a[1] != 0.0));
+}
+
+/// A chain with scalars, reused slots and values, two stores: `y = x·w + b`,
+/// `out0 = y · 0.5 · (|y| + 1)`, `out1 = max(y, 0)`.
+#[test]
+fn chains_keep_values_in_registers() {
+    if !available() {
+        return;
+    }
+    let n = 1024;
+    let (x, w, b) = (values(n, 3), values(n, 5), values(n, 9));
+    let (half, one, zero) = ([0.5f32], [1.0f32], [0.0f32]);
+    let v = Arg::Value;
+    let op = |op, args: Vec<Arg>| SegmentOp { op, args };
+    let segment = Segment {
+        ops: vec![
+            op(VecOp::Mul, vec![Arg::Slot(0), Arg::Slot(1)]),
+            op(VecOp::Add, vec![v(0), Arg::Slot(2)]),
+            op(VecOp::Mul, vec![v(1), Arg::Scalar(3)]),
+            op(VecOp::Abs, vec![v(1)]),
+            op(VecOp::Add, vec![v(3), Arg::Scalar(4)]),
+            op(VecOp::Mul, vec![v(2), v(4)]),
+            op(VecOp::Max, vec![v(1), Arg::Scalar(5)]),
+        ],
+        stores: vec![(5, 6), (6, 7)],
+    };
+    let kernel = compile(&segment).expect("fits the registers");
+    let (mut out0, mut out1) = (vec![0.0f32; n], vec![0.0f32; n]);
+    let table = [x.as_ptr(), w.as_ptr(), b.as_ptr(), half.as_ptr(), one.as_ptr(), zero.as_ptr(), out0.as_mut_ptr(), out1.as_mut_ptr()];
+    // SAFETY: vector slots cover n values, scalar ones one.
+    unsafe { kernel.run(&table, 4 * n) };
+    for i in 0..n {
+        let y = x[i] * w[i] + b[i];
+        assert!(same(out0[i], (y * 0.5) * (y.abs() + 1.0)), "{i}");
+        assert!(same(out1[i], float_max(y, 0.0)), "{i}");
+    }
+}
+
+/// More live values than registers: the segment is refused, not miscompiled.
+#[test]
+fn too_many_live_values_do_not_compile() {
+    let ops: Vec<SegmentOp> = (0..17).map(|k| SegmentOp { op: VecOp::Copy, args: vec![Arg::Slot(k)] }).collect();
+    let stores = (0..17).map(|k| (k, 17 + k)).collect();
+    let mut wide = Segment { ops, stores };
+    // Keep every copy alive to the end.
+    let args = (0..17).map(Arg::Value).collect::<Vec<_>>();
+    wide.ops.push(SegmentOp { op: VecOp::Add, args: args[..2].to_vec() });
+    for k in 2..17 {
+        wide.ops.push(SegmentOp { op: VecOp::Add, args: vec![Arg::Value(wide.ops.len() - 1), args[k]] });
+    }
+    assert!(!fits(&wide));
+    // Operands of the wrong count are refused too.
+    assert!(!fits(&Segment { ops: vec![SegmentOp { op: VecOp::Add, args: vec![Arg::Slot(0)] }], stores: vec![] }));
+}
