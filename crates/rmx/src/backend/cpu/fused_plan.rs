@@ -226,3 +226,55 @@ fn segment_of(program: &FusedProgram, pinned: &[bool], steps: &[usize], last_rea
     let segment = Segment { ops, stores };
     (table.len() <= MAX_POINTERS && jit::fits(&segment)).then_some((segment, table))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::program::FusedStep;
+
+    fn step(step: Step, dtype: Dtype) -> FusedStep {
+        FusedStep { step, dtype }
+    }
+
+    /// `y = x·w + 0.5; e = exp(y); out = (e + y) · 0.5`: inputs are read first, the run before
+    /// exp and the run after it are segments, exp stays interpreted, and each segment stores
+    /// only what is read outside it.
+    #[test]
+    fn runs_around_an_interpreted_step_become_segments() {
+        if !jit::available() {
+            return;
+        }
+        let (mul, add) = (FusedOp::Binary(BinaryOp::Multiply), FusedOp::Binary(BinaryOp::Add));
+        let f32 = Dtype::F32;
+        let program = FusedProgram {
+            steps: vec![
+                step(Step::Input(0), f32),
+                step(Step::Input(1), f32),
+                step(Step::Input(2), f32),
+                step(Step::Op(mul, vec![0, 1]), f32),
+                step(Step::Op(add, vec![3, 2]), f32),
+                step(Step::Op(FusedOp::Unary(UnaryOp::Exp), vec![4]), f32),
+                step(Step::Op(add, vec![5, 4]), f32),
+                step(Step::Op(mul, vec![6, 2]), f32),
+            ],
+            outputs: vec![7],
+            reduction: None,
+            compute: f32,
+        };
+        let pinned = [false, false, true, false, false, false, false, false];
+        let plan = plan(&program, &pinned).expect("two segments");
+        let actions: Vec<String> = plan.actions.iter().map(|a| format!("{a:?}")).collect();
+        assert_eq!(actions, ["Step(0)", "Step(1)", "Step(2)", "Segment(0)", "Step(5)", "Segment(1)"]);
+        let (first, second) = (&plan.segments[0], &plan.segments[1]);
+        assert_eq!((first.steps.clone(), second.steps.clone()), (vec![3, 4], vec![6, 7]));
+        // The first reads x, w and the scalar and writes y (exp and the second run read it);
+        // the second reads exp's value, y and the scalar and writes the output.
+        let show = |s: &CompiledSegment| format!("{:?}", s.table);
+        assert_eq!(show(first), "[Value(0), Value(1), Scalar(2), Target(4)]");
+        assert_eq!(show(second), "[Value(5), Value(4), Scalar(2), Target(7)]");
+        // f16 steps round where the interpreter rounds: not lowered.
+        let mut half = program.clone();
+        half.steps[4].dtype = Dtype::F16;
+        assert!(lower(&half, 4).is_none() && lower(&half, 3).is_some());
+    }
+}

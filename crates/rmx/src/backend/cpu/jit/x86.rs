@@ -170,7 +170,8 @@ mod tests {
     /// Byte sequences checked against an assembler's listing (GNU as, Intel syntax).
     #[test]
     fn encodes_like_an_assembler() {
-        let cases: [(&dyn Fn(&mut Asm), &[u8]); 7] = [
+        type Case<'a> = (&'a dyn Fn(&mut Asm), &'a [u8]);
+        let cases: [Case; 7] = [
             // vaddps ymm0, ymm1, ymm2
             (&|a| a.vex(VADDPS, 0, 1, Rm::Reg(2), None), &[0xC4, 0xE1, 0x74, 0x58, 0xC2]),
             // vmulps ymm9, ymm10, ymm15
