@@ -286,17 +286,31 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     // full-size outputs; sets `folded[k]` to where the values of fold `k` are. Inputs already
     // in the compute type whose chunk lies contiguous in memory are read where they are
     // (`direct`) rather than copied into a register, and operations of `sink_of` write
-    // straight into their output.
+    // straight into their output. With a plan, its segments run in place of their steps.
     let body = |file: &mut RegisterFile<F>, start: usize, len: usize, folded: &mut Folded<F>| {
         let regs = file.values();
         let base = regs.as_mut_ptr();
         let mut direct = [std::ptr::null::<F>(); DIRECT_STEPS];
-        // SAFETY (for `value`): registers hold `count * CHUNK` values; direct pointers cover
+        // SAFETY (for `value`): registers hold `count * SLOT` values; direct pointers cover
         // `len` values of their source.
         let value = |direct: &[*const F; DIRECT_STEPS], step: usize| -> *const F {
             match direct.get(step) {
                 Some(p) if !p.is_null() => *p,
                 _ => base.wrapping_add(registers.slot[step] * SLOT),
+            }
+        };
+        // Stores the full-size outputs not written in place, and points `folded` at the values
+        // the folds reduce.
+        let store_outputs = |direct: &[*const F; DIRECT_STEPS], folded: &mut Folded<F>| {
+            for (j, (&step, (ptr, dtype))) in program.outputs.iter().zip(&sinks).enumerate() {
+                if sink_of[step] != Some(j) {
+                    // SAFETY: each chunk writes its own range of the output; the value covers
+                    // `len`.
+                    unsafe { store(std::slice::from_raw_parts(value(direct, step), len), *ptr, *dtype, start, stream) };
+                }
+            }
+            for (slot, fold) in folded.iter_mut().zip(program.reduction.iter().flat_map(|r| &r.folds)) {
+                *slot = value(direct, fold.step);
             }
         };
         let ahead = start + PREFETCH_CHUNKS * CHUNK;
@@ -360,19 +374,18 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
                 }
             }
         };
-        let actions = plan.as_ref().map_or(&[][..], |p| &p.actions[..]);
-        if plan.is_none() {
+        let Some(plan) = &plan else {
             (0..program.steps.len()).for_each(|i| step(&mut direct, i));
-        }
-        for action in actions {
-            let k = match *action {
+            return store_outputs(&direct, folded);
+        };
+        for action in &plan.actions {
+            let segment = match *action {
                 Action::Step(i) => {
                     step(&mut direct, i);
                     continue;
                 }
-                Action::Segment(k) => k,
+                Action::Segment(k) => &plan.segments[k],
             };
-            let Some(segment) = plan.as_ref().map(|p| &p.segments[k]) else { continue };
             if !len.is_multiple_of(8) {
                 // The generated loop runs whole vectors of 8; a short last chunk is interpreted.
                 segment.steps.iter().for_each(|&i| step(&mut direct, i));
@@ -392,15 +405,7 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
             // the segment lies in (as for the interpreted steps).
             unsafe { segment.kernel.run(&table[..segment.table.len()], 4 * len) };
         }
-        for (j, (&step, (ptr, dtype))) in program.outputs.iter().zip(&sinks).enumerate() {
-            if sink_of[step] != Some(j) {
-                // SAFETY: each chunk writes its own range of the output; the value covers `len`.
-                unsafe { store(std::slice::from_raw_parts(value(&direct, step), len), *ptr, *dtype, start, stream) };
-            }
-        }
-        for (slot, fold) in folded.iter_mut().zip(program.reduction.iter().flat_map(|r| &r.folds)) {
-            *slot = value(&direct, fold.step);
-        }
+        store_outputs(&direct, folded)
     };
     let scratch = || {
         let mut file = RegisterFile::zeroed(registers.count * SLOT);

@@ -123,13 +123,18 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// Runs the segment over `bytes / 4` values.
+    /// Runs the segment over `bytes / 4` values (none when `bytes` is 0: the generated loop
+    /// tests its count at the bottom, so it is not entered then).
     ///
     /// # Safety
     /// `table` holds a pointer for every slot the segment names; `Slot` and store pointers
     /// cover `bytes` bytes (stores writable, not overlapping any operand), `Scalar` ones one
-    /// f32; `bytes` is a positive multiple of 32.
+    /// f32; `bytes` is a multiple of 32.
     pub unsafe fn run(&self, table: &[*const f32], bytes: usize) {
+        debug_assert!(bytes.is_multiple_of(32), "whole vectors of 8 f32");
+        if bytes == 0 {
+            return;
+        }
         // SAFETY: the code is a function of this signature (`compile`); the caller vouches
         // for the memory it reads and writes.
         unsafe {

@@ -130,6 +130,9 @@ fn chains_keep_values_in_registers() {
     let (mut out0, mut out1) = (vec![0.0f32; n], vec![0.0f32; n]);
     let table = [x.as_ptr(), w.as_ptr(), b.as_ptr(), half.as_ptr(), one.as_ptr(), zero.as_ptr(), out0.as_mut_ptr(), out1.as_mut_ptr()];
     // SAFETY: vector slots cover n values, scalar ones one.
+    unsafe { kernel.run(&table, 0) };
+    assert!(out0.iter().chain(&out1).all(|&v| v == 0.0), "nothing runs for no values");
+    // SAFETY: as above.
     unsafe { kernel.run(&table, 4 * n) };
     for i in 0..n {
         let y = x[i] * w[i] + b[i];
