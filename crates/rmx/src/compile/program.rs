@@ -108,6 +108,23 @@ impl FusedProgram {
         self.steps.iter().filter(|s| matches!(s.step, Step::Input(_))).count()
     }
 
+    /// The last step reading each step's value (0 for values nothing reads), `usize::MAX` for
+    /// outputs and folded values, which are read after the last step.
+    pub fn last_readers(&self) -> Vec<usize> {
+        let mut last = vec![0usize; self.steps.len()];
+        for (i, s) in self.steps.iter().enumerate() {
+            if let Step::Op(_, args) = &s.step {
+                for &a in args {
+                    last[a] = i;
+                }
+            }
+        }
+        for &o in self.outputs.iter().chain(self.reduction.iter().flat_map(|r| r.folds.iter().map(|f| &f.step))) {
+            last[o] = usize::MAX;
+        }
+        last
+    }
+
     /// Number of operations (steps that are not input reads, and the reduction).
     pub fn op_count(&self) -> usize {
         self.steps.len() - self.input_count() + self.reduction.as_ref().map_or(0, |r| r.folds.len())

@@ -161,18 +161,7 @@ struct Registers {
 /// per thread rather than once per chunk).
 fn allocate_registers(program: &FusedProgram, pinned: &[bool]) -> Registers {
     let n = program.steps.len();
-    let mut last_use = vec![0usize; n];
-    for (i, s) in program.steps.iter().enumerate() {
-        if let Step::Op(_, args) = &s.step {
-            for &a in args {
-                last_use[a] = i;
-            }
-        }
-    }
-    // Outputs and reduced values are read after the last step.
-    for &o in program.outputs.iter().chain(program.reduction.iter().flat_map(|r| r.folds.iter().map(|f| &f.step))) {
-        last_use[o] = usize::MAX;
-    }
+    let last_use = program.last_readers();
     let (mut slot, mut free, mut count) = (vec![0usize; n], Vec::new(), 0usize);
     for (i, s) in program.steps.iter().enumerate() {
         slot[i] = if pinned[i] { None } else { free.pop() }.unwrap_or_else(|| {

@@ -136,20 +136,8 @@ pub fn plan(program: &FusedProgram, pinned: &[bool]) -> Option<Arc<Plan>> {
 
 fn build(program: &FusedProgram, pinned: &[bool]) -> Option<Plan> {
     let n = program.steps.len();
-    // Steps read after step `i` by steps outside a run, outputs or folds: `last_reader`.
-    let mut last_reader = vec![0usize; n];
-    for (i, s) in program.steps.iter().enumerate() {
-        if let Step::Op(_, args) = &s.step {
-            for &a in args {
-                last_reader[a] = i;
-            }
-        }
-    }
-    let kept: Vec<usize> =
-        program.outputs.iter().copied().chain(program.reduction.iter().flat_map(|r| r.folds.iter().map(|f| f.step))).collect();
-    for &k in &kept {
-        last_reader[k] = usize::MAX;
-    }
+    // A run stores the values that steps after it, outputs or folds read.
+    let last_reader = program.last_readers();
     let mut plan = Plan { actions: Vec::new(), segments: Vec::new() };
     let mut run: Vec<usize> = Vec::new();
     for i in 0..n {
