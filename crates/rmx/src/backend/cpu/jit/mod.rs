@@ -202,7 +202,7 @@ pub fn fits(segment: &Segment) -> bool {
 }
 
 /// The 32-byte constants a segment may use.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Constant {
     AbsMask,
     SignBit,
@@ -219,7 +219,7 @@ impl Constant {
     }
 }
 
-/// Registers: which are free, and where loop-invariant values (broadcasts, constants) live.
+/// The `ymm` registers not in use.
 struct Registers {
     free: Vec<Ymm>,
 }
@@ -233,15 +233,25 @@ impl Registers {
     }
 }
 
-/// The machine code of `segment`, or `None` when its values do not fit the registers.
-fn assemble(segment: &Segment) -> Option<Vec<u8>> {
-    let ops = &segment.ops;
-    let mut asm = Asm::default();
-    let mut regs = Registers { free: (0..16).rev().collect() };
-    // Loop invariants: constants and scalar operands, each in a register for the whole loop.
-    let mut constants: Vec<Constant> = Vec::new();
-    let mut invariant: HashMap<InvariantKey, Ymm> = HashMap::new();
-    let needs = |op: VecOp| -> &'static [Constant] {
+/// Loop-invariant registers: the constants and broadcast scalars the operations read, loaded
+/// once before the loop.
+struct Invariants {
+    registers: HashMap<InvariantKey, Ymm>,
+    /// The constant pool after the code, in the order of [`Mem::Constant`] indices.
+    pool: Vec<Constant>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum InvariantKey {
+    Constant(Constant),
+    Scalar(usize),
+    Zero,
+}
+
+/// Emits the loads of every loop invariant of `ops`; `None` when they take all registers.
+fn hoist_invariants(ops: &[SegmentOp], asm: &mut Asm, regs: &mut Registers) -> Option<Invariants> {
+    let mut inv = Invariants { registers: HashMap::new(), pool: Vec::new() };
+    let constants = |op: VecOp| -> &'static [Constant] {
         match op {
             VecOp::Abs => &[Constant::AbsMask],
             VecOp::Neg => &[Constant::SignBit],
@@ -253,37 +263,38 @@ fn assemble(segment: &Segment) -> Option<Vec<u8>> {
     };
     let needs_zero = |op: VecOp| matches!(op, VecOp::Select | VecOp::NonZero | VecOp::IsZero | VecOp::And | VecOp::Or);
     for o in ops {
-        for &c in needs(o.op) {
-            if let std::collections::hash_map::Entry::Vacant(e) = invariant.entry(InvariantKey::Constant(c as u8)) {
-                let r = regs.take()?;
-                let k = constants.iter().position(|&x| x == c).unwrap_or_else(|| {
-                    constants.push(c);
-                    constants.len() - 1
-                });
-                asm.vex(x86::VMOVUPS_LOAD, r, 0, Rm::Mem(Mem::Constant(k)), None);
-                e.insert(r);
+        let scalars = o.args.iter().filter_map(|a| match *a {
+            Arg::Scalar(k) => Some(InvariantKey::Scalar(k)),
+            _ => None,
+        });
+        let zero = needs_zero(o.op).then_some(InvariantKey::Zero);
+        for key in constants(o.op).iter().map(|&c| InvariantKey::Constant(c)).chain(zero).chain(scalars) {
+            if inv.registers.contains_key(&key) {
+                continue;
             }
-        }
-        if needs_zero(o.op) && !invariant.contains_key(&InvariantKey::Zero) {
             let r = regs.take()?;
-            asm.vex(x86::VXORPS, r, r, Rm::Reg(r), None);
-            invariant.insert(InvariantKey::Zero, r);
-        }
-        for a in &o.args {
-            if let Arg::Scalar(k) = *a {
-                if let std::collections::hash_map::Entry::Vacant(e) = invariant.entry(InvariantKey::Scalar(k)) {
-                    let r = regs.take()?;
+            match key {
+                InvariantKey::Constant(c) => {
+                    inv.pool.push(c);
+                    asm.vex(x86::VMOVUPS_LOAD, r, 0, Rm::Mem(Mem::Constant(inv.pool.len() - 1)), None);
+                }
+                InvariantKey::Zero => asm.vex(x86::VXORPS, r, r, Rm::Reg(r), None),
+                InvariantKey::Scalar(k) => {
                     asm.load_pointer(k);
                     asm.vex(x86::VBROADCASTSS, r, 0, Rm::Mem(Mem::Rax), None);
-                    e.insert(r);
                 }
             }
+            inv.registers.insert(key, r);
         }
     }
-    // Last reader of every value and every slot within one iteration (stores read values
-    // right after their operation).
-    let mut last_value = vec![0usize; ops.len()];
-    let mut last_slot: HashMap<usize, usize> = HashMap::new();
+    Some(inv)
+}
+
+/// The last operation reading each value (at least the value's own, for its stores) and each
+/// slot within one iteration; `None` when an operation reads a value not computed before it.
+fn last_reads(ops: &[SegmentOp]) -> Option<(Vec<usize>, HashMap<usize, usize>)> {
+    let mut last_value: Vec<usize> = (0..ops.len()).collect();
+    let mut last_slot = HashMap::new();
     for (i, o) in ops.iter().enumerate() {
         for a in &o.args {
             match *a {
@@ -296,21 +307,28 @@ fn assemble(segment: &Segment) -> Option<Vec<u8>> {
             }
         }
     }
-    for (i, last) in last_value.iter_mut().enumerate() {
-        *last = (*last).max(i);
-    }
+    Some((last_value, last_slot))
+}
+
+/// The machine code of `segment`, or `None` when its values do not fit the registers.
+fn assemble(segment: &Segment) -> Option<Vec<u8>> {
+    let ops = &segment.ops;
+    let mut asm = Asm::default();
+    let mut regs = Registers { free: (0..16).rev().collect() };
+    let invariants = hoist_invariants(ops, &mut asm, &mut regs)?;
+    let (last_value, last_slot) = last_reads(ops)?;
     asm.zero_rcx();
     let top = asm.code.len();
     let mut value_reg: Vec<Option<Ymm>> = vec![None; ops.len()];
     let mut slot_reg: HashMap<usize, Ymm> = HashMap::new();
-    let zero = invariant.get(&InvariantKey::Zero).copied();
-    let constant = |c: Constant| invariant.get(&InvariantKey::Constant(c as u8)).copied();
+    let zero = invariants.registers.get(&InvariantKey::Zero).copied();
+    let constant = |c: Constant| invariants.registers.get(&InvariantKey::Constant(c)).copied();
     for (i, o) in ops.iter().enumerate() {
         let mut operands = Vec::with_capacity(o.args.len());
         for a in &o.args {
             operands.push(match *a {
                 Arg::Value(v) => value_reg[v]?,
-                Arg::Scalar(k) => invariant[&InvariantKey::Scalar(k)],
+                Arg::Scalar(k) => invariants.registers[&InvariantKey::Scalar(k)],
                 Arg::Slot(k) => match slot_reg.get(&k) {
                     Some(&r) => r,
                     None => {
@@ -354,15 +372,8 @@ fn assemble(segment: &Segment) -> Option<Vec<u8>> {
     }
     asm.loop_back(top);
     asm.ret();
-    let pool: Vec<[u32; 8]> = constants.iter().map(|c| c.lanes()).collect();
+    let pool: Vec<[u32; 8]> = invariants.pool.iter().map(|c| c.lanes()).collect();
     Some(asm.finish(&pool))
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum InvariantKey {
-    Constant(u8),
-    Scalar(usize),
-    Zero,
 }
 
 /// Emits `dst = op(operands)`, borrowing temporaries from `regs`.
