@@ -2,8 +2,10 @@
 //! compiled into register-resident loops ([`super::jit`]).
 //!
 //! A [`Plan`] lists the program's steps in order, grouping consecutive operations that
-//! lower to vector instructions ([`lower`]) into segments. Input reads met inside a run
-//! happen before it (they depend on nothing), so they do not split it. A segment reads the
+//! lower to vector instructions ([`lower`]) into segments. An input read ends a run: run
+//! early, it could fill a register buffer that the register allocator gave it only after a
+//! value the run reads had died (the fuser puts every input first, so this never splits
+//! its programs). A segment reads the
 //! values of earlier steps through a pointer table filled per chunk (registers, inputs read
 //! in place, broadcast scalars) and stores only what later steps, outputs and folds read.
 //! Plans are cached per program and per set of broadcast-scalar inputs.
@@ -142,7 +144,10 @@ fn build(program: &FusedProgram, pinned: &[bool]) -> Option<Plan> {
     let mut run: Vec<usize> = Vec::new();
     for i in 0..n {
         match (&program.steps[i].step, lower(program, i)) {
-            (Step::Input(_), _) => plan.actions.push(Action::Step(i)),
+            (Step::Input(_), _) => {
+                flush(program, pinned, &mut run, &last_reader, &mut plan);
+                plan.actions.push(Action::Step(i));
+            }
             (Step::Op(..), Some(_)) => {
                 run.push(i);
                 if segment_of(program, pinned, &run, &last_reader).is_none() {
@@ -260,6 +265,24 @@ mod tests {
         let show = |s: &CompiledSegment| format!("{:?}", s.table);
         assert_eq!(show(first), "[Value(0), Value(1), Scalar(2), Target(4)]");
         assert_eq!(show(second), "[Value(5), Value(4), Scalar(2), Target(7)]");
+        // An input read after some operations ends the run before it.
+        let late_input = FusedProgram {
+            steps: vec![
+                step(Step::Input(0), f32),
+                step(Step::Input(1), f32),
+                step(Step::Op(mul, vec![0, 1]), f32),
+                step(Step::Op(add, vec![2, 0]), f32),
+                step(Step::Input(2), f32),
+                step(Step::Op(mul, vec![3, 4]), f32),
+                step(Step::Op(add, vec![5, 4]), f32),
+            ],
+            outputs: vec![6],
+            reduction: None,
+            compute: f32,
+        };
+        let late = super::plan(&late_input, &[false; 7]).expect("two segments");
+        let actions: Vec<String> = late.actions.iter().map(|a| format!("{a:?}")).collect();
+        assert_eq!(actions, ["Step(0)", "Step(1)", "Segment(0)", "Step(4)", "Segment(1)"]);
         // f16 steps round where the interpreter rounds: not lowered.
         let mut half = program.clone();
         half.steps[4].dtype = Dtype::F16;
