@@ -384,8 +384,8 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
             let mut table = [std::ptr::null::<f32>(); fused_plan::MAX_POINTERS];
             for (t, p) in table.iter_mut().zip(&segment.table) {
                 *t = match *p {
-                    Pointer::Value(i) => value(&direct, i),
-                    Pointer::Scalar(i) => base.wrapping_add(registers.slot[i] * SLOT),
+                    // A broadcast scalar's register is read at its first value.
+                    Pointer::Value(i) | Pointer::Scalar(i) => value(&direct, i),
                     Pointer::Target(i) => target(&mut direct, i),
                 } as *const f32;
             }

@@ -137,46 +137,44 @@ pub fn plan(program: &FusedProgram, pinned: &[bool]) -> Option<Arc<Plan>> {
 }
 
 fn build(program: &FusedProgram, pinned: &[bool]) -> Option<Plan> {
-    let n = program.steps.len();
     // A run stores the values that steps after it, outputs or folds read.
     let last_reader = program.last_readers();
     let mut plan = Plan { actions: Vec::new(), segments: Vec::new() };
+    // The current run, and its segment as last fitted (kept so that ending the run does not
+    // lower it again).
     let mut run: Vec<usize> = Vec::new();
-    for i in 0..n {
-        match (&program.steps[i].step, lower(program, i)) {
-            (Step::Input(_), _) => {
-                flush(program, pinned, &mut run, &last_reader, &mut plan);
-                plan.actions.push(Action::Step(i));
-            }
-            (Step::Op(..), Some(_)) => {
-                run.push(i);
-                if segment_of(program, pinned, &run, &last_reader).is_none() {
+    let mut fitted: Option<(Segment, Vec<Pointer>)> = None;
+    for i in 0..program.steps.len() {
+        if matches!(program.steps[i].step, Step::Op(..)) && lower(program, i).is_some() {
+            run.push(i);
+            match segment_of(program, pinned, &run, &last_reader) {
+                Some(segment) => fitted = Some(segment),
+                None => {
                     run.pop();
-                    flush(program, pinned, &mut run, &last_reader, &mut plan);
+                    flush(&mut run, fitted.take(), &mut plan);
                     run.push(i);
+                    fitted = segment_of(program, pinned, &run, &last_reader);
                 }
             }
-            (Step::Op(..), None) => {
-                flush(program, pinned, &mut run, &last_reader, &mut plan);
-                plan.actions.push(Action::Step(i));
-            }
+        } else {
+            // An input read or an interpreted operation ends the run.
+            flush(&mut run, fitted.take(), &mut plan);
+            plan.actions.push(Action::Step(i));
         }
     }
-    flush(program, pinned, &mut run, &last_reader, &mut plan);
+    flush(&mut run, fitted, &mut plan);
     (!plan.segments.is_empty()).then_some(plan)
 }
 
-/// Ends the current run: compiled as a segment when it has two or more steps and compiles,
-/// else its steps are interpreted.
-fn flush(program: &FusedProgram, pinned: &[bool], run: &mut Vec<usize>, last_reader: &[usize], plan: &mut Plan) {
+/// Ends the current run: compiled as its fitted segment when it has two or more steps and
+/// compiles, else its steps are interpreted.
+fn flush(run: &mut Vec<usize>, fitted: Option<(Segment, Vec<Pointer>)>, plan: &mut Plan) {
     let steps = std::mem::take(run);
-    if steps.len() >= 2 {
-        if let Some((segment, table)) = segment_of(program, pinned, &steps, last_reader) {
-            if let Some(kernel) = jit::compile(&segment) {
-                plan.actions.push(Action::Segment(plan.segments.len()));
-                plan.segments.push(CompiledSegment { kernel, steps, table });
-                return;
-            }
+    if let (true, Some((segment, table))) = (steps.len() >= 2, fitted) {
+        if let Some(kernel) = jit::compile(&segment) {
+            plan.actions.push(Action::Segment(plan.segments.len()));
+            plan.segments.push(CompiledSegment { kernel, steps, table });
+            return;
         }
     }
     plan.actions.extend(steps.into_iter().map(Action::Step));

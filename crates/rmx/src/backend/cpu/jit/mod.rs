@@ -173,8 +173,15 @@ fn kernel_cache() -> std::sync::MutexGuard<'static, HashMap<Segment, Option<Arc<
 /// generated code ran).
 ///
 /// ```
-/// let before = rmx::backend::cpu::jit::compiled_kernels();
-/// assert!(rmx::backend::cpu::jit::compiled_kernels() >= before);
+/// use rmx::backend::cpu::jit::{compile, compiled_kernels, Arg, Segment, SegmentOp, VecOp};
+/// let before = compiled_kernels();
+/// // A segment no other code compiles: |x| · x.
+/// let ops = vec![
+///     SegmentOp { op: VecOp::Abs, args: vec![Arg::Slot(0)] },
+///     SegmentOp { op: VecOp::Mul, args: vec![Arg::Value(0), Arg::Slot(0)] },
+/// ];
+/// let compiled = compile(&Segment { ops, stores: vec![(1, 1)] }).is_some();
+/// assert_eq!(compiled_kernels(), before + usize::from(compiled));
 /// ```
 pub fn compiled_kernels() -> usize {
     kernel_cache().values().filter(|k| k.is_some()).count()
