@@ -597,8 +597,9 @@ fn random_graphs_compile_to_the_same_values() {
 }
 
 /// Random programs of the steps that run as generated code on large f32 arrays (arithmetic,
-/// maximum and minimum, comparisons, logical operations, selections, casts, broadcast rows and
-/// scalars), mixed with steps that stay interpreted (exp, tanh, f16 rounding), several outputs:
+/// maximum and minimum, comparisons, logical operations, selections, casts, erf, exp and
+/// sigmoid, broadcast rows and scalars), mixed with steps that stay interpreted (tanh, f16
+/// rounding), several outputs:
 /// compiled equals uncompiled bit for bit (NaN as NaN), including the last chunk, whose
 /// length is no multiple of 8.
 #[test]
@@ -621,7 +622,7 @@ fn generated_segments_match_the_interpreter_bit_for_bit() {
     let mut state = 0x51_7cc1_b727_220au64;
     let mut next = move |bound: usize| (xorshift(&mut state) % bound as u64) as usize;
     for program in 0..60 {
-        let steps: Vec<(usize, usize, usize, usize)> = (0..14).map(|i| (next(20), next(i + 3), next(i + 3), next(i + 3))).collect();
+        let steps: Vec<(usize, usize, usize, usize)> = (0..14).map(|i| (next(22), next(i + 3), next(i + 3), next(i + 3))).collect();
         let returned: Vec<usize> = (3..17).filter(|_| next(3) == 0).chain([16]).collect();
         let f = move |a: &[Array]| -> Result<Vec<Array>> {
             let mut v = a.to_vec();
@@ -650,6 +651,8 @@ fn generated_segments_match_the_interpreter_bit_for_bit() {
                     16 => rmx::tanh(p)?,
                     17 => rmx::astype(&rmx::astype(p, Dtype::F16)?, Dtype::F32)?,
                     18 => rmx::where_(&rmx::logical_not(&rmx::astype(p, Dtype::Bool)?)?, 1.5, q)?,
+                    19 => rmx::erf(p)?,
+                    20 => rmx::sigmoid(p)?,
                     _ => rmx::rsqrt(&rmx::add(&rmx::ceil(p)?, &rmx::trunc(q)?)?)?,
                 };
                 v.push(value);

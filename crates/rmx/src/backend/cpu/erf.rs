@@ -21,7 +21,7 @@
 /// `TABLE[k][i]`: the coefficient of `t^k` on interval `i`, made by `scripts/fit_erf.py`
 /// (max relative error of the fits 1.86e-8, 0.31 of 2^-24).
 #[allow(clippy::excessive_precision)]
-const TABLE: [[f32; 8]; 7] = [
+pub(crate) const TABLE: [[f32; 8]; 7] = [
     [0.10530556, -0.051792488, 0.92290014, 0.9866717, 0.9985373, 0.9998994, 0.9999957, 0.9999999],
     [-0.1811655, -0.40703514, 0.23652112, 0.052774996, 0.007142319, 0.00058627734, 2.9189106e-05, 8.815474e-07],
     [-0.33535087, -0.100217625, -0.29565427, -0.09235884, -0.016075347, -0.0016147954, -9.787822e-05, -1.7413107e-06],
@@ -33,7 +33,7 @@ const TABLE: [[f32; 8]; 7] = [
 
 /// The largest f32 below 4: |x| is capped here (erf rounds to 1 from 3.92 on), which keeps
 /// the interval index in 0..8.
-const CAP: f32 = 3.999_999_8;
+pub(crate) const CAP: f32 = 3.999_999_8;
 
 /// erf for f32 (the scalar form; see the module doc). NaN gives NaN, ±inf gives ±1, and
 /// -0.0 gives -0.0.

@@ -11,8 +11,9 @@
 //! already in the compute type is written by its operation straight into the output array (no
 //! copy out of a register). No full-size intermediate is ever written. Registers are reused
 //! once a value is dead, so a chain of any length needs only a few buffers. On large f32
-//! arrays, runs of cheap steps (arithmetic, comparisons, selections) run instead as one
-//! generated loop each that keeps their values in vector registers ([`super::fused_plan`],
+//! arrays, runs of steps that are vector instructions (arithmetic, comparisons, selections)
+//! or erf, exp and sigmoid (where AVX-512 does not run them) run instead as one generated
+//! loop each that keeps their values in vector registers ([`super::fused_plan`],
 //! [`super::jit`]), bit-identical to the step-by-step passes.
 //!
 //! Inputs larger than the last-level cache are prefetched into L2 two chunks ahead, a share of

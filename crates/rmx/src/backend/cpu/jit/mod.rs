@@ -8,7 +8,11 @@
 //! turns it into one loop that keeps the values in `ymm` registers, loading each operand once
 //! and storing only what later steps or outputs read. Each operation is the IEEE operation
 //! the interpreted formula performs (no contraction into fused multiply-adds, the same
-//! comparisons and selections), so the results are bit-identical.
+//! comparisons and selections), so the results are bit-identical. erf, exp and sigmoid are
+//! sequences of a few dozen instructions ([`transcendental`]) that repeat their slice
+//! kernels' operations, fused multiply-adds where those have them: in one loop with the
+//! steps around them, with no pass over memory in between, and with independent chains (the
+//! erf and the sigmoid of one value) free to overlap in the out-of-order core.
 //!
 //! The generated function takes a table of pointers (one per [`Arg::Slot`], [`Arg::Scalar`]
 //! and store) and a byte count, a multiple of 32: it runs over `bytes / 4` f32 values.
@@ -33,6 +37,7 @@
 //! ```
 
 mod memory;
+mod transcendental;
 pub mod x86;
 
 use memory::ExecutableCode;
@@ -75,6 +80,12 @@ pub enum VecOp {
     And,
     /// `1.0` where either is non-zero.
     Or,
+    /// [`erf_f32`](crate::backend::cpu::erf::erf_f32).
+    Erf,
+    /// [`exp_f32`](crate::backend::cpu::math::exp_f32).
+    Exp,
+    /// [`sigmoid`](crate::backend::cpu::math::sigmoid).
+    Sigmoid,
 }
 
 impl VecOp {
@@ -227,13 +238,21 @@ impl Constant {
 }
 
 /// The `ymm` registers not in use.
+#[derive(Clone)]
 struct Registers {
     free: Vec<Ymm>,
+    /// The fewest that were free at any time.
+    fewest: usize,
 }
 
 impl Registers {
+    fn new(free: Vec<Ymm>) -> Self {
+        Registers { fewest: free.len(), free }
+    }
     fn take(&mut self) -> Option<Ymm> {
-        self.free.pop()
+        let r = self.free.pop()?;
+        self.fewest = self.fewest.min(self.free.len());
+        Some(r)
     }
     fn give(&mut self, r: Ymm) {
         self.free.push(r);
@@ -244,8 +263,6 @@ impl Registers {
 /// once before the loop.
 struct Invariants {
     registers: HashMap<InvariantKey, Ymm>,
-    /// The constant pool after the code, in the order of [`Mem::Constant`] indices.
-    pool: Vec<Constant>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -257,7 +274,7 @@ enum InvariantKey {
 
 /// Emits the loads of every loop invariant of `ops`; `None` when they take all registers.
 fn hoist_invariants(ops: &[SegmentOp], asm: &mut Asm, regs: &mut Registers) -> Option<Invariants> {
-    let mut inv = Invariants { registers: HashMap::new(), pool: Vec::new() };
+    let mut inv = Invariants { registers: HashMap::new() };
     let constants = |op: VecOp| -> &'static [Constant] {
         match op {
             VecOp::Abs => &[Constant::AbsMask],
@@ -282,8 +299,8 @@ fn hoist_invariants(ops: &[SegmentOp], asm: &mut Asm, regs: &mut Registers) -> O
             let r = regs.take()?;
             match key {
                 InvariantKey::Constant(c) => {
-                    inv.pool.push(c);
-                    asm.vex(x86::VMOVUPS_LOAD, r, 0, Rm::Mem(Mem::Constant(inv.pool.len() - 1)), None);
+                    let at = asm.constant(c.lanes());
+                    asm.vex(x86::VMOVUPS_LOAD, r, 0, at, None);
                 }
                 InvariantKey::Zero => asm.vex(x86::VXORPS, r, r, Rm::Reg(r), None),
                 InvariantKey::Scalar(k) => {
@@ -318,69 +335,122 @@ fn last_reads(ops: &[SegmentOp]) -> Option<(Vec<usize>, HashMap<usize, usize>)> 
 }
 
 /// The machine code of `segment`, or `None` when its values do not fit the registers.
+///
+/// The loop computes two vectors per iteration where their values fit the registers, each
+/// operation for both before the next (independent chains the core can overlap), then one
+/// vector for a remaining 32 bytes; otherwise one vector per iteration. The constants the
+/// loop reads most are then kept in the registers it leaves free (assembled again).
 fn assemble(segment: &Segment) -> Option<Vec<u8>> {
-    let ops = &segment.ops;
+    let (asm, spare) = assemble_keeping(segment, &[])?;
+    let keep: Vec<[u32; 8]> = asm.constants_by_use().into_iter().take(spare).collect();
+    if keep.is_empty() {
+        return Some(asm.finish());
+    }
+    Some(assemble_keeping(segment, &keep)?.0.finish())
+}
+
+/// [`assemble`] with the constants `keep` in registers; also returns how many registers
+/// stayed free throughout.
+fn assemble_keeping(segment: &Segment, keep: &[[u32; 8]]) -> Option<(Asm, usize)> {
     let mut asm = Asm::default();
-    let mut regs = Registers { free: (0..16).rev().collect() };
-    let invariants = hoist_invariants(ops, &mut asm, &mut regs)?;
-    let (last_value, last_slot) = last_reads(ops)?;
+    let mut regs = Registers::new((0..16).rev().collect());
+    let invariants = hoist_invariants(&segment.ops, &mut asm, &mut regs)?;
+    for &lanes in keep {
+        asm.keep_in_register(lanes, regs.take()?);
+    }
+    let reads = last_reads(&segment.ops)?;
     asm.zero_rcx();
-    let top = asm.code.len();
-    let mut value_reg: Vec<Option<Ymm>> = vec![None; ops.len()];
-    let mut slot_reg: HashMap<usize, Ymm> = HashMap::new();
+    let spare = if body(&mut Asm::default(), segment, &invariants, &reads, regs.clone(), 2).is_some() {
+        // rdx = bytes - 32: two vectors remain while rcx < rdx.
+        asm.rdx_is_rsi_minus_32();
+        let to_check = asm.jump_forward(x86::Jump::Always);
+        let top = asm.code.len();
+        let paired = body(&mut asm, segment, &invariants, &reads, regs.clone(), 2)?;
+        asm.add_rcx(64);
+        asm.patch_jump(to_check);
+        asm.cmp_rcx(x86::Limit::Rdx);
+        asm.jump_back(x86::Jump::Below, top);
+        asm.cmp_rcx(x86::Limit::Rsi);
+        let to_end = asm.jump_forward(x86::Jump::AboveOrEqual);
+        let single = body(&mut asm, segment, &invariants, &reads, regs, 1)?;
+        asm.patch_jump(to_end);
+        paired.min(single)
+    } else {
+        let top = asm.code.len();
+        let single = body(&mut asm, segment, &invariants, &reads, regs, 1)?;
+        asm.add_rcx(32);
+        asm.cmp_rcx(x86::Limit::Rsi);
+        asm.jump_back(x86::Jump::Below, top);
+        single
+    };
+    asm.ret();
+    Some((asm, spare))
+}
+
+/// Emits one iteration's work on `ways` vectors (1 or 2, the second 32 bytes past the
+/// first) at `[pointer + rcx]`; returns the fewest registers left free, or `None` when the
+/// values do not fit `regs`.
+fn body(
+    asm: &mut Asm,
+    segment: &Segment,
+    invariants: &Invariants,
+    (last_value, last_slot): &(Vec<usize>, HashMap<usize, usize>),
+    mut regs: Registers,
+    ways: usize,
+) -> Option<usize> {
+    asm.forget_pointer();
+    asm.counting = true;
+    let ops = &segment.ops;
+    let at = |way: usize| Rm::Mem(if way == 0 { Mem::RaxPlusRcx } else { Mem::RaxPlusRcxPlus32 });
+    let mut value_reg: Vec<[Option<Ymm>; 2]> = vec![[None; 2]; ops.len()];
+    let mut slot_reg: HashMap<(usize, usize), Ymm> = HashMap::new();
     let zero = invariants.registers.get(&InvariantKey::Zero).copied();
     let constant = |c: Constant| invariants.registers.get(&InvariantKey::Constant(c)).copied();
     for (i, o) in ops.iter().enumerate() {
-        let mut operands = Vec::with_capacity(o.args.len());
-        for a in &o.args {
-            operands.push(match *a {
-                Arg::Value(v) => value_reg[v]?,
-                Arg::Scalar(k) => invariants.registers[&InvariantKey::Scalar(k)],
-                Arg::Slot(k) => match slot_reg.get(&k) {
-                    Some(&r) => r,
-                    None => {
-                        let r = regs.take()?;
-                        asm.load_pointer(k);
-                        asm.vex(x86::VMOVUPS_LOAD, r, 0, Rm::Mem(Mem::RaxPlusRcx), None);
-                        slot_reg.insert(k, r);
-                        r
-                    }
-                },
-            });
-        }
-        let dst = regs.take()?;
-        emit(&mut asm, &mut regs, o.op, dst, &operands, zero, constant)?;
-        value_reg[i] = Some(dst);
-        for &(_, slot) in segment.stores.iter().filter(|(v, _)| *v == i) {
-            asm.load_pointer(slot);
-            asm.vex(x86::VMOVUPS_STORE, dst, 0, Rm::Mem(Mem::RaxPlusRcx), None);
+        for way in 0..ways {
+            let mut operands = Vec::with_capacity(o.args.len());
+            for a in &o.args {
+                operands.push(match *a {
+                    Arg::Value(v) => value_reg[v][way]?,
+                    Arg::Scalar(k) => invariants.registers[&InvariantKey::Scalar(k)],
+                    Arg::Slot(k) => match slot_reg.get(&(k, way)) {
+                        Some(&r) => r,
+                        None => {
+                            let r = regs.take()?;
+                            asm.load_pointer(k);
+                            asm.vex(x86::VMOVUPS_LOAD, r, 0, at(way), None);
+                            slot_reg.insert((k, way), r);
+                            r
+                        }
+                    },
+                });
+            }
+            let dst = regs.take()?;
+            emit(asm, &mut regs, o.op, dst, &operands, zero, constant)?;
+            value_reg[i][way] = Some(dst);
+            for &(_, slot) in segment.stores.iter().filter(|(v, _)| *v == i) {
+                asm.load_pointer(slot);
+                asm.vex(x86::VMOVUPS_STORE, dst, 0, at(way), None);
+            }
         }
         // Free what this operation read for the last time, and its own value if unread.
+        let mut dead: Vec<Ymm> = Vec::new();
         for a in &o.args {
             match *a {
-                Arg::Value(v) if last_value[v] == i => {
-                    if let Some(r) = value_reg[v].take() {
-                        regs.give(r);
-                    }
-                }
-                Arg::Slot(k) if last_slot.get(&k) == Some(&i) => {
-                    if let Some(r) = slot_reg.remove(&k) {
-                        regs.give(r);
-                    }
-                }
+                Arg::Value(v) if last_value[v] == i => dead.extend(value_reg[v].iter_mut().filter_map(Option::take)),
+                Arg::Slot(k) if last_slot.get(&k) == Some(&i) => dead.extend((0..ways).filter_map(|w| slot_reg.remove(&(k, w)))),
                 _ => {}
             }
         }
         if last_value[i] == i {
-            if let Some(r) = value_reg[i].take() {
-                regs.give(r);
-            }
+            dead.extend(value_reg[i].iter_mut().filter_map(Option::take));
+        }
+        for r in dead {
+            regs.give(r);
         }
     }
-    asm.loop_back(top);
-    asm.ret();
-    let pool: Vec<[u32; 8]> = invariants.pool.iter().map(|c| c.lanes()).collect();
-    Some(asm.finish(&pool))
+    asm.counting = false;
+    Some(regs.fewest)
 }
 
 /// Emits `dst = op(operands)`, borrowing temporaries from `regs`.
@@ -453,6 +523,9 @@ fn emit(
             regs.give(t);
             three(asm, VANDPS, dst, dst, constant(Constant::One)?);
         }
+        VecOp::Erf => transcendental::erf(asm, regs, dst, x[0])?,
+        VecOp::Exp => transcendental::exp(asm, regs, dst, x[0])?,
+        VecOp::Sigmoid => transcendental::sigmoid(asm, regs, dst, x[0])?,
     }
     Some(())
 }

@@ -132,13 +132,21 @@ fn chains_keep_values_in_registers() {
     // SAFETY: vector slots cover n values, scalar ones one.
     unsafe { kernel.run(&table, 0) };
     assert!(out0.iter().chain(&out1).all(|&v| v == 0.0), "nothing runs for no values");
+    let check = |out0: &[f32], out1: &[f32], upto: usize| {
+        for i in 0..upto {
+            let y = x[i] * w[i] + b[i];
+            assert!(same(out0[i], (y * 0.5) * (y.abs() + 1.0)), "{i}");
+            assert!(same(out1[i], float_max(y, 0.0)), "{i}");
+        }
+        assert!(out0[upto..].iter().chain(&out1[upto..]).all(|&v| v == 0.0), "nothing written past {upto}");
+    };
+    // An odd number of vectors: pairs, then the one-vector tail.
+    // SAFETY: as above.
+    unsafe { kernel.run(&table, 4 * (n - 8)) };
+    check(&out0, &out1, n - 8);
     // SAFETY: as above.
     unsafe { kernel.run(&table, 4 * n) };
-    for i in 0..n {
-        let y = x[i] * w[i] + b[i];
-        assert!(same(out0[i], (y * 0.5) * (y.abs() + 1.0)), "{i}");
-        assert!(same(out1[i], float_max(y, 0.0)), "{i}");
-    }
+    check(&out0, &out1, n);
 }
 
 /// More live values than registers: the segment is refused, not miscompiled.
@@ -156,4 +164,81 @@ fn too_many_live_values_do_not_compile() {
     assert!(!fits(&wide));
     // Operands of the wrong count are refused too.
     assert!(!fits(&Segment { ops: vec![SegmentOp { op: VecOp::Add, args: vec![Arg::Slot(0)] }], stores: vec![] }));
+}
+
+/// The scalar formula `f` against `op` in a one-operation segment over `x`, bit for bit.
+fn check_values(op: VecOp, x: &[f32], f: impl Fn(f32) -> f32) {
+    let n = x.len() / 8 * 8;
+    let kernel = compile(&Segment { ops: vec![SegmentOp { op, args: vec![Arg::Slot(0)] }], stores: vec![(0, 1)] }).expect("compiles");
+    let mut out = vec![0.0f32; n];
+    // SAFETY: both slots cover n values.
+    unsafe { kernel.run(&[x.as_ptr(), out.as_mut_ptr()], 4 * n) };
+    for (&x, &got) in x.iter().zip(&out) {
+        assert!(same(got, f(x)), "{op:?}({x:e}) = {got:e}, want {:e}", f(x));
+    }
+}
+
+/// erf, exp and sigmoid against their scalar formulas: every 65521st bit pattern (NaNs,
+/// infinities, subnormals and all exponents), a fine grid over exp's range and erf's
+/// intervals, and the special values.
+#[test]
+fn transcendentals_match_their_formulas() {
+    use crate::backend::cpu::{erf::erf_f32, math::exp_f32, math::sigmoid};
+    if !available() {
+        return;
+    }
+    let mut x: Vec<f32> = (0..65_536u32).map(|i| f32::from_bits(i.wrapping_mul(65_521))).collect();
+    x.extend((0..80_000).map(|i| -110.0 + i as f32 * 0.00275));
+    x.extend((0..16_384).map(|i| -4.2 + i as f32 * (8.4 / 16_384.0)));
+    x.extend(values(64, 11));
+    check_values(VecOp::Erf, &x, erf_f32);
+    check_values(VecOp::Exp, &x, exp_f32);
+    check_values(VecOp::Sigmoid, &x, sigmoid);
+}
+
+/// Every f32 through the three sequences against the scalar formulas (a few minutes in
+/// release: `cargo test --release -p rmx --lib -- --ignored every_f32`).
+#[test]
+#[ignore = "exhaustive; run in release"]
+fn transcendentals_match_their_formulas_on_every_f32() {
+    use crate::backend::cpu::{erf::erf_f32, math::exp_f32, math::sigmoid};
+    if !available() {
+        return;
+    }
+    let mut x = vec![0.0f32; 1 << 16];
+    for high in 0..1u32 << 16 {
+        for (low, v) in x.iter_mut().enumerate() {
+            *v = f32::from_bits(high << 16 | low as u32);
+        }
+        check_values(VecOp::Erf, &x, erf_f32);
+        check_values(VecOp::Exp, &x, exp_f32);
+        check_values(VecOp::Sigmoid, &x, sigmoid);
+    }
+}
+
+/// Ten values live at once fit the registers one vector at a time but not two: the loop
+/// runs one vector per iteration and still computes every lane.
+#[test]
+fn wide_segments_run_one_vector_at_a_time() {
+    if !available() {
+        return;
+    }
+    let (n, k) = (72, 10);
+    let inputs: Vec<Vec<f32>> = (0..k).map(|s| values(n, 13 + s as u32)).collect();
+    let mut ops: Vec<SegmentOp> = (0..k).map(|s| SegmentOp { op: VecOp::Copy, args: vec![Arg::Slot(s)] }).collect();
+    ops.push(SegmentOp { op: VecOp::Add, args: vec![Arg::Value(0), Arg::Value(1)] });
+    for s in 2..k {
+        ops.push(SegmentOp { op: VecOp::Add, args: vec![Arg::Value(ops.len() - 1), Arg::Value(s)] });
+    }
+    let segment = Segment { stores: vec![(ops.len() - 1, k)], ops };
+    let kernel = compile(&segment).expect("fits one vector at a time");
+    let mut out = vec![0.0f32; n];
+    let mut table: Vec<*const f32> = inputs.iter().map(|v| v.as_ptr()).collect();
+    table.push(out.as_mut_ptr());
+    // SAFETY: every slot covers n values.
+    unsafe { kernel.run(&table, 4 * n) };
+    for (i, &got) in out.iter().enumerate() {
+        let want = (1..k).fold(inputs[0][i], |sum, s| sum + inputs[s][i]);
+        assert!(same(got, want), "{i}: {got} want {want}");
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! Every instruction is written with the three-byte VEX prefix (`C4`), which encodes all of
 //! them; memory operands are `[rax + rcx]` (the pointer of an operand plus the loop's byte
-//! offset), `[rax]` (a scalar broadcast) and `[rip + disp32]` (a constant after the code).
+//! offset), `[rax]` (a scalar broadcast) and `[rip + disp32]` (a 32-byte constant of the pool
+//! after the code, interned by [`Asm::constant`]).
 
 /// A `ymm` register, 0 to 15.
 pub type Ymm = u8;
@@ -13,6 +14,8 @@ pub type Ymm = u8;
 pub enum Mem {
     /// `[rax + rcx]`.
     RaxPlusRcx,
+    /// `[rax + rcx + 32]` (the next vector).
+    RaxPlusRcxPlus32,
     /// `[rax]`.
     Rax,
     /// `[rip + disp32]` to the 32-byte constant `k` of the pool after the code.
@@ -35,6 +38,7 @@ pub enum Map {
 pub enum Prefix {
     None = 0,
     P66 = 1,
+    PF3 = 2,
 }
 
 /// An instruction of the VEX form: opcode map, implied prefix and opcode byte.
@@ -59,6 +63,25 @@ pub const VROUNDPS: VexOp = VexOp(Map::M0F3A, Prefix::P66, 0x08);
 /// `vblendvps` (the mask register in the high nibble of the last byte).
 pub const VBLENDVPS: VexOp = VexOp(Map::M0F3A, Prefix::P66, 0x4A);
 pub const VBROADCASTSS: VexOp = VexOp(Map::M0F38, Prefix::P66, 0x18);
+/// `vmaxps d, a, b`: `a > b ? a : b` (so `b` when either is NaN).
+pub const VMAXPS: VexOp = VexOp(Map::M0F, Prefix::None, 0x5F);
+/// `vminps d, a, b`: `a < b ? a : b` (so `b` when either is NaN).
+pub const VMINPS: VexOp = VexOp(Map::M0F, Prefix::None, 0x5D);
+pub const VCVTDQ2PS: VexOp = VexOp(Map::M0F, Prefix::None, 0x5B);
+pub const VCVTTPS2DQ: VexOp = VexOp(Map::M0F, Prefix::PF3, 0x5B);
+pub const VPADDD: VexOp = VexOp(Map::M0F, Prefix::P66, 0xFE);
+pub const VPSUBD: VexOp = VexOp(Map::M0F, Prefix::P66, 0xFA);
+/// Shifts of 32-bit lanes by an immediate: the destination goes in the `src1` (vvvv) place
+/// and [`SHIFT_RIGHT_ARITHMETIC`] or [`SHIFT_LEFT`] in the `dst` (ModRM.reg) place.
+pub const VPSHIFTD_IMM: VexOp = VexOp(Map::M0F, Prefix::P66, 0x72);
+pub const SHIFT_RIGHT_ARITHMETIC: u8 = 4;
+pub const SHIFT_LEFT: u8 = 6;
+/// `vpermps d, index, table`: lane `i` of `d` is lane `index[i] & 7` of `table`.
+pub const VPERMPS: VexOp = VexOp(Map::M0F38, Prefix::P66, 0x16);
+/// `vfmadd213ps d, a, b`: `d = d·a + b`, rounded once.
+pub const VFMADD213PS: VexOp = VexOp(Map::M0F38, Prefix::P66, 0xA8);
+/// `vfmadd231ps d, a, b`: `d = a·b + d`, rounded once.
+pub const VFMADD231PS: VexOp = VexOp(Map::M0F38, Prefix::P66, 0xB8);
 
 /// The `vcmpps` predicates the segments use (the same truth as Rust's comparisons of floats).
 pub mod predicate {
@@ -69,6 +92,35 @@ pub mod predicate {
     pub const NEQ_UQ: u8 = 0x04;
     pub const GE_OQ: u8 = 0x1D;
     pub const GT_OQ: u8 = 0x1E;
+}
+
+/// The registers the loop counter `rcx` is compared with.
+#[derive(Clone, Copy)]
+pub enum Limit {
+    /// The byte count (the second argument).
+    Rsi,
+    /// The byte count less 32 (see [`Asm::rdx_is_rsi_minus_32`]).
+    Rdx,
+}
+
+/// The jumps the loops use (32-bit displacements).
+#[derive(Clone, Copy)]
+pub enum Jump {
+    Always,
+    /// Unsigned `<` after a `cmp`.
+    Below,
+    /// Unsigned `>=` after a `cmp`.
+    AboveOrEqual,
+}
+
+impl Jump {
+    fn opcode(self) -> &'static [u8] {
+        match self {
+            Jump::Always => &[0xE9],
+            Jump::Below => &[0x0F, 0x82],
+            Jump::AboveOrEqual => &[0x0F, 0x83],
+        }
+    }
 }
 
 /// The second source of an instruction: a register or memory.
@@ -84,6 +136,15 @@ pub struct Asm {
     pub code: Vec<u8>,
     /// (offset of a disp32, offset of the end of its instruction, constant index).
     fixups: Vec<(usize, usize, usize)>,
+    /// The constant pool, each 32 bytes, placed after the code by [`Asm::finish`].
+    constants: Vec<[u32; 8]>,
+    /// How often each pooled constant was asked for while `counting`.
+    uses: Vec<usize>,
+    pub counting: bool,
+    /// Constants kept in registers ([`Asm::keep_in_register`]).
+    kept: Vec<([u32; 8], Ymm)>,
+    /// The slot whose pointer `rax` holds, if known.
+    rax_slot: Option<usize>,
 }
 
 impl Asm {
@@ -94,6 +155,7 @@ impl Asm {
         let (b_bit, x_bit, modrm_rm) = match rm {
             Rm::Reg(r) => (r >> 3, 0, 0xC0 | (r & 7)),
             Rm::Mem(Mem::RaxPlusRcx) => (0, 0, 0x04),
+            Rm::Mem(Mem::RaxPlusRcxPlus32) => (0, 0, 0x44),
             Rm::Mem(Mem::Rax) => (0, 0, 0x00),
             Rm::Mem(Mem::Constant(_)) => (0, 0, 0x05),
         };
@@ -106,6 +168,7 @@ impl Asm {
         self.code.push(((dst & 7) << 3) | modrm_rm);
         match rm {
             Rm::Mem(Mem::RaxPlusRcx) => self.code.push(0x08),
+            Rm::Mem(Mem::RaxPlusRcxPlus32) => self.code.extend_from_slice(&[0x08, 0x20]),
             Rm::Mem(Mem::Constant(k)) => {
                 let at = self.code.len();
                 self.code.extend_from_slice(&[0; 4]);
@@ -119,11 +182,60 @@ impl Asm {
         }
     }
 
-    /// `mov rax, [rdi + 8 * slot]`: the pointer of slot `slot` of the table.
+    /// The memory operand of the 32-byte constant `lanes`, added to the pool unless it is
+    /// there already.
+    /// The register keeping it instead, if any ([`Asm::keep_in_register`]).
+    pub fn constant(&mut self, lanes: [u32; 8]) -> Rm {
+        if let Some(&(_, r)) = self.kept.iter().find(|(c, _)| *c == lanes) {
+            return Rm::Reg(r);
+        }
+        let k = match self.constants.iter().position(|c| *c == lanes) {
+            Some(k) => k,
+            None => {
+                self.constants.push(lanes);
+                self.uses.push(0);
+                self.constants.len() - 1
+            }
+        };
+        self.uses[k] += usize::from(self.counting);
+        Rm::Mem(Mem::Constant(k))
+    }
+
+    /// The pooled constants asked for while counting, the most used first.
+    pub fn constants_by_use(&self) -> Vec<[u32; 8]> {
+        let mut used: Vec<(usize, [u32; 8])> =
+            self.uses.iter().zip(&self.constants).filter(|(n, _)| **n > 0).map(|(n, c)| (*n, *c)).collect();
+        used.sort_by(|a, b| b.cmp(a));
+        used.into_iter().map(|(_, c)| c).collect()
+    }
+
+    /// Loads `lanes` into `r`, where [`Asm::constant`] finds it from now on.
+    pub fn keep_in_register(&mut self, lanes: [u32; 8], r: Ymm) {
+        let at = self.constant(lanes);
+        self.vex(VMOVUPS_LOAD, r, 0, at, None);
+        self.kept.push((lanes, r));
+    }
+
+    /// The memory operand of `v` in every lane.
+    pub fn splat(&mut self, v: f32) -> Rm {
+        self.constant([v.to_bits(); 8])
+    }
+
+    /// `mov rax, [rdi + 8 * slot]`: the pointer of slot `slot` of the table (nothing when
+    /// `rax` holds it since the last [`Asm::forget_pointer`]).
     pub fn load_pointer(&mut self, slot: usize) {
+        if self.rax_slot == Some(slot) {
+            return;
+        }
+        self.rax_slot = Some(slot);
         let disp = u32::try_from(8 * slot).expect("pointer table offset fits 32 bits");
         self.code.extend_from_slice(&[0x48, 0x8B, 0x87]);
         self.code.extend_from_slice(&disp.to_le_bytes());
+    }
+
+    /// Where jumps land, `rax` may hold any pointer.
+    pub fn forget_pointer(&mut self) {
+        self.rax_slot = None;
     }
 
     /// `xor ecx, ecx`.
@@ -131,11 +243,44 @@ impl Asm {
         self.code.extend_from_slice(&[0x31, 0xC9]);
     }
 
-    /// `add rcx, 32; cmp rcx, rsi; jb top`: the loop's back edge to offset `top`.
-    pub fn loop_back(&mut self, top: usize) {
-        self.code.extend_from_slice(&[0x48, 0x83, 0xC1, 0x20, 0x48, 0x39, 0xF1, 0x0F, 0x82]);
-        let rel = top as i64 - (self.code.len() + 4) as i64;
-        self.code.extend_from_slice(&i32::try_from(rel).expect("loop fits 2 GB").to_le_bytes());
+    /// `add rcx, bytes` (below 128).
+    pub fn add_rcx(&mut self, bytes: u8) {
+        assert!(bytes < 128, "a sign-extended 8-bit immediate");
+        self.code.extend_from_slice(&[0x48, 0x83, 0xC1, bytes]);
+    }
+
+    /// `lea rdx, [rsi - 32]`.
+    pub fn rdx_is_rsi_minus_32(&mut self) {
+        self.code.extend_from_slice(&[0x48, 0x8D, 0x56, 0xE0]);
+    }
+
+    /// `cmp rcx, limit`.
+    pub fn cmp_rcx(&mut self, limit: Limit) {
+        let modrm = match limit {
+            Limit::Rsi => 0xF1,
+            Limit::Rdx => 0xD1,
+        };
+        self.code.extend_from_slice(&[0x48, 0x39, modrm]);
+    }
+
+    /// A jump to a place not yet written; returns what [`Asm::patch_jump`] takes.
+    pub fn jump_forward(&mut self, kind: Jump) -> usize {
+        self.code.extend_from_slice(kind.opcode());
+        self.code.extend_from_slice(&[0; 4]);
+        self.code.len() - 4
+    }
+
+    /// Points the jump `at` (from [`Asm::jump_forward`]) here.
+    pub fn patch_jump(&mut self, at: usize) {
+        let rel = i32::try_from(self.code.len() - (at + 4)).expect("jump within 2 GB");
+        self.code[at..at + 4].copy_from_slice(&rel.to_le_bytes());
+    }
+
+    /// A jump back to offset `target`.
+    pub fn jump_back(&mut self, kind: Jump, target: usize) {
+        self.code.extend_from_slice(kind.opcode());
+        let rel = target as i64 - (self.code.len() + 4) as i64;
+        self.code.extend_from_slice(&i32::try_from(rel).expect("jump within 2 GB").to_le_bytes());
     }
 
     /// `vzeroupper; ret`.
@@ -143,14 +288,14 @@ impl Asm {
         self.code.extend_from_slice(&[0xC5, 0xF8, 0x77, 0xC3]);
     }
 
-    /// Appends the 32-byte constants (aligned to 32) and patches their addresses; returns
-    /// the finished code.
-    pub fn finish(mut self, constants: &[[u32; 8]]) -> Vec<u8> {
+    /// Appends the constant pool (aligned to 32) and patches its addresses; returns the
+    /// finished code.
+    pub fn finish(mut self) -> Vec<u8> {
         while !self.code.len().is_multiple_of(32) {
             self.code.push(0xCC);
         }
         let pool = self.code.len();
-        for c in constants {
+        for c in std::mem::take(&mut self.constants) {
             for v in c {
                 self.code.extend_from_slice(&v.to_le_bytes());
             }
@@ -167,11 +312,12 @@ impl Asm {
 mod tests {
     use super::*;
 
-    /// Byte sequences checked against an assembler's listing (GNU as, Intel syntax).
+    /// Byte sequences checked against an assembler's listing (GNU as, Intel syntax; where it
+    /// chose the two-byte VEX prefix, its three-byte equivalent).
     #[test]
     fn encodes_like_an_assembler() {
         type Case<'a> = (&'a dyn Fn(&mut Asm), &'a [u8]);
-        let cases: [Case; 7] = [
+        let cases: [Case; 17] = [
             // vaddps ymm0, ymm1, ymm2
             (&|a| a.vex(VADDPS, 0, 1, Rm::Reg(2), None), &[0xC4, 0xE1, 0x74, 0x58, 0xC2]),
             // vmulps ymm9, ymm10, ymm15
@@ -186,6 +332,26 @@ mod tests {
             (&|a| a.vex(VCMPPS, 1, 2, Rm::Reg(3), Some(0x1E)), &[0xC4, 0xE1, 0x6C, 0xC2, 0xCB, 0x1E]),
             // vblendvps ymm0, ymm1, ymm2, ymm3
             (&|a| a.vex(VBLENDVPS, 0, 1, Rm::Reg(2), Some(3 << 4)), &[0xC4, 0xE3, 0x75, 0x4A, 0xC2, 0x30]),
+            // vminps ymm4, ymm11, ymm2
+            (&|a| a.vex(VMINPS, 4, 11, Rm::Reg(2), None), &[0xC4, 0xE1, 0x24, 0x5D, 0xE2]),
+            // vcvttps2dq ymm8, ymm1
+            (&|a| a.vex(VCVTTPS2DQ, 8, 0, Rm::Reg(1), None), &[0xC4, 0x61, 0x7E, 0x5B, 0xC1]),
+            // vcvtdq2ps ymm1, ymm8
+            (&|a| a.vex(VCVTDQ2PS, 1, 0, Rm::Reg(8), None), &[0xC4, 0xC1, 0x7C, 0x5B, 0xC8]),
+            // vpsubd ymm3, ymm4, ymm13
+            (&|a| a.vex(VPSUBD, 3, 4, Rm::Reg(13), None), &[0xC4, 0xC1, 0x5D, 0xFA, 0xDD]),
+            // vpsrad ymm9, ymm3, 1
+            (&|a| a.vex(VPSHIFTD_IMM, SHIFT_RIGHT_ARITHMETIC, 9, Rm::Reg(3), Some(1)), &[0xC4, 0xE1, 0x35, 0x72, 0xE3, 0x01]),
+            // vpslld ymm2, ymm10, 23
+            (&|a| a.vex(VPSHIFTD_IMM, SHIFT_LEFT, 2, Rm::Reg(10), Some(23)), &[0xC4, 0xC1, 0x6D, 0x72, 0xF2, 0x17]),
+            // vpermps ymm5, ymm12, ymm6
+            (&|a| a.vex(VPERMPS, 5, 12, Rm::Reg(6), None), &[0xC4, 0xE2, 0x1D, 0x16, 0xEE]),
+            // vfmadd231ps ymm14, ymm1, ymm9
+            (&|a| a.vex(VFMADD231PS, 14, 1, Rm::Reg(9), None), &[0xC4, 0x42, 0x75, 0xB8, 0xF1]),
+            // vmovups ymm3, [rax+rcx+32]
+            (&|a| a.vex(VMOVUPS_LOAD, 3, 0, Rm::Mem(Mem::RaxPlusRcxPlus32), None), &[0xC4, 0xE1, 0x7C, 0x10, 0x5C, 0x08, 0x20]),
+            // vmovups [rax+rcx+32], ymm12
+            (&|a| a.vex(VMOVUPS_STORE, 12, 0, Rm::Mem(Mem::RaxPlusRcxPlus32), None), &[0xC4, 0x61, 0x7C, 0x11, 0x64, 0x08, 0x20]),
         ];
         for (emit, want) in cases {
             let mut a = Asm::default();
@@ -195,6 +361,25 @@ mod tests {
         let mut a = Asm::default();
         a.load_pointer(3);
         a.zero_rcx();
-        assert_eq!(a.code, [0x48, 0x8B, 0x87, 24, 0, 0, 0, 0x31, 0xC9]);
+        a.rdx_is_rsi_minus_32();
+        a.cmp_rcx(Limit::Rdx);
+        a.cmp_rcx(Limit::Rsi);
+        a.add_rcx(64);
+        let want = [
+            [0x48, 0x8B, 0x87, 24, 0, 0, 0].as_slice(),
+            &[0x31, 0xC9],
+            &[0x48, 0x8D, 0x56, 0xE0],
+            &[0x48, 0x39, 0xD1],
+            &[0x48, 0x39, 0xF1],
+            &[0x48, 0x83, 0xC1, 0x40],
+        ];
+        assert_eq!(a.code, want.concat());
+        // Jumps: forward over one byte, then back to the start.
+        let mut a = Asm::default();
+        let over = a.jump_forward(Jump::AboveOrEqual);
+        a.code.push(0x90);
+        a.patch_jump(over);
+        a.jump_back(Jump::Below, 0);
+        assert_eq!(a.code, [0x0F, 0x83, 1, 0, 0, 0, 0x90, 0x0F, 0x82, 0xF3, 0xFF, 0xFF, 0xFF]);
     }
 }
