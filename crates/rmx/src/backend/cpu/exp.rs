@@ -7,8 +7,7 @@
 //! (`slices_match_the_scalar_form_on_every_input`, an ignored test). Sapphire Rapids, one
 //! thread, 1024 floats in L1 (session 28): exp 0.254 against 0.412 ns per element for the
 //! scalar form compiled for AVX-512; sigmoid 0.344 against 0.433 ns (its division
-//! dominates; since session 30 a division-free reciprocal, correctly rounded, replaces it).
-//! Elsewhere the slices are loops over the scalar formulas, which vectorize.
+//! dominates). Elsewhere the slices are loops over the scalar formulas, which vectorize.
 
 use super::math::{exp_f32, sigmoid};
 
@@ -90,27 +89,6 @@ mod avx512 {
         _mm512_scalef_ps(y, k)
     }
 
-    /// `1 / d`, correctly rounded, for `d` in [1, 2^126) whose significand is not all ones
-    /// (`None` when a lane is outside) without a division: a 14-bit estimate, a Newton step
-    /// (faithful: within an ulp), and a last step from the residual `1 - d·y`, which is exact
-    /// for a faithful `y` (Markstein's correction, which can round the wrong way when the
-    /// significand is all ones). Equal to the division for every f32 input of sigmoid
-    /// (`slices_match_the_scalar_form_on_every_input`); about half its cost per vector.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn reciprocal16(d: __m512) -> Option<__m512> {
-        let one = _mm512_set1_ps(1.0);
-        // Below 2^126 the reciprocal is a normal number; the comparison fails for NaN.
-        let normal = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(d, _mm512_set1_ps(f32::from_bits(253 << 23)));
-        let significand = _mm512_and_si512(_mm512_castps_si512(d), _mm512_set1_epi32(0x7F_FFFF));
-        if _mm512_mask_cmpneq_epi32_mask(normal, significand, _mm512_set1_epi32(0x7F_FFFF)) != u16::MAX {
-            return None;
-        }
-        let y = _mm512_rcp14_ps(d);
-        let y = _mm512_fmadd_ps(y, _mm512_fnmadd_ps(d, y, one), y);
-        Some(_mm512_fmadd_ps(y, _mm512_fnmadd_ps(d, y, one), y))
-    }
-
     /// [`super::by_form`] for CPUs with AVX-512: exp, or sigmoid when `SIGMOID`.
     #[target_feature(enable = "avx512f")]
     pub(super) fn by_form<const SIGMOID: bool>(x: &[f32], out: &mut [f32]) {
@@ -118,13 +96,7 @@ mod avx512 {
         // SAFETY: `by_vectors` hands the kernel sixteen f32 in and sixteen out.
         by_vectors::<16>(x, out, |x, o| unsafe {
             let v = _mm512_loadu_ps(x.as_ptr());
-            let y = if SIGMOID {
-                // 1 / (1 + e^-x); vectors with a lane below about -87.3 (or NaN) divide.
-                let d = _mm512_add_ps(one, exp16(_mm512_xor_ps(v, sign)));
-                reciprocal16(d).unwrap_or_else(|| _mm512_div_ps(one, d))
-            } else {
-                exp16(v)
-            };
+            let y = if SIGMOID { _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_xor_ps(v, sign)))) } else { exp16(v) };
             _mm512_storeu_ps(o.as_mut_ptr(), y)
         });
     }
