@@ -140,6 +140,7 @@ pub struct Asm {
     constants: Vec<[u32; 8]>,
     /// How often each pooled constant was asked for while `counting`.
     uses: Vec<usize>,
+    /// Whether [`Asm::constant`] counts what it answers (set while a loop body is emitted).
     pub counting: bool,
     /// Constants kept in registers ([`Asm::keep_in_register`]).
     kept: Vec<([u32; 8], Ymm)>,
