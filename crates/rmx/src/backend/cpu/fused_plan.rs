@@ -87,7 +87,7 @@ pub fn lower(program: &FusedProgram, step: usize) -> Option<VecOp> {
             UnaryOp::Conj | UnaryOp::Real => VecOp::Copy,
             UnaryOp::LogicalNot => VecOp::IsZero,
             // Where the interpreter has 512-bit forms of these, its passes over them beat the
-            // generated 256-bit sequences at scale (16 threads of a Sapphire Rapids Xeon,
+            // generated 256-bit sequences at scale (16 threads of an AVX-512 Xeon,
             // session 30: chain8 3.0-3.1 ms generated against 2.6-2.7 interpreted).
             UnaryOp::Erf if !super::fused::wide_vectors() => VecOp::Erf,
             UnaryOp::Exp if !super::fused::wide_vectors() => VecOp::Exp,
