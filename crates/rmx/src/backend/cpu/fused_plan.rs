@@ -89,9 +89,10 @@ pub fn lower(program: &FusedProgram, step: usize) -> Option<VecOp> {
             // Where the interpreter has 512-bit forms of these, its passes over them beat the
             // generated 256-bit sequences at scale (16 threads of an AVX-512 Xeon,
             // session 30: chain8 3.0-3.1 ms generated against 2.6-2.7 interpreted).
-            UnaryOp::Erf if !super::fused::wide_vectors() => VecOp::Erf,
-            UnaryOp::Exp if !super::fused::wide_vectors() => VecOp::Exp,
-            UnaryOp::Sigmoid if !super::fused::wide_vectors() => VecOp::Sigmoid,
+            UnaryOp::Erf | UnaryOp::Exp | UnaryOp::Sigmoid if super::fused::wide_vectors() => return None,
+            UnaryOp::Erf => VecOp::Erf,
+            UnaryOp::Exp => VecOp::Exp,
+            UnaryOp::Sigmoid => VecOp::Sigmoid,
             _ => return None,
         },
         FusedOp::Binary(b) => match b {

@@ -219,24 +219,6 @@ pub fn fits(segment: &Segment) -> bool {
     assemble(segment).is_some()
 }
 
-/// The 32-byte constants a segment may use.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Constant {
-    AbsMask,
-    SignBit,
-    One,
-}
-
-impl Constant {
-    fn lanes(self) -> [u32; 8] {
-        [match self {
-            Constant::AbsMask => 0x7FFF_FFFF,
-            Constant::SignBit => 0x8000_0000,
-            Constant::One => 1.0f32.to_bits(),
-        }; 8]
-    }
-}
-
 /// The `ymm` registers not in use.
 #[derive(Clone)]
 struct Registers {
@@ -259,59 +241,24 @@ impl Registers {
     }
 }
 
-/// Loop-invariant registers: the constants and broadcast scalars the operations read, loaded
-/// once before the loop.
-struct Invariants {
-    registers: HashMap<InvariantKey, Ymm>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum InvariantKey {
-    Constant(Constant),
-    Scalar(usize),
-    Zero,
-}
-
-/// Emits the loads of every loop invariant of `ops`; `None` when they take all registers.
-fn hoist_invariants(ops: &[SegmentOp], asm: &mut Asm, regs: &mut Registers) -> Option<Invariants> {
-    let mut inv = Invariants { registers: HashMap::new() };
-    let constants = |op: VecOp| -> &'static [Constant] {
-        match op {
-            VecOp::Abs => &[Constant::AbsMask],
-            VecOp::Neg => &[Constant::SignBit],
-            VecOp::Rsqrt | VecOp::Reciprocal | VecOp::Compare(_) | VecOp::NonZero | VecOp::IsZero | VecOp::And | VecOp::Or => {
-                &[Constant::One]
-            }
-            _ => &[],
-        }
-    };
-    let needs_zero = |op: VecOp| matches!(op, VecOp::Select | VecOp::NonZero | VecOp::IsZero | VecOp::And | VecOp::Or);
+/// Loads every broadcast scalar `ops` read into a register before the loop: slot → register;
+/// `None` when they take all registers. (Constants are memory operands of the pool, or
+/// registers the loop leaves free: see [`assemble`].)
+fn hoist_scalars(ops: &[SegmentOp], asm: &mut Asm, regs: &mut Registers) -> Option<HashMap<usize, Ymm>> {
+    let mut scalars = HashMap::new();
     for o in ops {
-        let scalars = o.args.iter().filter_map(|a| match *a {
-            Arg::Scalar(k) => Some(InvariantKey::Scalar(k)),
-            _ => None,
-        });
-        let zero = needs_zero(o.op).then_some(InvariantKey::Zero);
-        for key in constants(o.op).iter().map(|&c| InvariantKey::Constant(c)).chain(zero).chain(scalars) {
-            if inv.registers.contains_key(&key) {
-                continue;
-            }
-            let r = regs.take()?;
-            match key {
-                InvariantKey::Constant(c) => {
-                    let at = asm.constant(c.lanes());
-                    asm.vex(x86::VMOVUPS_LOAD, r, 0, at, None);
-                }
-                InvariantKey::Zero => asm.vex(x86::VXORPS, r, r, Rm::Reg(r), None),
-                InvariantKey::Scalar(k) => {
+        for a in &o.args {
+            if let Arg::Scalar(k) = *a {
+                if let std::collections::hash_map::Entry::Vacant(e) = scalars.entry(k) {
+                    let r = regs.take()?;
                     asm.load_pointer(k);
                     asm.vex(x86::VBROADCASTSS, r, 0, Rm::Mem(Mem::Rax), None);
+                    e.insert(r);
                 }
             }
-            inv.registers.insert(key, r);
         }
     }
-    Some(inv)
+    Some(scalars)
 }
 
 /// The last operation reading each value (at least the value's own, for its stores) and each
@@ -354,30 +301,30 @@ fn assemble(segment: &Segment) -> Option<Vec<u8>> {
 fn assemble_keeping(segment: &Segment, keep: &[[u32; 8]]) -> Option<(Asm, usize)> {
     let mut asm = Asm::default();
     let mut regs = Registers::new((0..16).rev().collect());
-    let invariants = hoist_invariants(&segment.ops, &mut asm, &mut regs)?;
+    let scalars = hoist_scalars(&segment.ops, &mut asm, &mut regs)?;
     for &lanes in keep {
         asm.keep_in_register(lanes, regs.take()?);
     }
     let reads = last_reads(&segment.ops)?;
     asm.zero_rcx();
-    let spare = if body(&mut Asm::default(), segment, &invariants, &reads, regs.clone(), 2).is_some() {
+    let spare = if body(&mut Asm::default(), segment, &scalars, &reads, regs.clone(), 2).is_some() {
         // rdx = bytes - 32: two vectors remain while rcx < rdx.
         asm.rdx_is_rsi_minus_32();
         let to_check = asm.jump_forward(x86::Jump::Always);
         let top = asm.code.len();
-        let paired = body(&mut asm, segment, &invariants, &reads, regs.clone(), 2)?;
+        let paired = body(&mut asm, segment, &scalars, &reads, regs.clone(), 2)?;
         asm.add_rcx(64);
         asm.patch_jump(to_check);
         asm.cmp_rcx(x86::Limit::Rdx);
         asm.jump_back(x86::Jump::Below, top);
         asm.cmp_rcx(x86::Limit::Rsi);
         let to_end = asm.jump_forward(x86::Jump::AboveOrEqual);
-        let single = body(&mut asm, segment, &invariants, &reads, regs, 1)?;
+        let single = body(&mut asm, segment, &scalars, &reads, regs, 1)?;
         asm.patch_jump(to_end);
         paired.min(single)
     } else {
         let top = asm.code.len();
-        let single = body(&mut asm, segment, &invariants, &reads, regs, 1)?;
+        let single = body(&mut asm, segment, &scalars, &reads, regs, 1)?;
         asm.add_rcx(32);
         asm.cmp_rcx(x86::Limit::Rsi);
         asm.jump_back(x86::Jump::Below, top);
@@ -393,7 +340,7 @@ fn assemble_keeping(segment: &Segment, keep: &[[u32; 8]]) -> Option<(Asm, usize)
 fn body(
     asm: &mut Asm,
     segment: &Segment,
-    invariants: &Invariants,
+    scalars: &HashMap<usize, Ymm>,
     (last_value, last_slot): &(Vec<usize>, HashMap<usize, usize>),
     mut regs: Registers,
     ways: usize,
@@ -404,15 +351,13 @@ fn body(
     let at = |way: usize| Rm::Mem(if way == 0 { Mem::RaxPlusRcx } else { Mem::RaxPlusRcxPlus32 });
     let mut value_reg: Vec<[Option<Ymm>; 2]> = vec![[None; 2]; ops.len()];
     let mut slot_reg: HashMap<(usize, usize), Ymm> = HashMap::new();
-    let zero = invariants.registers.get(&InvariantKey::Zero).copied();
-    let constant = |c: Constant| invariants.registers.get(&InvariantKey::Constant(c)).copied();
     for (i, o) in ops.iter().enumerate() {
         for way in 0..ways {
             let mut operands = Vec::with_capacity(o.args.len());
             for a in &o.args {
                 operands.push(match *a {
                     Arg::Value(v) => value_reg[v][way]?,
-                    Arg::Scalar(k) => invariants.registers[&InvariantKey::Scalar(k)],
+                    Arg::Scalar(k) => scalars[&k],
                     Arg::Slot(k) => match slot_reg.get(&(k, way)) {
                         Some(&r) => r,
                         None => {
@@ -426,7 +371,7 @@ fn body(
                 });
             }
             let dst = regs.take()?;
-            emit(asm, &mut regs, o.op, dst, &operands, zero, constant)?;
+            emit(asm, &mut regs, o.op, dst, &operands)?;
             value_reg[i][way] = Some(dst);
             for &(_, slot) in segment.stores.iter().filter(|(v, _)| *v == i) {
                 asm.load_pointer(slot);
@@ -454,15 +399,7 @@ fn body(
 }
 
 /// Emits `dst = op(operands)`, borrowing temporaries from `regs`.
-fn emit(
-    asm: &mut Asm,
-    regs: &mut Registers,
-    op: VecOp,
-    dst: Ymm,
-    x: &[Ymm],
-    zero: Option<Ymm>,
-    constant: impl Fn(Constant) -> Option<Ymm>,
-) -> Option<()> {
+fn emit(asm: &mut Asm, regs: &mut Registers, op: VecOp, dst: Ymm, x: &[Ymm]) -> Option<()> {
     use x86::*;
     let arity = match op {
         VecOp::Add | VecOp::Sub | VecOp::Mul | VecOp::Div | VecOp::Max | VecOp::Min | VecOp::Compare(_) | VecOp::And | VecOp::Or => 2,
@@ -472,56 +409,78 @@ fn emit(
     if x.len() != arity {
         return None;
     }
-    let three = |asm: &mut Asm, code: VexOp, d: Ymm, a: Ymm, b: Ymm| asm.vex(code, d, a, Rm::Reg(b), None);
-    let compare = |asm: &mut Asm, d: Ymm, a: Ymm, b: Ymm, p: u8| asm.vex(VCMPPS, d, a, Rm::Reg(b), Some(p));
+    let compare_with = |asm: &mut Asm, d: Ymm, a: Ymm, b: Rm, p: u8| asm.vex(VCMPPS, d, a, b, Some(p));
+    // Constants are asked for where used: `Asm::constant` counts the uses.
+    let zero = |asm: &mut Asm| asm.splat(0.0);
+    let one = |asm: &mut Asm| asm.splat(1.0);
     match op {
-        VecOp::Add => three(asm, VADDPS, dst, x[0], x[1]),
-        VecOp::Sub => three(asm, VSUBPS, dst, x[0], x[1]),
-        VecOp::Mul => three(asm, VMULPS, dst, x[0], x[1]),
-        VecOp::Div => three(asm, VDIVPS, dst, x[0], x[1]),
-        VecOp::Square => three(asm, VMULPS, dst, x[0], x[0]),
+        VecOp::Add => asm.regs(VADDPS, dst, x[0], x[1]),
+        VecOp::Sub => asm.regs(VSUBPS, dst, x[0], x[1]),
+        VecOp::Mul => asm.regs(VMULPS, dst, x[0], x[1]),
+        VecOp::Div => asm.regs(VDIVPS, dst, x[0], x[1]),
+        VecOp::Square => asm.regs(VMULPS, dst, x[0], x[0]),
         VecOp::Max | VecOp::Min => {
             // mask = (x > y, or x < y) | isnan(x); dst = mask ? x : y.
             let p = if op == VecOp::Max { predicate::GT_OQ } else { predicate::LT_OQ };
             let t = regs.take()?;
-            compare(asm, dst, x[0], x[1], p);
-            compare(asm, t, x[0], x[0], predicate::UNORD_Q);
-            three(asm, VORPS, dst, dst, t);
+            compare_with(asm, dst, x[0], Rm::Reg(x[1]), p);
+            compare_with(asm, t, x[0], Rm::Reg(x[0]), predicate::UNORD_Q);
+            asm.regs(VORPS, dst, dst, t);
             regs.give(t);
             asm.vex(VBLENDVPS, dst, x[1], Rm::Reg(x[0]), Some(dst << 4));
         }
-        VecOp::Abs => three(asm, VANDPS, dst, x[0], constant(Constant::AbsMask)?),
-        VecOp::Neg => three(asm, VXORPS, dst, x[0], constant(Constant::SignBit)?),
+        VecOp::Abs => {
+            let mask = asm.constant([0x7FFF_FFFF; 8]);
+            asm.vex(VANDPS, dst, x[0], mask, None);
+        }
+        VecOp::Neg => {
+            let sign = asm.constant([0x8000_0000; 8]);
+            asm.vex(VXORPS, dst, x[0], sign, None);
+        }
         VecOp::Sqrt => asm.vex(VSQRTPS, dst, 0, Rm::Reg(x[0]), None),
         VecOp::Rsqrt => {
-            asm.vex(VSQRTPS, dst, 0, Rm::Reg(x[0]), None);
-            three(asm, VDIVPS, dst, constant(Constant::One)?, dst);
+            let t = regs.take()?;
+            asm.vex(VSQRTPS, t, 0, Rm::Reg(x[0]), None);
+            let one = one(asm);
+            asm.vex(VMOVUPS_LOAD, dst, 0, one, None);
+            asm.regs(VDIVPS, dst, dst, t);
+            regs.give(t);
         }
-        VecOp::Reciprocal => three(asm, VDIVPS, dst, constant(Constant::One)?, x[0]),
+        VecOp::Reciprocal => {
+            let one = one(asm);
+            asm.vex(VMOVUPS_LOAD, dst, 0, one, None);
+            asm.regs(VDIVPS, dst, dst, x[0]);
+        }
         VecOp::Floor => asm.vex(VROUNDPS, dst, 0, Rm::Reg(x[0]), Some(0x09)),
         VecOp::Ceil => asm.vex(VROUNDPS, dst, 0, Rm::Reg(x[0]), Some(0x0A)),
         VecOp::Trunc => asm.vex(VROUNDPS, dst, 0, Rm::Reg(x[0]), Some(0x0B)),
         VecOp::Copy => asm.vex(VMOVAPS, dst, 0, Rm::Reg(x[0]), None),
         VecOp::Select => {
-            compare(asm, dst, x[0], zero?, predicate::NEQ_UQ);
+            let zero = zero(asm);
+            compare_with(asm, dst, x[0], zero, predicate::NEQ_UQ);
             asm.vex(VBLENDVPS, dst, x[2], Rm::Reg(x[1]), Some(dst << 4));
         }
         VecOp::Compare(p) => {
-            compare(asm, dst, x[0], x[1], p);
-            three(asm, VANDPS, dst, dst, constant(Constant::One)?);
+            compare_with(asm, dst, x[0], Rm::Reg(x[1]), p);
+            let one = one(asm);
+            asm.vex(VANDPS, dst, dst, one, None);
         }
         VecOp::NonZero | VecOp::IsZero => {
             let p = if op == VecOp::NonZero { predicate::NEQ_UQ } else { predicate::EQ_OQ };
-            compare(asm, dst, x[0], zero?, p);
-            three(asm, VANDPS, dst, dst, constant(Constant::One)?);
+            let zero = zero(asm);
+            compare_with(asm, dst, x[0], zero, p);
+            let one = one(asm);
+            asm.vex(VANDPS, dst, dst, one, None);
         }
         VecOp::And | VecOp::Or => {
             let t = regs.take()?;
-            compare(asm, dst, x[0], zero?, predicate::NEQ_UQ);
-            compare(asm, t, x[1], zero?, predicate::NEQ_UQ);
-            three(asm, if op == VecOp::And { VANDPS } else { VORPS }, dst, dst, t);
+            let zero = zero(asm);
+            compare_with(asm, dst, x[0], zero, predicate::NEQ_UQ);
+            compare_with(asm, t, x[1], zero, predicate::NEQ_UQ);
+            asm.regs(if op == VecOp::And { VANDPS } else { VORPS }, dst, dst, t);
             regs.give(t);
-            three(asm, VANDPS, dst, dst, constant(Constant::One)?);
+            let one = one(asm);
+            asm.vex(VANDPS, dst, dst, one, None);
         }
         VecOp::Erf => transcendental::erf(asm, regs, dst, x[0])?,
         VecOp::Exp => transcendental::exp(asm, regs, dst, x[0])?,

@@ -50,6 +50,14 @@ fn truth(b: bool) -> f32 {
     }
 }
 
+/// Whether `segment`'s loop body fits the registers computing `ways` vectors at a time.
+fn body_fits(segment: &Segment, ways: usize) -> bool {
+    let mut regs = Registers::new((0..16).rev().collect());
+    let scalars = hoist_scalars(&segment.ops, &mut Asm::default(), &mut regs).expect("scalars fit");
+    let reads = last_reads(&segment.ops).expect("values read after they are made");
+    body(&mut Asm::default(), segment, &scalars, &reads, regs, ways).is_some()
+}
+
 /// Runs a one-operation segment over slots 0.. and compares with `reference`.
 fn check(op: VecOp, arity: usize, reference: impl Fn(&[f32]) -> f32) {
     let n = 64;
@@ -126,6 +134,7 @@ fn chains_keep_values_in_registers() {
         ],
         stores: vec![(5, 6), (6, 7)],
     };
+    assert!(body_fits(&segment, 2), "two vectors per iteration");
     let kernel = compile(&segment).expect("fits the registers");
     let (mut out0, mut out1) = (vec![0.0f32; n], vec![0.0f32; n]);
     let table = [x.as_ptr(), w.as_ptr(), b.as_ptr(), half.as_ptr(), one.as_ptr(), zero.as_ptr(), out0.as_mut_ptr(), out1.as_mut_ptr()];
@@ -231,6 +240,7 @@ fn wide_segments_run_one_vector_at_a_time() {
         ops.push(SegmentOp { op: VecOp::Add, args: vec![Arg::Value(ops.len() - 1), Arg::Value(s)] });
     }
     let segment = Segment { stores: vec![(ops.len() - 1, k)], ops };
+    assert!(!body_fits(&segment, 2) && body_fits(&segment, 1), "one vector per iteration only");
     let kernel = compile(&segment).expect("fits one vector at a time");
     let mut out = vec![0.0f32; n];
     let mut table: Vec<*const f32> = inputs.iter().map(|v| v.as_ptr()).collect();

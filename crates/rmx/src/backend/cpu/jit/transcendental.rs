@@ -37,11 +37,6 @@ impl Drop for Temps<'_> {
     }
 }
 
-/// `op d, a, b` on registers.
-fn op3(asm: &mut Asm, op: VexOp, d: Ymm, a: Ymm, b: Ymm) {
-    asm.vex(op, d, a, Rm::Reg(b), None);
-}
-
 /// `op d, a, [v in every lane]`.
 fn op_splat(asm: &mut Asm, op: VexOp, d: Ymm, a: Ymm, v: f32) {
     let m = asm.splat(v);
@@ -67,48 +62,48 @@ pub(super) fn erf(asm: &mut Asm, regs: &mut Registers, dst: Ymm, x: Ymm) -> Opti
     let abs = asm.constant([0x7FFF_FFFF; 8]);
     asm.vex(VANDPS, a, x, abs, None);
     load_splat(asm, c, CAP);
-    op3(asm, VMINPS, a, c, a);
+    asm.regs(VMINPS, a, c, a);
     // i = trunc(2a), the interval; t = a - (i·0.5 + 0.25).
     op_splat(asm, VMULPS, i, a, 2.0);
     asm.vex(VCVTTPS2DQ, i, 0, Rm::Reg(i), None);
     asm.vex(VCVTDQ2PS, t, 0, Rm::Reg(i), None);
     load_splat(asm, c, 0.5);
     op_splat(asm, VFMADD213PS, t, c, 0.25);
-    op3(asm, VSUBPS, t, a, t);
+    asm.regs(VSUBPS, t, a, t);
     // The coefficient of t^k on each lane's interval.
     let coefficient = |asm: &mut Asm, r: Ymm, k: usize| {
         let row = asm.constant(TABLE[k].map(f32::to_bits));
         asm.vex(VPERMPS, r, i, row, None);
     };
-    op3(asm, VMULPS, t2, t, t);
+    asm.regs(VMULPS, t2, t, t);
     // low = (c4·t + c3)·t² + (c2·t + c1)
     coefficient(asm, dst, 4);
     coefficient(asm, c, 3);
-    op3(asm, VFMADD213PS, dst, t, c);
+    asm.regs(VFMADD213PS, dst, t, c);
     coefficient(asm, c, 2);
     coefficient(asm, d, 1);
-    op3(asm, VFMADD213PS, c, t, d);
-    op3(asm, VFMADD213PS, dst, t2, c);
+    asm.regs(VFMADD213PS, c, t, d);
+    asm.regs(VFMADD213PS, dst, t2, c);
     // q = (c6·t + c5)·t⁴ + low; p = q·t + c0
-    op3(asm, VMULPS, t2, t2, t2);
+    asm.regs(VMULPS, t2, t2, t2);
     coefficient(asm, c, 6);
     coefficient(asm, d, 5);
-    op3(asm, VFMADD213PS, c, t, d);
-    op3(asm, VFMADD213PS, c, t2, dst);
+    asm.regs(VFMADD213PS, c, t, d);
+    asm.regs(VFMADD213PS, c, t2, dst);
     coefficient(asm, d, 0);
-    op3(asm, VFMADD213PS, c, t, d);
+    asm.regs(VFMADD213PS, c, t, d);
     // r = p·(a < 1 ? a : 1) + (a < 1 ? a : 0)
     let one = asm.splat(1.0);
     asm.vex(VCMPPS, d, a, one, Some(predicate::LT_OQ));
     asm.vex(VMOVUPS_LOAD, t, 0, one, None);
     asm.vex(VBLENDVPS, t, t, Rm::Reg(a), Some(d << 4));
-    op3(asm, VANDPS, d, d, a);
-    op3(asm, VFMADD213PS, c, t, d);
+    asm.regs(VANDPS, d, d, a);
+    asm.regs(VFMADD213PS, c, t, d);
     // min(1, r) (which keeps a NaN r), with the sign of x.
     asm.vex(VMOVUPS_LOAD, dst, 0, one, None);
-    op3(asm, VMINPS, dst, dst, c);
+    asm.regs(VMINPS, dst, dst, c);
     op_bits(asm, VANDPS, d, x, 0x8000_0000);
-    op3(asm, VORPS, dst, dst, d);
+    asm.regs(VORPS, dst, dst, d);
     Some(())
 }
 
@@ -117,9 +112,9 @@ pub(super) fn erf(asm: &mut Asm, regs: &mut Registers, dst: Ymm, x: Ymm) -> Opti
 fn exp_with(asm: &mut Asm, [e, s, k]: [Ymm; 3], dst: Ymm, x: Ymm) {
     // e = clamp(x): max(lo, x), then min(hi, ·); both keep a NaN x.
     load_splat(asm, e, EXP_CLAMP.0);
-    op3(asm, VMAXPS, e, e, x);
+    asm.regs(VMAXPS, e, e, x);
     load_splat(asm, s, EXP_CLAMP.1);
-    op3(asm, VMINPS, e, s, e);
+    asm.regs(VMINPS, e, s, e);
     // s = e·log2(e) + 1.5·2^23 (k in its low bits); k = s - 1.5·2^23; r = e - k·ln2 in two parts.
     load_splat(asm, s, EXP_SHIFTER);
     op_splat(asm, VFMADD231PS, s, e, std::f32::consts::LOG2_E);
@@ -132,17 +127,17 @@ fn exp_with(asm: &mut Asm, [e, s, k]: [Ymm; 3], dst: Ymm, x: Ymm) {
     for c in [c5, c4, c3, c2] {
         op_splat(asm, VFMADD213PS, dst, e, c);
     }
-    op3(asm, VMULPS, k, e, e);
-    op3(asm, VFMADD213PS, dst, k, e);
+    asm.regs(VMULPS, k, e, e);
+    asm.regs(VFMADD213PS, dst, k, e);
     op_splat(asm, VADDPS, dst, dst, 1.0);
     // ki = bits(s) - bits(1.5·2^23); k1 = ki >> 1; y · 2^k1 · 2^(ki - k1).
     op_bits(asm, VPSUBD, s, s, 0x4B40_0000);
     asm.vex(VPSHIFTD_IMM, SHIFT_RIGHT_ARITHMETIC, k, Rm::Reg(s), Some(1));
-    op3(asm, VPSUBD, s, s, k);
+    asm.regs(VPSUBD, s, s, k);
     for factor in [k, s] {
         asm.vex(VPSHIFTD_IMM, SHIFT_LEFT, factor, Rm::Reg(factor), Some(23));
         op_bits(asm, VPADDD, factor, factor, 127 << 23);
-        op3(asm, VMULPS, dst, dst, factor);
+        asm.regs(VMULPS, dst, dst, factor);
     }
 }
 
@@ -160,6 +155,6 @@ pub(super) fn sigmoid(asm: &mut Asm, regs: &mut Registers, dst: Ymm, x: Ymm) -> 
     exp_with(asm, [e, s, k], dst, negated);
     op_splat(asm, VADDPS, dst, dst, 1.0);
     load_splat(asm, e, 1.0);
-    op3(asm, VDIVPS, dst, e, dst);
+    asm.regs(VDIVPS, dst, e, dst);
     Some(())
 }

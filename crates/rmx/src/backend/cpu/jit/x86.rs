@@ -183,9 +183,13 @@ impl Asm {
         }
     }
 
+    /// `op dst, a, b` on registers.
+    pub fn regs(&mut self, op: VexOp, dst: Ymm, a: Ymm, b: Ymm) {
+        self.vex(op, dst, a, Rm::Reg(b), None);
+    }
+
     /// The memory operand of the 32-byte constant `lanes`, added to the pool unless it is
-    /// there already.
-    /// The register keeping it instead, if any ([`Asm::keep_in_register`]).
+    /// there already; the register keeping it instead, if any ([`Asm::keep_in_register`]).
     pub fn constant(&mut self, lanes: [u32; 8]) -> Rm {
         if let Some(&(_, r)) = self.kept.iter().find(|(c, _)| *c == lanes) {
             return Rm::Reg(r);
