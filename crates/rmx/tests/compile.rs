@@ -246,9 +246,12 @@ fn every_fused_formula_matches_its_own_kernel() {
     }
 }
 
-/// Inputs past the last-level cache (32 MB and more) take the fused kernel's prefetching
-/// path: an element-wise chain with broadcast operands, and chains ending in a leading-axis
-/// and a trailing-axis sum, on an element count that is no multiple of the chunk size.
+/// Inputs and outputs past the last-level cache (32 MB and more) take the fused kernel's
+/// prefetching and streaming paths: an element-wise chain with broadcast operands (its output
+/// streamed by generated code, bit for bit the uncompiled values), chains ending in a
+/// leading-axis and a trailing-axis sum, and a chain returned both doubled and summed over
+/// its odd-length rows (chunks of the rows start off the vector boundaries streaming stores
+/// need), on an element count that is no multiple of the chunk size.
 #[test]
 fn inputs_past_the_cache_compute_the_same_values() {
     let _on = SWITCH.read().unwrap();
@@ -258,7 +261,14 @@ fn inputs_past_the_cache_compute_the_same_values() {
         let y = chain8(a)?.remove(0);
         Ok(vec![rmx::sum(&y, 0, false)?, rmx::sum(&rmx::square(&y)?, 1, false)?])
     };
-    for (name, f, rtol) in [("chain8", chain8 as Fun, 1e-6), ("sums", sums, 1e-4)] {
+    let doubled_and_summed = |a: &[Array]| -> Result<Vec<Array>> {
+        let y = chain8(a)?.remove(0);
+        Ok(vec![rmx::multiply(&y, 2.0)?, rmx::sum(&y, 1, false)?])
+    };
+    let kernels = rmx::compile(doubled_and_summed).kernels(&inputs).unwrap();
+    assert_eq!(kernels.iter().filter(|k| k.starts_with("fused")).count(), 1, "one kernel writes and sums: {kernels:?}");
+    let cases = [("chain8", chain8 as Fun, 0.0), ("sums", sums, 1e-4), ("doubled_and_summed", doubled_and_summed, 1e-4)];
+    for (name, f, rtol) in cases {
         let (got, want) = (rmx::compile(f).call(&inputs).unwrap(), f(&inputs).unwrap());
         for (g, w) in got.iter().zip(&want) {
             assert_close(name, g, w, rtol);

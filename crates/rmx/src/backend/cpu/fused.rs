@@ -50,7 +50,7 @@ pub const CHUNK: usize = 1024;
 const SLOT: usize = CHUNK + 32;
 
 /// Steps of a program whose inputs may be read in place (a fixed table per chunk).
-const DIRECT_STEPS: usize = 64;
+pub(super) const DIRECT_STEPS: usize = 64;
 
 /// How far ahead of the chunk being computed the row-major inputs are prefetched, in chunks,
 /// and from which size of a row-major input (bytes). The hardware prefetchers stop at
@@ -74,6 +74,12 @@ fn fence() {
     unsafe {
         std::arch::x86_64::_mm_sfence()
     };
+}
+
+/// Whether the table pointers where `segment` writes are 32-byte aligned, as its streaming
+/// kernel's stores need.
+fn streamed_aligned(segment: &fused_plan::CompiledSegment, table: &[*const f32]) -> bool {
+    segment.table.iter().zip(table).all(|(p, &ptr)| !matches!(p, Pointer::Target(_)) || (ptr as usize).is_multiple_of(32))
 }
 
 /// Asks for the `bytes` from `ptr` on to be brought into L2 (no effect off x86-64).
@@ -255,23 +261,28 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         outputs.iter().zip(&program.outputs).map(|(o, &step)| (SendPtr(o.ptr::<u8>() as *mut u8), program.steps[step].dtype)).collect();
     // Outputs larger than the caches bypass them (no read-for-ownership of fresh memory).
     let stream = n * program.compute.size() >= STREAM_BYTES;
-    // `sink_of[i]`: the output operation step `i` writes in place of a register (an output in
-    // the compute type that is not streamed), saving a copy of every chunk.
-    let mut sink_of = vec![None; program.steps.len()];
-    if !stream {
-        for (j, &step) in program.outputs.iter().enumerate() {
-            let s = &program.steps[step];
-            if step < DIRECT_STEPS && matches!(s.step, Step::Op(..)) && s.dtype == <F as crate::element::Element>::DTYPE {
-                sink_of[step].get_or_insert(j);
-            }
-        }
-    }
     // Runs of cheap f32 steps as generated loops, on arrays large enough to pay for it.
     let plan = if <F as crate::element::Element>::DTYPE == Dtype::F32 && n >= fused_plan::MIN_ELEMENTS {
         fused_plan::plan(program, &pinned)
     } else {
         None
     };
+    // `sink_of[i]`: the output operation step `i` writes in place of a register, saving a
+    // copy of every chunk: an output in the compute type that is not streamed, or one that a
+    // generated loop streams itself (its stores spread among its arithmetic, where a copy
+    // would stream the chunk in one burst and stall on the memory).
+    let mut sink_of = vec![None; program.steps.len()];
+    for (j, &step) in program.outputs.iter().enumerate() {
+        let s = &program.steps[step];
+        let sink = if stream {
+            plan.as_ref().is_some_and(|p| p.streamed_outputs.contains(&step))
+        } else {
+            step < DIRECT_STEPS && matches!(s.step, Step::Op(..)) && s.dtype == <F as crate::element::Element>::DTYPE
+        };
+        if sink {
+            sink_of[step].get_or_insert(j);
+        }
+    }
     // Computes elements `start..start + len` (at most CHUNK) into the registers and stores the
     // full-size outputs; sets `folded[k]` to where the values of fold `k` are. Inputs already
     // in the compute type whose chunk lies contiguous in memory are read where they are
@@ -390,10 +401,16 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
                     Pointer::Target(i) => target(&mut direct, i),
                 } as *const f32;
             }
+            // Outputs larger than the caches are streamed by the loop itself, where their
+            // chunk starts on a vector boundary (a reduction's rows may not).
+            let kernel = match &segment.streaming {
+                Some(k) if stream && streamed_aligned(segment, &table) => k,
+                _ => &segment.kernel,
+            };
             // SAFETY: plans exist only for f32 programs; every pointer covers `len` values of
             // this chunk (scalars one), and stores go to registers or outputs no operand of
-            // the segment lies in (as for the interpreted steps).
-            unsafe { segment.kernel.run(&table[..segment.table.len()], 4 * len) };
+            // the segment lies in (as for the interpreted steps); streamed ones are aligned.
+            unsafe { kernel.run(&table[..segment.table.len()], 4 * len) };
         }
         store_outputs(&direct, folded)
     };

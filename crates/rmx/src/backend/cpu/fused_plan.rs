@@ -8,7 +8,9 @@
 //! its programs). A segment reads the
 //! values of earlier steps through a pointer table filled per chunk (registers, inputs read
 //! in place, broadcast scalars) and stores only what later steps, outputs and folds read.
-//! Plans are cached per program and per set of broadcast-scalar inputs.
+//! A segment writing an output that nothing else reads also has a streaming kernel, which
+//! stores that output past the caches itself when it is larger than them (a lone step too,
+//! for that). Plans are cached per program and per set of broadcast-scalar inputs.
 
 use super::jit::{self, Arg, Kernel, Segment, SegmentOp, VecOp};
 use crate::compile::program::{FusedOp, FusedProgram, Step};
@@ -51,6 +53,10 @@ pub enum Pointer {
 /// A compiled run of steps.
 pub struct CompiledSegment {
     pub kernel: Arc<Kernel>,
+    /// The same loop storing the program's outputs in [`Plan::streamed_outputs`] past the
+    /// caches, when it stores any (for outputs larger than the caches; their pointers must be
+    /// 32-byte aligned).
+    pub streaming: Option<Arc<Kernel>>,
     /// The steps it computes, in order (the interpreter runs them on chunks whose length is
     /// not a multiple of 8).
     pub steps: Vec<usize>,
@@ -61,6 +67,10 @@ pub struct CompiledSegment {
 pub struct Plan {
     pub actions: Vec<Action>,
     pub segments: Vec<CompiledSegment>,
+    /// The output steps that segments' streaming kernels write straight into their outputs:
+    /// f32 values that only outputs read (no later step, no fold), among the steps the fused
+    /// kernel can point at its outputs.
+    pub streamed_outputs: Vec<usize>,
 }
 
 /// The vector operation performing step `step` of an f32 program exactly as the interpreter
@@ -147,7 +157,8 @@ pub fn plan(program: &FusedProgram, pinned: &[bool]) -> Option<Arc<Plan>> {
 fn build(program: &FusedProgram, pinned: &[bool]) -> Option<Plan> {
     // A run stores the values that steps after it, outputs or folds read.
     let last_reader = program.last_readers();
-    let mut plan = Plan { actions: Vec::new(), segments: Vec::new() };
+    let streamable = streamable_outputs(program);
+    let mut plan = Plan { actions: Vec::new(), segments: Vec::new(), streamed_outputs: Vec::new() };
     // The current run, and its segment as last fitted (kept so that ending the run does not
     // lower it again).
     let mut run: Vec<usize> = Vec::new();
@@ -159,30 +170,66 @@ fn build(program: &FusedProgram, pinned: &[bool]) -> Option<Plan> {
                 Some(segment) => fitted = Some(segment),
                 None => {
                     run.pop();
-                    flush(&mut run, fitted.take(), &mut plan);
+                    flush(&mut run, fitted.take(), &streamable, &mut plan);
                     run.push(i);
                     fitted = segment_of(program, pinned, &run, &last_reader);
                 }
             }
         } else {
             // An input read or an interpreted operation ends the run.
-            flush(&mut run, fitted.take(), &mut plan);
+            flush(&mut run, fitted.take(), &streamable, &mut plan);
             plan.actions.push(Action::Step(i));
         }
     }
-    flush(&mut run, fitted, &mut plan);
+    flush(&mut run, fitted, &streamable, &mut plan);
     (!plan.segments.is_empty()).then_some(plan)
 }
 
-/// Ends the current run: compiled as its fitted segment when it has two or more steps and
-/// compiles, else its steps are interpreted.
-fn flush(run: &mut Vec<usize>, fitted: Option<(Segment, Vec<Pointer>)>, plan: &mut Plan) {
+/// Whether each step may be stored past the caches straight into its output: an f32 output
+/// that no later step and no fold reads, which the fused kernel can point at its output.
+fn streamable_outputs(program: &FusedProgram) -> Vec<bool> {
+    let mut streamable = vec![false; program.steps.len()];
+    for &o in &program.outputs {
+        streamable[o] = o < super::fused::DIRECT_STEPS && program.steps[o].dtype == Dtype::F32;
+    }
+    for s in &program.steps {
+        if let Step::Op(_, args) = &s.step {
+            args.iter().for_each(|&a| streamable[a] = false);
+        }
+    }
+    for fold in program.reduction.iter().flat_map(|r| &r.folds) {
+        streamable[fold.step] = false;
+    }
+    streamable
+}
+
+/// Ends the current run: compiled as its fitted segment when it compiles and has two or more
+/// steps or streams an output (a loop of one step that spreads its output's streaming stores
+/// among its arithmetic beats the interpreter's pass and its copy of the chunk), else its
+/// steps are interpreted.
+fn flush(run: &mut Vec<usize>, fitted: Option<(Segment, Vec<Pointer>)>, streamable: &[bool], plan: &mut Plan) {
     let steps = std::mem::take(run);
-    if let (true, Some((segment, table))) = (steps.len() >= 2, fitted) {
-        if let Some(kernel) = jit::compile(&segment) {
-            plan.actions.push(Action::Segment(plan.segments.len()));
-            plan.segments.push(CompiledSegment { kernel, steps, table });
-            return;
+    if let Some((segment, table)) = fitted {
+        // (table slot, step) of the outputs this segment could stream.
+        let streamed: Vec<(usize, usize)> = table
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, p)| match *p {
+                Pointer::Target(i) if streamable[i] => Some((slot, i)),
+                _ => None,
+            })
+            .collect();
+        if steps.len() >= 2 || !streamed.is_empty() {
+            if let Some(kernel) = jit::compile(&segment) {
+                let slots = streamed.iter().map(|&(slot, _)| slot).collect();
+                let streaming = (!streamed.is_empty()).then(|| jit::compile(&Segment { streamed: slots, ..segment })).flatten();
+                if streaming.is_some() {
+                    plan.streamed_outputs.extend(streamed.iter().map(|&(_, i)| i));
+                }
+                plan.actions.push(Action::Segment(plan.segments.len()));
+                plan.segments.push(CompiledSegment { kernel, streaming, steps, table });
+                return;
+            }
         }
     }
     plan.actions.extend(steps.into_iter().map(Action::Step));
@@ -222,7 +269,7 @@ fn segment_of(program: &FusedProgram, pinned: &[bool], steps: &[usize], last_rea
             stores.push((k, table.len() - 1));
         }
     }
-    let segment = Segment { ops, stores };
+    let segment = Segment { ops, stores, streamed: Vec::new() };
     (table.len() <= MAX_POINTERS && jit::fits(&segment)).then_some((segment, table))
 }
 
@@ -271,6 +318,23 @@ mod tests {
         let show = |s: &CompiledSegment| format!("{:?}", s.table);
         assert_eq!(show(first), "[Value(0), Value(1), Scalar(2), Target(4)]");
         assert_eq!(show(second), "[Value(5), Value(4), Scalar(2), Target(7)]");
+        // Only the second writes an output, which only the output reads: it can stream it.
+        assert_eq!(plan.streamed_outputs, [7]);
+        assert!(first.streaming.is_none() && second.streaming.is_some());
+        // A lone step writing such an output is a segment too (the interpreter would copy its
+        // chunk to the output in one burst); one writing an output that a later step reads,
+        // or no output, is interpreted.
+        let mut lone = program.clone();
+        lone.steps.truncate(7);
+        lone.steps[6].step = Step::Op(mul, vec![5, 2]);
+        lone.outputs = vec![6];
+        let actions = |p: &FusedProgram| -> Vec<String> {
+            super::plan(p, &pinned[..p.steps.len()]).map_or(vec![], |plan| plan.actions.iter().map(|a| format!("{a:?}")).collect())
+        };
+        assert_eq!(actions(&lone)[4..], ["Step(5)", "Segment(1)"]);
+        lone.steps.push(step(Step::Op(FusedOp::Unary(UnaryOp::Tanh), vec![6]), f32));
+        lone.outputs = vec![6, 7];
+        assert_eq!(actions(&lone)[4..], ["Step(5)", "Step(6)", "Step(7)"]);
         // An input read after some operations ends the run before it.
         let late_input = FusedProgram {
             steps: vec![

@@ -26,6 +26,7 @@
 //!         SegmentOp { op: VecOp::Mul, args: vec![Arg::Value(0), Arg::Scalar(2)] },
 //!     ],
 //!     stores: vec![(1, 3)],
+//!     streamed: vec![],
 //! };
 //! if let Some(kernel) = compile(&segment) {
 //!     let (x, y, two, mut out) = ([1.0f32; 8], [2.0f32; 8], [2.0f32], [0.0f32; 8]);
@@ -117,11 +118,14 @@ pub struct SegmentOp {
 }
 
 /// A run of operations compiled into one loop; `stores` are `(operation, table slot)`: the
-/// values written out.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// values written out. Stores to the slots in `streamed` bypass the caches (`vmovntps`, for
+/// outputs larger than the caches: no read for ownership, no eviction of what the loop
+/// reads); their pointers must be 32-byte aligned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Segment {
     pub ops: Vec<SegmentOp>,
     pub stores: Vec<(usize, usize)>,
+    pub streamed: Vec<usize>,
 }
 
 /// The generated function: the System V calling convention, which `extern "C"` is on the
@@ -191,7 +195,7 @@ fn kernel_cache() -> std::sync::MutexGuard<'static, HashMap<Segment, Option<Arc<
 ///     SegmentOp { op: VecOp::Abs, args: vec![Arg::Slot(0)] },
 ///     SegmentOp { op: VecOp::Mul, args: vec![Arg::Value(0), Arg::Slot(0)] },
 /// ];
-/// let compiled = compile(&Segment { ops, stores: vec![(1, 1)] }).is_some();
+/// let compiled = compile(&Segment { ops, stores: vec![(1, 1)], streamed: vec![] }).is_some();
 /// assert_eq!(compiled_kernels(), before + usize::from(compiled));
 /// ```
 pub fn compiled_kernels() -> usize {
@@ -375,7 +379,8 @@ fn body(
             value_reg[i][way] = Some(dst);
             for &(_, slot) in segment.stores.iter().filter(|(v, _)| *v == i) {
                 asm.load_pointer(slot);
-                asm.vex(x86::VMOVUPS_STORE, dst, 0, at(way), None);
+                let store = if segment.streamed.contains(&slot) { x86::VMOVNTPS } else { x86::VMOVUPS_STORE };
+                asm.vex(store, dst, 0, at(way), None);
             }
         }
         // Free what this operation read for the last time, and its own value if unread.

@@ -62,7 +62,8 @@ fn body_fits(segment: &Segment, ways: usize) -> bool {
 fn check(op: VecOp, arity: usize, reference: impl Fn(&[f32]) -> f32) {
     let n = 64;
     let inputs: Vec<Vec<f32>> = (0..arity).map(|k| values(n, 7 * k as u32 + 1)).collect();
-    let segment = Segment { ops: vec![SegmentOp { op, args: (0..arity).map(Arg::Slot).collect() }], stores: vec![(0, arity)] };
+    let segment =
+        Segment { ops: vec![SegmentOp { op, args: (0..arity).map(Arg::Slot).collect() }], stores: vec![(0, arity)], streamed: vec![] };
     let kernel = compile(&segment).unwrap_or_else(|| panic!("{op:?} compiles"));
     let mut out = vec![0.0f32; n];
     let mut table: Vec<*const f32> = inputs.iter().map(|v| v.as_ptr()).collect();
@@ -111,7 +112,8 @@ fn each_operation_matches_its_formula() {
 }
 
 /// A chain with scalars, reused slots and values, two stores: `y = x·w + b`,
-/// `out0 = y · 0.5 · (|y| + 1)`, `out1 = max(y, 0)`.
+/// `out0 = y · 0.5 · (|y| + 1)`, `out1 = max(y, 0)`; run with plain stores and with `out1`
+/// streamed past the caches.
 #[test]
 fn chains_keep_values_in_registers() {
     if !available() {
@@ -122,7 +124,7 @@ fn chains_keep_values_in_registers() {
     let (half, one, zero) = ([0.5f32], [1.0f32], [0.0f32]);
     let v = Arg::Value;
     let op = |op, args: Vec<Arg>| SegmentOp { op, args };
-    let segment = Segment {
+    let plain = Segment {
         ops: vec![
             op(VecOp::Mul, vec![Arg::Slot(0), Arg::Slot(1)]),
             op(VecOp::Add, vec![v(0), Arg::Slot(2)]),
@@ -133,29 +135,45 @@ fn chains_keep_values_in_registers() {
             op(VecOp::Max, vec![v(1), Arg::Scalar(5)]),
         ],
         stores: vec![(5, 6), (6, 7)],
+        streamed: vec![],
     };
-    assert!(body_fits(&segment, 2), "two vectors per iteration");
-    let kernel = compile(&segment).expect("fits the registers");
-    let (mut out0, mut out1) = (vec![0.0f32; n], vec![0.0f32; n]);
-    let table = [x.as_ptr(), w.as_ptr(), b.as_ptr(), half.as_ptr(), one.as_ptr(), zero.as_ptr(), out0.as_mut_ptr(), out1.as_mut_ptr()];
-    // SAFETY: vector slots cover n values, scalar ones one.
-    unsafe { kernel.run(&table, 0) };
-    assert!(out0.iter().chain(&out1).all(|&v| v == 0.0), "nothing runs for no values");
-    let check = |out0: &[f32], out1: &[f32], upto: usize| {
-        for i in 0..upto {
-            let y = x[i] * w[i] + b[i];
-            assert!(same(out0[i], (y * 0.5) * (y.abs() + 1.0)), "{i}");
-            assert!(same(out1[i], float_max(y, 0.0)), "{i}");
-        }
-        assert!(out0[upto..].iter().chain(&out1[upto..]).all(|&v| v == 0.0), "nothing written past {upto}");
-    };
-    // An odd number of vectors: pairs, then the one-vector tail.
-    // SAFETY: as above.
-    unsafe { kernel.run(&table, 4 * (n - 8)) };
-    check(&out0, &out1, n - 8);
-    // SAFETY: as above.
-    unsafe { kernel.run(&table, 4 * n) };
-    check(&out0, &out1, n);
+    let streamed = Segment { streamed: vec![7], ..plain.clone() };
+    // `vmovntps` (0F 2B) appears exactly where a slot is streamed.
+    let has_streaming_store = |s: &Segment| assemble(s).expect("fits").windows(2).any(|b| b == [0x7C, 0x2B]);
+    assert!(!has_streaming_store(&plain) && has_streaming_store(&streamed));
+    for segment in [plain, streamed] {
+        assert!(body_fits(&segment, 2), "two vectors per iteration");
+        let kernel = compile(&segment).expect("fits the registers");
+        // Outputs on 32-byte boundaries, as streamed stores need.
+        let (mut buffer0, mut buffer1) = (vec![0.0f32; n + 8], vec![0.0f32; n + 8]);
+        let out0 = aligned(&mut buffer0, n);
+        let out1 = aligned(&mut buffer1, n);
+        let table = [x.as_ptr(), w.as_ptr(), b.as_ptr(), half.as_ptr(), one.as_ptr(), zero.as_ptr(), out0.as_mut_ptr(), out1.as_mut_ptr()];
+        // SAFETY: vector slots cover n values, scalar ones one.
+        unsafe { kernel.run(&table, 0) };
+        assert!(out0.iter().chain(out1.iter()).all(|&v| v == 0.0), "nothing runs for no values");
+        let check = |out0: &[f32], out1: &[f32], upto: usize| {
+            for i in 0..upto {
+                let y = x[i] * w[i] + b[i];
+                assert!(same(out0[i], (y * 0.5) * (y.abs() + 1.0)), "{i}");
+                assert!(same(out1[i], float_max(y, 0.0)), "{i}");
+            }
+            assert!(out0[upto..].iter().chain(&out1[upto..]).all(|&v| v == 0.0), "nothing written past {upto}");
+        };
+        // An odd number of vectors: pairs, then the one-vector tail.
+        // SAFETY: as above.
+        unsafe { kernel.run(&table, 4 * (n - 8)) };
+        check(out0, out1, n - 8);
+        // SAFETY: as above.
+        unsafe { kernel.run(&table, 4 * n) };
+        check(out0, out1, n);
+    }
+}
+
+/// `n` values of `buffer` (`n + 8` long) from its first 32-byte boundary on.
+fn aligned(buffer: &mut [f32], n: usize) -> &mut [f32] {
+    let skip = buffer.as_ptr().align_offset(32);
+    &mut buffer[skip..skip + n]
 }
 
 /// More live values than registers: the segment is refused, not miscompiled.
@@ -163,7 +181,7 @@ fn chains_keep_values_in_registers() {
 fn too_many_live_values_do_not_compile() {
     let ops: Vec<SegmentOp> = (0..17).map(|k| SegmentOp { op: VecOp::Copy, args: vec![Arg::Slot(k)] }).collect();
     let stores = (0..17).map(|k| (k, 17 + k)).collect();
-    let mut wide = Segment { ops, stores };
+    let mut wide = Segment { ops, stores, streamed: vec![] };
     // Keep every copy alive to the end.
     let args = (0..17).map(Arg::Value).collect::<Vec<_>>();
     wide.ops.push(SegmentOp { op: VecOp::Add, args: args[..2].to_vec() });
@@ -172,13 +190,14 @@ fn too_many_live_values_do_not_compile() {
     }
     assert!(!fits(&wide));
     // Operands of the wrong count are refused too.
-    assert!(!fits(&Segment { ops: vec![SegmentOp { op: VecOp::Add, args: vec![Arg::Slot(0)] }], stores: vec![] }));
+    assert!(!fits(&Segment { ops: vec![SegmentOp { op: VecOp::Add, args: vec![Arg::Slot(0)] }], stores: vec![], streamed: vec![] }));
 }
 
 /// The scalar formula `f` against `op` in a one-operation segment over `x`, bit for bit.
 fn check_values(op: VecOp, x: &[f32], f: impl Fn(f32) -> f32) {
     let n = x.len() / 8 * 8;
-    let kernel = compile(&Segment { ops: vec![SegmentOp { op, args: vec![Arg::Slot(0)] }], stores: vec![(0, 1)] }).expect("compiles");
+    let kernel = compile(&Segment { ops: vec![SegmentOp { op, args: vec![Arg::Slot(0)] }], stores: vec![(0, 1)], streamed: vec![] })
+        .expect("compiles");
     let mut out = vec![0.0f32; n];
     // SAFETY: both slots cover n values.
     unsafe { kernel.run(&[x.as_ptr(), out.as_mut_ptr()], 4 * n) };
@@ -239,7 +258,7 @@ fn wide_segments_run_one_vector_at_a_time() {
     for s in 2..k {
         ops.push(SegmentOp { op: VecOp::Add, args: vec![Arg::Value(ops.len() - 1), Arg::Value(s)] });
     }
-    let segment = Segment { stores: vec![(ops.len() - 1, k)], ops };
+    let segment = Segment { stores: vec![(ops.len() - 1, k)], ops, streamed: vec![] };
     assert!(!body_fits(&segment, 2) && body_fits(&segment, 1), "one vector per iteration only");
     let kernel = compile(&segment).expect("fits one vector at a time");
     let mut out = vec![0.0f32; n];

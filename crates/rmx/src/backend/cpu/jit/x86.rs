@@ -55,6 +55,8 @@ pub const VORPS: VexOp = VexOp(Map::M0F, Prefix::None, 0x56);
 pub const VXORPS: VexOp = VexOp(Map::M0F, Prefix::None, 0x57);
 pub const VMOVUPS_LOAD: VexOp = VexOp(Map::M0F, Prefix::None, 0x10);
 pub const VMOVUPS_STORE: VexOp = VexOp(Map::M0F, Prefix::None, 0x11);
+/// `vmovntps [m], ymm`: a store that bypasses the caches (32-byte aligned address).
+pub const VMOVNTPS: VexOp = VexOp(Map::M0F, Prefix::None, 0x2B);
 pub const VMOVAPS: VexOp = VexOp(Map::M0F, Prefix::None, 0x28);
 /// `vcmpps` (with a predicate byte).
 pub const VCMPPS: VexOp = VexOp(Map::M0F, Prefix::None, 0xC2);
@@ -322,7 +324,7 @@ mod tests {
     #[test]
     fn encodes_like_an_assembler() {
         type Case<'a> = (&'a dyn Fn(&mut Asm), &'a [u8]);
-        let cases: [Case; 17] = [
+        let cases: [Case; 18] = [
             // vaddps ymm0, ymm1, ymm2
             (&|a| a.vex(VADDPS, 0, 1, Rm::Reg(2), None), &[0xC4, 0xE1, 0x74, 0x58, 0xC2]),
             // vmulps ymm9, ymm10, ymm15
@@ -357,6 +359,8 @@ mod tests {
             (&|a| a.vex(VMOVUPS_LOAD, 3, 0, Rm::Mem(Mem::RaxPlusRcxPlus32), None), &[0xC4, 0xE1, 0x7C, 0x10, 0x5C, 0x08, 0x20]),
             // vmovups [rax+rcx+32], ymm12
             (&|a| a.vex(VMOVUPS_STORE, 12, 0, Rm::Mem(Mem::RaxPlusRcxPlus32), None), &[0xC4, 0x61, 0x7C, 0x11, 0x64, 0x08, 0x20]),
+            // vmovntps [rax+rcx], ymm9
+            (&|a| a.vex(VMOVNTPS, 9, 0, Rm::Mem(Mem::RaxPlusRcx), None), &[0xC4, 0x61, 0x7C, 0x2B, 0x0C, 0x08]),
         ];
         for (emit, want) in cases {
             let mut a = Asm::default();
