@@ -121,7 +121,7 @@ pub struct SegmentOp {
 /// values written out. Stores to the slots in `streamed` bypass the caches (`vmovntps`, for
 /// outputs larger than the caches: no read for ownership, no eviction of what the loop
 /// reads); their pointers must be 32-byte aligned.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Segment {
     pub ops: Vec<SegmentOp>,
     pub stores: Vec<(usize, usize)>,
