@@ -67,7 +67,8 @@ const PREFETCH_BYTES: usize = 32 << 20;
 /// keep for the next kernel (streaming a 16 MB softmax intermediate measured slower).
 const STREAM_BYTES: usize = 32 << 20;
 
-/// Orders streaming stores before the kernel returns.
+/// Orders this thread's streaming stores (weakly ordered) before the stores after it, such
+/// as the one that hands its block of work back.
 fn fence() {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a store fence has no preconditions.
@@ -133,12 +134,23 @@ pub fn run(program: &FusedProgram, inputs: &[(&Storage, &[isize])], shape: &[usi
     }
 }
 
-/// One thread's register buffers of `F` values, 64-byte aligned so the vector loads and
-/// stores of the operation loops never straddle cache lines (a plain `Vec<f32>` is only
-/// 16-byte aligned).
+/// One thread's register buffers of `F` values for a block of chunks, 64-byte aligned so the
+/// vector loads and stores of the operation loops never straddle cache lines (a plain
+/// `Vec<f32>` is only 16-byte aligned). When the block streamed its stores (`streams`), the
+/// thread fences them as the block ends, dropping its registers: each thread must order its
+/// own streaming stores before the kernel's outputs are read.
 struct RegisterFile<F> {
     lines: Vec<CacheLine>,
+    streams: bool,
     lane: PhantomData<F>,
+}
+
+impl<F> Drop for RegisterFile<F> {
+    fn drop(&mut self) {
+        if self.streams {
+            fence();
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -146,8 +158,8 @@ struct RegisterFile<F> {
 struct CacheLine([u8; 64]);
 
 impl<F: Lane> RegisterFile<F> {
-    fn zeroed(values: usize) -> Self {
-        RegisterFile { lines: vec![CacheLine([0; 64]); (values * std::mem::size_of::<F>()).div_ceil(64)], lane: PhantomData }
+    fn zeroed(values: usize, streams: bool) -> Self {
+        RegisterFile { lines: vec![CacheLine([0; 64]); (values * std::mem::size_of::<F>()).div_ceil(64)], streams, lane: PhantomData }
     }
 
     fn values(&mut self) -> &mut [F] {
@@ -415,7 +427,7 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         store_outputs(&direct, folded)
     };
     let scratch = || {
-        let mut file = RegisterFile::zeroed(registers.count * SLOT);
+        let mut file = RegisterFile::zeroed(registers.count * SLOT, stream);
         let regs = file.values();
         for (i, s) in program.steps.iter().enumerate() {
             if let (Step::Input(input), true) = (&s.step, pinned[i]) {
@@ -437,9 +449,6 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
         for_each_task(n.div_ceil(CHUNK), 8, n >= PARALLEL_THRESHOLD, scratch, |file, c| {
             body(file, c * CHUNK, CHUNK.min(n - c * CHUNK), &mut [std::ptr::null(); MAX_FOLDS]);
         });
-    }
-    if stream {
-        fence();
     }
 }
 
