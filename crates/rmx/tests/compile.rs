@@ -274,6 +274,15 @@ fn inputs_past_the_cache_compute_the_same_values() {
             assert_close(name, g, w, rtol);
         }
     }
+    // The streamed chain against the formula in f64 with libm's erf and exp (every 997th
+    // element, the last chunk's included): an oracle outside rmx's kernels.
+    let compiled = rmx::compile(chain8).call(&inputs).unwrap().remove(0);
+    let (got, x, w, b) = (values(&compiled), values(&inputs[0]), values(&inputs[1]), values(&inputs[2]));
+    for i in (0..rows * cols).step_by(997).chain([rows * cols - 1]) {
+        let y = x[i] * w[i % cols] + b[i % cols];
+        let want = y / 2.0 * (1.0 + libm::erf(y / std::f64::consts::SQRT_2)) / (1.0 + libm::exp(-y));
+        assert!((got[i] - want).abs() <= 1e-5 * (1.0 + want.abs()), "element {i}: {} vs {want}", got[i]);
+    }
 }
 
 /// A reduction over trailing or leading axes ends the kernel of the chain it reduces: short

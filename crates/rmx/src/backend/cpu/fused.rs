@@ -50,7 +50,14 @@ pub const CHUNK: usize = 1024;
 const SLOT: usize = CHUNK + 32;
 
 /// Steps of a program whose inputs may be read in place (a fixed table per chunk).
-pub(super) const DIRECT_STEPS: usize = 64;
+const DIRECT_STEPS: usize = 64;
+
+/// Whether the kernel can have step `step` write straight into its output in place of a
+/// register: an operation computed in `compute`, among the steps with a direct pointer.
+pub(super) fn writes_in_place(program: &FusedProgram, step: usize, compute: Dtype) -> bool {
+    let s = &program.steps[step];
+    step < DIRECT_STEPS && matches!(s.step, Step::Op(..)) && s.dtype == compute
+}
 
 /// How far ahead of the chunk being computed the row-major inputs are prefetched, in chunks,
 /// and from which size of a row-major input (bytes). The hardware prefetchers stop at
@@ -285,11 +292,10 @@ fn run_typed<F: Lane>(program: &FusedProgram, inputs: &[(&Storage, &[isize])], s
     // would stream the chunk in one burst and stall on the memory).
     let mut sink_of = vec![None; program.steps.len()];
     for (j, &step) in program.outputs.iter().enumerate() {
-        let s = &program.steps[step];
         let sink = if stream {
             plan.as_ref().is_some_and(|p| p.streamed_outputs.contains(&step))
         } else {
-            step < DIRECT_STEPS && matches!(s.step, Step::Op(..)) && s.dtype == <F as crate::element::Element>::DTYPE
+            writes_in_place(program, step, <F as crate::element::Element>::DTYPE)
         };
         if sink {
             sink_of[step].get_or_insert(j);

@@ -186,11 +186,11 @@ fn build(program: &FusedProgram, pinned: &[bool]) -> Option<Plan> {
 }
 
 /// Whether each step may be stored past the caches straight into its output: an f32 output
-/// that no later step and no fold reads, which the fused kernel can point at its output.
+/// that no later step and no fold reads, which the fused kernel can write in place.
 fn streamable_outputs(program: &FusedProgram) -> Vec<bool> {
     let mut streamable = vec![false; program.steps.len()];
     for &o in &program.outputs {
-        streamable[o] = o < super::fused::DIRECT_STEPS && program.steps[o].dtype == Dtype::F32;
+        streamable[o] = super::fused::writes_in_place(program, o, Dtype::F32);
     }
     for s in &program.steps {
         if let Step::Op(_, args) = &s.step {
