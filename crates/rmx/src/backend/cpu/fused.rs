@@ -12,9 +12,9 @@
 //! copy out of a register). No full-size intermediate is ever written. Registers are reused
 //! once a value is dead, so a chain of any length needs only a few buffers. On large f32
 //! arrays, runs of steps that are vector instructions (arithmetic, comparisons, selections)
-//! or erf, exp and sigmoid (where AVX-512 does not run them) run instead as one generated
-//! loop each that keeps their values in vector registers ([`super::fused_plan`],
-//! [`super::jit`]), bit-identical to the step-by-step passes.
+//! or erf, exp and sigmoid run instead as one generated loop each (AVX2, or 512-bit AVX-512
+//! code where the CPU has it) that keeps their values in vector registers
+//! ([`super::fused_plan`], [`super::jit`]), bit-identical to the step-by-step passes.
 //!
 //! Inputs larger than the last-level cache are prefetched into L2 two chunks ahead, a share of
 //! that chunk before each step: the hardware prefetchers stop at every 4 KB page, so without
@@ -84,10 +84,11 @@ fn fence() {
     };
 }
 
-/// Whether the table pointers where `segment` writes are 32-byte aligned, as its streaming
-/// kernel's stores need.
+/// Whether the table pointers where `segment` writes are aligned as its streaming kernel's
+/// stores need ([`jit::stream_alignment`](super::jit::stream_alignment)).
 fn streamed_aligned(segment: &fused_plan::CompiledSegment, table: &[*const f32]) -> bool {
-    segment.table.iter().zip(table).all(|(p, &ptr)| !matches!(p, Pointer::Target(_)) || (ptr as usize).is_multiple_of(32))
+    let alignment = super::jit::stream_alignment();
+    segment.table.iter().zip(table).all(|(p, &ptr)| !matches!(p, Pointer::Target(_)) || (ptr as usize).is_multiple_of(alignment))
 }
 
 /// Asks for the `bytes` from `ptr` on to be brought into L2 (no effect off x86-64).

@@ -76,7 +76,7 @@ pub struct Plan {
 /// The vector operation performing step `step` of an f32 program exactly as the interpreter
 /// does, if there is one: values that stay f32 (or 0/1 truth values), operations that are one
 /// IEEE instruction or a fixed selection, and erf, exp and sigmoid (their formulas' operation
-/// sequences) where AVX-512 does not run them.
+/// sequences).
 pub fn lower(program: &FusedProgram, step: usize) -> Option<VecOp> {
     let s = &program.steps[step];
     let Step::Op(op, args) = &s.step else { return None };
@@ -96,10 +96,6 @@ pub fn lower(program: &FusedProgram, step: usize) -> Option<VecOp> {
             UnaryOp::Trunc => VecOp::Trunc,
             UnaryOp::Conj | UnaryOp::Real => VecOp::Copy,
             UnaryOp::LogicalNot => VecOp::IsZero,
-            // Where the interpreter has 512-bit forms of these, its passes over them beat the
-            // generated 256-bit sequences at scale (16 threads of an AVX-512 Xeon,
-            // session 30: chain8 3.0-3.1 ms generated against 2.6-2.7 interpreted).
-            UnaryOp::Erf | UnaryOp::Exp | UnaryOp::Sigmoid if super::fused::wide_vectors() => return None,
             UnaryOp::Erf => VecOp::Erf,
             UnaryOp::Exp => VecOp::Exp,
             UnaryOp::Sigmoid => VecOp::Sigmoid,
@@ -357,12 +353,11 @@ mod tests {
         let mut half = program.clone();
         half.steps[4].dtype = Dtype::F16;
         assert!(lower(&half, 4).is_none() && lower(&half, 3).is_some());
-        // erf, exp and sigmoid are generated sequences, except where AVX-512 runs them.
+        // erf, exp and sigmoid are generated sequences.
         let mut transcendental = program.clone();
-        let wide = crate::backend::cpu::fused::wide_vectors();
         for (u, want) in [(UnaryOp::Erf, VecOp::Erf), (UnaryOp::Exp, VecOp::Exp), (UnaryOp::Sigmoid, VecOp::Sigmoid)] {
             transcendental.steps[5].step = Step::Op(FusedOp::Unary(u), vec![4]);
-            assert_eq!(lower(&transcendental, 5), (!wide).then_some(want));
+            assert_eq!(lower(&transcendental, 5), Some(want));
         }
     }
 }

@@ -1,12 +1,13 @@
 //! Generated machine code for runs of cheap element-wise steps of a fused program (x86-64
-//! with AVX2, on Unix systems).
+//! with AVX2, or AVX-512 where the fused kernels use it, on Unix systems).
 //!
 //! The fused kernel ([`super::fused`]) interprets a program one step at a time over chunks of
 //! values in L1: every step is a pass that loads its operands and stores its result. For the
 //! steps that are one or a few vector instructions (add, multiply, compare, select, ...) the
 //! passes cost more than the arithmetic. A [`Segment`] is a run of such steps; [`compile`]
-//! turns it into one loop that keeps the values in `ymm` registers, loading each operand once
-//! and storing only what later steps or outputs read. Each operation is the IEEE operation
+//! turns it into one loop that keeps the values in vector registers (16 `ymm` with AVX2, 32
+//! `zmm` with AVX-512: [`x86::Form`]), loading each operand once and storing only what later
+//! steps or outputs read. Each operation is the IEEE operation
 //! the interpreted formula performs (no contraction into fused multiply-adds, the same
 //! comparisons and selections), so the results are bit-identical. erf, exp and sigmoid are
 //! sequences of a few dozen instructions ([`transcendental`]) that repeat their slice
@@ -44,7 +45,7 @@ pub mod x86;
 use memory::ExecutableCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use x86::{predicate, Asm, Mem, Rm, Ymm};
+use x86::{predicate, Asm, Form, Mem, Rm, Ymm, K1, K2};
 
 /// An operation a segment performs on f32 lanes, each with the semantics of the interpreted
 /// formula it replaces.
@@ -173,6 +174,27 @@ pub fn available() -> bool {
     false
 }
 
+/// Whether generated loops are 512-bit (EVEX) code: where the fused kernels use AVX-512
+/// ([`wide_vectors`](crate::backend::cpu::fused::wide_vectors)); otherwise AVX2.
+fn wide() -> bool {
+    crate::backend::cpu::fused::wide_vectors()
+}
+
+/// The alignment that the pointers of streamed slots need ([`Segment::streamed`]): a vector's
+/// bytes, 64 where loops are 512-bit.
+///
+/// ```
+/// let bytes = rmx::backend::cpu::jit::stream_alignment();
+/// assert!(bytes == 32 || bytes == 64);
+/// ```
+pub fn stream_alignment() -> usize {
+    if wide() {
+        64
+    } else {
+        32
+    }
+}
+
 /// After this many distinct segments no more are compiled (each holds a page of code): a
 /// process that keeps making new programs falls back to interpreting them.
 const MAX_KERNELS: usize = 4096;
@@ -203,7 +225,8 @@ pub fn compiled_kernels() -> usize {
 }
 
 /// The compiled kernel of `segment`, from a process-wide cache; `None` when generated code
-/// does not run here ([`available`]), the segment needs more than the 16 vector registers,
+/// does not run here ([`available`]), the segment needs more than the vector registers (16,
+/// or 32 for 512-bit code),
 /// code cannot be mapped executable, or the cache is full.
 pub fn compile(segment: &Segment) -> Option<Arc<Kernel>> {
     let mut cache = kernel_cache();
@@ -223,7 +246,7 @@ pub fn fits(segment: &Segment) -> bool {
     assemble(segment).is_some()
 }
 
-/// The `ymm` registers not in use.
+/// The vector registers not in use.
 #[derive(Clone)]
 struct Registers {
     free: Vec<Ymm>,
@@ -287,10 +310,12 @@ fn last_reads(ops: &[SegmentOp]) -> Option<(Vec<usize>, HashMap<usize, usize>)> 
 
 /// The machine code of `segment`, or `None` when its values do not fit the registers.
 ///
-/// The loop computes two vectors per iteration where their values fit the registers, each
-/// operation for both before the next (independent chains the core can overlap), then one
-/// vector for a remaining 32 bytes; otherwise one vector per iteration. The constants the
-/// loop reads most are then kept in the registers it leaves free (assembled again).
+/// With AVX2 the loop computes two vectors per iteration where their values fit the 16
+/// registers, each operation for both before the next (independent chains the core can
+/// overlap), then one vector for a remaining 32 bytes; otherwise one vector per iteration.
+/// With AVX-512 it computes one 512-bit vector per iteration (32 registers), then a 256-bit
+/// one for a remaining 32 bytes. The constants the loop reads most are then kept in the
+/// registers it leaves free (assembled again).
 fn assemble(segment: &Segment) -> Option<Vec<u8>> {
     let (asm, spare) = assemble_keeping(segment, &[])?;
     let keep: Vec<[u32; 8]> = asm.constants_by_use().into_iter().take(spare).collect();
@@ -303,29 +328,36 @@ fn assemble(segment: &Segment) -> Option<Vec<u8>> {
 /// [`assemble`] with the constants `keep` in registers; also returns how many registers
 /// stayed free throughout.
 fn assemble_keeping(segment: &Segment, keep: &[[u32; 8]]) -> Option<(Asm, usize)> {
+    let wide = wide();
     let mut asm = Asm::default();
-    let mut regs = Registers::new((0..16).rev().collect());
+    asm.form = if wide { Form::Evex512 } else { Form::Vex256 };
+    let mut regs = Registers::new((0..if wide { 32 } else { 16 }).rev().collect());
     let scalars = hoist_scalars(&segment.ops, &mut asm, &mut regs)?;
     for &lanes in keep {
         asm.keep_in_register(lanes, regs.take()?);
     }
     let reads = last_reads(&segment.ops)?;
     asm.zero_rcx();
-    let spare = if body(&mut Asm::default(), segment, &scalars, &reads, regs.clone(), 2).is_some() {
-        // rdx = bytes - 32: two vectors remain while rcx < rdx.
+    // 64 bytes per iteration: one 512-bit vector, or two 256-bit ones where they fit.
+    let ways = if wide { 1 } else { 2 };
+    let spare = if wide || body(&mut Asm::default(), segment, &scalars, &reads, regs.clone(), 2).is_some() {
+        // rdx = bytes - 32: 64 bytes remain while rcx < rdx.
         asm.rdx_is_rsi_minus_32();
         let to_check = asm.jump_forward(x86::Jump::Always);
         let top = asm.code.len();
-        let paired = body(&mut asm, segment, &scalars, &reads, regs.clone(), 2)?;
+        let full = body(&mut asm, segment, &scalars, &reads, regs.clone(), ways)?;
         asm.add_rcx(64);
         asm.patch_jump(to_check);
         asm.cmp_rcx(x86::Limit::Rdx);
         asm.jump_back(x86::Jump::Below, top);
         asm.cmp_rcx(x86::Limit::Rsi);
         let to_end = asm.jump_forward(x86::Jump::AboveOrEqual);
+        if wide {
+            asm.form = Form::Evex256;
+        }
         let single = body(&mut asm, segment, &scalars, &reads, regs, 1)?;
         asm.patch_jump(to_end);
-        paired.min(single)
+        full.min(single)
     } else {
         let top = asm.code.len();
         let single = body(&mut asm, segment, &scalars, &reads, regs, 1)?;
@@ -338,8 +370,8 @@ fn assemble_keeping(segment: &Segment, keep: &[[u32; 8]]) -> Option<(Asm, usize)
     Some((asm, spare))
 }
 
-/// Emits one iteration's work on `ways` vectors (1 or 2, the second 32 bytes past the
-/// first) at `[pointer + rcx]`; returns the fewest registers left free, or `None` when the
+/// Emits one iteration's work on `ways` vectors (1 or 2, the second right after the first)
+/// at `[pointer + rcx]`; returns the fewest registers left free, or `None` when the
 /// values do not fit `regs`.
 fn body(
     asm: &mut Asm,
@@ -352,7 +384,7 @@ fn body(
     asm.forget_pointer();
     asm.counting = true;
     let ops = &segment.ops;
-    let at = |way: usize| Rm::Mem(if way == 0 { Mem::RaxPlusRcx } else { Mem::RaxPlusRcxPlus32 });
+    let at = |way: usize| Rm::Mem(if way == 0 { Mem::RaxPlusRcx } else { Mem::RaxPlusRcxNext });
     let mut value_reg: Vec<[Option<Ymm>; 2]> = vec![[None; 2]; ops.len()];
     let mut slot_reg: HashMap<(usize, usize), Ymm> = HashMap::new();
     for (i, o) in ops.iter().enumerate() {
@@ -418,6 +450,9 @@ fn emit(asm: &mut Asm, regs: &mut Registers, op: VecOp, dst: Ymm, x: &[Ymm]) -> 
     // Constants are asked for where used: `Asm::constant` counts the uses.
     let zero = |asm: &mut Asm| asm.splat(0.0);
     let one = |asm: &mut Asm| asm.splat(1.0);
+    if asm.form.evex() && emit_with_masks(asm, op, dst, x).is_some() {
+        return Some(());
+    }
     match op {
         VecOp::Add => asm.regs(VADDPS, dst, x[0], x[1]),
         VecOp::Sub => asm.regs(VSUBPS, dst, x[0], x[1]),
@@ -490,6 +525,50 @@ fn emit(asm: &mut Asm, regs: &mut Registers, op: VecOp, dst: Ymm, x: &[Ymm]) -> 
         VecOp::Erf => transcendental::erf(asm, regs, dst, x[0])?,
         VecOp::Exp => transcendental::exp(asm, regs, dst, x[0])?,
         VecOp::Sigmoid => transcendental::sigmoid(asm, regs, dst, x[0])?,
+    }
+    Some(())
+}
+
+/// The operations whose AVX2 sequences compare into vectors and blend by them, as EVEX
+/// sequences that compare into mask registers and blend under them (the same lanes chosen);
+/// `None` for the other operations, which encode alike in both forms.
+fn emit_with_masks(asm: &mut Asm, op: VecOp, dst: Ymm, x: &[Ymm]) -> Option<()> {
+    let one_where = |asm: &mut Asm, k: u8| {
+        let one = asm.splat(1.0);
+        asm.masked_move(dst, k, one);
+    };
+    match op {
+        VecOp::Max | VecOp::Min => {
+            // k = (x > y, or x < y) | isnan(x); dst = k ? x : y.
+            let p = if op == VecOp::Max { predicate::GT_OQ } else { predicate::LT_OQ };
+            asm.compare_to_mask(K1, x[0], Rm::Reg(x[1]), p);
+            asm.compare_to_mask(K2, x[0], Rm::Reg(x[0]), predicate::UNORD_Q);
+            asm.combine_masks(false, K1, K1, K2);
+            asm.blend(dst, K1, x[1], Rm::Reg(x[0]));
+        }
+        VecOp::Select => {
+            let zero = asm.splat(0.0);
+            asm.compare_to_mask(K1, x[0], zero, predicate::NEQ_UQ);
+            asm.blend(dst, K1, x[2], Rm::Reg(x[1]));
+        }
+        VecOp::Compare(p) => {
+            asm.compare_to_mask(K1, x[0], Rm::Reg(x[1]), p);
+            one_where(asm, K1);
+        }
+        VecOp::NonZero | VecOp::IsZero => {
+            let p = if op == VecOp::NonZero { predicate::NEQ_UQ } else { predicate::EQ_OQ };
+            let zero = asm.splat(0.0);
+            asm.compare_to_mask(K1, x[0], zero, p);
+            one_where(asm, K1);
+        }
+        VecOp::And | VecOp::Or => {
+            let zero = asm.splat(0.0);
+            asm.compare_to_mask(K1, x[0], zero, predicate::NEQ_UQ);
+            asm.compare_to_mask(K2, x[1], zero, predicate::NEQ_UQ);
+            asm.combine_masks(op == VecOp::And, K1, K1, K2);
+            one_where(asm, K1);
+        }
+        _ => return None,
     }
     Some(())
 }

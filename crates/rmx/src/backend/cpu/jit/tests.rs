@@ -138,14 +138,18 @@ fn chains_keep_values_in_registers() {
         streamed: vec![],
     };
     let streamed = Segment { streamed: vec![7], ..plain.clone() };
-    // `vmovntps` (0F 2B) appears exactly where a slot is streamed.
-    let has_streaming_store = |s: &Segment| assemble(s).expect("fits").windows(2).any(|b| b == [0x7C, 0x2B]);
+    // `vmovntps` (0F 2B, after VEX's or EVEX's last prefix byte) appears exactly where a slot
+    // is streamed.
+    let has_streaming_store = |s: &Segment| {
+        let code = assemble(s).expect("fits");
+        code.windows(2).any(|b| b == [0x7C, 0x2B]) || code.windows(3).any(|b| b[0] == 0x7C && [0x48, 0x28].contains(&b[1]) && b[2] == 0x2B)
+    };
     assert!(!has_streaming_store(&plain) && has_streaming_store(&streamed));
     for segment in [plain, streamed] {
         assert!(body_fits(&segment, 2), "two vectors per iteration");
         let kernel = compile(&segment).expect("fits the registers");
-        // Outputs on 32-byte boundaries, as streamed stores need.
-        let (mut buffer0, mut buffer1) = (vec![0.0f32; n + 8], vec![0.0f32; n + 8]);
+        // Outputs on the boundaries streamed stores need.
+        let (mut buffer0, mut buffer1) = (vec![0.0f32; n + 16], vec![0.0f32; n + 16]);
         let out0 = aligned(&mut buffer0, n);
         let out1 = aligned(&mut buffer1, n);
         let table = [x.as_ptr(), w.as_ptr(), b.as_ptr(), half.as_ptr(), one.as_ptr(), zero.as_ptr(), out0.as_mut_ptr(), out1.as_mut_ptr()];
@@ -160,7 +164,7 @@ fn chains_keep_values_in_registers() {
             }
             assert!(out0[upto..].iter().chain(&out1[upto..]).all(|&v| v == 0.0), "nothing written past {upto}");
         };
-        // An odd number of vectors: pairs, then the one-vector tail.
+        // An odd number of 32-byte vectors: pairs (or 512-bit vectors), then a 32-byte tail.
         // SAFETY: as above.
         unsafe { kernel.run(&table, 4 * (n - 8)) };
         check(out0, out1, n - 8);
@@ -170,25 +174,27 @@ fn chains_keep_values_in_registers() {
     }
 }
 
-/// `n` values of `buffer` (`n + 8` long) from its first 32-byte boundary on.
+/// `n` values of `buffer` (`n + 16` long) from its first boundary for streamed stores on.
 fn aligned(buffer: &mut [f32], n: usize) -> &mut [f32] {
-    let skip = buffer.as_ptr().align_offset(32);
+    let skip = buffer.as_ptr().align_offset(stream_alignment());
     &mut buffer[skip..skip + n]
 }
 
 /// More live values than registers: the segment is refused, not miscompiled.
 #[test]
 fn too_many_live_values_do_not_compile() {
-    let ops: Vec<SegmentOp> = (0..17).map(|k| SegmentOp { op: VecOp::Copy, args: vec![Arg::Slot(k)] }).collect();
-    let stores = (0..17).map(|k| (k, 17 + k)).collect();
-    let mut wide = Segment { ops, stores, streamed: vec![] };
+    // One more than the registers of the loops generated here.
+    let k = if wide() { 33 } else { 17 };
+    let ops: Vec<SegmentOp> = (0..k).map(|s| SegmentOp { op: VecOp::Copy, args: vec![Arg::Slot(s)] }).collect();
+    let stores = (0..k).map(|s| (s, k + s)).collect();
+    let mut crowded = Segment { ops, stores, streamed: vec![] };
     // Keep every copy alive to the end.
-    let args = (0..17).map(Arg::Value).collect::<Vec<_>>();
-    wide.ops.push(SegmentOp { op: VecOp::Add, args: args[..2].to_vec() });
-    for k in 2..17 {
-        wide.ops.push(SegmentOp { op: VecOp::Add, args: vec![Arg::Value(wide.ops.len() - 1), args[k]] });
+    let args = (0..k).map(Arg::Value).collect::<Vec<_>>();
+    crowded.ops.push(SegmentOp { op: VecOp::Add, args: args[..2].to_vec() });
+    for s in 2..k {
+        crowded.ops.push(SegmentOp { op: VecOp::Add, args: vec![Arg::Value(crowded.ops.len() - 1), args[s]] });
     }
-    assert!(!fits(&wide));
+    assert!(!fits(&crowded));
     // Operands of the wrong count are refused too.
     assert!(!fits(&Segment { ops: vec![SegmentOp { op: VecOp::Add, args: vec![Arg::Slot(0)] }], stores: vec![], streamed: vec![] }));
 }
@@ -247,7 +253,7 @@ fn transcendentals_match_their_formulas_on_every_f32() {
 /// Ten values live at once fit the registers one vector at a time but not two: the loop
 /// runs one vector per iteration and still computes every lane.
 #[test]
-fn wide_segments_run_one_vector_at_a_time() {
+fn segments_of_many_values_run_one_vector_at_a_time() {
     if !available() {
         return;
     }

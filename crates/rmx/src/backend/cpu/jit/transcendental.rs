@@ -3,7 +3,9 @@
 //! and [`sigmoid`](crate::backend::cpu::math::sigmoid) in their order with their roundings
 //! (each fused multiply-add where the formula has one, and nowhere else), so the generated
 //! values equal the slice kernels' bit for bit. Their constants are memory operands of the
-//! pool (table rows included), so a sequence borrows at most six temporary registers.
+//! pool (table rows included), so a sequence borrows at most six temporary registers. The
+//! same sequences serve AVX2 and AVX-512 (see [`super::x86::Form`]): only erf's selection
+//! differs, a blend by a vector mask or under a mask register.
 
 use super::x86::*;
 use super::Registers;
@@ -94,10 +96,16 @@ pub(super) fn erf(asm: &mut Asm, regs: &mut Registers, dst: Ymm, x: Ymm) -> Opti
     asm.regs(VFMADD213PS, c, t, d);
     // r = p·(a < 1 ? a : 1) + (a < 1 ? a : 0)
     let one = asm.splat(1.0);
-    asm.vex(VCMPPS, d, a, one, Some(predicate::LT_OQ));
     asm.vex(VMOVUPS_LOAD, t, 0, one, None);
-    asm.vex(VBLENDVPS, t, t, Rm::Reg(a), Some(d << 4));
-    asm.regs(VANDPS, d, d, a);
+    if asm.form.evex() {
+        asm.compare_to_mask(K1, a, one, predicate::LT_OQ);
+        asm.blend(t, K1, t, Rm::Reg(a));
+        asm.masked_move(d, K1, Rm::Reg(a));
+    } else {
+        asm.vex(VCMPPS, d, a, one, Some(predicate::LT_OQ));
+        asm.vex(VBLENDVPS, t, t, Rm::Reg(a), Some(d << 4));
+        asm.regs(VANDPS, d, d, a);
+    }
     asm.regs(VFMADD213PS, c, t, d);
     // min(1, r) (which keeps a NaN r), with the sign of x.
     asm.vex(VMOVUPS_LOAD, dst, 0, one, None);
@@ -108,7 +116,8 @@ pub(super) fn erf(asm: &mut Asm, regs: &mut Registers, dst: Ymm, x: Ymm) -> Opti
 }
 
 /// `dst = exp(x)` with the temporaries `[e, s, k]`, exp_f32 of [`crate::backend::cpu::math`]
-/// operation for operation (the last two lines its two exponent factors).
+/// operation for operation (the last lines its two exponent factors; under EVEX one
+/// `vscalefps`, which rounds the same product once, as the AVX-512 slice kernel does).
 fn exp_with(asm: &mut Asm, [e, s, k]: [Ymm; 3], dst: Ymm, x: Ymm) {
     // e = clamp(x): max(lo, x), then min(hi, ·); both keep a NaN x.
     load_splat(asm, e, EXP_CLAMP.0);
@@ -126,6 +135,14 @@ fn exp_with(asm: &mut Asm, [e, s, k]: [Ymm; 3], dst: Ymm, x: Ymm) {
     load_splat(asm, dst, c6);
     for c in [c5, c4, c3, c2] {
         op_splat(asm, VFMADD213PS, dst, e, c);
+    }
+    if asm.form.evex() {
+        // r² into s (its shifted sum is not needed), so k stays for the scaling.
+        asm.regs(VMULPS, s, e, e);
+        asm.regs(VFMADD213PS, dst, s, e);
+        op_splat(asm, VADDPS, dst, dst, 1.0);
+        asm.regs(VSCALEFPS, dst, dst, k);
+        return;
     }
     asm.regs(VMULPS, k, e, e);
     asm.regs(VFMADD213PS, dst, k, e);
