@@ -55,7 +55,7 @@ pub struct CompiledSegment {
     pub kernel: Arc<Kernel>,
     /// The same loop storing the program's outputs in [`Plan::streamed_outputs`] past the
     /// caches, when it stores any (for outputs larger than the caches; their pointers must be
-    /// 32-byte aligned).
+    /// aligned to [`jit::stream_alignment`]).
     pub streaming: Option<Arc<Kernel>>,
     /// The steps it computes, in order (the interpreter runs them on chunks whose length is
     /// not a multiple of 8).

@@ -121,7 +121,7 @@ pub struct SegmentOp {
 /// A run of operations compiled into one loop; `stores` are `(operation, table slot)`: the
 /// values written out. Stores to the slots in `streamed` bypass the caches (`vmovntps`, for
 /// outputs larger than the caches: no read for ownership, no eviction of what the loop
-/// reads); their pointers must be 32-byte aligned.
+/// reads); their pointers must be aligned to [`stream_alignment`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Segment {
     pub ops: Vec<SegmentOp>,

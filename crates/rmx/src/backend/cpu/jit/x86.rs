@@ -92,7 +92,8 @@ pub const VORPS: VexOp = VexOp(Map::M0F, Prefix::None, 0x56);
 pub const VXORPS: VexOp = VexOp(Map::M0F, Prefix::None, 0x57);
 pub const VMOVUPS_LOAD: VexOp = VexOp(Map::M0F, Prefix::None, 0x10);
 pub const VMOVUPS_STORE: VexOp = VexOp(Map::M0F, Prefix::None, 0x11);
-/// `vmovntps [m], ymm`: a store that bypasses the caches (32-byte aligned address).
+/// `vmovntps [m], v`: a store that bypasses the caches (the address aligned to the vector's
+/// bytes).
 pub const VMOVNTPS: VexOp = VexOp(Map::M0F, Prefix::None, 0x2B);
 pub const VMOVAPS: VexOp = VexOp(Map::M0F, Prefix::None, 0x28);
 /// `vcmpps` (with a predicate byte).
