@@ -213,6 +213,13 @@ impl Asm {
     /// forms, pass 0), then `imm` when given.
     pub fn vex(&mut self, op: VexOp, dst: Ymm, src1: Ymm, rm: Rm, imm: Option<u8>) {
         if self.form.evex() {
+            // Under EVEX a comparison writes a mask register and there is no `vblendvps`:
+            // those go through [`Asm::compare_to_mask`] and [`Asm::blend`], never here.
+            let VexOp(map, _, opcode) = op;
+            assert!(
+                !matches!((map, opcode), (Map::M0F, 0xC2) | (Map::M0F3A, 0x4A)),
+                "vcmpps or vblendvps emitted as a vector operation in EVEX code"
+            );
             self.evex(op, dst, src1, rm, imm, 0, false);
             return;
         }
@@ -575,6 +582,11 @@ mod tests {
             let mut a = Asm { form, ..Asm::default() };
             emit(&mut a);
             assert_eq!(a.code, want);
+        }
+        // A vector comparison or blend by a vector mask has no EVEX form: refused, not miscoded.
+        for op in [VCMPPS, VBLENDVPS] {
+            let refused = std::panic::catch_unwind(|| Asm { form: z, ..Asm::default() }.vex(op, 1, 2, Rm::Reg(3), Some(0)));
+            assert!(refused.is_err());
         }
         // kandw k1, k1, k2
         let mut a = Asm::default();
