@@ -174,10 +174,14 @@ pub fn available() -> bool {
     false
 }
 
-/// Whether generated loops are 512-bit (EVEX) code: where the fused kernels use AVX-512
-/// ([`wide_vectors`](crate::backend::cpu::fused::wide_vectors)); otherwise AVX2.
-fn wide() -> bool {
-    crate::backend::cpu::fused::wide_vectors()
+/// How generated loops are encoded here: 512-bit EVEX code where the fused kernels use
+/// AVX-512 ([`wide_vectors`](crate::backend::cpu::fused::wide_vectors)), otherwise AVX2.
+fn form() -> Form {
+    if crate::backend::cpu::fused::wide_vectors() {
+        Form::Evex512
+    } else {
+        Form::Vex256
+    }
 }
 
 /// The alignment that the pointers of streamed slots need ([`Segment::streamed`]): a vector's
@@ -188,11 +192,7 @@ fn wide() -> bool {
 /// assert!(bytes == 32 || bytes == 64);
 /// ```
 pub fn stream_alignment() -> usize {
-    if wide() {
-        64
-    } else {
-        32
-    }
+    form().vector_bytes()
 }
 
 /// After this many distinct segments no more are compiled (each holds a page of code): a
@@ -328,9 +328,9 @@ fn assemble(segment: &Segment) -> Option<Vec<u8>> {
 /// [`assemble`] with the constants `keep` in registers; also returns how many registers
 /// stayed free throughout.
 fn assemble_keeping(segment: &Segment, keep: &[[u32; 8]]) -> Option<(Asm, usize)> {
-    let wide = wide();
     let mut asm = Asm::default();
-    asm.form = if wide { Form::Evex512 } else { Form::Vex256 };
+    asm.form = form();
+    let wide = asm.form == Form::Evex512;
     let mut regs = Registers::new((0..if wide { 32 } else { 16 }).rev().collect());
     let scalars = hoist_scalars(&segment.ops, &mut asm, &mut regs)?;
     for &lanes in keep {

@@ -78,7 +78,8 @@ pub enum Prefix {
     PF3 = 2,
 }
 
-/// An instruction of the VEX form: opcode map, implied prefix and opcode byte.
+/// An instruction of the VEX family (encoded as VEX or EVEX, [`Form`]): opcode map, implied
+/// prefix and opcode byte.
 #[derive(Clone, Copy)]
 pub struct VexOp(pub Map, pub Prefix, pub u8);
 
@@ -314,8 +315,9 @@ impl Asm {
         self.vex(op, dst, a, Rm::Reg(b), None);
     }
 
-    /// The memory operand of the constant `lanes` (the same 8 lanes twice in 512-bit code), added to the pool unless it is
-    /// there already; the register keeping it instead, if any ([`Asm::keep_in_register`]).
+    /// The memory operand of the constant `lanes` (the same 8 lanes twice in 512-bit code),
+    /// added to the pool unless it is there already; the register keeping it instead, if any
+    /// ([`Asm::keep_in_register`]).
     pub fn constant(&mut self, lanes: [u32; 8]) -> Rm {
         if let Some(&(_, r)) = self.kept.iter().find(|(c, _)| *c == lanes) {
             return Rm::Reg(r);
