@@ -446,13 +446,13 @@ fn emit(asm: &mut Asm, regs: &mut Registers, op: VecOp, dst: Ymm, x: &[Ymm]) -> 
     if x.len() != arity {
         return None;
     }
+    if asm.form.evex() && emit_with_masks(asm, op, dst, x).is_some() {
+        return Some(());
+    }
     let compare_with = |asm: &mut Asm, d: Ymm, a: Ymm, b: Rm, p: u8| asm.vex(VCMPPS, d, a, b, Some(p));
     // Constants are asked for where used: `Asm::constant` counts the uses.
     let zero = |asm: &mut Asm| asm.splat(0.0);
     let one = |asm: &mut Asm| asm.splat(1.0);
-    if asm.form.evex() && emit_with_masks(asm, op, dst, x).is_some() {
-        return Some(());
-    }
     match op {
         VecOp::Add => asm.regs(VADDPS, dst, x[0], x[1]),
         VecOp::Sub => asm.regs(VSUBPS, dst, x[0], x[1]),

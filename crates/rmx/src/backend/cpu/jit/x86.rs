@@ -209,6 +209,19 @@ pub struct Asm {
     wide_pool: bool,
 }
 
+/// The prefix bits B and X (not yet inverted) and the ModRM byte's `mod` and `rm` fields for
+/// the operand `rm`: a register's bit 3 goes in B and its bit 4 in X (EVEX; always 0 for the
+/// 16 registers VEX encodes); the memory operands use `rax` and `rcx`, which need neither.
+fn rm_fields(rm: Rm) -> (u8, u8, u8) {
+    match rm {
+        Rm::Reg(r) => ((r >> 3) & 1, r >> 4, 0xC0 | (r & 7)),
+        Rm::Mem(Mem::RaxPlusRcx) => (0, 0, 0x04),
+        Rm::Mem(Mem::RaxPlusRcxNext) => (0, 0, 0x44),
+        Rm::Mem(Mem::Rax) => (0, 0, 0x00),
+        Rm::Mem(Mem::Constant(_)) => (0, 0, 0x05),
+    }
+}
+
 impl Asm {
     /// Emits `op dst, src1, rm` in the current [`Form`] (`src1` is ignored by the two-operand
     /// forms, pass 0), then `imm` when given.
@@ -224,14 +237,9 @@ impl Asm {
             self.evex(op, dst, src1, rm, imm, 0, false);
             return;
         }
+        debug_assert!(dst < 16 && src1 < 16 && !matches!(rm, Rm::Reg(r) if r >= 16), "VEX encodes registers 0-15");
         let VexOp(map, prefix, opcode) = op;
-        let (b_bit, x_bit, modrm_rm) = match rm {
-            Rm::Reg(r) => (r >> 3, 0, 0xC0 | (r & 7)),
-            Rm::Mem(Mem::RaxPlusRcx) => (0, 0, 0x04),
-            Rm::Mem(Mem::RaxPlusRcxNext) => (0, 0, 0x44),
-            Rm::Mem(Mem::Rax) => (0, 0, 0x00),
-            Rm::Mem(Mem::Constant(_)) => (0, 0, 0x05),
-        };
+        let (b_bit, x_bit, modrm_rm) = rm_fields(rm);
         let r_bit = dst >> 3;
         self.code.push(0xC4);
         self.code.push(((r_bit ^ 1) << 7) | ((x_bit ^ 1) << 6) | ((b_bit ^ 1) << 5) | map as u8);
@@ -246,13 +254,7 @@ impl Asm {
     /// clears the lanes the mask leaves out instead of keeping them), then `imm`.
     fn evex(&mut self, op: VexOp, dst: u8, src1: u8, rm: Rm, imm: Option<u8>, mask: u8, zeroing: bool) {
         let VexOp(map, prefix, opcode) = evex_equivalent(op);
-        let (b_bit, x_bit, modrm_rm) = match rm {
-            Rm::Reg(r) => ((r >> 3) & 1, r >> 4, 0xC0 | (r & 7)),
-            Rm::Mem(Mem::RaxPlusRcx) => (0, 0, 0x04),
-            Rm::Mem(Mem::RaxPlusRcxNext) => (0, 0, 0x44),
-            Rm::Mem(Mem::Rax) => (0, 0, 0x00),
-            Rm::Mem(Mem::Constant(_)) => (0, 0, 0x05),
-        };
+        let (b_bit, x_bit, modrm_rm) = rm_fields(rm);
         let (r_bit, r_high) = ((dst >> 3) & 1, dst >> 4);
         let length: u8 = if self.form == Form::Evex512 { 0b10 } else { 0b01 };
         self.code.push(0x62);
